@@ -1,0 +1,18 @@
+/**
+ * The `shmlab` command. Each subcommand lives in cli/commands/<name>.ts and exports
+ * `register(program)`; this file only lists them.
+ */
+import { Command } from "commander";
+import { register as registerRun } from "./commands/run.ts";
+
+const program = new Command();
+program
+  .name("shmlab")
+  .description(
+    "A testbed for Wayland's shared-memory buffer problem: simulated Linux kernel, compositor policies, honest and hostile clients.",
+  )
+  .showHelpAfterError();
+
+registerRun(program);
+
+await program.parseAsync(process.argv);
