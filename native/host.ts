@@ -1,0 +1,270 @@
+/**
+ * The host side of conformance: runs scenario scripts on the REAL Linux kernel through the C
+ * helper native/host-runner.c, which is compiled on demand with the system C compiler into
+ * .cache/native/ (keyed by a hash of the source, built atomically). Where there is no Linux
+ * or no compiler, hostAvailability() says so in one line instead of throwing.
+ *
+ * The line protocol between this file and the helper is documented at the top of
+ * host-runner.c and in docs/conformance.md: flag names are resolved here (shm/uapi.ts),
+ * bindings are resolved by the helper (only it knows fds and addresses).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import os from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Scenario, Step, StepResult } from "../shm/scenario.ts";
+import { isHostRunnable } from "../shm/scenario.ts";
+import { parseFlags, SIGNO } from "../shm/uapi.ts";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = dirname(HERE);
+export const HOST_RUNNER_SOURCE = join(HERE, "host-runner.c");
+export const NATIVE_CACHE_DIR = join(REPO, ".cache", "native");
+const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-pthread"];
+
+export type HostAvailability =
+  | { available: true; binary: string; compiler: string }
+  | { available: false; reason: string };
+
+export class HostRunError extends Error {
+  readonly code = "SHM_ERR_HOST";
+}
+
+/** Default time a whole scenario may take on the host before the helper is killed. */
+export const DEFAULT_HOST_TIMEOUT_MS = 30_000;
+
+/** "Linux 6.18.44 x86_64": the kernel the host results come from. */
+export function hostKernelVersion(): string {
+  return `${os.type()} ${os.release()} ${os.arch()}`;
+}
+
+function findCompiler(): string | undefined {
+  const candidates = [process.env.CC, "cc", "gcc", "clang"].filter(
+    (c): c is string => typeof c === "string" && c.length > 0,
+  );
+  for (const c of candidates) {
+    const r = spawnSync(c, ["--version"], { stdio: "ignore" });
+    if (!r.error && r.status === 0) return c;
+  }
+  return undefined;
+}
+
+function compile(compiler: string, src: string, out: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const child = spawn(compiler, [...CFLAGS, "-o", tmp, src], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on("error", (e) => resolve(`${compiler}: ${e.message}`));
+    child.on("close", (code) => {
+      if (code !== 0) {
+        rmSync(tmp, { force: true });
+        const first = err.split("\n").find((l) => /error/i.test(l)) ?? err.split("\n")[0];
+        resolve(`${compiler} failed to build native/host-runner.c: ${first?.trim() ?? code}`);
+        return;
+      }
+      try {
+        renameSync(tmp, out); // atomic: a concurrent build of the same hash is harmless
+        resolve(undefined);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        resolve(`cannot install ${out}: ${(e as Error).message}`);
+      }
+    });
+  });
+}
+
+let availability: Promise<HostAvailability> | undefined;
+
+/**
+ * Whether scenarios can run on this host: Linux, a C compiler, and a helper that builds.
+ * Builds the helper on first call (cached in .cache/native/ by source hash).
+ */
+export function hostAvailability(): Promise<HostAvailability> {
+  availability ??= (async (): Promise<HostAvailability> => {
+    if (process.platform !== "linux") {
+      return {
+        available: false,
+        reason: `host conformance needs Linux (this is ${process.platform}): skipped`,
+      };
+    }
+    let src: Buffer;
+    try {
+      src = readFileSync(HOST_RUNNER_SOURCE);
+    } catch {
+      return {
+        available: false,
+        reason: `missing ${HOST_RUNNER_SOURCE}: host conformance skipped`,
+      };
+    }
+    const compiler = findCompiler();
+    if (!compiler) {
+      return { available: false, reason: "no C compiler (cc) found: host conformance skipped" };
+    }
+    const hash = createHash("sha256")
+      .update(src)
+      .update(CFLAGS.join(" "))
+      .update(os.arch())
+      .digest("hex")
+      .slice(0, 16);
+    const binary = join(NATIVE_CACHE_DIR, `host-runner-${hash}`);
+    if (!existsSync(binary)) {
+      try {
+        mkdirSync(NATIVE_CACHE_DIR, { recursive: true });
+      } catch (e) {
+        return {
+          available: false,
+          reason: `cannot create ${NATIVE_CACHE_DIR}: ${(e as Error).message}`,
+        };
+      }
+      const failure = await compile(compiler, HOST_RUNNER_SOURCE, binary);
+      if (failure) return { available: false, reason: failure };
+    }
+    return { available: true, binary, compiler };
+  })();
+  return availability;
+}
+
+/** Keys whose values are flag expressions resolved through shm/uapi.ts. */
+const FLAG_KEYS = new Set(["flags", "prot", "mode", "advice", "seals", "features"]);
+/** Keys whose values are bare tokens passed through as they are. */
+const TOKEN_KEYS = new Set(["handler", "child", "to", "step", "data"]);
+const TOKEN = /^[A-Za-z0-9_.*,:-]*$/;
+const BINDING = /^\$[A-Za-z_][A-Za-z0-9_]*$/;
+
+function encodeValue(step: Step, i: number, key: string, v: unknown): string {
+  const where = `step ${i} (${step.op}) ${key}`;
+  if (typeof v === "boolean") return v ? "1" : "0";
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new HostRunError(`${where}: not a finite number`);
+    return String(Math.trunc(v));
+  }
+  if (typeof v !== "string") throw new HostRunError(`${where}: unsupported value`);
+  if (v.startsWith("$")) {
+    if (!BINDING.test(v)) throw new HostRunError(`${where}: bad binding ${v}`);
+    return v;
+  }
+  if (key === "name") return v.replace(/[^A-Za-z0-9_.-]/g, "_") || "_";
+  if (key === "signal") {
+    const n = SIGNO[v as keyof typeof SIGNO];
+    if (n === undefined) throw new HostRunError(`${where}: unknown signal ${v}`);
+    return String(n);
+  }
+  if (FLAG_KEYS.has(key)) return String(parseFlags(v));
+  if (/^-?(0x[0-9a-f]+|\d+)$/i.test(v)) return String(Number(v));
+  if (TOKEN_KEYS.has(key)) {
+    if (!TOKEN.test(v)) throw new HostRunError(`${where}: bad token ${JSON.stringify(v)}`);
+    return v;
+  }
+  throw new HostRunError(`${where}: cannot pass ${JSON.stringify(v)} to the host`);
+}
+
+/**
+ * The helper's input for a scenario: "P a b" then one "S <proc> <op> k=v..." line per step.
+ * Throws HostRunError on anything the helper could not run (unknown binding, bad flag name).
+ */
+export function encodeScenario(s: Scenario): string {
+  for (const p of s.processes) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(p)) throw new HostRunError(`bad process name ${p}`);
+  }
+  const bound = new Set<string>();
+  const lines = [`P ${s.processes.join(" ")}`];
+  s.steps.forEach((step, i) => {
+    const parts = ["S", step.p, step.op];
+    for (const [key, v] of Object.entries(step)) {
+      if (key === "p" || key === "op" || v === undefined) continue;
+      if (!/^[a-z_]+$/.test(key)) throw new HostRunError(`step ${i}: bad key ${key}`);
+      if (key === "as") {
+        const names = Array.isArray(v) ? v : [v as string];
+        for (const n of names) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new HostRunError(`step ${i}: bad as ${n}`);
+        }
+        parts.push(`as=${names.join(",")}`);
+        continue;
+      }
+      const enc = encodeValue(step, i, key, v);
+      if (enc.startsWith("$") && !bound.has(enc.slice(1))) {
+        throw new HostRunError(`step ${i} (${step.op}): ${enc} is not bound by an earlier step`);
+      }
+      parts.push(`${key}=${enc}`);
+    }
+    if (step.as !== undefined && !step.async) {
+      for (const n of Array.isArray(step.as) ? step.as : [step.as]) bound.add(n);
+    }
+    lines.push(parts.join(" "));
+  });
+  return `${lines.join("\n")}\n`;
+}
+
+export interface HostRunOptions {
+  /** The whole scenario's time limit; the helper (and so every scenario process) is killed. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs a scenario on the host kernel and returns one result per step.
+ * Rejects with HostRunError when the helper is unavailable, the scenario is not host-runnable,
+ * or the helper fails or times out.
+ */
+export async function runOnHost(s: Scenario, opts: HostRunOptions = {}): Promise<StepResult[]> {
+  if (!isHostRunnable(s)) {
+    throw new HostRunError(`${s.name}: model-only scenario (proposal or model-only op)`);
+  }
+  const avail = await hostAvailability();
+  if (!avail.available) throw new HostRunError(avail.reason);
+  const input = encodeScenario(s);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_HOST_TIMEOUT_MS;
+  return new Promise<StepResult[]>((resolve, reject) => {
+    const child = spawn(avail.binary, [], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new HostRunError(`${s.name}: cannot start host helper: ${e.message}`));
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const lines = out.split("\n").filter((l) => l.length > 0);
+      if (timedOut) {
+        reject(
+          new HostRunError(
+            `${s.name}: host helper timed out after ${timeoutMs} ms (at step ${lines.length})`,
+          ),
+        );
+        return;
+      }
+      if (code !== 0 || lines.length !== s.steps.length) {
+        reject(
+          new HostRunError(
+            `${s.name}: host helper ${signal ? `killed by ${signal}` : `exited ${code}`} after ${lines.length}/${s.steps.length} steps${err ? `: ${err.trim().split("\n")[0]}` : ""}`,
+          ),
+        );
+        return;
+      }
+      try {
+        resolve(lines.map((l) => JSON.parse(l) as StepResult));
+      } catch (e) {
+        reject(new HostRunError(`${s.name}: bad helper output: ${(e as Error).message}`));
+      }
+    });
+    child.stdin.on("error", () => {}); // a helper that dies early is reported by "close"
+    child.stdin.end(input);
+  });
+}
