@@ -1,0 +1,269 @@
+/**
+ * Frames on the wire: one msgpack value per frame, packed and unpacked by msgpackr with the
+ * same options on both ends (CODEC_OPTIONS).
+ *
+ *   Wayland message:  [objectId, opcode, [arg, ...]]          objectId >= 1
+ *   syscall request:  [0, seq, name, [arg, ...]]               client -> server
+ *   syscall reply:    [0, seq, errno | null, value]            server -> client
+ *
+ * Object id 0 is the null object in Wayland and never a sender, so it is free to mark the
+ * syscall channel that remote clients need (see syscalls.ts).
+ *
+ * Decoding never trusts msgpackr with hostile bytes. A structural pre-scan runs first, with
+ * no recursion and no allocation: it refuses frames over the size cap before reading them,
+ * truncated values, trailing bytes, nesting deeper than any valid frame, the reserved byte
+ * 0xc1, every extension type (msgpackr would otherwise run its own handlers for them, some of
+ * which keep state in the shared Unpackr), maps (whose keys could be `__proto__`) and 64-bit
+ * integers (no Wayland argument is wider than 32 bits). Only then does msgpackr decode, and
+ * what it can produce is limited to arrays, numbers, strings, byte arrays, booleans and nil.
+ */
+import { Packr, Unpackr } from "msgpackr";
+import { PROTO_ERR, ProtocolError, protoError } from "./errors.ts";
+
+/** msgpackr options shared by every encoder and decoder in shmlab. */
+export const CODEC_OPTIONS = {
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  bundleStrings: false,
+  mapsAsObjects: false,
+  useFloat32: 0,
+  int64AsType: "number",
+  encodeUndefinedAsNil: true,
+} as const;
+
+export interface CodecLimits {
+  /**
+   * Largest Wayland message frame in bytes. libwayland's WL_MAX_MESSAGE_SIZE is 4096 bytes
+   * for the fixed-size wire format; msgpack is never larger for the same message.
+   */
+  maxFrameBytes: number;
+  /** Largest syscall frame (pwrite carries data). */
+  maxSyscallFrameBytes: number;
+  /** Deepest array nesting accepted; a valid frame needs 2. */
+  maxDepth: number;
+  /** Longest string argument in bytes (libwayland has no cap below the message size). */
+  maxStringBytes: number;
+  /** Most fds one message may carry: libwayland's MAX_FDS_OUT is 28. */
+  maxFds: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<CodecLimits> = Object.freeze({
+  maxFrameBytes: 4096,
+  maxSyscallFrameBytes: 1024 * 1024 + 256,
+  maxDepth: 2,
+  maxStringBytes: 1024,
+  maxFds: 28,
+});
+
+export type WireValue = number | string | boolean | null | Uint8Array | WireValue[];
+
+export interface MessageFrame {
+  kind: "message";
+  objectId: number;
+  opcode: number;
+  args: WireValue[];
+}
+
+/** A frame on object 0: a syscall request or reply, shape checked by syscalls.ts. */
+export interface ControlFrame {
+  kind: "control";
+  items: WireValue[];
+}
+
+export type Frame = MessageFrame | ControlFrame;
+
+const packr = new Packr(CODEC_OPTIONS);
+const unpackr = new Unpackr(CODEC_OPTIONS);
+
+export function encodeMessage(
+  objectId: number,
+  opcode: number,
+  args: readonly unknown[],
+): Uint8Array {
+  return packr.pack([objectId, opcode, args]);
+}
+
+export function encodeControl(items: readonly unknown[]): Uint8Array {
+  return packr.pack(items);
+}
+
+/** Encodes any value: for tests and fuzzers that need to send frames no honest peer would. */
+export function encodeRaw(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Whether the bytes begin a syscall frame: a 4-element fixarray whose first element is the
+ * positive fixint 0. Looked at before decoding so the larger syscall cap applies only there.
+ */
+function isControlHeader(b: Uint8Array): boolean {
+  return b.length >= 2 && b[0] === 0x94 && b[1] === 0x00;
+}
+
+/**
+ * Walks one msgpack value without decoding it. Throws ProtocolError on anything a frame may
+ * not contain. O(n) in the bytes, constant stack.
+ */
+export function prescan(b: Uint8Array, maxDepth: number): void {
+  const n = b.length;
+  if (n === 0) throw protoError(PROTO_ERR.TRUNCATED, "empty frame");
+  // remaining[k] = items still expected in the array open at depth k+1.
+  const remaining: number[] = [];
+  let pos = 0;
+  let done = false;
+  while (!done) {
+    if (pos >= n) throw protoError(PROTO_ERR.TRUNCATED, `frame ends at byte ${pos} inside a value`);
+    const t = b[pos++];
+    let skip = 0;
+    let arrayLen = -1;
+    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) {
+      // fixint, nil, bool
+    } else if (t >= 0xa0 && t <= 0xbf) skip = t & 0x1f;
+    else if (t >= 0x90 && t <= 0x9f) arrayLen = t & 0x0f;
+    else {
+      switch (t) {
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+        case 0xca:
+          skip = 4;
+          break;
+        case 0xcb:
+          skip = 8;
+          break;
+        case 0xd9:
+        case 0xc4:
+          need(b, pos, 1);
+          skip = b[pos];
+          pos += 1;
+          break;
+        case 0xda:
+        case 0xc5:
+          need(b, pos, 2);
+          skip = (b[pos] << 8) | b[pos + 1];
+          pos += 2;
+          break;
+        case 0xdb:
+        case 0xc6:
+          need(b, pos, 4);
+          skip = readU32(b, pos);
+          pos += 4;
+          break;
+        case 0xdc:
+          need(b, pos, 2);
+          arrayLen = (b[pos] << 8) | b[pos + 1];
+          pos += 2;
+          break;
+        case 0xdd:
+          need(b, pos, 4);
+          arrayLen = readU32(b, pos);
+          pos += 4;
+          break;
+        case 0xc1:
+          throw protoError(PROTO_ERR.RESERVED, `reserved msgpack byte 0xc1 at ${pos - 1}`);
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+          throw protoError(PROTO_ERR.RESERVED, `msgpack extension type at byte ${pos - 1}`);
+        case 0xcf:
+        case 0xd3:
+          throw protoError(PROTO_ERR.UNSUPPORTED_TYPE, `64-bit integer at byte ${pos - 1}`);
+        default:
+          // 0x80-0x8f fixmap, 0xde map16, 0xdf map32
+          throw protoError(PROTO_ERR.UNSUPPORTED_TYPE, `msgpack map at byte ${pos - 1}`);
+      }
+    }
+    if (skip > 0) {
+      if (pos + skip > n)
+        throw protoError(PROTO_ERR.TRUNCATED, `value at ${pos} runs past the end`);
+      pos += skip;
+    }
+    if (arrayLen >= 0) {
+      if (remaining.length + 1 > maxDepth)
+        throw protoError(PROTO_ERR.TOO_DEEP, `arrays nested deeper than ${maxDepth}`);
+      // Each item takes at least one byte: a count beyond the bytes left is a truncation,
+      // refused before anything is allocated for it.
+      if (arrayLen > n - pos)
+        throw protoError(PROTO_ERR.TRUNCATED, `array of ${arrayLen} items in ${n - pos} bytes`);
+      if (arrayLen > 0) {
+        remaining.push(arrayLen);
+        continue;
+      }
+    }
+    // A complete value: close every array it completes.
+    for (;;) {
+      if (remaining.length === 0) {
+        done = true;
+        break;
+      }
+      const top = --remaining[remaining.length - 1];
+      if (top > 0) break;
+      remaining.pop();
+    }
+  }
+  if (pos !== n) throw protoError(PROTO_ERR.TRAILING, `${n - pos} bytes after the frame`);
+}
+
+function need(b: Uint8Array, pos: number, k: number): void {
+  if (pos + k > b.length)
+    throw protoError(PROTO_ERR.TRUNCATED, `header at ${pos} runs past the end`);
+}
+
+function readU32(b: Uint8Array, pos: number): number {
+  return ((b[pos] << 24) >>> 0) + (b[pos + 1] << 16) + (b[pos + 2] << 8) + b[pos + 3];
+}
+
+/**
+ * Decodes one frame. Throws ProtocolError (never anything else) when the bytes are not a
+ * well-formed frame; the argument values are checked later, against the schema (validate.ts).
+ */
+export function decodeFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMITS): Frame {
+  const control = isControlHeader(bytes);
+  const cap = control ? limits.maxSyscallFrameBytes : limits.maxFrameBytes;
+  if (bytes.length > cap)
+    throw protoError(PROTO_ERR.TOO_LARGE, `frame of ${bytes.length} bytes exceeds ${cap}`);
+  prescan(bytes, limits.maxDepth);
+  let v: unknown;
+  try {
+    v = unpackr.unpack(bytes);
+  } catch (e) {
+    // The pre-scan should leave msgpackr nothing to object to; if it still does, the frame
+    // is refused all the same.
+    throw protoError(PROTO_ERR.BAD_FRAME, `undecodable frame: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v)) throw protoError(PROTO_ERR.BAD_FRAME, "frame is not an array");
+  const head = v[0];
+  if (head === 0) {
+    if (v.length !== 4) throw protoError(PROTO_ERR.BAD_FRAME, "syscall frame must have 4 items");
+    return { kind: "control", items: v as WireValue[] };
+  }
+  if (v.length !== 3)
+    throw protoError(PROTO_ERR.BAD_FRAME, `message frame has ${v.length} items, not 3`);
+  const [objectId, opcode, args] = v;
+  if (
+    typeof objectId !== "number" ||
+    !Number.isInteger(objectId) ||
+    objectId < 1 ||
+    objectId > 0xffffffff
+  )
+    throw protoError(PROTO_ERR.BAD_FRAME, "object id is not a uint32 above 0");
+  if (typeof opcode !== "number" || !Number.isInteger(opcode) || opcode < 0 || opcode > 0xffff)
+    throw protoError(PROTO_ERR.BAD_FRAME, "opcode is not a uint16");
+  if (!Array.isArray(args)) throw protoError(PROTO_ERR.BAD_FRAME, "args is not an array");
+  return { kind: "message", objectId, opcode, args: args as WireValue[] };
+}
+
+export { ProtocolError };

@@ -1,0 +1,179 @@
+/**
+ * Wiring between the protocol and the simulated kernel (shm/), through the kernel's public
+ * surface only: a Process's syscalls and the Kernel's SCM_RIGHTS handles
+ * (exportFd / importFd / dropHandle).
+ *
+ * - ProcessSyscallGateway answers a remote client's syscall channel in that client's own
+ *   simulated process.
+ * - workerFdBridge / serverFdBridge carry fds between processes that share the kernel: the
+ *   sender exports its fd to an in-flight handle, the receiver imports it at its lowest
+ *   free fd, as sendmsg/recvmsg with SCM_RIGHTS do.
+ * - remoteFdBridge is the server end of a WebSocket client: the fd numbers on the wire are
+ *   the remote process's, and each becomes a new fd of the compositor's process.
+ * - processFileInspector lets variant hooks ask F_GET_SEALS and fstat of received fds.
+ */
+import { ErrnoError, ProcessKilled } from "../shm/errors.ts";
+import type { Kernel } from "../shm/kernel.ts";
+import type { Process } from "../shm/process.ts";
+import { PROTO_ERR, protoError } from "./errors.ts";
+import {
+  F_ADD_SEALS,
+  F_GET_SEALS,
+  type SyscallArg,
+  type SyscallGateway,
+  type SyscallName,
+  type SyscallReturn,
+} from "./syscalls.ts";
+import type { FdBridge } from "./transport.ts";
+import type { FileInspector } from "./variant.ts";
+
+export class ProcessSyscallGateway implements SyscallGateway {
+  readonly proc: Process;
+
+  constructor(proc: Process) {
+    this.proc = proc;
+  }
+
+  call(name: SyscallName, a: readonly SyscallArg[]): SyscallReturn {
+    const p = this.proc;
+    try {
+      switch (name) {
+        case "memfd_create":
+          return p.memfdCreate(a[0] as string, a[1] as number);
+        case "ftruncate":
+          p.ftruncate(a[0] as number, a[1] as number);
+          return 0;
+        case "pwrite":
+          return p.pwrite(a[0] as number, a[1] as Uint8Array, a[2] as number);
+        case "pread":
+          return p.pread(a[0] as number, a[1] as number, a[2] as number);
+        case "fcntl": {
+          const [fd, cmd, arg] = a as number[];
+          if (cmd === F_ADD_SEALS) {
+            p.addSeals(fd, arg);
+            return 0;
+          }
+          if (cmd === F_GET_SEALS) return p.getSeals(fd);
+          // Only the seal commands are offered; Linux answers an unknown cmd with EINVAL.
+          return { errno: "EINVAL" };
+        }
+        case "fallocate":
+          p.fallocate(a[0] as number, a[1] as number, a[2] as number, a[3] as number);
+          return 0;
+        case "close":
+          p.close(a[0] as number);
+          return 0;
+        case "fstat": {
+          const fd = a[0] as number;
+          const size = p.fstatSize(fd);
+          let seals = 0;
+          try {
+            seals = p.getSeals(fd);
+          } catch {
+            // Not a memfd: no seals to report.
+          }
+          return [size, seals];
+        }
+      }
+    } catch (e) {
+      if (e instanceof ErrnoError) return { errno: e.code };
+      // The remote process was killed (it has no mappings, so only an OOM kill can do it):
+      // like any syscall of a dead process, nothing more will run.
+      if (e instanceof ProcessKilled) return { errno: "ESRCH" };
+      throw e;
+    }
+    return { errno: "ENOSYS" };
+  }
+
+  close(): void {
+    if (this.proc.alive) this.proc.exit();
+  }
+}
+
+/** The client end of a worker/in-process client: its fds leave as in-flight handles. */
+export function workerFdBridge(kernel: Kernel, proc: Process): FdBridge {
+  return {
+    outgoing: (fd) => kernel.exportFd(proc, fd),
+    incoming: (h) => kernel.importFd(proc, h),
+    discard: (fd) => {
+      try {
+        proc.close(fd);
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+/** The server end for clients that send in-flight handles (workers, in-process clients). */
+export function serverFdBridge(kernel: Kernel, server: Process): FdBridge {
+  return {
+    outgoing: (fd) => kernel.exportFd(server, fd),
+    incoming: (h) => {
+      try {
+        return kernel.importFd(server, h);
+      } catch (e) {
+        if (e instanceof ErrnoError)
+          throw protoError(PROTO_ERR.BAD_FD, `no file in flight with handle ${h}`);
+        throw e;
+      }
+    },
+    discard: (fd) => {
+      try {
+        server.close(fd);
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+/**
+ * The server end of a remote (WebSocket) client: the wire carries the remote process's fd
+ * numbers; each is passed to the compositor's process as sendmsg would pass it. A number
+ * that is not an open fd of the remote process could never have been sent on a real socket
+ * (sendmsg fails with EBADF), so it is a malformed message.
+ */
+export function remoteFdBridge(kernel: Kernel, remote: Process, server: Process): FdBridge {
+  return {
+    outgoing: (fd) => fd,
+    incoming: (n) => {
+      let h: number;
+      try {
+        h = kernel.exportFd(remote, n);
+      } catch (e) {
+        if (e instanceof ErrnoError)
+          throw protoError(PROTO_ERR.BAD_FD, `fd ${n} is not open in the client`);
+        throw e;
+      }
+      return kernel.importFd(server, h);
+    },
+    discard: (fd) => {
+      try {
+        server.close(fd);
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+/** Size and seals of an fd of `server`, as a compositor finds them with fstat and F_GET_SEALS. */
+export function processFileInspector(server: Process): FileInspector {
+  return {
+    inspect(fd) {
+      try {
+        const size = server.fstatSize(fd);
+        let seals = 0;
+        try {
+          seals = server.getSeals(fd);
+        } catch {
+          // Not sealable (a pipe, say): no seals.
+        }
+        return { size, seals };
+      } catch {
+        return null;
+      }
+    },
+  };
+}
