@@ -445,6 +445,7 @@ static void user_access(int is_store, uintptr_t base, long long off, size_t len,
         sb_addf(out, "%s{\"signal\":\"%s\",\"code\":\"%s\",\"offset\":%lld}", i ? "," : "",
                 signal_name(t_handled[i].signo), code_name(t_handled[i].signo, t_handled[i].code),
                 (long long)(t_handled[i].addr - base));
+      sb_addf(out, "]");
     }
     sb_addf(out, "}");
   } else {
