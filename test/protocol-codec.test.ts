@@ -59,6 +59,8 @@ function sampleArgs(spec: MessageSpec, ids: Record<string, number>, nextId: numb
         return newId++;
       case "fd":
         return 0;
+      default:
+        throw new Error(`no sample for ${a.type}`);
     }
   });
 }
