@@ -15,4 +15,11 @@ program
 
 registerRun(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // Typed errors (scenario, protocol, errno...) carry a stable code: print them plainly.
+  const err = e as Error & { code?: string };
+  console.error(`shmlab: ${err.message}${err.code ? ` [${err.code}]` : ""}`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,200 @@
+/**
+ * Page-fault resolution (mm/memory.c handle_mm_fault, mm/shmem.c shmem_fault). Given a
+ * process, an address and whether it writes, either install a translation or say which
+ * signal the access raises, or that a userfaultfd must resolve it.
+ */
+import type { SigInfo } from "./errors.ts";
+import { ZERO_FRAME } from "./frames.ts";
+import type { Kernel } from "./kernel.ts";
+import type { Process } from "./process.ts";
+import { PAGE_SIZE, PROT } from "./uapi.ts";
+import { makePte, PTE_ANON, PTE_SPECIAL, PTE_WRITE, pteFrame, type Vma } from "./vma.ts";
+
+export type FaultOutcome =
+  | { kind: "ok" }
+  | { kind: "signal"; info: SigInfo }
+  | { kind: "uffd"; vma: Vma; page: number }
+  | { kind: "oom" };
+
+const OK: FaultOutcome = { kind: "ok" };
+
+function sigbus(addr: number): FaultOutcome {
+  return { kind: "signal", info: { signo: "SIGBUS", code: "BUS_ADRERR", addr } };
+}
+
+function readable(prot: number): boolean {
+  // x86: PROT_WRITE and PROT_EXEC imply read access.
+  return (prot & (PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC)) !== 0;
+}
+
+/** Whether a present entry already satisfies the access (the fast path). */
+export function pteAllows(pte: number, write: boolean): boolean {
+  return pte !== 0 && (!write || (pte & PTE_WRITE) !== 0);
+}
+
+export function resolveFault(k: Kernel, p: Process, addr: number, write: boolean): FaultOutcome {
+  const vma = p.mm.find(addr);
+  if (!vma) return { kind: "signal", info: { signo: "SIGSEGV", code: "SEGV_MAPERR", addr } };
+  if (write ? !(vma.prot & PROT.PROT_WRITE) : !readable(vma.prot)) {
+    return { kind: "signal", info: { signo: "SIGSEGV", code: "SEGV_ACCERR", addr } };
+  }
+  const i = vma.index(addr);
+  const pte = vma.pte(i);
+  if (pteAllows(pte, write)) return OK;
+  try {
+    if (pte !== 0) return writeProtectFault(k, p, vma, i, pte, addr);
+    if (vma.flags.pfnmap) return pfnFault(k, p, vma, i, write);
+    if (vma.file) return fileFault(k, p, vma, i, addr, write);
+    return anonFault(k, p, vma, i, addr, write);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOMEM") return { kind: "oom" };
+    throw e;
+  }
+}
+
+/** A write to a present read-only entry: shared upgrade, or copy-on-write (do_wp_page). */
+function writeProtectFault(
+  k: Kernel,
+  p: Process,
+  vma: Vma,
+  i: number,
+  pte: number,
+  addr: number,
+): FaultOutcome {
+  p.counters.minorFaults++;
+  const frame = pteFrame(pte);
+  if (vma.flags.shared && vma.file) {
+    if (pte & PTE_SPECIAL) {
+      // A zero-page-beyond-EOF entry: the page is still beyond EOF for a write.
+      if (vma.filePage(addr) * PAGE_SIZE >= vma.file.size) return sigbus(addr);
+      zapOne(k, vma, i);
+      return fileFault(k, p, vma, i, addr, true);
+    }
+    vma.setPte(i, pte | PTE_WRITE);
+    return OK;
+  }
+  if (vma.flags.pfnmap && !(pte & PTE_ANON)) {
+    // LINUX.md rule 18: a write to a private PFN map copies into a new anonymous page.
+    k.noteObsoleteFeature("write fault copied a private VM_PFNMAP page");
+  }
+  // Private: reuse an anonymous page only this process can reach, else copy it.
+  if (pte & PTE_ANON && frame !== ZERO_FRAME && k.frames.refs(frame) === 1) {
+    vma.setPte(i, pte | PTE_WRITE);
+    return OK;
+  }
+  const copy = k.frames.alloc(p.pid, "fault");
+  k.frames.copyFrame(copy, vma.flags.pfnmap && !(pte & PTE_ANON) ? frame : frame);
+  k.frames.flags[copy] = 1; // the new copy is exclusive to this process
+  vma.setPte(i, makePte(copy, PTE_ANON | PTE_WRITE));
+  if (frame !== ZERO_FRAME && !(vma.flags.pfnmap && !(pte & PTE_ANON))) k.frames.put(frame);
+  p.counters.cowCopies++;
+  p.counters.anonPages++;
+  return OK;
+}
+
+function fileFault(
+  k: Kernel,
+  p: Process,
+  vma: Vma,
+  i: number,
+  addr: number,
+  write: boolean,
+): FaultOutcome {
+  const file = vma.file!;
+  const pgoff = vma.filePage(addr);
+  if (pgoff * PAGE_SIZE >= file.size) {
+    // shmem_get_folio_gfp: "index >= i_size → -EINVAL" → VM_FAULT_SIGBUS, before any
+    // userfaultfd is consulted (LINUX.md rule 16).
+    if (!write && vma.flags.nofault && k.features.has("map-nofault")) {
+      // MAP_NOFAULT (Torvalds, 2021): a private mapping's read fault beyond EOF maps an
+      // anonymous zero page. It is not kept in sync with the file when it grows back.
+      vma.setPte(i, makePte(ZERO_FRAME, PTE_ANON | PTE_SPECIAL));
+      p.counters.zeroPageMaps++;
+      p.counters.minorFaults++;
+      return OK;
+    }
+    if (!write && file.zeroBeyondEof && k.features.has("zero-beyond-eof")) {
+      // Zero page in the page cache beyond i_size (Shutemov, 2021): mapped like a cache page
+      // (shared) and removed again when the file grows (truncate.ts growFile).
+      vma.setPte(i, makePte(ZERO_FRAME, PTE_SPECIAL));
+      p.counters.zeroPageMaps++;
+      p.counters.minorFaults++;
+      file.counters.zeroBeyondEofMaps++;
+      return OK;
+    }
+    return sigbus(addr);
+  }
+  let frame = file.pages.get(pgoff);
+  if (frame === undefined) {
+    if (vma.uffd) return { kind: "uffd", vma, page: addr - (addr % PAGE_SIZE) };
+    frame = k.frames.alloc(file.ino, "fault");
+    file.pages.set(pgoff, frame);
+    file.counters.pagesAllocated++;
+  }
+  p.counters.minorFaults++;
+  if (vma.flags.shared) {
+    k.frames.get(frame);
+    vma.setPte(i, makePte(frame, vma.prot & PROT.PROT_WRITE ? PTE_WRITE : 0));
+    return OK;
+  }
+  if (write) {
+    const copy = k.frames.alloc(p.pid, "fault");
+    k.frames.copyFrame(copy, frame);
+    k.frames.flags[copy] = 1;
+    vma.setPte(i, makePte(copy, PTE_ANON | PTE_WRITE));
+    p.counters.cowCopies++;
+    p.counters.anonPages++;
+    return OK;
+  }
+  k.frames.get(frame);
+  vma.setPte(i, makePte(frame, 0));
+  return OK;
+}
+
+function anonFault(
+  k: Kernel,
+  p: Process,
+  vma: Vma,
+  i: number,
+  addr: number,
+  write: boolean,
+): FaultOutcome {
+  if (vma.flags.userfault && k.features.has("madv-userfault")) {
+    // MADV_USERFAULT (Arcangeli, 2014): a missing page in a marked range raises SIGBUS with
+    // si_addr instead of being allocated; the handler resolves it and the access retries.
+    return sigbus(addr);
+  }
+  if (vma.uffd) return { kind: "uffd", vma, page: addr - (addr % PAGE_SIZE) };
+  p.counters.minorFaults++;
+  if (!write) {
+    // do_anonymous_page: a read maps the shared zero page.
+    vma.setPte(i, makePte(ZERO_FRAME, PTE_ANON));
+    p.counters.zeroPageMaps++;
+    return OK;
+  }
+  const f = k.frames.alloc(p.pid, "fault");
+  k.frames.flags[f] = 1;
+  vma.setPte(i, makePte(f, PTE_ANON | PTE_WRITE));
+  p.counters.anonPages++;
+  return OK;
+}
+
+/** VM_PFNMAP: raw device frames, mapped as they are (remap_pfn_range). */
+function pfnFault(k: Kernel, p: Process, vma: Vma, i: number, write: boolean): FaultOutcome {
+  const pfn = vma.pfns?.[i];
+  if (pfn === undefined) return sigbus(vma.start + i * PAGE_SIZE);
+  p.counters.minorFaults++;
+  vma.setPte(i, makePte(pfn, vma.flags.shared && vma.prot & PROT.PROT_WRITE ? PTE_WRITE : 0));
+  if (write && !vma.flags.shared)
+    return writeProtectFault(k, p, vma, i, vma.pte(i), vma.start + i * PAGE_SIZE);
+  return OK;
+}
+
+/** Removes one entry and drops the frame reference it held (VM_PFNMAP frames hold none). */
+export function zapOne(k: Kernel, vma: Vma, i: number): void {
+  const pte = vma.pte(i);
+  if (pte === 0) return;
+  vma.setPte(i, 0);
+  const f = pteFrame(pte);
+  if (!(vma.flags.pfnmap && !(pte & PTE_ANON))) k.frames.put(f);
+}

@@ -1,0 +1,156 @@
+/**
+ * Physical memory: 4 KiB frames in one growable SharedArrayBuffer, so that worker threads
+ * see the same bytes. Per frame: a reference count (page cache + page-table entries + pins),
+ * an owner tag (which file or process the frame belongs to, for leak detection) and flags.
+ *
+ * Frame 0 is the shared zero page: never written, never freed.
+ *
+ * A freed frame is not reused while a thread that might still be reading it through a stale
+ * translation is inside a user access: each reading thread publishes the epoch at which its
+ * access began, and a frame freed at epoch E is reused only once no access that began at or
+ * before E is still running (the RCU-like guarantee Linux gets from TLB flushes before
+ * freeing pages: tlb_finish_mmu frees only after the flush).
+ */
+import { ErrnoError } from "./errors.ts";
+import { PAGE_SIZE } from "./uapi.ts";
+
+export const ZERO_FRAME = 0;
+const GROW_STEP_FRAMES = 1024; // 4 MiB at a time
+export const MAX_READER_THREADS = 128;
+/** V8 caps a growable SharedArrayBuffer's maximum length at 4 GiB. */
+export const MAX_MEMORY_LIMIT = 4 * 1024 * 1024 * 1024;
+
+/** Frame flag bits. */
+export const FRAME_ANON_EXCLUSIVE = 1; // PageAnonExclusive: only one process can reach it
+
+export interface FrameStats {
+  inUse: number;
+  limit: number;
+  peak: number;
+  allocated: number;
+  freed: number;
+}
+
+export class FrameTable {
+  readonly limitFrames: number;
+  readonly memory: SharedArrayBuffer;
+  /** Refcount, owner, flags per frame, and the reader epochs, all shared. */
+  readonly meta: SharedArrayBuffer;
+  readonly refcount: Int32Array;
+  readonly owner: Int32Array;
+  readonly flags: Int32Array;
+  /** [0] = global epoch; [1 + i] = epoch at which reader thread i began its access, or 0. */
+  readonly epochs: Int32Array;
+  private bytes: Uint8Array;
+  private top = 1; // frames ever handed out (frame 0 is the zero page)
+  private free: number[] = [];
+  private quarantine: { frame: number; epoch: number }[] = [];
+  private stats = { inUse: 0, peak: 0, allocated: 0, freed: 0 };
+
+  constructor(limitBytes: number) {
+    if (!(limitBytes > 0) || limitBytes > MAX_MEMORY_LIMIT) {
+      throw new RangeError(
+        `memory limit must be between 1 page and ${MAX_MEMORY_LIMIT} bytes (one growable SharedArrayBuffer)`,
+      );
+    }
+    this.limitFrames = Math.max(2, Math.floor(limitBytes / PAGE_SIZE));
+    this.memory = new SharedArrayBuffer(Math.min(GROW_STEP_FRAMES, this.limitFrames) * PAGE_SIZE, {
+      maxByteLength: this.limitFrames * PAGE_SIZE,
+    });
+    this.bytes = new Uint8Array(this.memory);
+    this.meta = new SharedArrayBuffer(4 * (3 * this.limitFrames + 1 + MAX_READER_THREADS));
+    this.refcount = new Int32Array(this.meta, 0, this.limitFrames);
+    this.owner = new Int32Array(this.meta, 4 * this.limitFrames, this.limitFrames);
+    this.flags = new Int32Array(this.meta, 8 * this.limitFrames, this.limitFrames);
+    this.epochs = new Int32Array(this.meta, 12 * this.limitFrames, 1 + MAX_READER_THREADS);
+    this.refcount[ZERO_FRAME] = 1; // pinned forever
+    this.epochs[0] = 1;
+  }
+
+  /** A view of all of physical memory (length-tracking, so it follows growth). */
+  view(): Uint8Array {
+    return this.bytes;
+  }
+
+  /** Allocates a zero-filled frame owned by `owner`, with refcount 1. ENOMEM past the limit. */
+  alloc(owner: number, syscall = "alloc"): number {
+    this.reclaimQuarantine();
+    let f = this.free.pop();
+    if (f === undefined) {
+      if (this.top >= this.limitFrames) {
+        throw new ErrnoError("ENOMEM", syscall, `memory limit of ${this.limitFrames} frames`);
+      }
+      f = this.top++;
+      const need = this.top * PAGE_SIZE;
+      if (need > this.memory.byteLength) {
+        const target = Math.min(
+          this.limitFrames * PAGE_SIZE,
+          Math.max(need, this.memory.byteLength + GROW_STEP_FRAMES * PAGE_SIZE),
+        );
+        this.memory.grow(target);
+      }
+    } else {
+      this.bytes.fill(0, f * PAGE_SIZE, (f + 1) * PAGE_SIZE);
+    }
+    this.refcount[f] = 1;
+    this.owner[f] = owner;
+    this.flags[f] = 0;
+    this.stats.inUse++;
+    this.stats.allocated++;
+    if (this.stats.inUse > this.stats.peak) this.stats.peak = this.stats.inUse;
+    return f;
+  }
+
+  get(f: number): void {
+    if (f === ZERO_FRAME) return;
+    Atomics.add(this.refcount, f, 1);
+  }
+
+  /** Drops one reference; the frame is freed (into quarantine) when none remain. */
+  put(f: number): void {
+    if (f === ZERO_FRAME) return;
+    const left = Atomics.sub(this.refcount, f, 1) - 1;
+    if (left < 0) throw new Error(`frame ${f} refcount underflow`);
+    if (left === 0) {
+      this.owner[f] = 0;
+      this.flags[f] = 0;
+      this.stats.inUse--;
+      this.stats.freed++;
+      const epoch = Atomics.add(this.epochs, 0, 1);
+      this.quarantine.push({ frame: f, epoch });
+    }
+  }
+
+  refs(f: number): number {
+    return f === ZERO_FRAME ? Number.POSITIVE_INFINITY : Atomics.load(this.refcount, f);
+  }
+
+  /** Moves quarantined frames whose epoch no running reader can still be in to the free list. */
+  private reclaimQuarantine(): void {
+    if (this.quarantine.length === 0) return;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let i = 1; i <= MAX_READER_THREADS; i++) {
+      const e = Atomics.load(this.epochs, i);
+      if (e !== 0 && e < oldest) oldest = e;
+    }
+    const keep: { frame: number; epoch: number }[] = [];
+    for (const q of this.quarantine) {
+      if (q.epoch < oldest) this.free.push(q.frame);
+      else keep.push(q);
+    }
+    this.quarantine = keep;
+  }
+
+  copyFrame(dst: number, src: number): void {
+    this.bytes.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+  }
+
+  zeroRange(f: number, from: number, to: number): void {
+    if (f === ZERO_FRAME) return;
+    this.bytes.fill(0, f * PAGE_SIZE + from, f * PAGE_SIZE + to);
+  }
+
+  getStats(): FrameStats {
+    return { ...this.stats, limit: this.limitFrames };
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The simulated kernel: physical frames, processes, the switched-on proposals, the scheduler
+ * hook that makes every syscall and every page of a user access a preemption point, and the
+ * open-file handles that carry fds between processes (SCM_RIGHTS).
+ */
+import type { ProcessCounters } from "./counters.ts";
+import { Deadlock, ErrnoError } from "./errors.ts";
+import type { OpenFile } from "./file.ts";
+import { FrameTable } from "./frames.ts";
+import { Process } from "./process.ts";
+import type { KernelFeature } from "./scenario.ts";
+import type { Vma } from "./vma.ts";
+
+/**
+ * Decides interleavings. `point` is called at every syscall entry and every page of a user
+ * access; a deterministic scheduler may run other processes' steps there. `block` is called
+ * when a process must wait (a userfaultfd fault): it must make progress elsewhere until
+ * `until()` holds, or throw.
+ */
+export interface Scheduler {
+  point(p: Process, site: string): void;
+  block(p: Process, until: () => boolean, what: string): void;
+}
+
+/** The scheduler of a plain single-threaded run: no preemption, and nobody to wake a waiter. */
+export const NO_PREEMPTION: Scheduler = {
+  point() {},
+  block(p, until, what) {
+    if (!until()) throw new Deadlock(`process ${p.pid} (${p.name}) blocked on ${what} forever`);
+  },
+};
+
+export interface KernelEvent {
+  seq: number;
+  pid: number;
+  kind: string;
+  detail: Record<string, number | string | boolean>;
+}
+
+export interface KernelOptions {
+  /** Physical memory limit in bytes (ENOMEM past it). Default 1 GiB. */
+  memoryLimit?: number;
+  /** Proposals that never landed, switched on for this kernel. */
+  features?: readonly KernelFeature[];
+  scheduler?: Scheduler;
+  /** Record an event log (faults, signals, truncations) for timelines. */
+  trace?: boolean;
+}
+
+export class Kernel {
+  readonly frames: FrameTable;
+  readonly features: ReadonlySet<KernelFeature>;
+  scheduler: Scheduler;
+  readonly processes = new Map<number, Process>();
+  readonly events: KernelEvent[] | undefined;
+  /** "Obsolete feature used" notes, each counted (the kernel would log once). */
+  readonly obsoleteFeatureUses = new Map<string, number>();
+  private nextPid = 1;
+  private nextIno = 1;
+  private nextFileId = 1;
+  private seq = 0;
+  /** Files in flight between processes, by handle id (each holds one reference). */
+  private readonly inFlight = new Map<number, OpenFile>();
+  private nextHandle = 1;
+
+  constructor(opts: KernelOptions = {}) {
+    this.frames = new FrameTable(opts.memoryLimit ?? 1024 * 1024 * 1024);
+    this.features = new Set(opts.features ?? []);
+    this.scheduler = opts.scheduler ?? NO_PREEMPTION;
+    this.events = opts.trace ? [] : undefined;
+  }
+
+  /** A new process with an empty fd table and address space. */
+  spawn(name: string): Process {
+    const p = new Process(this, this.nextPid++, name);
+    this.processes.set(p.pid, p);
+    return p;
+  }
+
+  /** @internal */
+  adopt(p: Process): void {
+    this.processes.set(p.pid, p);
+  }
+  /** @internal */
+  allocPid(): number {
+    return this.nextPid++;
+  }
+  /** @internal */
+  allocIno(): number {
+    return this.nextIno++;
+  }
+  /** @internal */
+  allocFileId(): number {
+    return this.nextFileId++;
+  }
+
+  /**
+   * Takes a reference to the file behind `fd` for transfer (the sending half of SCM_RIGHTS)
+   * and returns a handle id that `importFd` turns into a new fd in the receiver.
+   */
+  exportFd(p: Process, fd: number): number {
+    const f = p.fds.get(fd, "sendmsg");
+    f.refs++;
+    const h = this.nextHandle++;
+    this.inFlight.set(h, f);
+    return h;
+  }
+
+  /** The receiving half: installs the in-flight file at the lowest free fd of `p`. */
+  importFd(p: Process, handle: number): number {
+    const f = this.inFlight.get(handle);
+    if (!f) throw new ErrnoError("EBADF", "recvmsg", `no file in flight with handle ${handle}`);
+    this.inFlight.delete(handle);
+    const fd = p.fds.install(f, "recvmsg");
+    f.refs--; // the in-flight reference became the fd's
+    return fd;
+  }
+
+  /** Drops a handle that will never be received (the message was discarded). */
+  dropHandle(handle: number): void {
+    const f = this.inFlight.get(handle);
+    if (!f) return;
+    this.inFlight.delete(handle);
+    f.refs--;
+  }
+
+  /** @internal The counters of the process owning a VMA. */
+  countersOfVma(vma: Vma): ProcessCounters | undefined {
+    return vma.owner;
+  }
+
+  noteObsoleteFeature(what: string): void {
+    this.obsoleteFeatureUses.set(what, (this.obsoleteFeatureUses.get(what) ?? 0) + 1);
+  }
+
+  emit(pid: number, kind: string, detail: Record<string, number | string | boolean> = {}): void {
+    if (this.events) this.events.push({ seq: this.seq++, pid, kind, detail });
+  }
+}

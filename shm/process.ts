@@ -1,0 +1,361 @@
+/**
+ * A simulated process: fd table, address space, signal dispositions, counters, and the
+ * surface user-space code uses — syscalls (methods named for them) and user memory access
+ * (load/store, page by page, faulting like a CPU). Policies and clients reach memory only
+ * through this class, as a real compositor reaches Linux only through syscalls and loads.
+ *
+ * File and memory syscalls live in syscalls/files.ts and syscalls/memory.ts; this file
+ * holds the process itself, signal delivery and user access.
+ */
+import { AddressSpace } from "./address-space.ts";
+import { newProcessCounters, type ProcessCounters } from "./counters.ts";
+import { Deadlock, ErrnoError, type FatalSignal, ProcessKilled, type SigInfo } from "./errors.ts";
+import { pteAllows, resolveFault } from "./fault.ts";
+import { FdTable } from "./fd-table.ts";
+import type { Kernel } from "./kernel.ts";
+import { type SigAction, SignalState } from "./signal.ts";
+import * as files from "./syscalls/files.ts";
+import * as memory from "./syscalls/memory.ts";
+import * as uffd from "./syscalls/uffd.ts";
+import { PAGE_SIZE } from "./uapi.ts";
+import type { UffdEvent } from "./userfaultfd.ts";
+import { pteFrame, type Vma } from "./vma.ts";
+
+/** A handler that returns without fixing its fault makes Linux spin forever; we stop here. */
+const LIVELOCK_RETRIES = 64;
+
+export type ProcessState = "running" | "exited" | "killed";
+
+export class Process {
+  readonly fds = new FdTable();
+  readonly mm = new AddressSpace();
+  signals = new SignalState();
+  readonly counters: ProcessCounters = newProcessCounters();
+  state: ProcessState = "running";
+  killedBy: ProcessKilled | undefined;
+  /** The last VMA a user access used: consecutive pages nearly always share it. */
+  private lastVma: Vma | undefined;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly pid: number,
+    readonly name: string,
+  ) {}
+
+  get alive(): boolean {
+    return this.state === "running";
+  }
+
+  /** Syscall entry: a dead process makes no calls; every entry is a preemption point. */
+  enter(name: string): void {
+    if (this.state !== "running") {
+      throw this.killedBy ?? new ProcessKilled(this.pid, "SIGKILL", undefined, "killed");
+    }
+    this.counters.syscalls[name] = (this.counters.syscalls[name] ?? 0) + 1;
+    this.kernel.scheduler.point(this, name);
+  }
+
+  // ---- files -------------------------------------------------------------------------
+
+  memfdCreate(name: string, flags = 0): number {
+    return files.memfdCreate(this, name, flags);
+  }
+  pipe(): [number, number] {
+    return files.pipe(this);
+  }
+  dup(fd: number): number {
+    return files.dup(this, fd);
+  }
+  close(fd: number): void {
+    files.close(this, fd);
+  }
+  /** Passes an fd to another process (SCM_RIGHTS); returns the receiver's fd number. */
+  sendFd(fd: number, to: Process): number {
+    this.enter("sendmsg");
+    return to.receiveFd(this.kernel.exportFd(this, fd));
+  }
+  receiveFd(handle: number): number {
+    this.enter("recvmsg");
+    return this.kernel.importFd(this, handle);
+  }
+  ftruncate(fd: number, length: number): void {
+    files.ftruncate(this, fd, length);
+  }
+  fallocate(fd: number, mode: number, offset: number, length: number): void {
+    files.fallocate(this, fd, mode, offset, length);
+  }
+  fstatSize(fd: number): number {
+    return files.fstatSize(this, fd);
+  }
+  pread(fd: number, length: number, offset: number): Uint8Array {
+    return files.pread(this, fd, length, offset);
+  }
+  pwrite(fd: number, data: Uint8Array, offset: number): number {
+    return files.pwrite(this, fd, data, offset);
+  }
+  /** read(2) into user memory at addr: a kernel access (short count or EFAULT, no signal). */
+  read(fd: number, addr: number, length: number): number {
+    return files.readToUser(this, fd, addr, length);
+  }
+  /** write(2) from user memory at addr: a kernel access (short count or EFAULT, no signal). */
+  write(fd: number, addr: number, length: number): number {
+    return files.writeFromUser(this, fd, addr, length);
+  }
+  addSeals(fd: number, seals: number): void {
+    files.addSeals(this, fd, seals);
+  }
+  getSeals(fd: number): number {
+    return files.getSeals(this, fd);
+  }
+  /** Proposal (Shutemov): mark the inode so read faults beyond EOF map the zero page. */
+  setZeroBeyondEof(fd: number): void {
+    files.setZeroBeyondEof(this, fd);
+  }
+
+  // ---- memory ------------------------------------------------------------------------
+
+  mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
+    return memory.mmap(this, addr, length, prot, flags, fd, offset);
+  }
+  munmap(addr: number, length: number): void {
+    memory.munmap(this, addr, length);
+  }
+  mremap(addr: number, oldLength: number, newLength: number, flags: number, newAddr = 0): number {
+    return memory.mremap(this, addr, oldLength, newLength, flags, newAddr);
+  }
+  mprotect(addr: number, length: number, prot: number): void {
+    memory.mprotect(this, addr, length, prot);
+  }
+  madvise(addr: number, length: number, advice: number): void {
+    memory.madvise(this, addr, length, advice);
+  }
+
+  // ---- userfaultfd -------------------------------------------------------------------
+
+  userfaultfd(flags = 0): number {
+    return uffd.userfaultfd(this, flags);
+  }
+  uffdioApi(fd: number, features = 0): void {
+    uffd.api(this, fd, features);
+  }
+  uffdioRegister(fd: number, addr: number, length: number, mode: number): void {
+    uffd.register(this, fd, addr, length, mode);
+  }
+  /** Reads one fault event; EAGAIN when none is pending (the model never blocks a reader). */
+  uffdRead(fd: number): UffdEvent {
+    return uffd.readEvent(this, fd);
+  }
+  /** How many fault events wait to be read (what poll(2) would report). */
+  uffdPending(fd: number): number {
+    return uffd.pending(this, fd);
+  }
+  uffdioZeropage(fd: number, addr: number, length: number): number {
+    return uffd.zeropage(this, fd, addr, length);
+  }
+  uffdioCopy(fd: number, addr: number, data: Uint8Array): number {
+    return uffd.copy(this, fd, addr, data);
+  }
+
+  // ---- signals and lifetime ----------------------------------------------------------
+
+  sigaction(sig: "SIGBUS" | "SIGSEGV", action: SigAction): SigAction {
+    this.enter("rt_sigaction");
+    const old = this.signals.action(sig);
+    this.signals.actions.set(sig, action);
+    return old;
+  }
+
+  fork(childName: string): Process {
+    this.enter("fork");
+    return memory.fork(this, childName);
+  }
+
+  /** exit(2): every fd closed, every mapping removed. */
+  exit(): void {
+    this.enter("exit");
+    this.teardown();
+    this.state = "exited";
+  }
+
+  /** Kills the process with a fatal signal and unwinds its stack. */
+  kill(signal: FatalSignal, info: SigInfo | undefined, reason: ProcessKilled["reason"]): never {
+    const err = new ProcessKilled(this.pid, signal, info, reason);
+    if (this.state === "running") {
+      this.killedBy = err;
+      this.teardown();
+      this.state = "killed";
+      this.kernel.emit(this.pid, "killed", { signal, reason, addr: info?.addr ?? -1 });
+    }
+    throw err;
+  }
+
+  private teardown(): void {
+    for (const [fd] of this.fds.entries()) files.closeQuiet(this, fd);
+    for (const v of [...this.mm.vmas]) memory.removeVma(this, v);
+    this.lastVma = undefined;
+  }
+
+  /**
+   * Delivers a synchronous fault signal. Returns when a handler ran (the access retries);
+   * throws ProcessKilled otherwise.
+   */
+  private raise(info: SigInfo): void {
+    if (info.signo === "SIGBUS") this.counters.sigbus++;
+    else this.counters.sigsegv++;
+    this.kernel.emit(this.pid, info.signo, { code: info.code, addr: info.addr });
+    const act = this.signals.action(info.signo);
+    const blocked = this.signals.blocked.has(info.signo);
+    if (typeof act.handler !== "function" || blocked) {
+      this.kill(info.signo, info, blocked ? "blocked-signal" : "unhandled");
+    }
+    const handler = act.handler as (i: SigInfo) => void;
+    if (!act.nodefer) this.signals.blocked.add(info.signo);
+    try {
+      handler(info);
+    } finally {
+      // Also on siglongjmp (a throw out of the handler): sigsetjmp(env, 1) restores the mask.
+      if (!act.nodefer) this.signals.blocked.delete(info.signo);
+    }
+  }
+
+  /** Resolves a user-mode fault at addr or delivers its signal; returns when the access may retry. */
+  private userFault(addr: number, write: boolean, attempt: number): void {
+    if (attempt >= LIVELOCK_RETRIES) this.kill("SIGBUS", undefined, "livelock");
+    const out = resolveFault(this.kernel, this, addr, write);
+    switch (out.kind) {
+      case "ok":
+        return;
+      case "oom":
+        this.kill("SIGKILL", undefined, "oom");
+        break;
+      case "uffd":
+        this.waitForUffd(out.vma, out.page, write);
+        return;
+      case "signal":
+        this.raise(out.info);
+        return;
+    }
+  }
+
+  private waitForUffd(vma: Vma, page: number, write: boolean): void {
+    const ctx = vma.uffd!;
+    this.counters.uffdFaults++;
+    ctx.report(page, write, this.pid);
+    this.kernel.emit(this.pid, "uffd-fault", { addr: page, write });
+    this.kernel.scheduler.block(
+      this,
+      () => !ctx.waiting.has(page) || ctx.released || vma.uffd !== ctx,
+      "userfaultfd",
+    );
+  }
+
+  /** The present entry for addr allowing the access, or 0. */
+  private translate(addr: number, write: boolean): number {
+    let v = this.lastVma;
+    if (!v || addr < v.start || addr >= v.end || v !== this.mm.find(addr)) {
+      v = this.mm.find(addr);
+      if (!v) return 0;
+      this.lastVma = v;
+    }
+    const pte = v.pte(v.index(addr));
+    return pteAllows(pte, write) ? pte : 0;
+  }
+
+  /**
+   * Copies [addr, addr+dst.length) of user memory into dst, as the CPU would: page by page,
+   * faulting where there is no translation; each page is a preemption point.
+   */
+  loadInto(addr: number, dst: Uint8Array): void {
+    if (this.state !== "running") this.enter("load");
+    const mem = this.kernel.frames.view();
+    const sched = this.kernel.scheduler;
+    let done = 0;
+    const len = dst.length;
+    while (done < len) {
+      const a = addr + done;
+      const inPage = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - inPage, len - done);
+      sched.point(this, "load");
+      let pte = this.translate(a, false);
+      for (let attempt = 0; pte === 0; attempt++) {
+        this.userFault(a, false, attempt);
+        pte = this.translate(a, false);
+      }
+      const base = pteFrame(pte) * PAGE_SIZE + inPage;
+      dst.set(mem.subarray(base, base + n), done);
+      done += n;
+    }
+    this.counters.bytesUserRead += len;
+  }
+
+  load(addr: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    this.loadInto(addr, out);
+    return out;
+  }
+
+  /** Writes src to user memory at addr, page by page, with write faults (COW, SIGBUS...). */
+  store(addr: number, src: Uint8Array): void {
+    if (this.state !== "running") this.enter("store");
+    const sched = this.kernel.scheduler;
+    let done = 0;
+    const len = src.length;
+    while (done < len) {
+      const a = addr + done;
+      const inPage = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - inPage, len - done);
+      sched.point(this, "store");
+      let pte = this.translate(a, true);
+      for (let attempt = 0; pte === 0; attempt++) {
+        this.userFault(a, true, attempt);
+        pte = this.translate(a, true);
+      }
+      // Re-read the view after faults: a fault may have grown physical memory.
+      const mem = this.kernel.frames.view();
+      mem.set(src.subarray(done, done + n), pteFrame(pte) * PAGE_SIZE + inPage);
+      done += n;
+    }
+    this.counters.bytesUserWritten += len;
+  }
+
+  /** Stores `length` copies of `byte` at addr (memset). */
+  fill(addr: number, length: number, byte: number): void {
+    const page = new Uint8Array(Math.min(length, PAGE_SIZE)).fill(byte);
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(page.length - ((addr + done) % PAGE_SIZE), length - done);
+      this.store(addr + done, page.subarray(0, n));
+      done += n;
+    }
+  }
+
+  /**
+   * A kernel access to user memory on this process's behalf (copy_from_user when `write` is
+   * false, copy_to_user when true): faults are resolved where they can be, but a fault that
+   * would raise a signal stops the copy instead — no signal is ever delivered. Returns the
+   * bytes copied. A userfaultfd-registered hole makes the kernel wait, as for the CPU.
+   */
+  kernelAccess(addr: number, length: number, write: boolean, buf: Uint8Array): number {
+    let done = 0;
+    while (done < length) {
+      const a = addr + done;
+      const inPage = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - inPage, length - done);
+      let pte = this.translate(a, write);
+      while (pte === 0) {
+        const out = resolveFault(this.kernel, this, a, write);
+        if (out.kind === "uffd") this.waitForUffd(out.vma, out.page, write);
+        else if (out.kind !== "ok") return done;
+        pte = this.translate(a, write);
+      }
+      const mem = this.kernel.frames.view();
+      const base = pteFrame(pte) * PAGE_SIZE + inPage;
+      if (write) mem.set(buf.subarray(done, done + n), base);
+      else buf.set(mem.subarray(base, base + n), done);
+      done += n;
+    }
+    return done;
+  }
+}
+
+export { Deadlock, ErrnoError, ProcessKilled };

@@ -1,0 +1,363 @@
+/**
+ * File syscalls: memfd_create, pipe, dup, close, ftruncate, fallocate, fstat, pread, pwrite,
+ * read, write, fcntl seals. Argument checks follow the order of the Linux functions named in
+ * each comment, so that the first failing check gives the same errno as on the host.
+ */
+import { ErrnoError, errno } from "../errors.ts";
+import { MAX_FILE_SIZE, OpenFile, PIPE_CAPACITY, Pipe, ShmemFile } from "../file.ts";
+import type { Process } from "../process.ts";
+import { growFile, punchHole, shrinkFile } from "../truncate.ts";
+import { FALLOC, MFD, PAGE_SIZE, SEAL } from "../uapi.ts";
+
+const MFD_NAME_MAX_LEN = 249; // NAME_MAX - strlen("memfd:")
+const MFD_ALL_FLAGS = MFD.MFD_CLOEXEC | MFD.MFD_ALLOW_SEALING | MFD.MFD_NOEXEC_SEAL | MFD.MFD_EXEC;
+const F_ALL_SEALS =
+  SEAL.F_SEAL_SEAL |
+  SEAL.F_SEAL_SHRINK |
+  SEAL.F_SEAL_GROW |
+  SEAL.F_SEAL_WRITE |
+  SEAL.F_SEAL_FUTURE_WRITE |
+  SEAL.F_SEAL_EXEC;
+
+function shmemOf(f: OpenFile): ShmemFile | undefined {
+  return f.inode.kind === "shmem" ? f.inode : undefined;
+}
+
+/** mm/memfd.c memfd_create. */
+export function memfdCreate(p: Process, name: string, flags: number): number {
+  p.enter("memfd_create");
+  if (!Number.isInteger(flags) || flags & ~MFD_ALL_FLAGS) {
+    // MFD_HUGETLB is accepted by Linux but needs reserved huge pages; the model has none.
+    errno("EINVAL", "memfd_create", "unknown flags");
+  }
+  if (flags & MFD.MFD_EXEC && flags & MFD.MFD_NOEXEC_SEAL) errno("EINVAL", "memfd_create");
+  if (typeof name !== "string" || Buffer.byteLength(name) > MFD_NAME_MAX_LEN) {
+    errno("EINVAL", "memfd_create", "name too long");
+  }
+  // Without MFD_ALLOW_SEALING the file starts with F_SEAL_SEAL; MFD_NOEXEC_SEAL implies
+  // sealing allowed and sets F_SEAL_EXEC.
+  let seals: number = SEAL.F_SEAL_SEAL;
+  if (flags & MFD.MFD_NOEXEC_SEAL) seals = SEAL.F_SEAL_EXEC;
+  else if (flags & MFD.MFD_ALLOW_SEALING) seals = 0;
+  const k = p.kernel;
+  const file = new ShmemFile(k.allocIno(), name, seals);
+  file.execMode = !(flags & MFD.MFD_NOEXEC_SEAL);
+  return p.fds.install(new OpenFile(k.allocFileId(), file, true, true), "memfd_create");
+}
+
+export function pipe(p: Process): [number, number] {
+  p.enter("pipe");
+  const k = p.kernel;
+  const inode = new Pipe(k.allocIno());
+  const r = new OpenFile(k.allocFileId(), inode, true, false, "r");
+  const w = new OpenFile(k.allocFileId(), inode, false, true, "w");
+  inode.readers = 1;
+  inode.writers = 1;
+  const rfd = p.fds.install(r, "pipe");
+  const wfd = p.fds.install(w, "pipe");
+  return [rfd, wfd];
+}
+
+export function dup(p: Process, fd: number): number {
+  p.enter("dup");
+  return p.fds.install(p.fds.get(fd, "dup"), "dup");
+}
+
+/** Drops one reference to an open file; the last one releases pipe ends. */
+export function releaseFile(f: OpenFile): void {
+  f.refs--;
+  if (f.refs > 0) return;
+  if (f.inode.kind === "pipe") {
+    if (f.pipeEnd === "r") f.inode.readers--;
+    else f.inode.writers--;
+  } else if (f.inode.kind === "userfaultfd") {
+    // Closing the last uffd reference wakes every waiter (userfaultfd_release).
+    f.inode.ctx.released = true;
+    f.inode.ctx.wake(0, Number.POSITIVE_INFINITY);
+  }
+}
+
+export function close(p: Process, fd: number): void {
+  p.enter("close");
+  releaseFile(p.fds.remove(fd, "close"));
+}
+
+/** close() without the syscall entry, for exit and process death. */
+export function closeQuiet(p: Process, fd: number): void {
+  releaseFile(p.fds.remove(fd, "close"));
+}
+
+/** fs/open.c do_sys_ftruncate, then mm/shmem.c shmem_setattr. */
+export function ftruncate(p: Process, fd: number, length: number): void {
+  p.enter("ftruncate");
+  if (!Number.isInteger(length) || length < 0) errno("EINVAL", "ftruncate", "negative length");
+  const f = p.fds.get(fd, "ftruncate");
+  const file = shmemOf(f);
+  // "if (!S_ISREG(inode->i_mode) || !(f.file->f_mode & FMODE_WRITE)) → -EINVAL"
+  if (!file || !f.writable) errno("EINVAL", "ftruncate", "not a writable regular file");
+  if (length > MAX_FILE_SIZE) errno("EFBIG", "ftruncate");
+  const old = file.size;
+  if (
+    (length < old && file.seals & SEAL.F_SEAL_SHRINK) ||
+    (length > old && file.seals & SEAL.F_SEAL_GROW)
+  ) {
+    errno("EPERM", "ftruncate", "sealed");
+  }
+  p.kernel.emit(p.pid, "ftruncate", { ino: file.ino, from: old, to: length });
+  if (length < old) shrinkFile(p.kernel, file, length);
+  else if (length > old) growFile(p.kernel, file, length);
+}
+
+/** fs/open.c vfs_fallocate, then mm/shmem.c shmem_fallocate. */
+export function fallocate(
+  p: Process,
+  fd: number,
+  mode: number,
+  offset: number,
+  length: number,
+): void {
+  p.enter("fallocate");
+  const f = p.fds.get(fd, "fallocate");
+  if (offset < 0 || length <= 0) errno("EINVAL", "fallocate");
+  if (mode & ~(FALLOC.FALLOC_FL_KEEP_SIZE | FALLOC.FALLOC_FL_PUNCH_HOLE)) {
+    errno("EOPNOTSUPP", "fallocate", "unsupported mode");
+  }
+  const punch = (mode & FALLOC.FALLOC_FL_PUNCH_HOLE) !== 0;
+  // "Punch hole must have keep size set"
+  if (punch && !(mode & FALLOC.FALLOC_FL_KEEP_SIZE)) errno("EOPNOTSUPP", "fallocate");
+  if (!f.writable) errno("EBADF", "fallocate", "not open for writing");
+  if (f.inode.kind === "pipe") errno("ESPIPE", "fallocate");
+  const file = shmemOf(f);
+  if (!file) errno("ENODEV", "fallocate");
+  if (offset + length > MAX_FILE_SIZE) errno("EFBIG", "fallocate");
+  if (punch) {
+    if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) {
+      errno("EPERM", "fallocate", "write sealed");
+    }
+    p.kernel.emit(p.pid, "punch-hole", { ino: file.ino, offset, length });
+    punchHole(p.kernel, file, offset, length);
+    return;
+  }
+  if (file.seals & SEAL.F_SEAL_GROW && offset + length > file.size) {
+    errno("EPERM", "fallocate", "grow sealed");
+  }
+  // Allocate the pages (within the new size only: pages beyond i_size can never be reached).
+  const end =
+    mode & FALLOC.FALLOC_FL_KEEP_SIZE ? Math.min(offset + length, file.size) : offset + length;
+  for (let pg = Math.floor(offset / PAGE_SIZE); pg * PAGE_SIZE < end; pg++) {
+    if (!file.pages.has(pg)) {
+      file.pages.set(pg, p.kernel.frames.alloc(file.ino, "fallocate"));
+      file.counters.pagesAllocated++;
+    }
+  }
+  if (!(mode & FALLOC.FALLOC_FL_KEEP_SIZE) && offset + length > file.size) {
+    growFile(p.kernel, file, offset + length);
+  }
+}
+
+export function fstatSize(p: Process, fd: number): number {
+  p.enter("fstat");
+  const f = p.fds.get(fd, "fstat");
+  return f.inode.kind === "shmem" ? f.inode.size : 0;
+}
+
+/** Copies file bytes [offset, offset+length) clipped to i_size (rule 7: never past EOF). */
+function readFileBytes(p: Process, file: ShmemFile, offset: number, length: number): Uint8Array {
+  const n = Math.max(0, Math.min(length, file.size - offset));
+  const out = new Uint8Array(n);
+  const mem = p.kernel.frames.view();
+  let done = 0;
+  while (done < n) {
+    const pos = offset + done;
+    const pg = Math.floor(pos / PAGE_SIZE);
+    const inPage = pos % PAGE_SIZE;
+    const m = Math.min(PAGE_SIZE - inPage, n - done);
+    const f = file.pages.get(pg);
+    if (f !== undefined)
+      out.set(mem.subarray(f * PAGE_SIZE + inPage, f * PAGE_SIZE + inPage + m), done);
+    done += m;
+  }
+  p.counters.bytesKernelCopied += n;
+  return out;
+}
+
+/**
+ * Writes bytes into the page cache, growing i_size; shmem_write_begin refuses write-sealed
+ * files, and growth past i_size under F_SEAL_GROW, page by page.
+ */
+function writeFileBytes(
+  p: Process,
+  file: ShmemFile,
+  data: Uint8Array,
+  offset: number,
+  syscall: string,
+): number {
+  if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE))
+    errno("EPERM", syscall, "write sealed");
+  let done = 0;
+  const k = p.kernel;
+  while (done < data.length) {
+    const pos = offset + done;
+    const pg = Math.floor(pos / PAGE_SIZE);
+    const inPage = pos % PAGE_SIZE;
+    const m = Math.min(PAGE_SIZE - inPage, data.length - done);
+    if (file.seals & SEAL.F_SEAL_GROW && pos + m > file.size) {
+      if (done === 0) errno("EPERM", syscall, "grow sealed");
+      break;
+    }
+    let f = file.pages.get(pg);
+    if (f === undefined) {
+      try {
+        f = k.frames.alloc(file.ino, syscall);
+      } catch (e) {
+        if (done === 0) throw e;
+        break;
+      }
+      file.pages.set(pg, f);
+      file.counters.pagesAllocated++;
+    }
+    k.frames.view().set(data.subarray(done, done + m), f * PAGE_SIZE + inPage);
+    done += m;
+    if (pos + m > file.size) growFile(k, file, pos + m);
+  }
+  p.counters.bytesKernelCopied += done;
+  return done;
+}
+
+/** fs/read_write.c ksys_pread64. */
+export function pread(p: Process, fd: number, length: number, offset: number): Uint8Array {
+  p.enter("pread64");
+  if (offset < 0) errno("EINVAL", "pread64");
+  const f = p.fds.get(fd, "pread64");
+  if (f.inode.kind === "pipe") errno("ESPIPE", "pread64");
+  if (!f.readable) errno("EBADF", "pread64");
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", "pread64");
+  if (length < 0) errno("EINVAL", "pread64");
+  return readFileBytes(p, file, offset, length);
+}
+
+/** fs/read_write.c ksys_pwrite64. */
+export function pwrite(p: Process, fd: number, data: Uint8Array, offset: number): number {
+  p.enter("pwrite64");
+  if (offset < 0) errno("EINVAL", "pwrite64");
+  const f = p.fds.get(fd, "pwrite64");
+  if (f.inode.kind === "pipe") errno("ESPIPE", "pwrite64");
+  if (!f.writable) errno("EBADF", "pwrite64");
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", "pwrite64");
+  if (data.length === 0) return 0;
+  return writeFileBytes(p, file, data, offset, "pwrite64");
+}
+
+/**
+ * read(2) into user memory. The copy to the user buffer is a kernel access: a page that
+ * would fault ends the copy (rule 6) with a short count, or EFAULT when nothing was copied.
+ */
+export function readToUser(p: Process, fd: number, addr: number, length: number): number {
+  p.enter("read");
+  const f = p.fds.get(fd, "read");
+  if (!f.readable) errno("EBADF", "read");
+  if (length === 0) return 0;
+  if (f.inode.kind === "pipe") {
+    const pipe = f.inode;
+    if (pipe.buffers.length === 0) {
+      if (pipe.writers === 0) return 0;
+      errno("EAGAIN", "read", "empty pipe (the model does not block readers)");
+    }
+    // fs/pipe.c pipe_read: "if (unlikely(written < chars)) { if (!ret) ret = -EFAULT; break; }"
+    // — a buffer is consumed only when all of it reached the user.
+    let ret = 0;
+    while (ret < length && pipe.buffers.length > 0) {
+      const buf = pipe.buffers[0];
+      const chars = Math.min(buf.length, length - ret);
+      const written = p.kernelAccess(addr + ret, chars, true, buf.subarray(0, chars));
+      p.counters.bytesKernelCopied += written;
+      if (written < chars) {
+        if (ret === 0) errno("EFAULT", "read");
+        break;
+      }
+      ret += chars;
+      if (chars === buf.length) pipe.buffers.shift();
+      else pipe.buffers[0] = buf.subarray(chars);
+    }
+    return ret;
+  }
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", "read");
+  const data = readFileBytes(p, file, f.pos, length);
+  if (data.length === 0) return 0;
+  const done = p.kernelAccess(addr, data.length, true, data);
+  if (done === 0) errno("EFAULT", "read");
+  f.pos += done;
+  return done;
+}
+
+/** write(2) from user memory: the source pages are read by the kernel, never with a signal. */
+export function writeFromUser(p: Process, fd: number, addr: number, length: number): number {
+  p.enter("write");
+  const f = p.fds.get(fd, "write");
+  if (!f.writable) errno("EBADF", "write");
+  if (length === 0) return 0;
+  if (f.inode.kind === "pipe") {
+    const pipe = f.inode;
+    if (pipe.readers === 0) errno("EPIPE", "write");
+    const room = PIPE_CAPACITY - pipe.length;
+    if (room === 0) errno("EAGAIN", "write", "full pipe (the model does not block writers)");
+    const buf = new Uint8Array(Math.min(room, length));
+    const done = p.kernelAccess(addr, buf.length, false, buf);
+    if (done === 0) errno("EFAULT", "write");
+    pipe.append(buf.subarray(0, done));
+    p.counters.bytesKernelCopied += done;
+    return done;
+  }
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", "write");
+  if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) errno("EPERM", "write");
+  const buf = new Uint8Array(length);
+  const got = p.kernelAccess(addr, length, false, buf);
+  if (got === 0) errno("EFAULT", "write");
+  const done = writeFileBytes(p, file, buf.subarray(0, got), f.pos, "write");
+  f.pos += done;
+  return done;
+}
+
+/** mm/memfd.c memfd_add_seals. */
+export function addSeals(p: Process, fd: number, seals: number): void {
+  p.enter("fcntl");
+  const f = p.fds.get(fd, "fcntl");
+  if (!f.writable) errno("EPERM", "fcntl", "F_ADD_SEALS needs a writable file");
+  if (seals & ~F_ALL_SEALS) errno("EINVAL", "fcntl", "unknown seal");
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", "fcntl", "not a memfd");
+  if (file.seals & SEAL.F_SEAL_SEAL) errno("EPERM", "fcntl", "F_SEAL_SEAL");
+  if (seals & SEAL.F_SEAL_WRITE && !(file.seals & SEAL.F_SEAL_WRITE)) {
+    // mapping_deny_writable: refused while any shared mapping may write.
+    if (file.writableMappings > 0) errno("EBUSY", "fcntl", "writable shared mapping exists");
+  }
+  // "SEAL_EXEC implys SEAL_WRITE, making W^X from the start."
+  if (seals & SEAL.F_SEAL_EXEC && file.execMode) {
+    seals |= SEAL.F_SEAL_SHRINK | SEAL.F_SEAL_GROW | SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE;
+  }
+  file.seals |= seals;
+  p.kernel.emit(p.pid, "add-seals", { ino: file.ino, seals: file.seals });
+}
+
+export function getSeals(p: Process, fd: number): number {
+  p.enter("fcntl");
+  const file = shmemOf(p.fds.get(fd, "fcntl"));
+  if (!file) errno("EINVAL", "fcntl", "not a memfd");
+  return file.seals;
+}
+
+/** The zero-beyond-EOF proposal's per-inode switch (model-only; EINVAL when the feature is off). */
+export function setZeroBeyondEof(p: Process, fd: number): void {
+  p.enter("fcntl");
+  const file = shmemOf(p.fds.get(fd, "fcntl"));
+  if (!file || !p.kernel.features.has("zero-beyond-eof")) {
+    errno("EINVAL", "fcntl", "zero-beyond-eof is not enabled in this kernel");
+  }
+  file.zeroBeyondEof = true;
+}
+
+export { ErrnoError };

@@ -1,0 +1,401 @@
+/**
+ * Memory syscalls: mmap, munmap, mremap, mprotect, madvise, and fork's copy of an address
+ * space. Checks follow mm/mmap.c do_mmap, mm/vma.c, mm/mremap.c, mm/mprotect.c and
+ * mm/madvise.c in their order.
+ */
+import { MMAP_MIN, TASK_SIZE } from "../address-space.ts";
+import { errno } from "../errors.ts";
+import { resolveFault, zapOne } from "../fault.ts";
+import { type OpenFile, ShmemFile } from "../file.ts";
+import { Process } from "../process.ts";
+import { punchHole } from "../truncate.ts";
+import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
+import { makePte, PTE_ANON, PTE_WRITE, pteFrame, Vma, type VmaFlags } from "../vma.ts";
+import { releaseFile } from "./files.ts";
+
+const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+const aligned = (n: number) => n % PAGE_SIZE === 0;
+/** include/linux/mman.h LEGACY_MAP_MASK, plus the MAP_HUGE_* size bits. */
+const LEGACY_MAP_MASK =
+  0x01 |
+  0x02 |
+  0x10 |
+  0x20 |
+  0x800 |
+  0x1000 |
+  0x4000000 |
+  0x100 |
+  0x2000 |
+  0x4000 |
+  0x8000 |
+  0x10000 |
+  0x20000 |
+  0x40000 |
+  (0x3f << 26);
+const PROT_ALL = PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC;
+
+function attach(p: Process, v: Vma): void {
+  v.owner = p.counters;
+  p.mm.insert(v);
+  if (v.file) {
+    v.file.mappings.add(v);
+    if (v.flags.shared && v.flags.mayWrite) v.file.writableMappings++;
+  }
+  if (v.openFile) v.openFile.refs++;
+}
+
+/** Removes a whole VMA: zaps its entries and drops its file references. */
+export function removeVma(p: Process, v: Vma): void {
+  v.forEachPresent(0, v.pages, (i) => zapOne(p.kernel, v, i));
+  p.mm.remove(v);
+  if (v.file) {
+    v.file.mappings.delete(v);
+    if (v.flags.shared && v.flags.mayWrite) v.file.writableMappings--;
+  }
+  if (v.openFile) releaseFile(v.openFile);
+}
+
+/** Unmaps [start, end), splitting VMAs at the edges (do_vmi_munmap). */
+function unmapRange(p: Process, start: number, end: number): void {
+  for (const v of p.mm.isolate(start, end)) removeVma(p, v);
+}
+
+/** mm/mmap.c do_mmap (with arch sys_mmap's offset check first). */
+export function mmap(
+  p: Process,
+  addr: number,
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  offset: number,
+): number {
+  p.enter("mmap");
+  if (offset % PAGE_SIZE !== 0 || offset < 0) errno("EINVAL", "mmap", "unaligned offset");
+  const anonymous = (flags & MAP.MAP_ANONYMOUS) !== 0;
+  const f: OpenFile | undefined = anonymous ? undefined : p.fds.get(fd, "mmap");
+  if (!length) errno("EINVAL", "mmap", "zero length");
+  if (prot & ~PROT_ALL) errno("EINVAL", "mmap", "unknown prot bits");
+  const len = pageAlign(length);
+  if (len > TASK_SIZE) errno("ENOMEM", "mmap");
+  const pgoff = offset / PAGE_SIZE;
+  const fixed = (flags & (MAP.MAP_FIXED | MAP.MAP_FIXED_NOREPLACE)) !== 0;
+  let start: number;
+  if (fixed) {
+    if (addr > TASK_SIZE - len) errno("ENOMEM", "mmap");
+    if (!aligned(addr)) errno("EINVAL", "mmap", "unaligned MAP_FIXED address");
+    if (flags & MAP.MAP_FIXED_NOREPLACE && !p.mm.isFree(addr, addr + len)) {
+      errno("EEXIST", "mmap");
+    }
+    start = addr;
+  } else {
+    const a = p.mm.allocate(len);
+    if (a === undefined) errno("ENOMEM", "mmap", "no room in the address space");
+    start = a;
+  }
+  const type = flags & MAP.MAP_TYPE;
+  const vf: VmaFlags = {
+    shared: false,
+    anonymous,
+    droppable: false,
+    nofault: false,
+    mayWrite: true,
+    wipeOnFork: false,
+    dontFork: false,
+    userfault: false,
+    pfnmap: false,
+  };
+  let file: ShmemFile | undefined;
+  if (f) {
+    if (type !== MAP.MAP_SHARED && type !== MAP.MAP_SHARED_VALIDATE && type !== MAP.MAP_PRIVATE) {
+      errno("EINVAL", "mmap", "bad map type");
+    }
+    if (type !== MAP.MAP_PRIVATE) {
+      // "case MAP_SHARED_VALIDATE: if (flags & ~flags_mask) return -EOPNOTSUPP;" — shmem
+      // supports no flags beyond LEGACY_MAP_MASK (MAP_SYNC is for DAX only).
+      if (type === MAP.MAP_SHARED_VALIDATE && flags & ~LEGACY_MAP_MASK) errno("EOPNOTSUPP", "mmap");
+      if (prot & PROT.PROT_WRITE && !f.writable) errno("EACCES", "mmap", "file not writable");
+      vf.shared = true;
+      if (!f.writable) vf.mayWrite = false;
+    }
+    if (!f.readable) errno("EACCES", "mmap", "file not readable");
+    if (f.inode.kind !== "shmem") errno("ENODEV", "mmap", "file has no mmap");
+    file = f.inode as ShmemFile;
+    if (flags & MAP.MAP_NOFAULT) {
+      // The proposal: private mappings only ("MAP_SHARED ... will still return SIGBUS").
+      if (!p.kernel.features.has("map-nofault")) errno("EINVAL", "mmap", "MAP_NOFAULT not enabled");
+      if (vf.shared) errno("EINVAL", "mmap", "MAP_NOFAULT is for MAP_PRIVATE only");
+      vf.nofault = true;
+    }
+    // memfd_check_seals_mmap: write-sealed files refuse writable shared maps and lose
+    // VM_MAYWRITE on read-only ones.
+    if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE) && vf.shared) {
+      if (prot & PROT.PROT_WRITE) errno("EPERM", "mmap", "write sealed");
+      vf.mayWrite = false;
+    }
+    // mapping_map_writable fails once F_SEAL_WRITE denied writers.
+  } else {
+    switch (type) {
+      case MAP.MAP_SHARED:
+      case MAP.MAP_SHARED_VALIDATE: {
+        // Shared anonymous memory is a shmem file of the mapping's size (shmem_zero_setup).
+        vf.shared = true;
+        const k = p.kernel;
+        file = new ShmemFile(k.allocIno(), "dev/zero", SEAL.F_SEAL_SEAL);
+        file.size = len;
+        break;
+      }
+      case MAP.MAP_DROPPABLE:
+        vf.droppable = true;
+        vf.wipeOnFork = true;
+        break;
+      case MAP.MAP_PRIVATE:
+        break;
+      default:
+        errno("EINVAL", "mmap", "bad map type");
+    }
+    if (flags & MAP.MAP_NOFAULT) errno("EINVAL", "mmap", "MAP_NOFAULT needs a file");
+  }
+  if (fixed) unmapRange(p, start, start + len);
+  const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
+  attach(p, v);
+  if (flags & MAP.MAP_POPULATE) populate(p, v);
+  p.kernel.emit(p.pid, "mmap", {
+    addr: start,
+    length: len,
+    shared: vf.shared,
+    file: file?.ino ?? 0,
+  });
+  return start;
+}
+
+/**
+ * MAP_POPULATE (populate_vma_page_range): fault every page in now; writable private
+ * mappings take write faults to break COW, shared ones read faults. Failures are ignored —
+ * a page beyond EOF is simply not populated and will still SIGBUS when touched.
+ */
+function populate(p: Process, v: Vma): void {
+  if (!(v.prot & PROT_ALL)) return;
+  const write = !v.flags.shared && (v.prot & PROT.PROT_WRITE) !== 0;
+  for (let a = v.start; a < v.end; a += PAGE_SIZE) {
+    const out = resolveFault(p.kernel, p, a, write);
+    if (out.kind !== "ok") {
+      if (out.kind === "signal" && v.file) break; // beyond EOF: the rest is too
+    }
+  }
+}
+
+/** mm/vma.c do_vmi_munmap via __vm_munmap. */
+export function munmap(p: Process, addr: number, length: number): void {
+  p.enter("munmap");
+  if (!aligned(addr) || addr > TASK_SIZE || length > TASK_SIZE - addr) {
+    errno("EINVAL", "munmap");
+  }
+  const len = pageAlign(length);
+  if (len === 0) errno("EINVAL", "munmap", "zero length");
+  unmapRange(p, addr, addr + len);
+  p.kernel.emit(p.pid, "munmap", { addr, length: len });
+}
+
+/** mm/mremap.c. */
+export function mremap(
+  p: Process,
+  addr: number,
+  oldLength: number,
+  newLength: number,
+  flags: number,
+  newAddr: number,
+): number {
+  p.enter("mremap");
+  if (flags & ~(MREMAP.MREMAP_MAYMOVE | MREMAP.MREMAP_FIXED | MREMAP.MREMAP_DONTUNMAP)) {
+    errno("EINVAL", "mremap");
+  }
+  if (flags & MREMAP.MREMAP_FIXED && !(flags & MREMAP.MREMAP_MAYMOVE)) errno("EINVAL", "mremap");
+  if (flags & MREMAP.MREMAP_DONTUNMAP) errno("EINVAL", "mremap", "MREMAP_DONTUNMAP not modelled");
+  if (!aligned(addr)) errno("EINVAL", "mremap", "unaligned");
+  const oldLen = pageAlign(oldLength);
+  const newLen = pageAlign(newLength);
+  if (!newLen) errno("EINVAL", "mremap", "zero new length");
+  const vma = p.mm.find(addr);
+  if (!vma) errno("EFAULT", "mremap", "no mapping");
+  if (oldLen === 0) errno("EINVAL", "mremap", "duplicating a mapping (old_len 0) is not modelled");
+  if (oldLen > vma.end - addr) errno("EFAULT", "mremap", "range spans mappings");
+  if (flags & MREMAP.MREMAP_FIXED) {
+    if (!aligned(newAddr)) errno("EINVAL", "mremap");
+    unmapRange(p, newAddr, newAddr + newLen);
+    const [piece] = p.mm.isolate(addr, addr + oldLen);
+    return move(p, piece, newAddr, newLen);
+  }
+  if (newLen <= oldLen) {
+    if (newLen < oldLen) unmapRange(p, addr + newLen, addr + oldLen);
+    return addr;
+  }
+  // Grow: in place when the VMA ends here and the space after it is free.
+  if (addr + oldLen === vma.end && p.mm.isFree(vma.end, addr + newLen + PAGE_SIZE)) {
+    const [piece] = p.mm.isolate(addr, addr + oldLen);
+    piece.resize(addr + newLen);
+    p.mm.generation++;
+    return addr;
+  }
+  if (!(flags & MREMAP.MREMAP_MAYMOVE)) errno("ENOMEM", "mremap", "cannot grow in place");
+  const dest = p.mm.allocate(newLen);
+  if (dest === undefined || dest < MMAP_MIN) errno("ENOMEM", "mremap");
+  const [piece] = p.mm.isolate(addr, addr + oldLen);
+  return move(p, piece, dest, newLen);
+}
+
+/** move_vma: the entries travel with the VMA (move_page_tables). */
+function move(p: Process, v: Vma, dest: number, newLen: number): number {
+  p.mm.remove(v);
+  const oldLen = v.end - v.start;
+  v.relocate(dest);
+  if (newLen < oldLen) {
+    v.forEachPresent(newLen / PAGE_SIZE, oldLen / PAGE_SIZE, (i) => zapOne(p.kernel, v, i));
+  }
+  v.resize(dest + newLen);
+  p.mm.insert(v);
+  p.kernel.emit(p.pid, "mremap", { addr: dest, length: newLen });
+  return dest;
+}
+
+/** mm/mprotect.c do_mprotect_pkey. */
+export function mprotect(p: Process, addr: number, length: number, prot: number): void {
+  p.enter("mprotect");
+  if (!aligned(addr)) errno("EINVAL", "mprotect");
+  if (!length) return;
+  if (prot & ~PROT_ALL) errno("EINVAL", "mprotect");
+  const end = addr + pageAlign(length);
+  if (!p.mm.find(addr)) errno("ENOMEM", "mprotect");
+  let at = addr;
+  for (const v of p.mm.overlapping(addr, end)) {
+    if (v.start > at) errno("ENOMEM", "mprotect", "hole in range");
+    if (prot & PROT.PROT_WRITE && v.flags.shared && !v.flags.mayWrite) {
+      errno("EACCES", "mprotect", "shared mapping may not write");
+    }
+    at = v.end;
+  }
+  if (at < end) {
+    // Linux changes the mapped part before the hole, then fails.
+    applyProt(p, addr, at, prot);
+    errno("ENOMEM", "mprotect", "hole in range");
+  }
+  applyProt(p, addr, end, prot);
+}
+
+function applyProt(p: Process, start: number, end: number, prot: number): void {
+  for (const v of p.mm.isolate(start, end)) {
+    v.prot = prot;
+    // Removing write access write-protects every entry; adding it leaves them to fault.
+    if (!(prot & PROT.PROT_WRITE)) {
+      v.forEachPresent(0, v.pages, (i, pte) => v.setPte(i, pte & ~PTE_WRITE));
+    }
+    if (!(prot & PROT_ALL)) v.forEachPresent(0, v.pages, (i) => zapOne(p.kernel, v, i));
+  }
+  p.mm.generation++;
+}
+
+/** mm/madvise.c do_madvise. */
+export function madvise(p: Process, addr: number, length: number, advice: number): void {
+  p.enter("madvise");
+  const known = new Set<number>([
+    MADV.MADV_NORMAL,
+    MADV.MADV_DONTNEED,
+    MADV.MADV_REMOVE,
+    MADV.MADV_DONTFORK,
+    MADV.MADV_DOFORK,
+    MADV.MADV_WIPEONFORK,
+    MADV.MADV_KEEPONFORK,
+  ]);
+  if (p.kernel.features.has("madv-userfault")) known.add(MADV.MADV_USERFAULT);
+  if (!known.has(advice)) errno("EINVAL", "madvise", "unknown advice");
+  if (!aligned(addr)) errno("EINVAL", "madvise", "unaligned");
+  const len = pageAlign(length);
+  if (length && !len) errno("EINVAL", "madvise");
+  const end = addr + len;
+  if (end === addr) return;
+  let unmapped = false;
+  let at = addr;
+  for (const v0 of p.mm.overlapping(addr, end)) {
+    if (v0.start > at) unmapped = true;
+    at = v0.end;
+  }
+  if (at < end) unmapped = true;
+  for (const v of p.mm.overlapping(addr, end)) {
+    const lo = Math.max(v.start, addr);
+    const hi = Math.min(v.end, end);
+    adviseOne(p, v, lo, hi, advice);
+  }
+  // madvise_walk_vmas: holes are reported after the mapped parts were advised.
+  if (unmapped) errno("ENOMEM", "madvise", "range not fully mapped");
+}
+
+function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): void {
+  const k = p.kernel;
+  switch (advice) {
+    case MADV.MADV_NORMAL:
+      return;
+    case MADV.MADV_DONTNEED:
+      // Drops entries: anonymous pages are freed, a private file mapping shows the file again.
+      if (v.flags.pfnmap) errno("EINVAL", "madvise");
+      v.forEachPresent(v.index(lo), v.index(hi), (i) => zapOne(k, v, i));
+      return;
+    case MADV.MADV_REMOVE: {
+      const file = v.file;
+      if (!file || !v.openFile) errno("EINVAL", "madvise", "MADV_REMOVE needs a file mapping");
+      if (!(v.flags.shared && v.flags.mayWrite)) errno("EACCES", "madvise", "not shared writable");
+      if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) errno("EPERM", "madvise");
+      const offset = (v.pgoff + v.index(lo)) * PAGE_SIZE;
+      punchHole(k, file, offset, hi - lo);
+      return;
+    }
+    case MADV.MADV_WIPEONFORK:
+    case MADV.MADV_KEEPONFORK:
+      if (v.file || v.flags.shared)
+        errno("EINVAL", "madvise", "WIPEONFORK is for private anonymous memory");
+      for (const piece of p.mm.isolate(lo, hi))
+        piece.flags.wipeOnFork = advice === MADV.MADV_WIPEONFORK;
+      return;
+    case MADV.MADV_DONTFORK:
+    case MADV.MADV_DOFORK:
+      for (const piece of p.mm.isolate(lo, hi))
+        piece.flags.dontFork = advice === MADV.MADV_DONTFORK;
+      return;
+    case MADV.MADV_USERFAULT:
+      if (v.file) errno("EINVAL", "madvise", "MADV_USERFAULT is for anonymous memory");
+      for (const piece of p.mm.isolate(lo, hi)) piece.flags.userfault = true;
+      return;
+  }
+}
+
+/**
+ * kernel/fork.c dup_mmap: MAP_SHARED stays shared; private pages become copy-on-write in
+ * both (anonymous pages stay mapped read-only in both and share a frame); WIPEONFORK ranges
+ * start empty in the child; DONTFORK ranges are absent there.
+ */
+export function fork(parent: Process, childName: string): Process {
+  const k = parent.kernel;
+  const child = new Process(k, k.allocPid(), childName);
+  k.adopt(child);
+  child.signals = parent.signals.clone();
+  for (const [fd, f] of parent.fds.entries()) {
+    child.fds.installAt(fd, f);
+  }
+  for (const v of parent.mm.vmas) {
+    if (v.flags.dontFork) continue;
+    const c = new Vma(v.start, v.end, v.prot, { ...v.flags }, v.file, v.openFile, v.pgoff);
+    c.pfns = v.pfns;
+    attach(child, c);
+    if (v.flags.shared || v.flags.wipeOnFork) continue;
+    v.forEachPresent(0, v.pages, (i, pte) => {
+      if (!(pte & PTE_ANON)) return; // file pages refault in the child
+      const frame = pteFrame(pte);
+      k.frames.get(frame);
+      // Neither process owns the page exclusively any more.
+      if (frame !== 0) k.frames.flags[frame] = 0;
+      v.setPte(i, pte & ~PTE_WRITE);
+      c.setPte(i, makePte(frame, PTE_ANON));
+    });
+  }
+  k.emit(parent.pid, "fork", { child: child.pid });
+  return child;
+}

@@ -1,0 +1,132 @@
+/**
+ * userfaultfd (fs/userfaultfd.c, mm/userfaultfd.c): create, UFFDIO_API, UFFDIO_REGISTER
+ * (MISSING), reading fault events, UFFDIO_ZEROPAGE and UFFDIO_COPY. Resolving a shmem page
+ * puts it in the page cache, so every process mapping the file sees it (rule 16).
+ */
+import { errno } from "../errors.ts";
+import { OpenFile, UffdFile } from "../file.ts";
+import type { Process } from "../process.ts";
+import { PAGE_SIZE, UFFD } from "../uapi.ts";
+import { UffdContext, type UffdEvent } from "../userfaultfd.ts";
+import { makePte, PTE_ANON, PTE_WRITE } from "../vma.ts";
+
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const UFFD_USER_MODE_ONLY = 1;
+const SUPPORTED_FEATURES = UFFD.UFFD_FEATURE_MISSING_SHMEM | UFFD.UFFD_FEATURE_SIGBUS;
+
+function ctxOf(p: Process, fd: number, syscall: string): UffdFile {
+  const f = p.fds.get(fd, syscall);
+  if (f.inode.kind !== "userfaultfd") errno("EINVAL", syscall, "not a userfaultfd");
+  return f.inode;
+}
+
+export function userfaultfd(p: Process, flags: number): number {
+  p.enter("userfaultfd");
+  if (flags & ~(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)) errno("EINVAL", "userfaultfd");
+  const k = p.kernel;
+  const inode = new UffdFile(k.allocIno(), new UffdContext(p.pid));
+  return p.fds.install(new OpenFile(k.allocFileId(), inode, true, true), "userfaultfd");
+}
+
+export function api(p: Process, fd: number, features: number): void {
+  p.enter("ioctl");
+  const u = ctxOf(p, fd, "ioctl");
+  if (u.apiDone) errno("EINVAL", "ioctl", "UFFDIO_API twice");
+  if (features & ~SUPPORTED_FEATURES) errno("EINVAL", "ioctl", "unsupported feature");
+  u.apiDone = true;
+  u.features = features;
+}
+
+export function register(p: Process, fd: number, addr: number, length: number, mode: number): void {
+  p.enter("ioctl");
+  const u = ctxOf(p, fd, "ioctl");
+  if (!u.apiDone) errno("EINVAL", "ioctl", "UFFDIO_API first");
+  if (mode !== UFFD.UFFDIO_REGISTER_MODE_MISSING) errno("EINVAL", "ioctl", "only MISSING mode");
+  if (addr % PAGE_SIZE || length % PAGE_SIZE || length === 0) errno("EINVAL", "ioctl");
+  const end = addr + length;
+  if (!p.mm.fullyMapped(addr, end)) errno("EINVAL", "ioctl", "range not fully mapped");
+  for (const v of p.mm.isolate(addr, end)) {
+    if (v.flags.pfnmap || v.flags.droppable) errno("EINVAL", "ioctl");
+    v.uffd = u.ctx;
+  }
+}
+
+export function readEvent(p: Process, fd: number): UffdEvent {
+  p.enter("read");
+  const u = ctxOf(p, fd, "read");
+  const e = u.ctx.take();
+  if (!e) errno("EAGAIN", "read", "no fault pending");
+  return e;
+}
+
+export function pending(p: Process, fd: number): number {
+  return ctxOf(p, fd, "poll").ctx.pending.length;
+}
+
+/** Installs pages [addr, addr+len) with `fill` bytes (or zeros); EEXIST when one is present. */
+function install(
+  p: Process,
+  fd: number,
+  addr: number,
+  data: Uint8Array | undefined,
+  length: number,
+  what: string,
+): number {
+  p.enter("ioctl");
+  const u = ctxOf(p, fd, "ioctl");
+  if (addr % PAGE_SIZE || length % PAGE_SIZE || length === 0) errno("EINVAL", "ioctl", what);
+  const k = p.kernel;
+  // The ioctls act on the address space the userfaultfd was created in, whoever calls them.
+  const mm = k.processes.get(u.ctx.ownerPid)?.mm;
+  if (!mm) errno("ESRCH", "ioctl", `${what}: the registering process is gone`);
+  let done = 0;
+  for (let a = addr; a < addr + length; a += PAGE_SIZE) {
+    const v = mm.find(a);
+    if (!v || v.uffd !== u.ctx) {
+      if (done === 0) errno("ENOENT", "ioctl", `${what}: range not registered`);
+      break;
+    }
+    const chunk = data?.subarray(done, done + PAGE_SIZE);
+    if (v.file) {
+      const pg = v.filePage(a);
+      // mfill_atomic_pte for shmem: "if (unlikely(pgoff >= max_off)) → -EFAULT".
+      if (pg * PAGE_SIZE >= v.file.size) {
+        if (done === 0) errno("EFAULT", "ioctl", `${what}: beyond EOF`);
+        break;
+      }
+      if (v.file.pages.has(pg)) {
+        if (done === 0) errno("EEXIST", "ioctl", what);
+        break;
+      }
+      const f = k.frames.alloc(v.file.ino, "ioctl");
+      if (chunk) k.frames.view().set(chunk, f * PAGE_SIZE);
+      v.file.pages.set(pg, f);
+      v.file.counters.pagesAllocated++;
+    } else {
+      const i = v.index(a);
+      if (v.pte(i) !== 0) {
+        if (done === 0) errno("EEXIST", "ioctl", what);
+        break;
+      }
+      if (!chunk) {
+        v.setPte(i, makePte(0, PTE_ANON));
+      } else {
+        const f = k.frames.alloc(u.ctx.ownerPid, "ioctl");
+        k.frames.view().set(chunk, f * PAGE_SIZE);
+        v.setPte(i, makePte(f, PTE_ANON | PTE_WRITE));
+      }
+    }
+    done += PAGE_SIZE;
+  }
+  u.ctx.wake(addr, addr + done);
+  return done;
+}
+
+export function zeropage(p: Process, fd: number, addr: number, length: number): number {
+  return install(p, fd, addr, undefined, length, "UFFDIO_ZEROPAGE");
+}
+
+export function copy(p: Process, fd: number, addr: number, data: Uint8Array): number {
+  return install(p, fd, addr, data, data.length, "UFFDIO_COPY");
+}

@@ -1,0 +1,154 @@
+/**
+ * A virtual memory area: one mmap'd range with one set of flags, and its page-table
+ * entries. Page tables are allocated lazily in chunks of 512 entries (one x86 page-table
+ * page), each in its own SharedArrayBuffer so another thread can read translations directly.
+ *
+ * PTE encoding (Int32): 0 = not present; otherwise ((frame + 1) << 3) | flags.
+ */
+import type { OpenFile, ShmemFile } from "./file.ts";
+import { PAGE_SIZE } from "./uapi.ts";
+import type { UffdContext } from "./userfaultfd.ts";
+
+export const PTE_WRITE = 1;
+/** The frame is an anonymous page of this mapping (a private COW copy or anonymous memory). */
+export const PTE_ANON = 2;
+/** Proposal entries: zero page beyond EOF (Shutemov) or MAP_NOFAULT's zero page. */
+export const PTE_SPECIAL = 4;
+
+export const PTES_PER_CHUNK = 512;
+
+export function makePte(frame: number, flags: number): number {
+  return ((frame + 1) << 3) | flags;
+}
+export function pteFrame(pte: number): number {
+  return (pte >>> 3) - 1;
+}
+
+export interface VmaFlags {
+  shared: boolean;
+  anonymous: boolean;
+  droppable: boolean;
+  /** Proposal: MAP_NOFAULT (private file mappings only). */
+  nofault: boolean;
+  /** VM_MAYWRITE: mprotect may add PROT_WRITE later. */
+  mayWrite: boolean;
+  wipeOnFork: boolean;
+  dontFork: boolean;
+  /** Proposal: MADV_USERFAULT marked (missing anonymous pages raise SIGBUS). */
+  userfault: boolean;
+  /** VM_PFNMAP: device memory with no struct pages behind it (issue 9 hazard). */
+  pfnmap: boolean;
+}
+
+export class Vma {
+  private chunks: (Int32Array | undefined)[];
+  /** userfaultfd registration (MISSING mode), if any. */
+  uffd: UffdContext | undefined;
+  /** For VM_PFNMAP: the device frames backing each page. */
+  pfns: number[] | undefined;
+  /** The counters of the process whose address space holds this VMA. */
+  owner: import("./counters.ts").ProcessCounters | undefined;
+
+  constructor(
+    public start: number,
+    public end: number,
+    public prot: number,
+    public readonly flags: VmaFlags,
+    /** The file mapped (shmem only); undefined for anonymous memory. */
+    public readonly file: ShmemFile | undefined,
+    /** The open file description the mapping holds a reference to (vma->vm_file). */
+    public readonly openFile: OpenFile | undefined,
+    /** File offset of `start`, in pages. */
+    public pgoff: number,
+  ) {
+    this.chunks = new Array(Math.ceil(this.pages / PTES_PER_CHUNK));
+  }
+
+  get pages(): number {
+    return (this.end - this.start) / PAGE_SIZE;
+  }
+
+  /** Page index within this VMA of an address inside it. */
+  index(addr: number): number {
+    return Math.floor((addr - this.start) / PAGE_SIZE);
+  }
+
+  /** File page offset of an address inside this VMA. */
+  filePage(addr: number): number {
+    return this.pgoff + this.index(addr);
+  }
+
+  pte(i: number): number {
+    const c = this.chunks[Math.floor(i / PTES_PER_CHUNK)];
+    return c ? Atomics.load(c, i % PTES_PER_CHUNK) : 0;
+  }
+
+  setPte(i: number, v: number): void {
+    const ci = Math.floor(i / PTES_PER_CHUNK);
+    let c = this.chunks[ci];
+    if (!c) {
+      if (v === 0) return;
+      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+    }
+    Atomics.store(c, i % PTES_PER_CHUNK, v);
+  }
+
+  /** Calls fn(index, pte) for every present entry in [from, to) page indices. */
+  forEachPresent(from: number, to: number, fn: (i: number, pte: number) => void): void {
+    for (let ci = Math.floor(from / PTES_PER_CHUNK); ci * PTES_PER_CHUNK < to; ci++) {
+      const c = this.chunks[ci];
+      if (!c) continue;
+      const lo = Math.max(from, ci * PTES_PER_CHUNK);
+      const hi = Math.min(to, (ci + 1) * PTES_PER_CHUNK);
+      for (let i = lo; i < hi; i++) {
+        const v = Atomics.load(c, i % PTES_PER_CHUNK);
+        if (v !== 0) fn(i, v);
+      }
+    }
+  }
+
+  /** The page-table chunks, for a thread that reads translations directly. */
+  sharedChunks(): (Int32Array | undefined)[] {
+    return this.chunks;
+  }
+
+  /**
+   * Splits this VMA at `addr` (page aligned, strictly inside) and returns the upper part,
+   * which takes the upper page-table entries with it.
+   */
+  splitAt(addr: number): Vma {
+    const at = this.index(addr);
+    const upper = new Vma(
+      addr,
+      this.end,
+      this.prot,
+      { ...this.flags },
+      this.file,
+      this.openFile,
+      this.pgoff + at,
+    );
+    upper.uffd = this.uffd;
+    upper.owner = this.owner;
+    if (this.pfns) upper.pfns = this.pfns.slice(at);
+    this.forEachPresent(at, this.pages, (i, v) => upper.setPte(i - at, v));
+    const keep = Math.ceil(at / PTES_PER_CHUNK);
+    // Entries above the split now belong to `upper`; clear them here before truncating.
+    for (let i = at; i < keep * PTES_PER_CHUNK && i < this.pages; i++) this.setPte(i, 0);
+    this.chunks.length = keep;
+    if (this.pfns) this.pfns.length = at;
+    this.end = addr;
+    return upper;
+  }
+
+  /** Moves this VMA to a new start (mremap MAYMOVE), keeping its entries. */
+  relocate(newStart: number): void {
+    this.end = newStart + (this.end - this.start);
+    this.start = newStart;
+  }
+
+  /** Grows or shrinks the end (entries beyond a shrunk end must already be zapped). */
+  resize(newEnd: number): void {
+    this.end = newEnd;
+    this.chunks.length = Math.ceil(this.pages / PTES_PER_CHUNK);
+  }
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { Deadlock } from "../shm/errors.ts";
+import { Kernel, type Scheduler } from "../shm/kernel.ts";
+import type { Process } from "../shm/process.ts";
+import { MAP, PROT, UFFD } from "../shm/uapi.ts";
+import { errnoOf, PG } from "./helpers.ts";
+
+/** A scheduler whose block() runs a resolver, as a second thread would. */
+function withResolver(resolve: () => void): Scheduler {
+  return {
+    point() {},
+    block(_p: Process, until: () => boolean) {
+      if (!until()) resolve();
+      if (!until()) throw new Deadlock("not resolved");
+    },
+  };
+}
+
+describe("userfaultfd on shmem (rule 16)", () => {
+  it("a missing fault inside i_size is reported and resolved with ZEROPAGE; every sharer sees the page", () => {
+    let resolver: () => void = () => {};
+    const k = new Kernel({ scheduler: withResolver(() => resolver()) });
+    const a = k.spawn("a");
+    const b = k.spawn("b");
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, 2 * PG);
+    const m = a.mmap(0, 2 * PG, PROT.PROT_READ, MAP.MAP_SHARED, fd, 0);
+    const u = a.userfaultfd();
+    a.uffdioApi(u, UFFD.UFFD_FEATURE_MISSING_SHMEM);
+    a.uffdioRegister(u, m, 2 * PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    const bu = a.sendFd(u, b); // the resolver is another process
+    let event: { address: number; write: boolean } | undefined;
+    resolver = () => {
+      event = b.uffdRead(bu);
+      b.uffdioCopy(bu, event.address, new Uint8Array(PG).fill(0x5a));
+    };
+    expect(a.load(m + PG + 5, 1)[0]).toBe(0x5a);
+    expect(event).toMatchObject({ address: m + PG, write: false });
+    expect(a.pread(fd, 1, PG)[0]).toBe(0x5a); // it entered the page cache
+    expect(a.counters.uffdFaults).toBe(1);
+  });
+
+  it("a fault beyond EOF is SIGBUS before userfaultfd is consulted", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, PG);
+    const m = a.mmap(0, 2 * PG, PROT.PROT_READ, MAP.MAP_SHARED, fd, 0);
+    const u = a.userfaultfd();
+    a.uffdioApi(u, 0);
+    a.uffdioRegister(u, m, 2 * PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    let sig = "";
+    a.sigaction("SIGBUS", {
+      handler: (i) => {
+        sig = i.code;
+        a.mmap(m + PG, PG, PROT.PROT_READ, MAP.MAP_FIXED | MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+      },
+    });
+    a.load(m + PG, 1);
+    expect(sig).toBe("BUS_ADRERR");
+    expect(a.counters.uffdFaults).toBe(0);
+  });
+
+  it("ioctl checks: API first, aligned ranges, EEXIST on a present page, EAGAIN when no event", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, PG);
+    const m = a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_SHARED, fd, 0);
+    const u = a.userfaultfd();
+    expect(errnoOf(() => a.uffdioRegister(u, m, PG, 1))).toBe("EINVAL");
+    a.uffdioApi(u, 0);
+    expect(errnoOf(() => a.uffdioApi(u, 0))).toBe("EINVAL");
+    expect(errnoOf(() => a.uffdioRegister(u, m + 1, PG, 1))).toBe("EINVAL");
+    a.uffdioRegister(u, m, PG, 1);
+    expect(errnoOf(() => a.uffdRead(u))).toBe("EAGAIN");
+    a.uffdioZeropage(u, m, PG);
+    expect(errnoOf(() => a.uffdioZeropage(u, m, PG))).toBe("EEXIST");
+  });
+
+  it("a kernel access (write(2) from the range) also waits for the resolver", () => {
+    let resolver: () => void = () => {};
+    const k = new Kernel({ scheduler: withResolver(() => resolver()) });
+    const a = k.spawn("a");
+    const m = a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    const u = a.userfaultfd();
+    a.uffdioApi(u, 0);
+    a.uffdioRegister(u, m, PG, 1);
+    resolver = () => void a.uffdioCopy(u, m, new Uint8Array(PG).fill(7));
+    const out = a.memfdCreate("out");
+    expect(a.write(out, m, 16)).toBe(16);
+    expect(a.pread(out, 1, 0)[0]).toBe(7);
+  });
+});
