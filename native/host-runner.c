@@ -39,7 +39,7 @@
  * {"signal":"SIGBUS","code":"BUS_ADRERR","offset":N}, {"killed":"SIGBUS"}, {"dead":true},
  * {"blocked":true}. Driver-specific choices the format leaves open:
  *  - an async step's own result is {"value":"started"}; `join` gives the access's result;
- *  - `join` (and `uffd_read`) wait 2 s, then give {"blocked":true};
+ *  - `join` and `uffd_read` wait 2 s, then give {"blocked":true} (the process lives on);
  *  - a synchronous step that does not answer within 3 s gives {"blocked":true} and its
  *    process is killed (later steps: {"dead":true});
  *  - a bad line (unknown op, unknown binding) gives {"errno":"EINVAL"} for that step.
@@ -839,21 +839,30 @@ static int exec_parsed(char *copy, char *line, int recvd, struct sb *bind, struc
     if (r < 0) result_errno(out, errno);
     else result_value(out, 0);
   } else if (!strcmp(op, "uffd_read")) {
+    /* poll() on a blocking userfaultfd always says EPOLLERR (fs/userfaultfd.c), so poll the
+     * read itself: O_NONBLOCK for the duration of the step, retried for up to 2 s. */
     int u = (int)arg_i(&a, "uffd", -1);
     uintptr_t base = (uintptr_t)arg_i(&a, "base", 0);
-    struct pollfd pfd = {.fd = u, .events = POLLIN};
-    int pr = poll(&pfd, 1, 2000);
-    if (pr < 0) {
+    int fl = fcntl(u, F_GETFL);
+    if (fl < 0) {
       result_errno(out, errno);
-    } else if (pr == 0) {
-      sb_addf(out, "{\"blocked\":true}");
-    } else if (pfd.revents & POLLNVAL) {
-      result_errno(out, EBADF);
     } else {
+      if (!(fl & O_NONBLOCK)) fcntl(u, F_SETFL, fl | O_NONBLOCK);
       struct uffd_msg msg;
-      ssize_t n = read(u, &msg, sizeof msg);
-      if (n < 0) {
-        result_errno(out, errno);
+      ssize_t n = -1;
+      int e = 0;
+      for (int tries = 0; tries < 400; tries++) {
+        n = read(u, &msg, sizeof msg);
+        e = errno;
+        if (n >= 0 || e != EAGAIN) break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+      }
+      if (!(fl & O_NONBLOCK)) fcntl(u, F_SETFL, fl);
+      if (n < 0 && e == EAGAIN) {
+        sb_addf(out, "{\"blocked\":true}");
+      } else if (n < 0) {
+        result_errno(out, e);
       } else if (n != sizeof msg) {
         result_errno(out, EIO);
       } else if (msg.event == UFFD_EVENT_PAGEFAULT) {

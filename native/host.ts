@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,8 +25,8 @@ export const NATIVE_CACHE_DIR = join(REPO, ".cache", "native");
 const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-pthread"];
 
 export type HostAvailability =
-  | { available: true; binary: string; compiler: string }
-  | { available: false; reason: string };
+  /** compiler: the one that built the helper now, or "cached" for an earlier build. */
+  { available: true; binary: string; compiler: string } | { available: false; reason: string };
 
 export class HostRunError extends Error {
   readonly code = "SHM_ERR_HOST";
@@ -103,10 +103,6 @@ export function hostAvailability(): Promise<HostAvailability> {
         reason: `missing ${HOST_RUNNER_SOURCE}: host conformance skipped`,
       };
     }
-    const compiler = findCompiler();
-    if (!compiler) {
-      return { available: false, reason: "no C compiler (cc) found: host conformance skipped" };
-    }
     const hash = createHash("sha256")
       .update(src)
       .update(CFLAGS.join(" "))
@@ -114,7 +110,12 @@ export function hostAvailability(): Promise<HostAvailability> {
       .digest("hex")
       .slice(0, 16);
     const binary = join(NATIVE_CACHE_DIR, `host-runner-${hash}`);
-    if (!existsSync(binary)) {
+    if (existsSync(binary)) return { available: true, binary, compiler: "cached" };
+    const compiler = findCompiler();
+    if (!compiler) {
+      return { available: false, reason: "no C compiler (cc) found: host conformance skipped" };
+    }
+    {
       try {
         mkdirSync(NATIVE_CACHE_DIR, { recursive: true });
       } catch (e) {
@@ -125,6 +126,12 @@ export function hostAvailability(): Promise<HostAvailability> {
       }
       const failure = await compile(compiler, HOST_RUNNER_SOURCE, binary);
       if (failure) return { available: false, reason: failure };
+      // Older builds of other source versions are no longer needed.
+      for (const f of readdirSync(NATIVE_CACHE_DIR)) {
+        if (/^host-runner-[0-9a-f]{16}$/.test(f) && join(NATIVE_CACHE_DIR, f) !== binary) {
+          rmSync(join(NATIVE_CACHE_DIR, f), { force: true });
+        }
+      }
     }
     return { available: true, binary, compiler };
   })();
@@ -169,7 +176,7 @@ function encodeValue(step: Step, i: number, key: string, v: unknown): string {
  * The helper's input for a scenario: "P a b" then one "S <proc> <op> k=v..." line per step.
  * Throws HostRunError on anything the helper could not run (unknown binding, bad flag name).
  */
-export function encodeScenario(s: Scenario): string {
+export function encodeHostScenario(s: Scenario): string {
   for (const p of s.processes) {
     if (!/^[A-Za-z0-9_.-]+$/.test(p)) throw new HostRunError(`bad process name ${p}`);
   }
@@ -218,7 +225,7 @@ export async function runOnHost(s: Scenario, opts: HostRunOptions = {}): Promise
   }
   const avail = await hostAvailability();
   if (!avail.available) throw new HostRunError(avail.reason);
-  const input = encodeScenario(s);
+  const input = encodeHostScenario(s);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_HOST_TIMEOUT_MS;
   return new Promise<StepResult[]>((resolve, reject) => {
     const child = spawn(avail.binary, [], { stdio: ["pipe", "pipe", "pipe"] });
