@@ -95,6 +95,7 @@ export function workerFdBridge(kernel: Kernel, proc: Process): FdBridge {
   return {
     outgoing: (fd) => kernel.exportFd(proc, fd),
     incoming: (h) => kernel.importFd(proc, h),
+    drop: (h) => kernel.dropHandle(h),
     discard: (fd) => {
       try {
         proc.close(fd);
@@ -125,6 +126,7 @@ export function serverFdBridge(kernel: Kernel, server: Process): FdBridge {
         // Already closed.
       }
     },
+    drop: (h) => kernel.dropHandle(h),
   };
 }
 

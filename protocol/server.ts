@@ -250,7 +250,10 @@ export class ServerClient {
    * wl_display.error and disconnect.
    */
   receive(bytes: Uint8Array, handles: readonly number[]): void {
-    if (this.closed) return;
+    if (this.closed) {
+      this.dropHandles(handles, 0);
+      return;
+    }
     if (this.pending) {
       if (this.pending.length >= this.server.limits.maxPendingFrames) {
         this.fail(protoError(PROTO_ERR.QUEUE_LIMIT, "too many frames queued behind a syscall"), []);
@@ -259,10 +262,18 @@ export class ServerClient {
       this.pending.push([bytes, [...handles]]);
       return;
     }
-    let fds: number[] = [];
+    const fds: number[] = [];
     try {
-      // Received fds belong to this process from recvmsg on, refused message or not.
-      fds = handles.map((h) => this.fds.incoming(h));
+      // Received fds belong to this process from recvmsg on, refused message or not; one
+      // at a time, so that a bad handle leaves the ones before it to be closed, not leaked.
+      for (let i = 0; i < handles.length; i++) {
+        try {
+          fds.push(this.fds.incoming(handles[i]));
+        } catch (e) {
+          this.dropHandles(handles, i + 1);
+          throw e;
+        }
+      }
       this.rateCheck();
       this.stats.bytesIn += bytes.length;
       const frame: Frame = decodeFrame(bytes, this.server.codecLimits);
@@ -282,6 +293,16 @@ export class ServerClient {
       this.dispatch(msg);
     } catch (e) {
       this.fail(e, fds);
+    }
+  }
+
+  private dropHandles(handles: readonly number[], from: number): void {
+    for (let i = from; i < handles.length; i++) {
+      try {
+        this.fds.drop?.(handles[i]);
+      } catch {
+        // A handle the kernel does not know needs no release.
+      }
     }
   }
 

@@ -47,6 +47,12 @@ export interface FdBridge {
   outgoing(fd: number): number;
   incoming(handle: number): number;
   discard(fd: number): void;
+  /**
+   * Releases a handle that will never be received (its message was refused before the
+   * handle was taken in, or arrived after the connection ended), as the kernel closes fds
+   * still queued on a socket that is shut down.
+   */
+  drop?(handle: number): void;
 }
 
 /** The bridge for tests and for peers that pass handles through unchanged. */

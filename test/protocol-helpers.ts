@@ -3,7 +3,7 @@
  * wire and records every frame it gets back, decoded.
  */
 import { decodeFrame, encodeMessage, encodeRaw, type Frame } from "../protocol/codec.ts";
-import type { ProtocolServer, ServerClient } from "../protocol/server.ts";
+import type { ConnectOptions, ProtocolServer, ServerClient } from "../protocol/server.ts";
 import { createPair, type PairTransport } from "../protocol/transports/pair.ts";
 
 export interface RawPeer {
@@ -20,9 +20,9 @@ export interface RawPeer {
   events(objectId: number): [number, unknown[]][];
 }
 
-export function rawPeer(server: ProtocolServer): RawPeer {
+export function rawPeer(server: ProtocolServer, opts: ConnectOptions = {}): RawPeer {
   const [ct, st] = createPair();
-  const remote = server.connect(st);
+  const remote = server.connect(st, opts);
   const peer: RawPeer = {
     t: ct,
     remote,
