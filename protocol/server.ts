@@ -44,6 +44,7 @@ import {
   IDENTITY_FDS,
   type Transport,
 } from "./transport.ts";
+import type { RequestArgs } from "./types.ts";
 import { checkOutgoing, type ValidatedMessage, validateMessage } from "./validate.ts";
 import {
   type FileInspector,
@@ -81,6 +82,15 @@ export type RequestHandler = (
 ) => void;
 
 export type InterfaceImpl = Readonly<Record<string, RequestHandler>>;
+
+/** Handlers of a base-schema interface with each request's argument tuple typed. */
+export type TypedImpl<I extends keyof RequestArgs> = {
+  readonly [R in keyof RequestArgs[I]]?: (
+    resource: Resource,
+    args: Readonly<RequestArgs[I][R]>,
+    msg: ValidatedMessage<Resource>,
+  ) => void;
+};
 
 export interface Global {
   readonly name: number;
@@ -146,7 +156,10 @@ export class ProtocolServer {
   }
 
   /** Registers the compositor's handlers for an interface's requests. */
-  implement(iface: string, impl: InterfaceImpl): void {
+  implement<I extends keyof RequestArgs>(iface: I, impl: TypedImpl<I>): void;
+  implement(iface: string, impl: InterfaceImpl): void;
+  implement(iface: string, typed: object): void {
+    const impl = typed as InterfaceImpl;
     const spec = getInterface(this.schema, iface);
     if (!spec) throw new Error(`no interface ${iface} in the schema`);
     for (const name of Object.keys(impl))
@@ -346,7 +359,10 @@ export class ServerClient {
   private finishSyscall(seq: number, r: SyscallReturn | null, err?: unknown): void {
     const queued = this.pending ?? [];
     this.pending = null;
-    if (this.closed) return;
+    if (this.closed) {
+      for (const [, h] of queued) this.dropHandles(h, 0);
+      return;
+    }
     if (r === null) {
       this.server.opts.onInternalError?.(this, err);
       this.fail(protoError(PROTO_ERR.IMPLEMENTATION, "syscall failed inside the kernel"), []);

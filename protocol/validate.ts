@@ -84,6 +84,11 @@ function enumInfo(schema: Schema, qualified: string): EnumInfo | null {
   return e;
 }
 
+/** Names the message in error text; built only when an error is thrown. */
+function whereOf(iface: InterfaceSpec, frame: MessageFrame, spec: MessageSpec): string {
+  return `${iface.name}#${frame.objectId}.${spec.name}`;
+}
+
 function badArg(code: (typeof PROTO_ERR)[keyof typeof PROTO_ERR], where: string, why: string) {
   return protoError(code, `invalid arguments for ${where}: ${why}`);
 }
@@ -141,11 +146,14 @@ export function validateMessage<E extends ObjectInfo>(
       PROTO_ERR.OPCODE_VERSION,
       `invalid method ${frame.opcode} (since ${sender.version} < ${since}), object ${iface.name}#${frame.objectId}`,
     );
-  const where = `${iface.name}#${frame.objectId}.${spec.name}`;
   const wire = frame.args;
   const specs = spec.args;
   if (wire.length !== specs.length)
-    throw badArg(PROTO_ERR.ARG_COUNT, where, `${wire.length} arguments, expected ${specs.length}`);
+    throw badArg(
+      PROTO_ERR.ARG_COUNT,
+      whereOf(iface, frame, spec),
+      `${wire.length} arguments, expected ${specs.length}`,
+    );
 
   const out: unknown[] = new Array(specs.length);
   let newObjects: NewObject[] | undefined;
@@ -157,17 +165,17 @@ export function validateMessage<E extends ObjectInfo>(
       case "int":
       case "fixed":
         if (!isIntIn(v, INT32_MIN, INT32_MAX))
-          throw badArg(PROTO_ERR.BAD_ARG, where, `${s.name} is not an int32`);
+          throw badArg(PROTO_ERR.BAD_ARG, whereOf(iface, frame, spec), `${s.name} is not an int32`);
         out[i] = v;
         break;
       case "uint":
         if (!isIntIn(v, 0, UINT32_MAX))
-          throw badArg(PROTO_ERR.BAD_ARG, where, `${s.name} is not a uint32`);
+          throw badArg(PROTO_ERR.BAD_ARG, whereOf(iface, frame, spec), `${s.name} is not a uint32`);
         out[i] = v;
         break;
       case "enum": {
         if (!isIntIn(v, 0, UINT32_MAX))
-          throw badArg(PROTO_ERR.BAD_ARG, where, `${s.name} is not a uint32`);
+          throw badArg(PROTO_ERR.BAD_ARG, whereOf(iface, frame, spec), `${s.name} is not a uint32`);
         const e = s.enum ? enumInfo(schema, s.enum) : null;
         if (e && !(e.bitfield ? (v & ~e.all) === 0 : e.values.has(v))) {
           const inv = e.spec.invalidError;
@@ -177,39 +185,50 @@ export function validateMessage<E extends ObjectInfo>(
             if (code !== undefined)
               throw new ProtocolError(
                 PROTO_ERR.BAD_ENUM,
-                `invalid ${s.enum} 0x${v.toString(16)} in ${where}`,
+                `invalid ${s.enum} 0x${v.toString(16)} in ${whereOf(iface, frame, spec)}`,
                 { objectId: frame.objectId, wlCode: code },
               );
           }
-          throw badArg(PROTO_ERR.BAD_ENUM, where, `${s.name}=${v} is not in ${s.enum}`);
+          throw badArg(
+            PROTO_ERR.BAD_ENUM,
+            whereOf(iface, frame, spec),
+            `${s.name}=${v} is not in ${s.enum}`,
+          );
         }
         out[i] = v;
         break;
       }
       case "string":
         if (v === null) {
-          if (!s.nullable) throw badArg(PROTO_ERR.NULL_ARG, where, `${s.name} is null`);
+          if (!s.nullable)
+            throw badArg(PROTO_ERR.NULL_ARG, whereOf(iface, frame, spec), `${s.name} is null`);
           out[i] = null;
           break;
         }
         if (typeof v !== "string")
-          throw badArg(PROTO_ERR.BAD_ARG, where, `${s.name} is not a string`);
+          throw badArg(PROTO_ERR.BAD_ARG, whereOf(iface, frame, spec), `${s.name} is not a string`);
         if (v.length > limits.maxStringBytes || utf8Length(v) > limits.maxStringBytes)
           throw badArg(
             PROTO_ERR.BAD_STRING,
-            where,
+            whereOf(iface, frame, spec),
             `${s.name} longer than ${limits.maxStringBytes} bytes`,
           );
         // On Wayland's wire a string is NUL-terminated ("string not nul-terminated" is an
         // error); an embedded NUL would make the two ends read different strings.
-        if (v.includes("\0")) throw badArg(PROTO_ERR.BAD_STRING, where, `${s.name} contains NUL`);
+        if (v.includes("\0"))
+          throw badArg(PROTO_ERR.BAD_STRING, whereOf(iface, frame, spec), `${s.name} contains NUL`);
         out[i] = v;
         break;
       case "object": {
         if (!isIntIn(v, 0, UINT32_MAX))
-          throw badArg(PROTO_ERR.BAD_ARG, where, `${s.name} is not an object id`);
+          throw badArg(
+            PROTO_ERR.BAD_ARG,
+            whereOf(iface, frame, spec),
+            `${s.name} is not an object id`,
+          );
         if (v === 0) {
-          if (!s.nullable) throw badArg(PROTO_ERR.NULL_ARG, where, `${s.name} is null`);
+          if (!s.nullable)
+            throw badArg(PROTO_ERR.NULL_ARG, whereOf(iface, frame, spec), `${s.name} is null`);
           out[i] = 0;
           break;
         }
@@ -221,12 +240,16 @@ export function validateMessage<E extends ObjectInfo>(
             out[i] = 0;
             break;
           }
-          throw badArg(PROTO_ERR.BAD_OBJECT_ARG, where, `unknown object ${v} for ${s.name}`);
+          throw badArg(
+            PROTO_ERR.BAD_OBJECT_ARG,
+            whereOf(iface, frame, spec),
+            `unknown object ${v} for ${s.name}`,
+          );
         }
         if (s.interface && o.interface !== s.interface)
           throw badArg(
             PROTO_ERR.WRONG_INTERFACE,
-            where,
+            whereOf(iface, frame, spec),
             `object ${v} is a ${o.interface}, ${s.name} must be a ${s.interface}`,
           );
         out[i] = v;
@@ -234,11 +257,24 @@ export function validateMessage<E extends ObjectInfo>(
       }
       case "new_id": {
         if (!isIntIn(v, 0, UINT32_MAX))
-          throw badArg(PROTO_ERR.BAD_ARG, where, `${s.name} is not an object id`);
-        if (v === 0) throw badArg(PROTO_ERR.NULL_ARG, where, `NULL new ID for ${s.name}`);
+          throw badArg(
+            PROTO_ERR.BAD_ARG,
+            whereOf(iface, frame, spec),
+            `${s.name} is not an object id`,
+          );
+        if (v === 0)
+          throw badArg(
+            PROTO_ERR.NULL_ARG,
+            whereOf(iface, frame, spec),
+            `NULL new ID for ${s.name}`,
+          );
         const why = objects.checkNew(v);
         if (why)
-          throw badArg(PROTO_ERR.BAD_NEW_ID, where, `not a valid new object id (${v}): ${why}`);
+          throw badArg(
+            PROTO_ERR.BAD_NEW_ID,
+            whereOf(iface, frame, spec),
+            `not a valid new object id (${v}): ${why}`,
+          );
         let ifaceName = s.interface;
         let version = sender.version;
         if (!ifaceName) {
@@ -249,17 +285,25 @@ export function validateMessage<E extends ObjectInfo>(
         }
         if (!newObjects) newObjects = [];
         else if (newObjects.some((n) => n.id === v))
-          throw badArg(PROTO_ERR.BAD_NEW_ID, where, `new id ${v} given twice`);
+          throw badArg(
+            PROTO_ERR.BAD_NEW_ID,
+            whereOf(iface, frame, spec),
+            `new id ${v} given twice`,
+          );
         newObjects.push({ argIndex: i, id: v, interface: ifaceName, version });
         out[i] = v;
         break;
       }
       case "fd": {
         if (!isIntIn(v, 0, fds.length - 1))
-          throw badArg(PROTO_ERR.BAD_FD, where, `file descriptor expected for ${s.name}`);
+          throw badArg(
+            PROTO_ERR.BAD_FD,
+            whereOf(iface, frame, spec),
+            `file descriptor expected for ${s.name}`,
+          );
         const bit = 2 ** v;
         if (Math.floor(fdUsed / bit) % 2 === 1)
-          throw badArg(PROTO_ERR.BAD_FD, where, `fd slot ${v} used twice`);
+          throw badArg(PROTO_ERR.BAD_FD, whereOf(iface, frame, spec), `fd slot ${v} used twice`);
         fdUsed += bit;
         out[i] = fds[v];
         break;
@@ -269,7 +313,7 @@ export function validateMessage<E extends ObjectInfo>(
   if (fdUsed !== 2 ** fds.length - 1)
     throw badArg(
       PROTO_ERR.BAD_FD,
-      where,
+      whereOf(iface, frame, spec),
       `${fds.length} fds attached, not all named by an argument`,
     );
   return {

@@ -9,6 +9,7 @@ import {
   requestOpcode,
   SHM_ERROR,
 } from "../protocol/schema.ts";
+import { REQUEST_ARITY } from "../protocol/types.ts";
 
 describe("schema transcribes wayland.xml", () => {
   it("has wl_display's error codes with their exact numbers", () => {
@@ -62,5 +63,17 @@ describe("schema transcribes wayland.xml", () => {
   it("converts 24.8 fixed point like wl_fixed_from_double", () => {
     expect(fixedFromDouble(1.5)).toBe(384);
     expect(fixedToDouble(-384)).toBe(-1.5);
+  });
+});
+
+describe("static request types match the schema", () => {
+  it("every typed request has the schema's arity, and every schema request is typed", () => {
+    const typed = Object.entries(REQUEST_ARITY).flatMap(([i, rs]) =>
+      Object.entries(rs).map(([r, n]) => `${i}.${r}/${n}`),
+    );
+    const schema = Object.values(BASE_SCHEMA.interfaces)
+      .filter((i) => !["wl_display", "wl_registry", "wl_callback"].includes(i.name))
+      .flatMap((i) => i.requests.map((r) => `${i.name}.${r.name}/${r.args.length}`));
+    expect(typed.sort()).toEqual(schema.sort());
   });
 });

@@ -90,14 +90,14 @@ export function createTestServer(opts: ServerOptions & { kernel?: Kernel } = {})
 
   server.implement("wl_compositor", {
     create_surface: (r, args) => {
-      const s = r.client.resource(args[0] as number)!;
+      const s = r.client.resource(args[0])!;
       s.data = { pending: 0, frames: [] } satisfies SurfaceData;
     },
   });
 
   server.implement("wl_shm", {
     create_pool: (r, args) => {
-      const [id, fd, size] = args as [number, number, number];
+      const [id, fd, size] = args;
       // wayland-shm.c shm_create_pool: "if (size <= 0) { wl_resource_post_error(resource,
       // WL_SHM_ERROR_INVALID_STRIDE, "invalid size (%d)", size);"
       if (size <= 0) {
@@ -116,7 +116,7 @@ export function createTestServer(opts: ServerOptions & { kernel?: Kernel } = {})
 
   server.implement("wl_shm_pool", {
     create_buffer: (r, args) => {
-      const [id, offset, width, height, stride, format] = args as number[];
+      const [id, offset, width, height, stride, format] = args;
       const pool = r.data as PoolData;
       if (!FORMATS.includes(format))
         throw interfaceError(
@@ -145,7 +145,7 @@ export function createTestServer(opts: ServerOptions & { kernel?: Kernel } = {})
       b.onDestroy = () => unrefPool(pool);
     },
     resize: (r, args) => {
-      const size = args[0] as number;
+      const size = args[0];
       const pool = r.data as PoolData;
       // wayland-shm.c shm_pool_resize: "if (size < pool->size) { wl_resource_post_error(
       // resource, WL_SHM_ERROR_INVALID_FD, "shrinking pool invalid");"
@@ -157,10 +157,10 @@ export function createTestServer(opts: ServerOptions & { kernel?: Kernel } = {})
 
   server.implement("wl_surface", {
     attach: (r, args) => {
-      (r.data as SurfaceData).pending = args[0] as number;
+      (r.data as SurfaceData).pending = args[0];
     },
     frame: (r, args) => {
-      (r.data as SurfaceData).frames.push(args[0] as number);
+      (r.data as SurfaceData).frames.push(args[0]);
     },
     commit: (r) => {
       const s = r.data as SurfaceData;
