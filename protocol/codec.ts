@@ -34,8 +34,10 @@ export const CODEC_OPTIONS = {
 
 export interface CodecLimits {
   /**
-   * Largest Wayland message frame in bytes. libwayland's WL_MAX_MESSAGE_SIZE is 4096 bytes
-   * for the fixed-size wire format; msgpack is never larger for the same message.
+   * Largest Wayland message frame in bytes. libwayland reads into a connection buffer of
+   * WL_BUFFER_DEFAULT_MAX_SIZE = (1 << WL_BUFFER_DEFAULT_SIZE_POT) = 4096 bytes
+   * (wayland-private.h), so no message is larger; msgpack is never larger than the word
+   * format for the same message.
    */
   maxFrameBytes: number;
   /** Largest syscall frame (pwrite carries data). */
