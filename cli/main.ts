@@ -3,6 +3,7 @@
  * `register(program)`; this file only lists them.
  */
 import { Command } from "commander";
+import { register as registerConformance } from "./commands/conformance.ts";
 import { register as registerRun } from "./commands/run.ts";
 
 const program = new Command();
@@ -14,6 +15,7 @@ program
   .showHelpAfterError();
 
 registerRun(program);
+registerConformance(program);
 
 try {
   await program.parseAsync(process.argv);

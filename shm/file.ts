@@ -33,42 +33,31 @@ export class ShmemFile {
   }
 }
 
-export const PIPE_CAPACITY = 65536;
+/** One struct pipe_buffer: a page holding `data`, which began at byte `offset` of the page. */
+export interface PipeBuffer {
+  data: Uint8Array;
+  offset: number;
+}
+
+/** pipe_max_size's default: 16 buffers of one page. */
+export const PIPE_BUFFERS = 16;
 
 export class Pipe {
   readonly kind = "pipe" as const;
   /**
-   * The pipe's buffers (struct pipe_buffer), each at most a page. pipe_read copies one
-   * buffer at a time and consumes it only when the whole copy succeeded.
+   * The pipe's buffers. pipe_read copies one buffer at a time and consumes it only when the
+   * whole copy succeeded; pipe_write fills whole pages and commits a page only when all of
+   * it was copied.
    */
-  readonly buffers: Uint8Array[] = [];
+  readonly buffers: PipeBuffer[] = [];
   readers = 0;
   writers = 0;
   constructor(readonly ino: number) {}
 
   get length(): number {
     let n = 0;
-    for (const b of this.buffers) n += b.length;
+    for (const b of this.buffers) n += b.data.length;
     return n;
-  }
-
-  /** pipe_write: merge into the last buffer while its page has room, else new buffers. */
-  append(data: Uint8Array): void {
-    let done = 0;
-    const last = this.buffers[this.buffers.length - 1];
-    if (last && last.length < 4096) {
-      const n = Math.min(4096 - last.length, data.length);
-      const merged = new Uint8Array(last.length + n);
-      merged.set(last);
-      merged.set(data.subarray(0, n), last.length);
-      this.buffers[this.buffers.length - 1] = merged;
-      done = n;
-    }
-    while (done < data.length) {
-      const n = Math.min(4096, data.length - done);
-      this.buffers.push(data.slice(done, done + n));
-      done += n;
-    }
   }
 }
 

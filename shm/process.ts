@@ -208,10 +208,10 @@ export class Process {
     if (typeof act.handler !== "function" || blocked) {
       this.kill(info.signo, info, blocked ? "blocked-signal" : "unhandled");
     }
-    const handler = act.handler as (i: SigInfo) => void;
+    const handler = act.handler as (i: SigInfo, self: Process) => void;
     if (!act.nodefer) this.signals.blocked.add(info.signo);
     try {
-      handler(info);
+      handler(info, this);
     } finally {
       // Also on siglongjmp (a throw out of the handler): sigsetjmp(env, 1) restores the mask.
       if (!act.nodefer) this.signals.blocked.delete(info.signo);

@@ -18,7 +18,7 @@ import {
   type StepValue,
   unrle,
 } from "./scenario.ts";
-import { MAP, PAGE_SIZE, PROT, parseFlags, sealNames } from "./uapi.ts";
+import { MAP, MREMAP, PAGE_SIZE, PROT, parseFlags, sealNames } from "./uapi.ts";
 
 /** Thrown out of the default `catch` handler: the model's siglongjmp. */
 class CaughtSignal extends Error {
@@ -91,17 +91,17 @@ class Runner implements Scheduler {
     if (kind === "zero-page") {
       // What compositors do: map anonymous memory over the faulting page and return.
       p.signals.actions.set(sig, {
-        handler: (info) => {
+        handler: (info, self) => {
           const page = info.addr - (info.addr % PAGE_SIZE);
-          p.mmap(
+          self.mmap(
             page,
             PAGE_SIZE,
             PROT.PROT_READ | PROT.PROT_WRITE,
             MAP.MAP_FIXED | MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS,
           );
-          const list = this.handled.get(p) ?? [];
-          list.push(this.report(p, info));
-          this.handled.set(p, list);
+          const list = this.handled.get(self) ?? [];
+          list.push(this.report(self, info));
+          this.handled.set(self, list);
         },
       });
       return;
@@ -128,6 +128,20 @@ class Runner implements Scheduler {
         result = handled?.length ? { value, handled } : { value };
       } catch (e) {
         result = this.failure(p, e);
+        // The host binds a failed step's names to -1, so later uses fail as they would there.
+        if ("errno" in result && step.as !== undefined) {
+          this.bind(step, Array.isArray(step.as) ? step.as.map(() => -1) : -1);
+        }
+        // A synchronous step that never returns: the host kills the process after a timeout.
+        if ("blocked" in result && !step.async && step.op !== "join" && step.op !== "uffd_read") {
+          if (p.alive) {
+            try {
+              p.kill("SIGKILL", undefined, "killed");
+            } catch {
+              // kill() unwinds by throwing; here there is nothing to unwind.
+            }
+          }
+        }
       }
     }
     if (step.async) {
@@ -248,12 +262,13 @@ class Runner implements Scheduler {
         p.munmap(this.addr(p, st), a("length"));
         return 0;
       case "mremap": {
-        const m = p.mremap(
-          this.addr(p, st),
-          a("old_length"),
-          a("new_length"),
-          this.flags(st, "flags"),
-        );
+        const flags = this.flags(st, "flags");
+        // MREMAP_FIXED: the target is a binding (`new_addr`) plus `new_at`.
+        const target =
+          flags & MREMAP.MREMAP_FIXED
+            ? this.arg(st, "new_addr") + (typeof st.new_at === "number" ? st.new_at : 0)
+            : 0;
+        const m = p.mremap(this.addr(p, st), a("old_length"), a("new_length"), flags, target);
         this.bind(st, m);
         return "mapped";
       }

@@ -8,8 +8,13 @@
  * SIGBUS handler, or while SIGBUS is ignored, kills the process.
  */
 import type { SigInfo } from "./errors.ts";
+import type { Process } from "./process.ts";
 
-export type SignalHandler = (info: SigInfo) => void;
+/**
+ * A handler gets the process it runs in: after fork the child runs the same handler code
+ * on its own address space, as a real handler would.
+ */
+export type SignalHandler = (info: SigInfo, self: Process) => void;
 
 export interface SigAction {
   handler: SignalHandler | "default" | "ignore";

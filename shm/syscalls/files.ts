@@ -4,7 +4,7 @@
  * each comment, so that the first failing check gives the same errno as on the host.
  */
 import { ErrnoError, errno } from "../errors.ts";
-import { MAX_FILE_SIZE, OpenFile, PIPE_CAPACITY, Pipe, ShmemFile } from "../file.ts";
+import { MAX_FILE_SIZE, OpenFile, PIPE_BUFFERS, Pipe, ShmemFile } from "../file.ts";
 import type { Process } from "../process.ts";
 import { growFile, punchHole, shrinkFile } from "../truncate.ts";
 import { FALLOC, MFD, PAGE_SIZE, SEAL } from "../uapi.ts";
@@ -270,16 +270,16 @@ export function readToUser(p: Process, fd: number, addr: number, length: number)
     let ret = 0;
     while (ret < length && pipe.buffers.length > 0) {
       const buf = pipe.buffers[0];
-      const chars = Math.min(buf.length, length - ret);
-      const written = p.kernelAccess(addr + ret, chars, true, buf.subarray(0, chars));
+      const chars = Math.min(buf.data.length, length - ret);
+      const written = p.kernelAccess(addr + ret, chars, true, buf.data.subarray(0, chars));
       p.counters.bytesKernelCopied += written;
       if (written < chars) {
         if (ret === 0) errno("EFAULT", "read");
         break;
       }
       ret += chars;
-      if (chars === buf.length) pipe.buffers.shift();
-      else pipe.buffers[0] = buf.subarray(chars);
+      if (chars === buf.data.length) pipe.buffers.shift();
+      else pipe.buffers[0] = { data: buf.data.subarray(chars), offset: buf.offset + chars };
     }
     return ret;
   }
@@ -299,18 +299,7 @@ export function writeFromUser(p: Process, fd: number, addr: number, length: numb
   const f = p.fds.get(fd, "write");
   if (!f.writable) errno("EBADF", "write");
   if (length === 0) return 0;
-  if (f.inode.kind === "pipe") {
-    const pipe = f.inode;
-    if (pipe.readers === 0) errno("EPIPE", "write");
-    const room = PIPE_CAPACITY - pipe.length;
-    if (room === 0) errno("EAGAIN", "write", "full pipe (the model does not block writers)");
-    const buf = new Uint8Array(Math.min(room, length));
-    const done = p.kernelAccess(addr, buf.length, false, buf);
-    if (done === 0) errno("EFAULT", "write");
-    pipe.append(buf.subarray(0, done));
-    p.counters.bytesKernelCopied += done;
-    return done;
-  }
+  if (f.inode.kind === "pipe") return pipeWrite(p, f.inode, addr, length);
   const file = shmemOf(f);
   if (!file) errno("EINVAL", "write");
   if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) errno("EPERM", "write");
@@ -320,6 +309,45 @@ export function writeFromUser(p: Process, fd: number, addr: number, length: numb
   const done = writeFileBytes(p, file, buf.subarray(0, got), f.pos, "write");
   f.pos += done;
   return done;
+}
+
+/**
+ * fs/pipe.c pipe_write. The sub-page remainder of the write may merge into the last buffer
+ * ("if (offset + chars <= PAGE_SIZE)"), all or nothing (-EFAULT); then whole pages are
+ * copied into new buffers, and a page copied short ends the write: "if (unlikely(copied <
+ * PAGE_SIZE && iov_iter_count(from))) { if (!ret) ret = -EFAULT; break; }".
+ */
+function pipeWrite(p: Process, pipe: Pipe, addr: number, length: number): number {
+  if (pipe.readers === 0) errno("EPIPE", "write");
+  let ret = 0;
+  const chars = length % PAGE_SIZE;
+  const last = pipe.buffers[pipe.buffers.length - 1];
+  if (chars && last && last.offset + last.data.length + chars <= PAGE_SIZE) {
+    const buf = new Uint8Array(chars);
+    if (p.kernelAccess(addr, chars, false, buf) < chars) errno("EFAULT", "write");
+    const merged = new Uint8Array(last.data.length + chars);
+    merged.set(last.data);
+    merged.set(buf, last.data.length);
+    last.data = merged;
+    ret = chars;
+  }
+  while (ret < length) {
+    if (pipe.buffers.length >= PIPE_BUFFERS) {
+      if (ret === 0) errno("EAGAIN", "write", "full pipe (the model does not block writers)");
+      break;
+    }
+    const n = Math.min(PAGE_SIZE, length - ret);
+    const page = new Uint8Array(n);
+    const copied = p.kernelAccess(addr + ret, n, false, page);
+    if (copied < n) {
+      if (ret === 0) errno("EFAULT", "write");
+      break;
+    }
+    pipe.buffers.push({ data: page, offset: 0 });
+    ret += n;
+  }
+  p.counters.bytesKernelCopied += ret;
+  return ret;
 }
 
 /** mm/memfd.c memfd_add_seals. */
