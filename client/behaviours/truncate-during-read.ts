@@ -1,0 +1,36 @@
+/**
+ * The race: commit, then truncate in a tight loop of tiny steps, so that under the lab's
+ * seeded scheduler the truncation lands between two pages of the compositor's read of the
+ * buffer (the step runs at one of the kernel's preemption points inside that read). Then
+ * regrow, redraw and go again, `rounds` times.
+ *
+ * Params: width, height (64), rounds (8), spin (4: the most idle steps before truncating).
+ */
+import type { Behaviour } from "../behaviour.ts";
+import { num, scene, settle, show } from "./common.ts";
+
+const behaviour: Behaviour = {
+  name: "truncate-during-read",
+  description: "truncates the pool file while the compositor is reading the committed buffer",
+  honest: false,
+  source:
+    "DESIGN.md: 'a client's ftruncate can land between two pages of the compositor's read'; the window libwayland's wl_shm_buffer_begin_access/end_access brackets (wayland-shm.c); Mir PR #2645 ('a client that submits a bad buffer ... crash Mir')",
+  *run(c, ctx) {
+    const s = yield* scene(c, ctx, { buffers: 1, keepFd: true });
+    const sys = c.process;
+    const size = s.bufferSize;
+    const rounds = num(ctx, "rounds", 8);
+    const spin = num(ctx, "spin", 4);
+    for (let r = 0; r < rounds && !c.closed; r++) {
+      sys.ftruncate(s.memfd.fd, size);
+      const cb = show(c, ctx, s, s.buffers[0], r);
+      const idle = Math.floor(ctx.random() * (spin + 1));
+      for (let i = 0; i < idle; i++) yield;
+      sys.ftruncate(s.memfd.fd, 0);
+      yield;
+      yield { what: `frame ${r} or disconnect`, ready: () => cb.done || c.closed };
+    }
+    yield* settle(c);
+  },
+};
+export default behaviour;
