@@ -123,6 +123,16 @@ export interface ConnectOptions {
 
 const NO_FILES: FileInspector = { inspect: () => null };
 
+/**
+ * The server's own process was killed inside a handler (shm's ProcessKilled, matched by its
+ * stable code so protocol/ needs no kernel import): the compositor is dead, which is not a
+ * wl_display.implementation error of the client being served. It propagates to whoever
+ * delivered the frame.
+ */
+export function isProcessDeath(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === "SHM_ERR_KILLED";
+}
+
 export class ProtocolServer {
   readonly variant: ResolvedVariant;
   readonly schema: Schema;
@@ -260,7 +270,8 @@ export class ServerClient {
 
   /**
    * Handles one frame from the transport. Never throws: every failure becomes the client's
-   * wl_display.error and disconnect.
+   * wl_display.error and disconnect — except the death of the server's own process
+   * (isProcessDeath), which is not the client's doing and propagates to the caller.
    */
   receive(bytes: Uint8Array, handles: readonly number[]): void {
     if (this.closed) {
@@ -305,6 +316,7 @@ export class ServerClient {
       );
       this.dispatch(msg);
     } catch (e) {
+      if (isProcessDeath(e)) throw e;
       this.fail(e, fds);
     }
   }
@@ -405,7 +417,7 @@ export class ServerClient {
         try {
           h(res, msg.args, msg);
         } catch (e) {
-          if (isProtocolError(e)) throw e;
+          if (isProtocolError(e) || isProcessDeath(e)) throw e;
           this.server.opts.onInternalError?.(this, e);
           throw protoError(
             PROTO_ERR.IMPLEMENTATION,
@@ -477,7 +489,7 @@ export class ServerClient {
       try {
         g.bind(r);
       } catch (e) {
-        if (isProtocolError(e)) throw e;
+        if (isProtocolError(e) || isProcessDeath(e)) throw e;
         this.server.opts.onInternalError?.(this, e);
         throw protoError(PROTO_ERR.IMPLEMENTATION, `bind of ${iface} failed`);
       }
