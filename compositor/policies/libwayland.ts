@@ -1,0 +1,139 @@
+/**
+ * `libwayland`: wayland src/wayland-shm.c as a compositor that brackets every read with
+ * wl_shm_buffer_begin_access / wl_shm_buffer_end_access (weston does). Functions followed:
+ * shm_create_pool (seal shortcut, mmap, close(fd)), shm_pool_resize /
+ * shm_pool_finish_resize (deferred mremap), wl_shm_buffer_begin_access,
+ * wl_shm_buffer_end_access, sigbus_handler, reraise_sigbus, init_sigbus_data_key.
+ *
+ * - `sigbus_is_impossible`: F_SEAL_SHRINK and st_size >= the requested size, computed once
+ *   at create_pool and never again (a sealed pool grown past its file keeps it).
+ * - The handler is installed once per process, permanently, at the first begin_access of a
+ *   pool that needs it (pthread_once), SA_SIGINFO | SA_NODEFER, the old action saved.
+ * - Per-thread data { current_pool, access_count, fallback_mapping_used } in a map keyed by
+ *   the simulated thread (the compositor runs one, "main"); begin_access on another pool
+ *   while one is current is `wl_abort("Incorrect pool passed for current thread")`.
+ * - The handler re-raises (restores the old action; the retried access kills the process)
+ *   when no access is active on the thread or si_addr is outside the current pool's
+ *   mapping; otherwise it maps anonymous zero memory over the whole pool with MAP_FIXED and
+ *   sets fallback_mapping_used. The pool is never re-mapped from the file.
+ * - The outermost end_access posts `WL_SHM_ERROR_INVALID_FD, "error accessing SHM buffer"`
+ *   on the wl_buffer.
+ */
+import { SHM_ERROR } from "../../protocol/schema.ts";
+import type { SigInfo } from "../../shm/errors.ts";
+import type { SigAction } from "../../shm/signal.ts";
+import { SEAL } from "../../shm/uapi.ts";
+import type { Policy, ShmPool } from "../policy.ts";
+import { LIBWAYLAND_PROFILE } from "../validation.ts";
+import {
+  libwaylandGrow,
+  libwaylandMap,
+  loadSpan,
+  mappedAccess,
+  reraiseSigbus,
+  unmapQuiet,
+  zeroOver,
+} from "./common.ts";
+
+interface SigbusData {
+  currentPool: ShmPool | null;
+  accessCount: number;
+  fallbackMappingUsed: boolean;
+}
+
+/** The simulated thread the compositor's code runs on. */
+export const MAIN_THREAD = "main";
+
+export const libwayland: Policy = {
+  name: "libwayland",
+  source: "wayland src/wayland-shm.c (wl_shm_buffer_begin_access, sigbus_handler, end_access)",
+  summary:
+    "SIGBUS handler between begin/end_access maps zeros over the pool; sealed memfds skip it",
+  clientReceives: "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access",
+  features: [],
+  profile: LIBWAYLAND_PROFILE,
+  deferResizeWhileReading: true,
+  create(proc, env) {
+    let installed = false;
+    let oldAction: SigAction = { handler: "default" };
+    const tls = new Map<string, SigbusData>();
+    const thread = () => MAIN_THREAD;
+    const impossible = (p: ShmPool) => p.state.sigbusIsImpossible === true;
+
+    function sigbusHandler(info: SigInfo): void {
+      const data = tls.get(thread());
+      if (!data) {
+        reraiseSigbus(proc, oldAction);
+        return;
+      }
+      const pool = data.currentPool;
+      if (!pool || info.addr < pool.addr || info.addr >= pool.addr + pool.size) {
+        reraiseSigbus(proc, oldAction);
+        return;
+      }
+      data.fallbackMappingUsed = true;
+      if (!zeroOver(proc, pool.addr, pool.size)) reraiseSigbus(proc, oldAction);
+    }
+
+    return {
+      mapPool(pool) {
+        // #ifdef HAVE_MEMFD_CREATE: seals = fcntl(fd, F_GET_SEALS); -1 → 0.
+        let seals = 0;
+        try {
+          seals = proc.getSeals(pool.fd);
+        } catch {
+          seals = 0;
+        }
+        let sigbusIsImpossible = false;
+        if (seals & SEAL.F_SEAL_SHRINK) {
+          try {
+            sigbusIsImpossible = proc.fstatSize(pool.fd) >= pool.size;
+          } catch {
+            sigbusIsImpossible = false;
+          }
+        }
+        pool.state.sigbusIsImpossible = sigbusIsImpossible;
+        libwaylandMap(proc, pool);
+      },
+      growPool: (pool, size) => libwaylandGrow(proc, pool, size),
+      unmapPool: (pool) => unmapQuiet(proc, pool.addr, pool.size),
+      beginAccess(b) {
+        const pool = b.pool;
+        if (impossible(pool)) return mappedAccess(b);
+        if (!installed) {
+          // init_sigbus_data_key, once per process: never uninstalled.
+          installed = true;
+          oldAction = proc.sigaction("SIGBUS", { handler: sigbusHandler, nodefer: true });
+        }
+        let data = tls.get(thread());
+        if (!data) {
+          data = { currentPool: null, accessCount: 0, fallbackMappingUsed: false };
+          tls.set(thread(), data);
+        }
+        if (!(data.currentPool === null || data.currentPool === pool))
+          env.panic("wl_abort: Incorrect pool passed for current thread");
+        data.currentPool = pool;
+        data.accessCount++;
+        return mappedAccess(b);
+      },
+      read: (a, dst) => loadSpan(proc, a, dst),
+      endAccess(a) {
+        if (impossible(a.buffer.pool)) return undefined;
+        const data = tls.get(thread());
+        if (!data || data.accessCount < 1)
+          return env.panic(
+            "wl_abort: sigbus_data is NULL or wl_shm_buffer_begin_access wasn't called before",
+          );
+        if (--data.accessCount === 0) {
+          const used = data.fallbackMappingUsed;
+          data.fallbackMappingUsed = false;
+          data.currentPool = null;
+          if (used)
+            return { error: { code: SHM_ERROR.invalid_fd, message: "error accessing SHM buffer" } };
+        }
+        return undefined;
+      },
+    };
+  },
+};
+export default libwayland;

@@ -1,0 +1,104 @@
+/**
+ * `userfaultfd`: libwayland's MAP_SHARED mapping (wayland src/wayland-shm.c
+ * shm_create_pool, shm_pool_finish_resize) registered with a userfaultfd in MISSING mode
+ * (UFFD_FEATURE_MISSING_SHMEM), whose missing faults a handler thread resolves with
+ * UFFDIO_ZEROPAGE (LINUX.md rule 16, fs/userfaultfd.c). What it can and cannot do is the
+ * kernel's: a hole inside i_size is reported and resolved (the zero page enters the page
+ * cache, every sharer sees it), but a fault beyond EOF is SIGBUS before userfaultfd is
+ * consulted — so a truncation still kills the compositor. The policy is here to show that.
+ *
+ * The handler thread. A real compositor runs a thread blocked in read(uffd); when the
+ * compositor's main thread faults on a registered hole it sleeps in handle_userfault until
+ * that thread's ioctl wakes it. In the simulation the faulting process calls the kernel's
+ * Scheduler.block(p, until, "userfaultfd"); this policy chains a scheduler in front of the
+ * kernel's current one whose block, for the compositor's process and a userfaultfd wait,
+ * first runs the handler thread (service(): read every pending event, UFFDIO_ZEROPAGE each
+ * page) and then delegates. That keeps the model's order faithful — the fault is reported,
+ * another thread reads and resolves it, the faulting access retries — without the
+ * compositor reading its own uffd mid-access, which a single thread could not do. Every
+ * other scheduling decision stays with the scheduler that was installed before (the lab's
+ * seeded one); a lab that installs its scheduler later must call `service()` of the
+ * compositor's policy from its block for the compositor (Compositor.serviceThreads()).
+ */
+import { ErrnoError } from "../../shm/errors.ts";
+import type { Scheduler } from "../../shm/kernel.ts";
+import { PAGE_SIZE, UFFD } from "../../shm/uapi.ts";
+import type { Policy } from "../policy.ts";
+import { LIBWAYLAND_PROFILE } from "../validation.ts";
+import { libwaylandGrow, libwaylandMap, loadSpan, mappedAccess, unmapQuiet } from "./common.ts";
+
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+
+export const userfaultfd: Policy = {
+  name: "userfaultfd",
+  source: "fs/userfaultfd.c MISSING mode on shmem, over wayland-shm.c's mapping",
+  summary: "uffd-registered pool; a handler thread zero-fills holes; beyond EOF is still SIGBUS",
+  clientReceives:
+    "nothing: the compositor dies of SIGBUS (userfaultfd never sees beyond-EOF faults)",
+  features: [],
+  profile: LIBWAYLAND_PROFILE,
+  deferResizeWhileReading: true,
+  create(proc, env) {
+    const uffd = proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+    proc.uffdioApi(uffd, UFFD.UFFD_FEATURE_MISSING_SHMEM);
+
+    /** The handler thread's loop body: poll, read, resolve. */
+    function service(): boolean {
+      let ran = false;
+      while (proc.alive && proc.uffdPending(uffd) > 0) {
+        let ev: { address: number };
+        try {
+          ev = proc.uffdRead(uffd);
+        } catch (e) {
+          if (e instanceof ErrnoError && e.code === "EAGAIN") break;
+          throw e;
+        }
+        ran = true;
+        try {
+          proc.uffdioZeropage(uffd, ev.address, PAGE_SIZE);
+        } catch (e) {
+          // EEXIST: another fault or the client filled the page first — it is woken anyway.
+          // EFAULT: the file shrank below the page since the fault; the faulter stays
+          // asleep (no UFFDIO_WAKE in the model) and the run reports a Deadlock.
+          if (!(e instanceof ErrnoError)) throw e;
+        }
+      }
+      return ran;
+    }
+
+    const k = env.kernel;
+    const below: Scheduler = k.scheduler;
+    k.scheduler = {
+      point: (p, site) => below.point(p, site),
+      block(p, until, what) {
+        if (p === proc && what === "userfaultfd") {
+          service();
+          if (until()) return;
+        }
+        below.block(p, until, what);
+      },
+    };
+
+    const register = (addr: number, size: number) =>
+      proc.uffdioRegister(uffd, addr, pageAlign(size), UFFD.UFFDIO_REGISTER_MODE_MISSING);
+
+    return {
+      mapPool(pool) {
+        libwaylandMap(proc, pool);
+        register(pool.addr, pool.size);
+      },
+      growPool(pool, size) {
+        // mremap carries the registration with the VMA; the grown tail is part of it.
+        libwaylandGrow(proc, pool, size);
+      },
+      unmapPool: (pool) => unmapQuiet(proc, pool.addr, pool.size),
+      beginAccess: (b) => mappedAccess(b),
+      read: (a, dst) => loadSpan(proc, a, dst),
+      endAccess: () => undefined,
+      service,
+    };
+  },
+};
+export default userfaultfd;

@@ -1,0 +1,128 @@
+/**
+ * `xorg-mit-shm`: the X server's MIT-SHM, translated to wl_shm. Sources: xserver
+ * os/busfault.c (busfault_init, busfault_register_mmap, busfault_unregister,
+ * busfault_sigaction, busfault_check) and Xext/shm.c (ProcShmAttachFd, ShmBusfaultNotify,
+ * ShmDetachSegment); docs/policy-sources.md §5.
+ *
+ * - busfault_init at server start installs the handler (SA_SIGINFO, no SA_NODEFER); the
+ *   previous action is OsSigHandler, which ends in FatalError ("Server aborting").
+ * - ProcShmAttachFd fstats the fd, refuses an empty file (BadMatch → invalid_fd), maps
+ *   st_size (not a size the client claims), closes the fd, and registers a busfault record
+ *   { addr, size, valid } for the mapping's lifetime.
+ * - busfault_sigaction: no record containing si_addr, or the record already invalid →
+ *   panic (FatalError); else the record becomes invalid, `busfaulted` is set and anonymous
+ *   zero memory is mapped over the whole segment.
+ * - busfault_check runs at the top of WaitForSomething (here: after each frame, the main
+ *   loop's next iteration) and calls ShmBusfaultNotify for invalid records: the record is
+ *   unregistered and the ShmSeg resource freed. The client is not disconnected and gets no
+ *   error; buffers (pixmaps) keep the zero mapping; later uses of the segment would be
+ *   BadShmSeg, an X error that does not disconnect — wl_shm has no such thing, so a
+ *   create_buffer on a freed pool makes an inert buffer and a notice, nothing on the wire.
+ * - MIT-SHM has no resize: wl_shm_pool.resize is translated as libwayland's mremap, the
+ *   record following the mapping.
+ * A second fault on the same record cannot happen once the zero mapping covers it (the
+ * research derives the same); the invalid-record branch is kept as the source has it.
+ */
+import { SHM_ERROR } from "../../protocol/schema.ts";
+import type { SigInfo } from "../../shm/errors.ts";
+import { MAP } from "../../shm/uapi.ts";
+import { type Policy, type PolicyNotice, type ShmPool, ShmRefusal } from "../policy.ts";
+import { XORG_PROFILE } from "../validation.ts";
+import {
+  libwaylandGrow,
+  loadSpan,
+  mappedAccess,
+  orRefuse,
+  RW,
+  strerror,
+  unmapQuiet,
+  zeroOver,
+} from "./common.ts";
+
+interface Busfault {
+  addr: number;
+  size: number;
+  valid: boolean;
+  pool: ShmPool;
+}
+
+export const xorgMitShm: Policy = {
+  name: "xorg-mit-shm",
+  source:
+    "xserver os/busfault.c (busfault_sigaction, busfault_check) and Xext/shm.c (ShmBusfaultNotify)",
+  summary: "busfault record per segment: zeros, segment freed at the next main-loop turn",
+  clientReceives: "nothing, and it stays connected: its segment is freed",
+  features: [],
+  profile: XORG_PROFILE,
+  deferResizeWhileReading: true,
+  create(proc, env) {
+    const busfaults: Busfault[] = [];
+    let busfaulted = false;
+
+    function busfaultSigaction(info: SigInfo): void {
+      const b = busfaults.find((r) => r.addr <= info.addr && info.addr < r.addr + r.size);
+      if (!b?.valid) env.panic("FatalError: Caught signal 7 (Bus error). Server aborting");
+      b!.valid = false;
+      busfaulted = true;
+      if (!zeroOver(proc, b!.addr, b!.size))
+        env.panic("FatalError: Caught signal 7 (Bus error). Server aborting");
+    }
+    // busfault_init, from OsInit: at server start.
+    proc.sigaction("SIGBUS", { handler: busfaultSigaction });
+
+    const unregister = (pool: ShmPool) => {
+      const i = busfaults.findIndex((r) => r.pool === pool);
+      if (i >= 0) busfaults.splice(i, 1);
+    };
+
+    return {
+      mapPool(pool) {
+        const fd = pool.fd;
+        let size = 0;
+        try {
+          size = proc.fstatSize(fd);
+        } catch (e) {
+          throw new ShmRefusal(SHM_ERROR.invalid_fd, `BadMatch: fstat: ${strerror(e)}`);
+        }
+        if (size === 0) throw new ShmRefusal(SHM_ERROR.invalid_fd, "BadMatch: empty segment");
+        pool.addr = orRefuse(
+          () => proc.mmap(0, size, RW, MAP.MAP_SHARED, fd, 0),
+          () => new ShmRefusal(SHM_ERROR.invalid_fd, "BadAccess: mmap failed"),
+        );
+        pool.size = size;
+        proc.close(fd);
+        pool.fd = -1;
+        busfaults.unshift({ addr: pool.addr, size, valid: true, pool });
+      },
+      growPool(pool, size) {
+        libwaylandGrow(proc, pool, size);
+        const r = busfaults.find((x) => x.pool === pool);
+        if (r) {
+          r.addr = pool.addr;
+          r.size = size;
+        }
+      },
+      unmapPool(pool) {
+        unregister(pool);
+        unmapQuiet(proc, pool.addr, pool.size);
+      },
+      beginAccess: (b) => mappedAccess(b),
+      read: (a, dst) => loadSpan(proc, a, dst),
+      endAccess: () => undefined,
+      idle() {
+        const out: PolicyNotice[] = [];
+        if (!busfaulted) return out;
+        busfaulted = false;
+        for (const r of [...busfaults]) {
+          if (r.valid) continue;
+          // ShmBusfaultNotify: "shared memory 0x%x truncated by client"
+          unregister(r.pool);
+          r.pool.freed = true;
+          out.push({ pool: r.pool, what: "shared memory truncated by client: segment freed" });
+        }
+        return out;
+      },
+    };
+  },
+};
+export default xorgMitShm;

@@ -1,0 +1,159 @@
+/**
+ * The one interface every mapping policy implements. A policy is how the compositor maps a
+ * client's pool, grows it, brackets and performs its reads of a buffer, which wl_shm
+ * requests it refuses (in its namesake's order, with its error codes), and what the client
+ * receives after a fault. It is user-space code: it reaches memory only through the
+ * compositor process's syscalls and user accesses (shm/process.ts), never kernel internals.
+ *
+ * A Policy is a factory: `create` is called once per compositor, with that compositor's
+ * process, so per-process state (an installed SIGBUS handler, libwayland's thread-local
+ * data, Xorg's busfault list) belongs to one compositor, as it would to one real process.
+ */
+import type { Kernel } from "../shm/kernel.ts";
+import type { Process } from "../shm/process.ts";
+import type { KernelFeature } from "../shm/scenario.ts";
+
+/** A wl_shm refusal: an error code of wl_shm.error, posted on the request's sender. */
+export interface Refusal {
+  code: number;
+  message: string;
+  /**
+   * The implementation dies right after posting (Smithay's `unwrap()` on a zero resize).
+   * The text is the panic message.
+   */
+  thenPanic?: string;
+}
+
+/** Thrown by policy code to refuse a request (posted on the sender, like a profile refusal). */
+export class ShmRefusal extends Error {
+  readonly refusal: Refusal;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = "ShmRefusal";
+    this.refusal = { code, message };
+  }
+}
+
+/** The arguments of wl_shm_pool.create_buffer. */
+export interface BufferArgs {
+  offset: number;
+  width: number;
+  height: number;
+  stride: number;
+  format: number;
+}
+
+/**
+ * wl_shm validation, as one implementation does it: each function returns the first
+ * failing check's refusal (in that implementation's order) or null.
+ */
+export interface ValidationProfile {
+  /** Whose wl_shm code this is, e.g. "wayland src/wayland-shm.c". */
+  readonly source: string;
+  /** wl_shm.format values accepted by create_buffer, and advertised on bind. */
+  readonly formats: readonly number[];
+  /** wl_shm.create_pool, before the pool is mapped. */
+  createPool(size: number): Refusal | null;
+  /** wl_shm_pool.create_buffer against the pool's current (mapped) size. */
+  createBuffer(b: BufferArgs, poolSize: number): Refusal | null;
+  /** wl_shm_pool.resize against the pool's current (mapped) size. */
+  resize(size: number, poolSize: number): Refusal | null;
+}
+
+/** A pool as the compositor tracks it; the policy fills in and updates the mapping fields. */
+export interface ShmPool {
+  /** For reports: "client-label#poolId". */
+  readonly name: string;
+  /** The compositor's fd for the pool's file, or -1 once the policy closed it. */
+  fd: number;
+  /** libwayland's pool->size: the size currently mapped (or, for copy policies, readable). */
+  size: number;
+  /** The mapping's address in the compositor process; 0 when the policy does not map. */
+  addr: number;
+  /** Policy-private state of this pool. */
+  state: Record<string, unknown>;
+  /**
+   * Set by a policy that gave the pool up without disconnecting the client (Xorg's
+   * ShmBusfaultNotify frees the segment): buffers keep what they last showed, new buffers
+   * from it are inert.
+   */
+  freed: boolean;
+}
+
+/** A buffer as a policy sees it. `span` is the bytes a read covers (see Compositor.read). */
+export interface BufferView extends BufferArgs {
+  readonly pool: ShmPool;
+  /** Bytes per pixel of the format. */
+  readonly bpp: number;
+  /** (height - 1) * stride + width * bpp: first byte of row 0 to last byte of the last row. */
+  readonly span: number;
+  /** For reports: "client-label#bufferId". */
+  readonly name: string;
+}
+
+/** One bracketed access in progress. */
+export interface Access {
+  readonly buffer: BufferView;
+  /** Address of the buffer's first byte in the compositor process (0 for copy policies). */
+  readonly base: number;
+  /** Policy-private state of this access. */
+  readonly state?: unknown;
+}
+
+/** What ending an access tells the compositor to send (libwayland: wl_buffer invalid_fd). */
+export interface AccessEnd {
+  /** A wl_shm.error code and message to post on the wl_buffer. */
+  error?: { code: number; message: string };
+}
+
+/** Something a policy did to a client that is not a protocol error (Xorg freeing a segment). */
+export interface PolicyNotice {
+  pool: ShmPool;
+  what: string;
+}
+
+export interface PolicyEnv {
+  readonly kernel: Kernel;
+  /**
+   * The compositor aborts (a Rust panic, libwayland's wl_abort, Xorg's FatalError): the
+   * process ends and the ProcessKilled propagates. Never returns.
+   */
+  panic(reason: string): never;
+}
+
+export interface PolicyInstance {
+  /** Maps a new pool (pool.fd, pool.size set); sets pool.addr. Throws ShmRefusal. */
+  mapPool(pool: ShmPool): void;
+  /** Grows the pool to `size` (already validated). Throws ShmRefusal. */
+  growPool(pool: ShmPool, size: number): void;
+  /** The pool's last reference is gone: unmap, close. */
+  unmapPool(pool: ShmPool): void;
+  beginAccess(buffer: BufferView): Access;
+  /** Reads the buffer's span into dst (dst.length === buffer.span), in compositor memory. */
+  read(access: Access, dst: Uint8Array): void;
+  endAccess(access: Access): AccessEnd | undefined;
+  /** Main-loop work between frames (Xorg's busfault_check in WaitForSomething). */
+  idle?(): PolicyNotice[];
+  /** Work of helper threads the policy runs (the userfaultfd handler); true if any ran. */
+  service?(): boolean;
+}
+
+export interface Policy {
+  /** kebab-case, unique: `--policy NAME`. */
+  readonly name: string;
+  /** The source file and functions it follows. */
+  readonly source: string;
+  /** One line: what it does. */
+  readonly summary: string;
+  /** What a client that truncates its pool under it receives. */
+  readonly clientReceives: string;
+  /** Kernel proposals the policy needs switched on. */
+  readonly features: readonly KernelFeature[];
+  readonly profile: ValidationProfile;
+  /**
+   * libwayland defers a resize while the compositor holds the pool ("may be caching
+   * pointers into it"); policies that make a new mapping instead (wlroots, KWin) do not.
+   */
+  readonly deferResizeWhileReading: boolean;
+  create(proc: Process, env: PolicyEnv): PolicyInstance;
+}
