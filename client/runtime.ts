@@ -156,11 +156,16 @@ export class ClientRuntime {
     }
   }
 
-  /** Ends the client now (disconnect and exit), e.g. at the end of a run. */
+  /**
+   * Ends the client now, finished or not: disconnects and exits its process, as a real
+   * client leaving would (e.g. at the end of a run, or when its thread hangs).
+   */
   stop(reason = "stopped"): void {
-    if (this.finished) return;
-    this.state = "done";
-    this.reason = reason;
+    if (this.state === "dead") return;
+    if (this.state !== "done") {
+      this.state = "done";
+      this.reason = reason;
+    }
     this.teardown();
   }
 

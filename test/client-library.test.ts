@@ -113,7 +113,8 @@ describe("Client + ClientRuntime against the protocol test server", () => {
     await drive([rt]);
     expect(rt.report()).toMatchObject({ state: "done", reason: "finished", protocolError: null });
     expect(ts.commits).toHaveLength(5);
-    ts.commits.forEach((cm, f) => expect(cm.bytes).toEqual(frameBytes(11, 0, f, 32, 16)));
+    for (const [f, cm] of ts.commits.entries())
+      expect(cm.bytes).toEqual(frameBytes(11, 0, f, 32, 16));
     expect(rt.client.commitCount).toBe(5);
   });
 

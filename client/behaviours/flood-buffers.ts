@@ -2,7 +2,7 @@
  * Thousands of wl_buffers in one pool (objects, not fds): the per-client object limit is
  * what should stop it. Bounded by params.count.
  *
- * Params: count (3000), burst (100).
+ * Params: count (5000, past the 4096-object limit), burst (100).
  */
 import type { Behaviour } from "../behaviour.ts";
 import { num, scene, settle } from "./common.ts";
@@ -15,7 +15,7 @@ const behaviour: Behaviour = {
     "wleird `resource-thief` (resource exhaustion); libwayland WL_MAP_MAX_OBJECTS / per-client object limits",
   *run(c, ctx) {
     const s = yield* scene(c, ctx, { buffers: 1 });
-    const count = num(ctx, "count", 3000);
+    const count = num(ctx, "count", 5000);
     const burst = num(ctx, "burst", 100);
     let sent = 0;
     for (; sent < count && !c.closed; sent++) {

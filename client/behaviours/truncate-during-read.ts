@@ -4,7 +4,8 @@
  * buffer (the step runs at one of the kernel's preemption points inside that read). Then
  * regrow, redraw and go again, `rounds` times.
  *
- * Params: width, height (64), rounds (8), spin (4: the most idle steps before truncating).
+ * Params: width, height (64), rounds (8), spin (4: the most idle steps before truncating,
+ * drawn from the seed), after (-1; when >= 0, exactly this many idle steps).
  */
 import type { Behaviour } from "../behaviour.ts";
 import { num, scene, settle, show } from "./common.ts";
@@ -24,7 +25,9 @@ const behaviour: Behaviour = {
     for (let r = 0; r < rounds && !c.closed; r++) {
       sys.ftruncate(s.memfd.fd, size);
       const cb = show(c, ctx, s, s.buffers[0], r);
-      const idle = Math.floor(ctx.random() * (spin + 1));
+      const after = num(ctx, "after", -1);
+      const idle = after >= 0 ? after : Math.floor(ctx.random() * (spin + 1));
+      yield; // the commit is out; every step from here may run inside the compositor's read
       for (let i = 0; i < idle; i++) yield;
       sys.ftruncate(s.memfd.fd, 0);
       yield;

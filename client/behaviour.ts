@@ -1,0 +1,48 @@
+/**
+ * What a client does, written once and run two ways: stepped by the lab's seeded scheduler
+ * on one thread (every race replays from a seed), or driven freely inside a worker thread.
+ *
+ * A behaviour is a generator. Each `yield` ends a step: the scheduler may run the compositor
+ * or another client before the next one. A step must be short (a few requests or syscalls),
+ * because a step may also run *inside* the compositor's multi-page read, at one of the
+ * kernel's preemption points — that is how "truncate during the compositor's read" happens
+ * deterministically. To wait for something (a release, a frame callback, a roundtrip), yield
+ * a Wait: the step is not resumed until `ready()` holds.
+ */
+import type { Client } from "./client.ts";
+
+export interface Wait {
+  /** Shown in timelines: what the client waits for. */
+  what: string;
+  ready(): boolean;
+}
+
+export type BehaviourStep = Generator<Wait | undefined, void, void>;
+
+export interface BehaviourContext {
+  /** The run's seed; every random choice of the behaviour derives from it. */
+  seed: number;
+  /** This client's index in the run (0-based), part of its pixel pattern. */
+  index: number;
+  /** A deterministic generator in [0, 1), seeded from (seed, index). */
+  random(): number;
+  /** Parameters from the scenario (surface size, frame count, seal or not...). */
+  params: Readonly<Record<string, number | string | boolean>>;
+}
+
+export interface Behaviour {
+  /** kebab-case, unique: the column name in `shmlab compare`. */
+  name: string;
+  /** One line for the report legend. */
+  description: string;
+  /** Honest clients' pixels are checked; hostile ones are judged by what they got. */
+  honest: boolean;
+  /** Where the attack was seen in the wild, or why it matters. */
+  source: string;
+  run(c: Client, ctx: BehaviourContext): BehaviourStep;
+}
+
+/** A Wait that holds once `pred` does. */
+export function until(what: string, pred: () => boolean): Wait {
+  return { what, ready: pred };
+}
