@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { NEW_ID, type ProtocolClient } from "../protocol/client.ts";
 import { encodeControl, encodeMessage, encodeRaw } from "../protocol/codec.ts";
 import { serverFdBridge } from "../protocol/kernel-gateway.ts";
+import { type ArgSpec, BASE_SCHEMA } from "../protocol/schema.ts";
 import { createTestServer, type TestServer } from "../protocol/testing/test-server.ts";
 import type { Process } from "../shm/process.ts";
 import { rawPeer, settle } from "./protocol-helpers.ts";
@@ -52,14 +53,17 @@ async function stillServed(ts: TestServer, b: Bystander): Promise<void> {
   expect(Buffer.from(mine[0].bytes)).toEqual(Buffer.from(b.pixels));
 }
 
-// Victim setup: 2 registry, 3 compositor, 4 shm, 5 surface, 6 pool, 7 buffer, 8 region.
-function victimPreamble(): [number, number, unknown[]][] {
-  return [
-    [1, 1, [2]],
-    [2, 0, [1, "wl_compositor", 4, 3]],
-    [2, 0, [2, "wl_shm", 2, 4]],
-    [3, 0, [5]],
+// Victim setup: 2 registry, 3 compositor, 4 shm, 5 surface; with a pool fd also 6 pool
+// (4096 bytes) and 7 buffer (16x16 xrgb8888), so the fuzz reaches the wl_shm handlers.
+function victimPreamble(poolFd?: number): [number, number, unknown[], number[]][] {
+  const base: [number, number, unknown[], number[]][] = [
+    [1, 1, [2], []],
+    [2, 0, [1, "wl_compositor", 4, 3], []],
+    [2, 0, [2, "wl_shm", 2, 4], []],
+    [3, 0, [5], []],
   ];
+  if (poolFd === undefined) return base;
+  return [...base, [4, 0, [6, 0, 4096], [poolFd]], [6, 0, [7, 0, 16, 16, 64, 1], []]];
 }
 
 const int32Edge = fc.oneof(
@@ -97,7 +101,90 @@ const wellTypedWrong = fc.tuple(
   fc.array(wireScalar, { maxLength: 7 }),
 );
 
-const frameBytes = fc.oneof(
+/** fd handles: none, bogus numbers, or real in-flight files of the victim's process. */
+function fdsSpecArb(): fc.Arbitrary<("real" | number)[]> {
+  return fc.array(fc.oneof(fc.constant("real" as const), fc.integer({ min: 0, max: 0xffffffff })), {
+    maxLength: 3,
+  });
+}
+
+/**
+ * Messages whose arguments have exactly the types some request of the schema declares, sent
+ * to any of the victim's objects: they pass the codec and reach validation's deeper checks
+ * and, when they fit, the compositor's handlers (create_pool, create_buffer, resize ...).
+ */
+const ALL_REQUESTS = Object.values(BASE_SCHEMA.interfaces).flatMap((i) =>
+  i.requests.map((r, op) => ({ r, op })),
+);
+function typedArg(a: ArgSpec): fc.Arbitrary<unknown> {
+  switch (a.type) {
+    case "int":
+    case "fixed":
+      return fc.oneof(int32Edge, fc.integer({ min: -64, max: 5000 }));
+    case "uint":
+      return fc.oneof(fc.integer({ min: 0, max: 8 }), fc.constantFrom(0xffffffff, 0x7fffffff));
+    case "enum":
+      return fc.oneof(fc.constantFrom(0, 1, 2, 0x34324258), fc.nat());
+    case "string":
+      return fc.oneof(
+        fc.constantFrom("wl_shm", "wl_compositor", "wl_registry"),
+        fc.string({ maxLength: 8 }),
+      );
+    case "object":
+      return fc.integer({ min: 0, max: 9 });
+    case "new_id":
+      // the victim's next id is 8 after the preamble, 9 once it created one more
+      return fc.oneof(fc.constantFrom(8, 8, 9), fc.integer({ min: 0, max: 12 }));
+    case "fd":
+      return fc.integer({ min: 0, max: 2 });
+  }
+}
+// Objects the victim has (or is likely to have made by then), with their interfaces.
+const VICTIM_OBJECTS: [number, string][] = [
+  [1, "wl_display"],
+  [2, "wl_registry"],
+  [3, "wl_compositor"],
+  [4, "wl_shm"],
+  [5, "wl_surface"],
+  [6, "wl_shm_pool"],
+  [6, "wl_shm_pool"],
+  [7, "wl_buffer"],
+  [8, "wl_surface"],
+];
+const schemaShaped = fc
+  .oneof(
+    // a request of the object's own interface: reaches argument checks and handlers
+    fc
+      .constantFrom(...VICTIM_OBJECTS)
+      .chain(([o, iface]) =>
+        fc.constantFrom(...BASE_SCHEMA.interfaces[iface].requests.map((r, op) => ({ o, r, op }))),
+      ),
+    // a request of some interface sent to some object
+    fc
+      .tuple(fc.integer({ min: 1, max: 9 }), fc.constantFrom(...ALL_REQUESTS))
+      .map(([o, x]) => ({ o, ...x })),
+  )
+  .chain(({ o, r, op }) =>
+    fc.tuple(
+      fc.constant(o),
+      fc.constant(op),
+      fc.tuple(...r.args.map(typedArg)),
+      // sometimes one argument is replaced by a value of any type
+      fc.oneof(
+        { arbitrary: fc.constant(null), weight: 3 },
+        { arbitrary: fc.tuple(fc.nat(), wireScalar), weight: 1 },
+      ),
+      // usually as many real fds as the request has fd arguments
+      fc.oneof({ arbitrary: fc.constant(null), weight: 6 }, { arbitrary: fdsSpecArb(), weight: 1 }),
+      fc.constant(r.args.filter((x) => x.type === "fd").length),
+    ),
+  )
+  .map(([o, op, a, swap, fdSpec, nFd]): [Uint8Array, ("real" | number)[]] => {
+    if (swap && a.length > 0) a[swap[0] % a.length] = swap[1];
+    return [encodeMessage(o, op, a), fdSpec ?? new Array(nFd).fill("real")];
+  });
+
+const frameBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 96 }),
   wireValue.map((v) => encodeRaw(v)),
   fc.array(wireValue, { maxLength: 5 }).map((v) => encodeRaw(v)),
@@ -117,12 +204,9 @@ const frameBytes = fc.oneof(
     .map(([n, a]) => encodeControl([0, 1, n, a])),
 );
 
-/** fd handles: none, bogus numbers, or real in-flight files of the victim's process. */
-const fdsArb = fc.array(
-  fc.oneof(fc.constant("real" as const), fc.integer({ min: 0, max: 0xffffffff })),
-  {
-    maxLength: 3,
-  },
+const fdsArb: fc.Arbitrary<("real" | number)[]> = fc.oneof(
+  { arbitrary: fc.constant<("real" | number)[]>([]), weight: 3 },
+  { arbitrary: fdsSpecArb(), weight: 1 },
 );
 
 function realHandles(ts: TestServer, proc: Process, spec: ("real" | number)[]): number[] {
@@ -138,7 +222,12 @@ function realHandles(ts: TestServer, proc: Process, spec: ("real" | number)[]): 
 
 describe("fuzzing the decoder and dispatcher with several clients connected", () => {
   it("contains every input to the client that sent it", async () => {
-    const ts = createTestServer();
+    const codes = new Map<string, number>();
+    const internal: unknown[] = [];
+    const ts = createTestServer({
+      onClientError: (_c, e) => codes.set(e.code, (codes.get(e.code) ?? 0) + 1),
+      onInternalError: (_c, e) => internal.push(e),
+    });
     const honest = [await bystander(ts, 0x11), await bystander(ts, 0x22)];
     const baselineFds = ts.compositor.fds.size;
     const victimProc = ts.kernel.spawn("victim");
@@ -147,7 +236,10 @@ describe("fuzzing the decoder and dispatcher with several clients connected", ()
 
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(frameBytes, fdsArb), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.oneof(schemaShaped, schemaShaped, fc.tuple(frameBytes, fdsArb)), {
+          minLength: 1,
+          maxLength: 6,
+        }),
         async (frames) => {
           runs++;
           const fdsBefore = ts.compositor.fds.size;
@@ -170,12 +262,31 @@ describe("fuzzing the decoder and dispatcher with several clients connected", ()
     expect(ts.compositor.fds.size).toBe(baselineFds);
     // The generators must actually reach the error paths, or the property proves little.
     expect(errorsSeen).toBeGreaterThan(200);
+    for (const c of [
+      "PROTO_ERR_TRUNCATED",
+      "PROTO_ERR_BAD_FRAME",
+      "PROTO_ERR_UNKNOWN_OBJECT",
+      "PROTO_ERR_UNKNOWN_OPCODE",
+      "PROTO_ERR_ARG_COUNT",
+      "PROTO_ERR_BAD_ARG",
+      "PROTO_ERR_BAD_NEW_ID",
+      "PROTO_ERR_BAD_FD",
+      "PROTO_ERR_WRONG_INTERFACE",
+      "PROTO_ERR_INTERFACE",
+    ])
+      expect(codes.get(c) ?? 0, c).toBeGreaterThan(0);
+    // Nothing a client sends may make the server fail on its own account.
+    expect(codes.get("PROTO_ERR_IMPLEMENTATION") ?? 0).toBe(0);
+    expect(internal).toEqual([]);
 
     async function victimRun(
       v: ReturnType<typeof rawPeer>,
       frames: [Uint8Array, ("real" | number)[]][],
     ) {
-      for (const [o, op, a] of victimPreamble()) v.remote.receive(encodeMessage(o, op, a), []);
+      const [poolHandle] = realHandles(ts, victimProc, ["real"]);
+      for (const [o, op, a, h] of victimPreamble(poolHandle))
+        v.remote.receive(encodeMessage(o, op, a), h);
+      expect(v.remote.resource(7)?.interface).toBe("wl_buffer");
       for (const [bytes, fdSpec] of frames) {
         const handles = realHandles(ts, victimProc, fdSpec);
         const t0 = performance.now();
@@ -212,7 +323,8 @@ describe("fuzzing the decoder and dispatcher with several clients connected", ()
         ),
         async (damages) => {
           const v = rawPeer(ts.server);
-          for (const [o, op, a] of victimPreamble()) v.remote.receive(encodeMessage(o, op, a), []);
+          for (const [o, op, a, h] of victimPreamble())
+            v.remote.receive(encodeMessage(o, op, a), h);
           for (const [x, w] of damages) {
             v.remote.receive(encodeMessage(5, 2, [x, x, w, w]), []);
             v.remote.receive(encodeMessage(5, 9, [x, -x, w, w]), []);
