@@ -19,7 +19,7 @@ import {
   serverFdBridge,
   workerFdBridge,
 } from "../protocol/kernel-gateway.ts";
-import { SHM_ERROR } from "../protocol/schema.ts";
+import { type InterfaceSpec, type Schema, SHM_ERROR } from "../protocol/schema.ts";
 import {
   type ConnectOptions,
   ProtocolServer,
@@ -29,6 +29,7 @@ import {
 } from "../protocol/server.ts";
 import type { Transport } from "../protocol/transport.ts";
 import { createPair } from "../protocol/transports/pair.ts";
+import { getVariant, type ProtocolVariant, STANDARD } from "../protocol/variant.ts";
 import { ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
@@ -199,6 +200,37 @@ function diff(a: KernelFigures, b: KernelFigures): KernelFigures {
 
 // ---- the compositor ------------------------------------------------------------------
 
+/**
+ * wl_shm_pool.create_buffer's format, as the compositor's server decodes it: a plain uint
+ * that the policy's profile judges. libwayland-server does not check enum values when it
+ * demarshals a request (format_is_supported in shm_pool_create_buffer does), and
+ * wayland-rs hands Smithay an unknown value as WEnum::Unknown — so each implementation's
+ * own order decides (Smithay's stride check refuses an unknown format before its format
+ * check). protocol/'s schema refuses values outside the enum during validation; the
+ * compositor's schema leaves them to the handler. Everything else of the variant is kept.
+ */
+export function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
+  return {
+    ...v,
+    schema(base: Schema): Schema {
+      const s = v.schema ? v.schema(base) : base;
+      const pool = s.interfaces.wl_shm_pool;
+      const requests = pool.requests.map((r) =>
+        r.name !== "create_buffer"
+          ? r
+          : {
+              ...r,
+              args: r.args.map((a) =>
+                a.name === "format" ? { name: a.name, type: "uint" as const } : a,
+              ),
+            },
+      );
+      const iface: InterfaceSpec = { ...pool, requests };
+      return { interfaces: { ...s.interfaces, wl_shm_pool: iface } };
+    },
+  };
+}
+
 export interface CompositorOptions {
   kernel?: Kernel;
   policy?: Policy | string;
@@ -261,8 +293,10 @@ export class Compositor {
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
     this.start0 = figures(this.proc);
+    const variant = opts.server?.variant ?? STANDARD;
     this.server = new ProtocolServer({
       ...opts.server,
+      variant: formatsJudgedByHandler(typeof variant === "string" ? getVariant(variant) : variant),
       files: processFileInspector(this.proc),
       onClientError: (c, e) => this.recordError(c, e),
     });

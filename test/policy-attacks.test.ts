@@ -1,0 +1,374 @@
+/**
+ * The basic attacks against every policy, each asserting what the policy's real namesake
+ * does, with the source of that expectation (docs/policy-sources.md section, or the kernel
+ * rule in ../shared/LINUX.md for the proposals):
+ *   A. truncate after attach + commit (weston bad-buffer-test's ftruncate(fd, 12));
+ *   B. pool declared larger than its file;
+ *   C. resize that shrinks;
+ *   D. stride and int32 overflow lies (WLCS client_lies_about_buffer_size; stride*height > 2^31);
+ *   E. format lies (0xDEADBEEF; a format in the enum but not supported, with bad geometry).
+ */
+import { describe, expect, it } from "vitest";
+import { Compositor } from "../compositor/compositor.ts";
+import { BUILTIN_POLICIES } from "../compositor/policies/index.ts";
+import { settle, TestClient } from "../compositor/testing.ts";
+import { SHM_ERROR, SHM_FORMATS } from "../protocol/schema.ts";
+import { ProcessKilled } from "../shm/errors.ts";
+import { Kernel } from "../shm/kernel.ts";
+
+const ALL_FEATURES = ["map-nofault", "zero-beyond-eof", "madv-userfault"] as const;
+const RGB565 = SHM_FORMATS.find((f) => f.name === "rgb565")!.value;
+const { invalid_format: FORMAT, invalid_stride: STRIDE, invalid_fd: FD } = SHM_ERROR;
+
+async function setup(policy: string) {
+  const comp = new Compositor({
+    policy,
+    kernel: new Kernel({ features: [...ALL_FEATURES] }),
+    width: 256,
+    height: 256,
+  });
+  const c = await TestClient.connect(comp);
+  return { comp, c };
+}
+
+/** Runs a frame; returns the ProcessKilled if the compositor died in it. */
+function frame(comp: Compositor): ProcessKilled | null {
+  try {
+    comp.frame();
+    return null;
+  } catch (e) {
+    if (e instanceof ProcessKilled) return e;
+    throw e;
+  }
+}
+
+type Outcome =
+  | { dies: string }
+  | { error: [iface: string, code: number, message: string | RegExp] }
+  | { zeros: true; connected: true };
+
+interface Expectation {
+  outcome: Outcome;
+  /** Where the expectation comes from. */
+  source: string;
+}
+
+async function check(
+  comp: Compositor,
+  c: TestClient,
+  killed: ProcessKilled | null,
+  e: Expectation,
+) {
+  await settle();
+  const o = e.outcome;
+  if ("dies" in o) {
+    expect(killed, e.source).toBeInstanceOf(ProcessKilled);
+    expect(killed!.pid).toBe(comp.proc.pid);
+    expect(`${killed!.signal}:${comp.deathCause}`).toMatch(o.dies);
+    expect(comp.alive).toBe(false);
+    // Death is not a protocol error: the client's connection just ends.
+    expect(c.error).toBeNull();
+    expect(c.client.closed).toBe(true);
+    expect(comp.errors).toEqual([]);
+    return;
+  }
+  expect(killed, e.source).toBeNull();
+  expect(comp.alive).toBe(true);
+  if ("error" in o) {
+    const [iface, code, message] = o.error;
+    expect(comp.errors.length, e.source).toBe(1);
+    const err = comp.errors[0];
+    expect({ iface: err.interface, code: err.code }, e.source).toEqual({ iface, code });
+    expect(err.message).toMatch(message);
+    expect(c.error).toMatchObject({ fromServer: true, code });
+    return;
+  }
+  expect(c.error, e.source).toBeNull();
+  expect(c.client.closed).toBe(false);
+  const p = comp.placements().find((x) => x.client === "client-1");
+  if (p) {
+    const px = comp.regionPixels(p);
+    // ftruncate(fd, 12) keeps three pixels of page 0 (LINUX.md rule 1: the partial page
+    // is zeroed past the size); whatever the policy mapped, the rest is zero.
+    expect(px.subarray(3).every((v) => v === 0)).toBe(true);
+  }
+}
+
+const S = {
+  lw: "libwayland §1.4–1.5: sigbus_handler maps zeros; outermost end_access posts INVALID_FD on the wl_buffer",
+  wlr: "wlroots §2.4: handle_sigbus maps zeros; nothing is posted",
+  kwin: "KWin §3.4: sigbusHandler maps zeros; no wl_resource_post_error for this case",
+  smithay: 'Smithay §4.4: with_buffer_contents posts InvalidFd "Bad pool size." on the wl_buffer',
+  xorg: "Xorg §5.3–5.4: busfault_sigaction maps zeros; ShmBusfaultNotify frees the segment, no disconnect",
+  dies: "LINUX.md rule 2: a user access beyond EOF raises SIGBUS; with no handler the process dies",
+  uffd: "LINUX.md rule 16: a fault beyond EOF is SIGBUS before userfaultfd is consulted",
+  populate: "LINUX.md rules 1–2: truncation zaps populated entries; MAP_POPULATE or not, SIGBUS",
+  nofault:
+    "LINUX.md proposals: MAP_NOFAULT maps an anonymous zero page on a private read fault beyond EOF",
+  zeroEof: "LINUX.md proposals: zero page in the page cache beyond i_size, for MAP_SHARED",
+  seals: "seals-required: create_pool refuses an fd without F_SEAL_SHRINK (wl_shm.invalid_fd)",
+  pread:
+    "LINUX.md rule 7: pread stops at i_size; the short read is punished as libwayland punishes a fault",
+};
+
+const A: Record<string, Expectation> = {
+  none: { outcome: { dies: /^SIGBUS/ } as never, source: S.dies },
+  libwayland: { outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] }, source: S.lw },
+  wlroots: { outcome: { zeros: true, connected: true }, source: S.wlr },
+  kwin: { outcome: { zeros: true, connected: true }, source: S.kwin },
+  smithay: { outcome: { error: ["wl_buffer", FD, "Bad pool size."] }, source: S.smithay },
+  "xorg-mit-shm": { outcome: { zeros: true, connected: true }, source: S.xorg },
+  "seals-required": { outcome: { error: ["wl_shm", FD, /F_SEAL_SHRINK/] }, source: S.seals },
+  "map-nofault": { outcome: { zeros: true, connected: true }, source: S.nofault },
+  "zero-beyond-eof": { outcome: { zeros: true, connected: true }, source: S.zeroEof },
+  "copy-pread": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.pread,
+  },
+  userfaultfd: { outcome: { dies: /^SIGBUS/ } as never, source: S.uffd },
+  populate: { outcome: { dies: /^SIGBUS/ } as never, source: S.populate },
+};
+
+describe("A. truncate after attach + commit", () => {
+  it("covers every built-in policy", () => {
+    expect(Object.keys(A).sort()).toEqual(BUILTIN_POLICIES.map((p) => p.name).sort());
+  });
+  for (const [policy, e] of Object.entries(A)) {
+    it(`${policy}: ${JSON.stringify(e.outcome)}`, async () => {
+      const { comp, c } = await setup(policy);
+      const w = await c.window(64, 64);
+      if (c.client.closed) return check(comp, c, null, e); // refused before any read
+      c.proc.ftruncate(w.fd, 12);
+      const killed = frame(comp);
+      await check(comp, c, killed, e);
+      if (comp.alive && !c.client.closed) {
+        // The compositor is still serving: a second frame and a fresh commit work.
+        c.show(w.surface, w.buffer, 64, 64);
+        await settle();
+        expect(frame(comp)).toBeNull();
+      }
+    });
+  }
+
+  it("seals-required: a sealed client cannot truncate, and its pixels stay on screen", async () => {
+    const { comp, c } = await setup("seals-required");
+    const w = await c.window(64, 64, { seal: true });
+    expect(() => c.proc.ftruncate(w.fd, 12)).toThrow(/EPERM/);
+    expect(frame(comp)).toBeNull();
+    expect(c.error).toBeNull();
+  });
+
+  it("xorg-mit-shm: the segment is freed at the next main-loop turn; the client stays connected", async () => {
+    const { comp, c } = await setup("xorg-mit-shm");
+    const w = await c.window(64, 64);
+    c.proc.ftruncate(w.fd, 12);
+    const s = comp.frame();
+    expect(s.sigbus).toBe(1);
+    expect(s.notices).toEqual([
+      expect.objectContaining({ client: "client-1", what: expect.stringMatching(/truncated/) }),
+    ]);
+    // A buffer from the freed segment is inert: BadShmSeg in X, nothing on the wire here.
+    const b2 = c.createBuffer(w.pool, 0, 8, 8, 32);
+    c.show(w.surface, b2, 8, 8);
+    await settle();
+    const s2 = comp.frame();
+    expect(s2.buffersRead).toBe(0);
+    expect(comp.notices.at(-1)?.what).toMatch(/BadShmSeg/);
+    expect(c.client.closed).toBe(false);
+  });
+});
+
+const B: Record<string, Expectation> = {
+  ...A,
+  "xorg-mit-shm": {
+    outcome: { error: ["wl_shm_pool", STRIDE, /BadValue/] },
+    source:
+      "Xorg §5.1: ProcShmAttachFd maps st_size, not the claimed size; the buffer is outside it",
+  },
+  "seals-required": { outcome: { error: ["wl_shm", FD, /F_SEAL_SHRINK/] }, source: S.seals },
+};
+
+describe("B. pool declared larger than its file", () => {
+  for (const [policy, e] of Object.entries(B)) {
+    it(`${policy}: ${JSON.stringify(e.outcome)}`, async () => {
+      const { comp, c } = await setup(policy);
+      const fd = c.memfd(4096);
+      const pool = c.createPool(fd, 65536);
+      const buf = c.createBuffer(pool, 32768, 32, 32, 128);
+      const surf = c.surface();
+      c.show(surf, buf, 32, 32);
+      await settle();
+      const killed = c.client.closed ? null : frame(comp);
+      await check(comp, c, killed, e);
+    });
+  }
+
+  it("seals-required: a sealed file smaller than the pool is refused too", async () => {
+    const { comp, c } = await setup("seals-required");
+    c.createPool(c.memfd(4096, { seal: true }), 65536);
+    await settle();
+    expect(comp.errors[0]).toMatchObject({ interface: "wl_shm", code: FD, message: /exceeds/ });
+  });
+
+  it("libwayland: a sealed file skips the handler, so a pool grown past it is fatal (§1.3.4)", async () => {
+    // sigbus_is_impossible is computed once at create_pool and not on resize.
+    const { comp, c } = await setup("libwayland");
+    const fd = c.memfd(4096, { seal: true });
+    const pool = c.createPool(fd, 4096);
+    c.client.request(pool, "resize", [65536]);
+    const buf = c.createBuffer(pool, 32768, 32, 32, 128);
+    const surf = c.surface();
+    c.show(surf, buf, 32, 32);
+    await settle();
+    const killed = frame(comp);
+    expect(killed?.signal).toBe("SIGBUS");
+    expect(comp.alive).toBe(false);
+  });
+});
+
+describe("C. resize that shrinks", () => {
+  const shrinkInvalidFd: Expectation = {
+    outcome: { error: ["wl_shm_pool", FD, "shrinking pool invalid"] },
+    source: 'libwayland §1.3 shm_pool_resize / KWin §3.3: "shrinking pool invalid"',
+  };
+  const C: Record<string, Expectation> = Object.fromEntries(
+    BUILTIN_POLICIES.map((p) => [p.name, shrinkInvalidFd]),
+  );
+  C.wlroots = {
+    outcome: { error: ["wl_shm_pool", STRIDE, "Shrinking a pool (8192 to 4096) is forbidden"] },
+    source: "wlroots §2.3 pool_handle_resize: INVALID_STRIDE",
+  };
+  C.smithay = {
+    outcome: { error: ["wl_shm_pool", FD, "cannot shrink wl_shm_pool"] },
+    source: 'Smithay §4.3 InnerPool::resize → InvalidFd "cannot shrink wl_shm_pool"',
+  };
+  for (const [policy, e] of Object.entries(C)) {
+    it(`${policy}: ${JSON.stringify(e.outcome)}`, async () => {
+      const { comp, c } = await setup(policy);
+      const pool = c.createPool(c.memfd(8192, { seal: true }), 8192);
+      c.client.request(pool, "resize", [4096]);
+      await settle();
+      await check(comp, c, null, e);
+    });
+  }
+
+  it("smithay: resize(0) posts InvalidFd and then panics on unwrap (§4.3, derived)", async () => {
+    const { comp, c } = await setup("smithay");
+    const pool = c.createPool(c.memfd(8192), 8192);
+    await settle();
+    const op = 2; // wl_shm_pool.resize
+    const { encodeMessage } = await import("../protocol/codec.ts");
+    let thrown: unknown;
+    try {
+      c.remote.receive(encodeMessage(pool, op, [0]), []);
+    } catch (e) {
+      thrown = e;
+    }
+    // Delivered directly (a transport's delivery would rethrow to its caller).
+    expect(thrown).toBeInstanceOf(ProcessKilled);
+    expect(comp.deathCause).toMatch(/unwrap/);
+    expect(comp.errors[0]).toMatchObject({ interface: "wl_shm_pool", code: FD });
+  });
+
+  it("libwayland: resize(-1) falls in the shrink test (no separate size <= 0 check)", async () => {
+    const { comp, c } = await setup("libwayland");
+    const pool = c.createPool(c.memfd(8192), 8192);
+    c.client.request(pool, "resize", [-1]);
+    await settle();
+    expect(comp.errors[0]).toMatchObject({ code: FD, message: "shrinking pool invalid" });
+  });
+});
+
+describe("D. stride and overflow lies", () => {
+  // WLCS client_lies_about_buffer_size: 200x200 ARGB8888, stride 200, pool 40000.
+  const D: Record<string, Expectation> = {};
+  const accepted: Expectation = {
+    outcome: { zeros: true, connected: true },
+    source: "§6.2 table: libwayland and KWin accept stride 200 (no bytes-per-pixel check)",
+  };
+  for (const p of BUILTIN_POLICIES) D[p.name] = accepted;
+  D.wlroots = {
+    outcome: { error: ["wl_shm_pool", STRIDE, "Invalid stride (200)"] },
+    source: "wlroots §2.2 pixel_format_info_check_stride: stride < min_stride",
+  };
+  D.smithay = {
+    outcome: { error: ["wl_shm_pool", STRIDE, /width must not be larger than stride/] },
+    source: "Smithay §4.2 check 3: stride / bpp < width",
+  };
+  D["copy-pread"] = {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: "libwayland profile accepts it; the read of (h-1)*stride + w*4 bytes is short (rule 7)",
+  };
+  for (const [policy, e] of Object.entries(D)) {
+    it(`stride 200 for 200 px ARGB8888 — ${policy}: ${JSON.stringify(e.outcome)}`, async () => {
+      const { comp, c } = await setup(policy);
+      const fd = c.memfd(40000, { seal: true, width: 200 });
+      const pool = c.createPool(fd, 40000);
+      const buf = c.createBuffer(pool, 0, 200, 200, 200, 0);
+      const surf = c.surface();
+      c.show(surf, buf, 200, 200);
+      await settle();
+      const killed = c.client.closed ? null : frame(comp);
+      if ("zeros" in e.outcome) {
+        // Accepted: shown, and the over-long last rows read past the pool into the last
+        // page's tail (inside the mapping), so nothing faults.
+        expect(killed).toBeNull();
+        expect(c.error).toBeNull();
+        expect(comp.placements()).toHaveLength(1);
+        return;
+      }
+      await check(comp, c, killed, e);
+    });
+  }
+
+  for (const p of BUILTIN_POLICIES) {
+    it(`int32 overflow of stride * height is invalid_stride — ${p.name}`, async () => {
+      // libwayland: INT32_MAX / stride < height; wlroots: 64-bit offset + stride * height;
+      // Smithay: "height is too large for stride"; KWin: libwayland's condition.
+      const { comp, c } = await setup(p.name);
+      const pool = c.createPool(c.memfd(4096, { seal: true }), 4096);
+      c.createBuffer(pool, 0, 16, 65536, 65536);
+      await settle();
+      expect(comp.errors[0]).toMatchObject({ interface: "wl_shm_pool", code: STRIDE });
+      expect(comp.alive).toBe(true);
+    });
+  }
+});
+
+describe("E. format lies", () => {
+  const unknown: Record<string, [number, RegExp]> = {
+    libwayland: [FORMAT, /invalid format 0xdeadbeef/],
+    wlroots: [FORMAT, /Unsupported format/],
+    kwin: [FORMAT, /invalid format 0xdeadbeef/],
+    // §4.2 (derived): wl_bytes_per_pixel(Unknown) = 0 → checked_div → 0 < width.
+    smithay: [STRIDE, /width must not be larger than stride/],
+    "xorg-mit-shm": [FORMAT, /invalid format/],
+  };
+  for (const p of BUILTIN_POLICIES) {
+    const [code, msg] = unknown[p.name] ?? unknown.libwayland;
+    it(`0xDEADBEEF — ${p.name}: ${code === FORMAT ? "invalid_format" : "invalid_stride"}`, async () => {
+      const { comp, c } = await setup(p.name);
+      const pool = c.createPool(c.memfd(64, { seal: true }), 64);
+      c.createBufferRaw(pool, [0, 4, 4, 16, 0xdeadbeef]);
+      await settle();
+      expect(comp.errors[0]).toMatchObject({ interface: "wl_shm_pool", code, message: msg });
+    });
+  }
+
+  // Order: rgb565 (in the enum, not supported) with a negative offset.
+  const order: Record<string, number> = {
+    libwayland: FORMAT, // format_is_supported first (§1.2)
+    kwin: FORMAT, // s_formats first (§3.2)
+    wlroots: STRIDE, // geometry before format (§2.2)
+    smithay: STRIDE, // offset < 0 is check 1 (§4.2)
+  };
+  for (const [policy, code] of Object.entries(order)) {
+    it(`unsupported format with a negative offset — ${policy} checks ${code === FORMAT ? "format" : "geometry"} first`, async () => {
+      const { comp, c } = await setup(policy);
+      const pool = c.createPool(c.memfd(4096), 4096);
+      c.createBuffer(pool, -4, 4, 4, 16, RGB565);
+      await settle();
+      expect(comp.errors[0]).toMatchObject({ interface: "wl_shm_pool", code });
+    });
+  }
+});
