@@ -145,13 +145,18 @@ export class ProtocolClient {
         reject(new Error("connection closed"));
         return;
       }
-      const id = this.request(DISPLAY_ID, "sync", [NEW_ID]);
-      this.listen(id, (_e, args) => resolve(args[0] as number));
-      this.onClose(() =>
+      const onEnd = () =>
         reject(
           new Error(this.error ? `connection ended: ${this.error.message}` : "connection closed"),
-        ),
-      );
+        );
+      const id = this.request(DISPLAY_ID, "sync", [NEW_ID]);
+      this.listen(id, (_e, args) => {
+        // a long session makes many roundtrips: each must not leave a close listener behind
+        const i = this.closeListeners.indexOf(onEnd);
+        if (i >= 0) this.closeListeners.splice(i, 1);
+        resolve(args[0] as number);
+      });
+      this.onClose(onEnd);
     });
   }
 

@@ -313,3 +313,13 @@ describe("the client end", () => {
     expect(client.error).toEqual({ fromServer: true, objectId: 77, code: 2, message: "boom" });
   });
 });
+
+describe("the client end over a long session", () => {
+  it("roundtrips leave nothing behind", async () => {
+    const ts = createTestServer();
+    const { client } = ts.connectLocal();
+    for (let i = 0; i < 50; i++) await client.roundtrip();
+    expect((client as unknown as { closeListeners: unknown[] }).closeListeners).toHaveLength(0);
+    expect(client.objects.size).toBe(1); // only the display: every callback id was freed
+  });
+});
