@@ -3,6 +3,7 @@
  * `register(program)`; this file only lists them.
  */
 import { Command } from "commander";
+import { register as registerCompare } from "./commands/compare.ts";
 import { register as registerConformance } from "./commands/conformance.ts";
 import { register as registerRun } from "./commands/run.ts";
 
@@ -14,6 +15,7 @@ program
   )
   .showHelpAfterError();
 
+registerCompare(program);
 registerRun(program);
 registerConformance(program);
 

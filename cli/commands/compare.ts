@@ -1,0 +1,204 @@
+/**
+ * `shmlab compare`: every policy against every behaviour on the same seeds, as a matrix.
+ * `npm start` runs it with the defaults. `shmlab review` compares two protocol variants.
+ */
+import { writeFileSync } from "node:fs";
+import { SingleBar } from "cli-progress";
+import type { Command } from "commander";
+import { behaviourNames } from "../../client/behaviours/index.ts";
+import { policyNames } from "../../compositor/policies/index.ts";
+import {
+  type CompareOptions,
+  type CompareResult,
+  checkNames,
+  compare,
+  defaultBehaviours,
+  defaultPolicies,
+  diffCells,
+} from "../../lab/compare.ts";
+import {
+  renderLegend,
+  renderMatrix,
+  renderRun,
+  replayLines,
+  shortCell,
+} from "../../lab/matrix-text.ts";
+import { variantNames } from "../../protocol/variant.ts";
+import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
+
+const list = (v: string, prev: string[] = []) => [...prev, ...v.split(",").filter(Boolean)];
+
+interface Opts {
+  policies?: string[];
+  behaviours?: string[];
+  seed: string;
+  seeds: string;
+  variant: string[];
+  kernelFeature: string[];
+  frames: string;
+  honest: string;
+  json?: string;
+  html?: string;
+  progress: boolean;
+}
+
+function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onProgress"> {
+  const policies = o.policies?.length ? o.policies : defaultPolicies();
+  const behaviours = o.behaviours?.length ? o.behaviours : defaultBehaviours();
+  checkNames("policy", policies, policyNames());
+  checkNames("behaviour", behaviours, behaviourNames());
+  const known = variantNames();
+  if (!known.includes(variant)) {
+    throw Object.assign(new Error(`unknown variant ${variant}; valid: ${known.join(", ")}`), {
+      code: "SHMLAB_ERR_UNKNOWN_NAME",
+    });
+  }
+  const bad = o.kernelFeature.filter((f) => !KERNEL_FEATURES.includes(f as KernelFeature));
+  if (bad.length) {
+    throw Object.assign(
+      new Error(`unknown kernel feature ${bad.join(", ")}; valid: ${KERNEL_FEATURES.join(", ")}`),
+      { code: "SHMLAB_ERR_UNKNOWN_NAME" },
+    );
+  }
+  const int = (s: string, name: string, min: number) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min) {
+      throw Object.assign(new Error(`--${name} must be an integer >= ${min}, not ${s}`), {
+        code: "SHMLAB_ERR_BAD_OPTION",
+      });
+    }
+    return n;
+  };
+  return {
+    policies,
+    behaviours,
+    seed: int(o.seed, "seed", 0),
+    seeds: int(o.seeds, "seeds", 1),
+    variant,
+    kernelFeatures: o.kernelFeature as KernelFeature[],
+    frames: int(o.frames, "frames", 1),
+    honest: int(o.honest, "honest", 0),
+  };
+}
+
+function runWithProgress(
+  opts: Omit<CompareOptions, "onProgress">,
+  show: boolean,
+  images: boolean,
+): CompareResult {
+  const total = opts.policies.length * opts.behaviours.length * opts.seeds;
+  const bar =
+    show && process.stderr.isTTY && total > 1
+      ? new SingleBar({
+          format: " {bar} {value}/{total} runs | {cell}",
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: true,
+        })
+      : undefined;
+  bar?.start(total, 0, { cell: "" });
+  try {
+    return compare({
+      ...opts,
+      images,
+      onProgress: (done, _t, last) =>
+        bar?.update(done, { cell: `${last.spec.policy} × ${last.spec.behaviour}` }),
+    });
+  } finally {
+    bar?.stop();
+  }
+}
+
+function addSelection(c: Command): Command {
+  return c
+    .option("--policies <names>", "comma-separated policies (default: all)", list)
+    .option(
+      "--behaviours <names>",
+      "comma-separated behaviours (default: all but worker-only)",
+      list,
+    )
+    .option("--seed <n>", "base seed (run i uses seed + i)", "1")
+    .option("--seeds <n>", "seeds per cell", "1")
+    .option(
+      "--kernel-feature <name>",
+      "switch a kernel proposal on (repeatable)",
+      (v: string, p: string[]) => [...p, v],
+      [] as string[],
+    )
+    .option("--frames <n>", "compositor frames per run", "16")
+    .option("--honest <n>", "honest bystanders per run", "2")
+    .option("--no-progress", "no progress bar");
+}
+
+export function register(program: Command): void {
+  addSelection(
+    program
+      .command("compare")
+      .description("every policy against every behaviour on the same seeds: the verdict matrix"),
+  )
+    .option(
+      "--variant <name>",
+      "protocol variant",
+      (v: string, p: string[]) => [...p, v],
+      [] as string[],
+    )
+    .option("--json <file>", "write every run's full record as JSON (docs/run-record.md)")
+    .option("--html <file>", "write a self-contained HTML report")
+    .action(async (o: Opts) => {
+      const opts = optionsFrom(o, o.variant[0] ?? "standard");
+      const result = runWithProgress(opts, o.progress, Boolean(o.html));
+      if (result.runs.length === 1) {
+        console.log(renderRun(result.runs[0]));
+      } else {
+        console.log(
+          `shmlab compare: ${result.policies.length} policies × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
+        );
+        console.log(renderMatrix(result));
+        console.log(`\n${renderLegend()}`);
+        console.log("\nreplay a cell (one run, with its timeline):");
+        console.log(replayLines(result).join("\n"));
+        console.log(
+          "  any cell: npx shmlab compare --policies <policy> --behaviours <behaviour> --seed <seed>",
+        );
+      }
+      if (o.json) {
+        writeFileSync(o.json, JSON.stringify(result, null, 1));
+        console.log(`\nrecords written to ${o.json}`);
+      }
+      if (o.html) {
+        const { renderHtmlReport } = await import("../../lab/report-html.ts");
+        writeFileSync(o.html, renderHtmlReport(result));
+        console.log(`report written to ${o.html}`);
+      }
+    });
+
+  addSelection(
+    program
+      .command("review")
+      .description("the same matrix for two protocol variants, and the cells that differ"),
+  )
+    .requiredOption(
+      "--variant <name>",
+      "a protocol variant (give two)",
+      (v: string, p: string[]) => [...p, v],
+      [] as string[],
+    )
+    .action((o: Opts) => {
+      if (o.variant.length !== 2) {
+        throw Object.assign(new Error("review needs exactly two --variant options"), {
+          code: "SHMLAB_ERR_BAD_OPTION",
+        });
+      }
+      const [a, b] = o.variant.map((v) => runWithProgress(optionsFrom(o, v), o.progress, false));
+      console.log(
+        `variant ${o.variant[0]}:\n${renderMatrix(a)}\n\nvariant ${o.variant[1]}:\n${renderMatrix(b)}\n`,
+      );
+      const d = diffCells(a, b);
+      console.log(`${d.length} cell(s) differ between ${o.variant[0]} and ${o.variant[1]}:`);
+      for (const x of d) {
+        console.log(
+          `  ${x.a.policy} × ${x.a.behaviour}: ${shortCell(x.a.text)} → ${shortCell(x.b.text)}`,
+        );
+      }
+    });
+}

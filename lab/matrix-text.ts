@@ -1,0 +1,159 @@
+/**
+ * The terminal rendering of a comparison: behaviours down, policies across, a short code
+ * per cell coloured by verdict, a legend, and the commands that replay cells.
+ */
+import Table from "cli-table3";
+import pc from "picocolors";
+import type { Cell, CompareResult } from "./compare.ts";
+import type { RunRecord, Verdict } from "./record.ts";
+
+export const LEGEND: readonly { verdict: Verdict; meaning: string }[] = [
+  {
+    verdict: "died",
+    meaning: "the compositor process died (unhandled SIGBUS/SIGSEGV): every client lost",
+  },
+  {
+    verdict: "honest-harmed",
+    meaning: "an honest client's pixels were wrong on screen, or it was refused",
+  },
+  {
+    verdict: "error-to-client",
+    meaning: "the hostile client got a protocol error (named) and was disconnected",
+  },
+  {
+    verdict: "tolerated",
+    meaning: "the compositor survived a fault and showed zeros; the client was told nothing",
+  },
+  { verdict: "undetected", meaning: "no error, no fault: the action had no visible effect" },
+  { verdict: "ok", meaning: "an honest behaviour: every pixel correct" },
+];
+
+/** A cell's text in at most 10 characters. */
+export function shortCell(text: string): string {
+  return text
+    .replace(/^DIED SIG(\w+)/, "DIED($1)")
+    .replace(/^invalid_/, "inv_")
+    .replace(/^zeros, no error/, "zeros")
+    .replace(/^no effect seen/, "-")
+    .replace(/^refused: invalid_/, "refused ")
+    .replace(/^harmed: /, "HARM ")
+    .slice(0, 10);
+}
+
+export function colourFor(v: Verdict): (s: string) => string {
+  switch (v) {
+    case "died":
+      return (s) => pc.bold(pc.red(s));
+    case "honest-harmed":
+      return (s) => pc.bold(pc.magenta(s));
+    case "error-to-client":
+      return pc.green;
+    case "tolerated":
+      return pc.cyan;
+    case "undetected":
+      return pc.dim;
+    case "ok":
+      return pc.green;
+  }
+}
+
+/**
+ * The matrix, with the policy columns split into as many tables as it takes to fit `width`
+ * characters (the terminal's, or 120), so it reads without wrapping.
+ */
+export function renderMatrix(r: CompareResult, width = process.stdout.columns || 120): string {
+  const pols = r.policies.map((p) => p.name);
+  const label = Math.max(18, ...r.behaviours.map((b) => b.name.length + (b.honest ? 9 : 0))) + 2;
+  const colWidth = (p: string) => Math.max(p.length, 10) + 2;
+  const chunks: string[][] = [[]];
+  let used = label + 1;
+  for (const p of pols) {
+    const w = colWidth(p) + 1;
+    if (used + w > width && chunks[chunks.length - 1].length) {
+      chunks.push([]);
+      used = label + 1;
+    }
+    chunks[chunks.length - 1].push(p);
+    used += w;
+  }
+  return chunks
+    .map((cols) => {
+      const t = new Table({
+        head: ["behaviour \\ policy", ...cols],
+        style: { head: [], border: [], compact: true },
+        colWidths: [label, ...cols.map(colWidth)],
+      });
+      for (const b of r.behaviours) {
+        const row: string[] = [b.honest ? `${b.name} (honest)` : b.name];
+        for (const p of cols) {
+          const c = r.cells.find((x) => x.policy === p && x.behaviour === b.name);
+          row.push(c ? colourFor(c.verdict)(shortCell(c.text)) : "");
+        }
+        t.push(row);
+      }
+      return t.toString();
+    })
+    .join("\n\n");
+}
+
+export function renderLegend(): string {
+  const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
+  lines.push(
+    `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
+  );
+  return lines.join("\n");
+}
+
+/** Replay lines: every cell that died or harmed an honest client, and one of each other verdict. */
+export function replayLines(r: CompareResult, max = 8): string[] {
+  const seen = new Set<Verdict>();
+  const out: string[] = [];
+  const pickRun = (c: Cell): RunRecord =>
+    r.runs[c.runs.find((i) => r.runs[i].verdict === c.verdict) ?? c.runs[0]];
+  for (const c of r.cells) {
+    const important = c.verdict === "died" || c.verdict === "honest-harmed";
+    if (!important && seen.has(c.verdict)) continue;
+    seen.add(c.verdict);
+    if (out.length < max)
+      out.push(`  ${c.policy} × ${c.behaviour} (${c.verdict}): ${pickRun(c).replay}`);
+  }
+  return out;
+}
+
+/** The detailed view of one run, for a one-cell compare (a replay). */
+export function renderRun(r: RunRecord): string {
+  const out: string[] = [];
+  out.push(
+    `${pc.bold(`${r.spec.policy} × ${r.spec.behaviour}`)}  seed ${r.spec.seed}  → ${colourFor(r.verdict)(r.verdict)}: ${r.cell}`,
+  );
+  const d = r.compositor.death;
+  out.push(
+    `compositor: ${r.compositor.alive ? "alive" : `DIED of ${d?.signal} (${d?.reason}) at 0x${(d?.addr ?? 0).toString(16)}: ${d?.cause}`}, ${r.compositor.framesRun} frames, ${r.compositor.preemptions} preemptions inside its reads`,
+  );
+  for (const c of r.clients) {
+    let what: string;
+    if (c.honestResult) {
+      const h = c.honestResult;
+      what = `pixels ${h.pixels} (${h.framesCorrect}/${h.framesChecked} frames correct)`;
+    } else {
+      const o = c.hostileOutcome;
+      what =
+        o?.kind === "disconnected"
+          ? `disconnected: ${o.error} on ${o.interface}@${o.objectId} "${o.message}"`
+          : (o?.kind ?? "");
+      if (o?.kind === "tolerated") what += `: ${o.how}`;
+    }
+    if (c.protocolError && c.honestResult) what += `; error ${c.protocolError.error}`;
+    out.push(`  ${c.label.padEnd(28)} ${what}`);
+  }
+  const k = r.cost;
+  out.push(
+    `cost: ${k.faults} faults, ${k.signals} signals, ${k.syscalls} syscalls, ${k.bytesCopied} bytes copied, ${k.anonPages} anon pages, ${k.zeroPages} zero pages, ${k.msPerFrame.toFixed(2)} ms/frame`,
+  );
+  out.push("timeline:");
+  for (const e of r.timeline.slice(0, 40))
+    out.push(`  [frame ${e.frame}] ${e.who}: ${e.what}${e.detail ? ` ${e.detail}` : ""}`);
+  if (r.timeline.length > 40) out.push(`  ... ${r.timeline.length - 40} more (see --json)`);
+  out.push(`digest ${r.digest}; replay: ${r.replay}`);
+  return out.join("\n");
+}
