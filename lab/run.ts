@@ -182,7 +182,9 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     const label = `${b.name}#${index}`;
     const proc = kernel.spawn(label);
     const [ct, st] = createQueuePair();
-    st.onDropped = (fds) => fds.forEach((h) => kernel.dropHandle(h));
+    st.onDropped = (fds) => {
+      for (const h of fds) kernel.dropHandle(h);
+    };
     ct.onDropped = st.onDropped;
     const remote = comp.connect(st, { label });
     const client = new Client(ct, new LocalSys(kernel, proc), {
@@ -539,7 +541,7 @@ function images(comp: Compositor, people: Participant[]): RunRecord["images"] {
   for (const place of comp.placements()) {
     const p = people.find((q) => q.serverId === place.clientId);
     const frame = p?.shown.get(place.surface);
-    if (!p || !p.behaviour.honest || frame === undefined) continue;
+    if (!p?.behaviour.honest || frame === undefined) continue;
     const tile = renderFrame(p.runtime.ctx.seed, p.index, frame, place.width, place.height);
     for (let y = 0; y < place.height; y++) {
       expected.set(
