@@ -6,6 +6,7 @@
  *
  * Params: after (3: frames shown before throwing).
  */
+import { isMainThread } from "node:worker_threads";
 import type { Behaviour } from "../behaviour.ts";
 import { num, scene, show } from "./common.ts";
 
@@ -22,6 +23,14 @@ const behaviour: Behaviour = {
       yield c.untilReleased(b);
       const cb = show(c, ctx, s, b, f);
       yield { what: `frame ${f}`, ready: () => cb.done || c.closed };
+    }
+    if (!isMainThread) {
+      // In a worker the exception escapes everything (an uncaught error ends the thread),
+      // as a crash in a client's own event loop would.
+      setImmediate(() => {
+        throw new Error("worker-throws: deliberate crash");
+      });
+      yield { what: "the crash", ready: () => false };
     }
     throw new Error("worker-throws: deliberate crash");
   },
