@@ -4,7 +4,13 @@
  */
 import type { Piscina } from "piscina";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClientPool, mixedClients, runStress, warmClientPool } from "../client/stress.ts";
+import {
+  createClientPool,
+  mixedClients,
+  runStress,
+  type StressClientSpec,
+  warmClientPool,
+} from "../client/stress.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 
 const THREADS = 16;
@@ -32,7 +38,7 @@ const HOSTILE = [
 
 describe("16 workers, honest and hostile mixed, real concurrency", () => {
   it("every honest frame is exactly a committed frame; hostile ones are contained; nothing leaks", async () => {
-    const clients = mixedClients(16, HOSTILE, { frames: 0 }).map((c, i) =>
+    const clients: StressClientSpec[] = mixedClients(16, HOSTILE, { frames: 0 }).map((c, i) =>
       c.behaviour === "truncate-during-read" || c.behaviour === "shrink-regrow"
         ? { ...c, params: { rounds: 1000 } }
         : { ...c, params: { ...c.params, width: 48 + 8 * (i % 3), height: 40 } },
@@ -71,7 +77,7 @@ describe("16 workers, honest and hostile mixed, real concurrency", () => {
 
 describe("a worker that crashes, exits or hangs", () => {
   it("is detected, its client disconnected and its resources freed; the rest go on", async () => {
-    const clients = [
+    const clients: StressClientSpec[] = [
       { behaviour: "honest-renderer", params: { frames: 0 } },
       { behaviour: "worker-throws", params: { after: 2 } },
       { behaviour: "worker-exits" },
