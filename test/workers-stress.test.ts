@@ -38,10 +38,11 @@ const HOSTILE = [
 
 describe("16 workers, honest and hostile mixed, real concurrency", () => {
   it("every honest frame is exactly a committed frame; hostile ones are contained; nothing leaks", async () => {
-    const clients: StressClientSpec[] = mixedClients(16, HOSTILE, { frames: 0 }).map((c, i) =>
-      c.behaviour === "truncate-during-read" || c.behaviour === "shrink-regrow"
-        ? { ...c, params: { rounds: 1000 } }
-        : { ...c, params: { ...c.params, width: 48 + 8 * (i % 3), height: 40 } },
+    const clients: StressClientSpec[] = mixedClients(16, HOSTILE, { frames: 0 }).map(
+      (c, i): StressClientSpec =>
+        c.behaviour === "truncate-during-read" || c.behaviour === "shrink-regrow"
+          ? { ...c, params: { rounds: 1000 } }
+          : { ...c, params: { ...c.params, width: 48 + 8 * (i % 3), height: 40 } },
     );
     const rep = await runStress({ clients, durationMs: 3000, threads: THREADS, seed: 42 }, pool);
     expect(rep.compositorAlive).toBe(true);
