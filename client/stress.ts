@@ -83,6 +83,9 @@ export interface StressReport {
   compositorAlive: boolean;
   compositorDeath: string | null;
   pixelsComposited: number;
+  /** Client buffers the compositor read (client frames that reached the output). */
+  buffersRead: number;
+  bytesCopied: number;
   /** Pools held by the compositor after every client left (0 = nothing leaked). */
   poolsLeft: number;
   /** Client processes (and their children) still alive in the kernel after the run. */
@@ -113,13 +116,16 @@ interface Session {
 
 const WORKER = new URL("./worker.ts", import.meta.url).href;
 
-export function createClientPool(threads: number): Piscina {
+/**
+ * The pool, sized explicitly: `threads` worker threads, each running up to `perThread`
+ * sessions at once (a session is long-lived and mostly waits on the compositor).
+ */
+export function createClientPool(threads: number, perThread = 1): Piscina {
   return new Piscina({
     filename: WORKER,
     minThreads: threads,
     maxThreads: threads,
-    // One session per thread at a time: a session is long-lived and mostly waits.
-    concurrentTasksPerWorker: 1,
+    concurrentTasksPerWorker: perThread,
     idleTimeout: 60_000,
     execArgv: ["--import", "tsx"],
   });
@@ -328,6 +334,8 @@ export async function runStress(opts: StressOptions, pool?: Piscina): Promise<St
     compositorAlive: comp.alive,
     compositorDeath,
     pixelsComposited: pixels,
+    buffersRead: comp.stats().buffersRead,
+    bytesCopied: comp.stats().bytesCopied,
     poolsLeft: comp.poolCount,
     processesLeft: [...kernel.processes.values()].filter((p) => p.alive && p !== comp.proc).length,
     clients: sessions.map((s) => ({
