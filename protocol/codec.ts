@@ -103,6 +103,8 @@ function isControlHeader(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x94 && b[1] === 0x00;
 }
 
+const scanStack: number[] = [];
+
 /**
  * Walks one msgpack value without decoding it. Throws ProtocolError on anything a frame may
  * not contain. O(n) in the bytes, constant stack.
@@ -110,8 +112,10 @@ function isControlHeader(b: Uint8Array): boolean {
 export function prescan(b: Uint8Array, maxDepth: number): void {
   const n = b.length;
   if (n === 0) throw protoError(PROTO_ERR.TRUNCATED, "empty frame");
-  // remaining[k] = items still expected in the array open at depth k+1.
-  const remaining: number[] = [];
+  // remaining[k] = items still expected in the array open at depth k+1. A module-level
+  // stack, reset per frame: the scan runs on every message and allocates nothing.
+  const remaining = scanStack;
+  remaining.length = 0;
   let pos = 0;
   let done = false;
   while (!done) {

@@ -69,9 +69,9 @@ export class ObjectMap<T> {
 
   lookup(id: number): T | undefined {
     if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) return undefined;
-    const { slots, index } = this.locate(id);
-    const s = slots[index];
-    return s && !s.zombie && s.data !== null ? s.data : undefined;
+    // Every message does at least one lookup: no allocation on this path.
+    const s = id < SERVER_ID_START ? this.clientSlots[id] : this.serverSlots[id - SERVER_ID_START];
+    return s !== undefined && !s.zombie && s.data !== null ? s.data : undefined;
   }
 
   isZombie(id: number): boolean {

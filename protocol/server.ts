@@ -7,8 +7,9 @@
  * Containment is the point. Whatever a client sends, the outcome is at most one
  * wl_display.error to that client and the end of its connection: no exception leaves
  * `receive`, no other client's state is touched (each client has its own map, limits and
- * queue; the codec shares nothing mutable between clients), and nothing loops on
- * attacker-chosen counts.
+ * queue; the codec's only shared state is scratch space reset on every synchronous call),
+ * and nothing loops on attacker-chosen counts. One exception propagates: the death of the
+ * server's own process (isProcessDeath), which is the compositor's outcome, not the client's.
  */
 import { performance } from "node:perf_hooks";
 import {

@@ -310,7 +310,7 @@ export function validateMessage<E extends ObjectInfo>(
       }
     }
   }
-  if (fdUsed !== 2 ** fds.length - 1)
+  if (fds.length !== 0 && fdUsed !== 2 ** fds.length - 1)
     throw badArg(
       PROTO_ERR.BAD_FD,
       whereOf(iface, frame, spec),
