@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { register as registerCompare } from "./commands/compare.ts";
 import { register as registerConformance } from "./commands/conformance.ts";
 import { register as registerRun } from "./commands/run.ts";
+import { register as registerServe } from "./commands/serve.ts";
 
 const program = new Command();
 program
@@ -18,6 +19,7 @@ program
 registerCompare(program);
 registerRun(program);
 registerConformance(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
