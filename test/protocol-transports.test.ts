@@ -315,3 +315,37 @@ describe("errors carry the wl_shm codes a remote client can act on", () => {
     }
   });
 });
+
+describe("a handler that throws past the server (its process died) does not end the Node process", () => {
+  it("hands the error to onHandlerError and keeps serving others", async () => {
+    const s = serverWithCompositor();
+    s.implement("wl_compositor", {
+      create_surface: () => {
+        throw Object.assign(new Error("process 1 killed by SIGBUS"), { code: "SHM_ERR_KILLED" });
+      },
+    });
+    const seen: unknown[] = [];
+    const l = await listenWebSocket({
+      onConnection: (t) => s.connect(t),
+      onHandlerError: (e, t) => {
+        seen.push(e);
+        t.close("compositor died");
+      },
+    });
+    try {
+      const a = new ProtocolClient(await connectWebSocket(l.url));
+      const reg = a.request(1, "get_registry", [NEW_ID]);
+      const comp = a.request(reg, "bind", [1, "wl_compositor", 4, NEW_ID]);
+      a.request(comp, "create_surface", [NEW_ID]);
+      await new Promise<void>((r) => a.onClose(r));
+      expect(seen).toHaveLength(1);
+      expect((seen[0] as { code: string }).code).toBe("SHM_ERR_KILLED");
+      expect(a.error).toBeNull(); // not the client's fault: no wl_display.error
+      const b = new ProtocolClient(await connectWebSocket(l.url));
+      await b.roundtrip();
+      b.close();
+    } finally {
+      await l.close();
+    }
+  });
+});

@@ -29,10 +29,18 @@ export const DEFAULT_MAX_PAYLOAD =
 
 export class WebSocketTransport extends BaseTransport {
   readonly ws: WebSocket;
+  private readonly onHandlerError?: (e: unknown) => void;
 
-  constructor(ws: WebSocket) {
+  /**
+   * `onHandlerError` receives what the message handler threw. A server connection throws
+   * only when the server's own process died inside a handler (protocol/server.ts
+   * isProcessDeath); thrown from a ws listener it would end the whole Node process, so it
+   * is handed over here instead. Without a callback the connection is closed.
+   */
+  constructor(ws: WebSocket, onHandlerError?: (e: unknown) => void) {
     super();
     this.ws = ws;
+    this.onHandlerError = onHandlerError;
     ws.binaryType = "nodebuffer";
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (!isBinary) {
@@ -46,7 +54,12 @@ export class WebSocketTransport extends BaseTransport {
         : Buffer.isBuffer(data)
           ? data
           : Buffer.from(data);
-      this.deliverEnvelope(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+      try {
+        this.deliverEnvelope(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+      } catch (e) {
+        if (this.onHandlerError) this.onHandlerError(e);
+        else this.close("handler failed");
+      }
     });
     ws.on("error", () => {
       // ws closes the socket after an error (bad frame, over-size payload); 'close' follows
@@ -81,6 +94,8 @@ export interface WebSocketListenOptions {
   /** Most simultaneous connections; more are refused at the handshake. */
   maxConnections?: number;
   onConnection: (t: WebSocketTransport, remote: string) => void;
+  /** What a connection's message handler threw (see WebSocketTransport). */
+  onHandlerError?: (e: unknown, t: WebSocketTransport) => void;
 }
 
 export interface WebSocketListener {
@@ -125,7 +140,11 @@ export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocket
         ws.close(1013, "too many connections");
         return;
       }
-      const t = new WebSocketTransport(ws);
+      const onErr = opts.onHandlerError;
+      const t: WebSocketTransport = new WebSocketTransport(
+        ws,
+        onErr ? (e) => onErr(e, t) : undefined,
+      );
       opts.onConnection(t, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
     });
   });
