@@ -69,7 +69,7 @@ describe("the HTML report", () => {
         await died.locator("a").click();
         const open = page.locator("details.cell[open]");
         await expect.poll(() => open.count()).toBe(1);
-        expect(await open.locator("summary").textContent()).toContain(
+        expect(await open.locator(":scope > summary").textContent()).toContain(
           "none × truncate-after-commit",
         );
         expect(await open.locator("img").count()).toBe(2);
