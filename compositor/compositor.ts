@@ -317,8 +317,8 @@ export class Compositor {
   connect(transport: Transport, opts: ConnectOptions = {}): ServerClient {
     if (!this.alive) throw this.death!;
     return this.server.connect(this.guard(transport), {
-      fds: opts.fds ?? serverFdBridge(this.kernel, this.proc),
       ...opts,
+      fds: opts.fds ?? serverFdBridge(this.kernel, this.proc),
     });
   }
 
@@ -676,10 +676,16 @@ export class Compositor {
     const pool = b.pool;
     pool.refs++;
     pool.busy++;
-    const a = this.instance.beginAccess(b);
-    fn(a);
-    const end = this.instance.endAccess(a);
-    pool.busy--;
+    let end: AccessEnd | undefined;
+    try {
+      const a = this.instance.beginAccess(b);
+      fn(a);
+      end = this.instance.endAccess(a);
+    } finally {
+      // On a death nothing below matters; on another failure (a Deadlock, a bug) the pool
+      // must not stay marked as being read.
+      pool.busy--;
+    }
     if (pool.busy === 0 && pool.newSize !== null && !pool.unmapped)
       this.finishResize(pool, pool.newSize);
     this.unrefPool(pool);
