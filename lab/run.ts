@@ -115,6 +115,12 @@ export interface RunOptions {
   /** Called after every scheduler action and after every frame; may throw to stop the run. */
   afterAction?: (v: RunView) => void;
   afterFrame?: (v: RunView) => void;
+  /**
+   * More clients under test, placed between the honest bystanders and the client under
+   * test (the fuzzer runs several hostile clients at once). Their records are kept; the
+   * verdict stays the last client's.
+   */
+  companions?: readonly Behaviour[];
 }
 
 const CLASS_RANK: Record<PixelClass | "none", number> = {
@@ -172,13 +178,17 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
   };
 
   // The client under test goes last, so bystanders' indices do not depend on it.
-  const roster = [...Array.from({ length: spec.honest }, () => honestBehaviour), attacker];
+  const roster = [
+    ...Array.from({ length: spec.honest }, () => honestBehaviour),
+    ...(opts.companions ?? []),
+    attacker,
+  ];
   // Bystanders seal their pools against shrinking, as careful clients do today (and as the
   // seals-required policy demands); the client under test follows spec.params.
   const bystanderParams = { width: SURFACE, height: SURFACE, frames: 0, seal: true };
   const testParams = { width: SURFACE, height: SURFACE, frames: 0, ...spec.params };
   const people: Participant[] = roster.map((b, index) => {
-    const params = index === roster.length - 1 ? testParams : bystanderParams;
+    const params = index >= spec.honest ? testParams : bystanderParams;
     const label = `${b.name}#${index}`;
     const proc = kernel.spawn(label);
     const [ct, st] = createQueuePair();
@@ -437,6 +447,10 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
 
   function hostileOutcome(p: Participant, err: ClientRecord["protocolError"]): HostileOutcome {
     if (err) return { kind: "disconnected", ...err };
+    if (!comp.alive) {
+      const d = stats.death;
+      return { kind: "killed-compositor", how: `${d?.signal ?? "?"} (${d?.reason ?? "?"}): ${d?.cause ?? ""}` };
+    }
     const label = p.client.label;
     const notices = comp.notices.filter((n) => n.client === label);
     if (stats.sigbus > 0 && comp.alive) {

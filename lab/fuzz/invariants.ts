@@ -1,0 +1,196 @@
+/**
+ * What must hold at every step of a fuzz run, and which of it applies to a policy.
+ *
+ * The applicable set is derived from the policy's own data, never from a table of expected
+ * outcomes kept here:
+ *
+ *   - `clientReceives` names a wl_shm error ("wl_shm.invalid_fd on the wl_buffer ..."): after
+ *     a fault the compositor survived, the faulting client must be told (libwayland: never
+ *     silently tolerated). It says "nothing": no wl_buffer error may be posted for a fault.
+ *   - `clientReceives` says the compositor dies ("the compositor dies of SIGBUS"): a death is
+ *     still a finding (the fuzzer found the attack), but an *expected* one: it is the policy's
+ *     documented behaviour, reported as such.
+ *
+ * Checked after every scheduler action (cheap counters) and after every frame (pixels):
+ *   compositor-alive       the compositor process is alive
+ *   internal-error         no JavaScript exception escaped the simulation (a bug, not a death)
+ *   honest-pixels          every honest client's region shows exactly its latest frame
+ *   foreign-pixels         no region shows a pixel tagged with another client's index
+ *   hostile-promise        the hostile client got what clientReceives promises
+ *   memory-bound           physical frames in use <= what the clients could have asked for
+ *   pool-bound             pools held <= pools asked for by clients still connected
+ */
+import { classifyRegion } from "../../client/pattern.ts";
+import type { Policy } from "../../compositor/policy.ts";
+import { SHM_ERROR } from "../../protocol/schema.ts";
+import { PAGE_SIZE } from "../../shm/uapi.ts";
+import type { RunView } from "../run.ts";
+import type { ExecState } from "./behaviour.ts";
+
+export const INVARIANTS = [
+  "compositor-alive",
+  "internal-error",
+  "honest-pixels",
+  "foreign-pixels",
+  "hostile-promise",
+  "memory-bound",
+  "pool-bound",
+] as const;
+export type InvariantName = (typeof INVARIANTS)[number];
+
+/** What the policy promises, read off its own fields. */
+export interface Promise_ {
+  /** The policy says the compositor dies of a truncated pool. */
+  compositorMayDie: boolean;
+  /** The wl_shm error a faulting client must get (name and code), or null. */
+  faultError: { name: string; code: number } | null;
+  /** The policy says the client receives nothing (no error for a fault). */
+  silent: boolean;
+  /** The text it was derived from. */
+  text: string;
+}
+
+export function promiseOf(policy: Policy): Promise_ {
+  const text = policy.clientReceives;
+  const compositorMayDie = /compositor dies/i.test(text);
+  const m = /wl_shm\.(\w+)/.exec(text);
+  const code = m ? (SHM_ERROR as Record<string, number>)[m[1]] : undefined;
+  const faultError = m && code !== undefined ? { name: `wl_shm.${m[1]}`, code } : null;
+  const silent = !faultError && /^nothing\b/i.test(text.trim());
+  return { compositorMayDie, faultError, silent, text };
+}
+
+/** A broken invariant: thrown from the run's hooks to stop the run where it broke. */
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: InvariantName,
+    /** Where it broke, stable across runs (the dedup key with the invariant). */
+    readonly place: string,
+    readonly detail: string,
+    readonly frame: number,
+  ) {
+    super(`${invariant} at ${place}: ${detail}`);
+    this.name = "InvariantViolation";
+  }
+}
+
+/** Memory the compositor and honest clients may legitimately hold, beyond the fuzz budget. */
+const BASE_PAGES = 512;
+const PAGES_PER_HONEST = 64;
+
+/**
+ * The checker of one run. `states` are the fuzz clients' ExecStates (filled as they start).
+ */
+export class Checker {
+  private sigbus0 = 0;
+  private errors0 = 0;
+  private closed0 = new Set<string>();
+
+  constructor(
+    readonly promise: Promise_,
+    readonly seed: number,
+    readonly states: Map<string, ExecState>,
+  ) {}
+
+  afterAction(v: RunView): void {
+    const budget = [...this.states.values()].reduce((s, x) => s + x.budgetBytes, 0);
+    const honest = v.clients.filter((c) => c.honest).length;
+    const limit = BASE_PAGES + honest * PAGES_PER_HONEST + Math.ceil((2 * budget) / PAGE_SIZE);
+    const inUse = v.kernel.frames.getStats().inUse;
+    if (inUse > limit)
+      throw new InvariantViolation(
+        "memory-bound",
+        "frames in use",
+        `${inUse} frames in use, more than the ${limit} the clients could account for`,
+        v.frame,
+      );
+  }
+
+  afterFrame(v: RunView): void {
+    const comp = v.compositor;
+    // honest-pixels
+    for (const c of v.clients) {
+      if (!c.honest) continue;
+      const px = c.lastPixels;
+      if (px !== "correct" && px !== "none")
+        throw new InvariantViolation(
+          "honest-pixels",
+          `honest region shows ${px}`,
+          `${c.label}'s region is ${px} at frame ${v.frame}`,
+          v.frame,
+        );
+    }
+    // foreign-pixels: every placement, honest or not
+    const byLabel = new Map(v.clients.map((c) => [c.label, c]));
+    const fb = new Uint8Array(
+      comp.framebuffer.buffer,
+      comp.framebuffer.byteOffset,
+      comp.framebuffer.byteLength,
+    );
+    for (const p of comp.placements()) {
+      const owner = byLabel.get(p.client);
+      if (!owner) continue;
+      const counts = classifyRegion({
+        seed: this.seed,
+        pixels: fb,
+        stride: comp.width * 4,
+        x: p.x,
+        y: p.y,
+        width: p.width,
+        height: p.height,
+        expected: { client: owner.index, frame: 0 },
+        foreign: v.clients.filter((q) => q !== owner).map((q) => ({ client: q.index })),
+      });
+      if (counts.foreign > 0)
+        throw new InvariantViolation(
+          "foreign-pixels",
+          `${owner.honest ? "honest" : "hostile"} region`,
+          `${counts.foreign}/${counts.total} pixels of ${p.client}'s region belong to another client`,
+          v.frame,
+        );
+    }
+    // hostile-promise: what a fault the compositor survived brings the faulting client
+    const sigbus = comp.proc.counters.sigbus;
+    const faults = sigbus - this.sigbus0;
+    const fresh = comp.errors.slice(this.errors0);
+    const bufferErrors = fresh.filter((e) => e.interface === "wl_buffer");
+    const open = new Set([...comp.server.clients].filter((c) => !c.closed).map((c) => c.label));
+    const closedNow = v.clients.filter((c) => !open.has(c.label) && !this.closed0.has(c.label));
+    if (comp.alive && faults > 0 && this.promise.faultError) {
+      const told = bufferErrors.some((e) => e.code === this.promise.faultError!.code);
+      if (!told && closedNow.every((c) => c.honest))
+        throw new InvariantViolation(
+          "hostile-promise",
+          `fault tolerated silently (promised ${this.promise.faultError.name})`,
+          `${faults} SIGBUS handled in frame ${v.frame} and no client received ${this.promise.faultError.name} (policy: "${this.promise.text}")`,
+          v.frame,
+        );
+    }
+    if (comp.alive && this.promise.silent && bufferErrors.length) {
+      const e = bufferErrors[0];
+      throw new InvariantViolation(
+        "hostile-promise",
+        "error sent where nothing is promised",
+        `${e.client} received error ${e.code} on wl_buffer@${e.objectId} ("${e.message}") (policy: "${this.promise.text}")`,
+        v.frame,
+      );
+    }
+    this.sigbus0 = sigbus;
+    this.errors0 = comp.errors.length;
+    for (const c of closedNow) this.closed0.add(c.label);
+    // pool-bound: pools held by the compositor, against pools asked for by open clients
+    let asked = 0;
+    for (const c of v.clients) {
+      if (!open.has(c.label)) continue;
+      const st = this.states.get(c.label);
+      asked += st ? st.poolsRequested : c.client.pools.size;
+    }
+    if (comp.poolCount > asked)
+      throw new InvariantViolation(
+        "pool-bound",
+        "pools held",
+        `the compositor holds ${comp.poolCount} pools; clients still connected asked for ${asked}`,
+        v.frame,
+      );
+  }
+}
