@@ -4,7 +4,7 @@
  * signal the access raises, or that a userfaultfd must resolve it.
  */
 import type { SigInfo } from "./errors.ts";
-import { ZERO_FRAME } from "./frames.ts";
+import { FRAME_ANON_EXCLUSIVE, ZERO_FRAME } from "./frames.ts";
 import type { Kernel } from "./kernel.ts";
 import type { Process } from "./process.ts";
 import { PAGE_SIZE, PROT } from "./uapi.ts";
@@ -63,8 +63,9 @@ function writeProtectFault(
 ): FaultOutcome {
   p.counters.minorFaults++;
   const frame = pteFrame(pte);
-  if (vma.flags.shared && vma.file) {
-    if (pte & PTE_SPECIAL) {
+  if (vma.flags.shared) {
+    // Shared file, shared anonymous (a shmem file) or a shared PFN map: no copy, upgrade.
+    if (vma.file && pte & PTE_SPECIAL) {
       // A zero-page-beyond-EOF entry: the page is still beyond EOF for a write.
       if (vma.filePage(addr) * PAGE_SIZE >= vma.file.size) return sigbus(addr);
       zapOne(k, vma, i);
@@ -73,23 +74,37 @@ function writeProtectFault(
     vma.setPte(i, pte | PTE_WRITE);
     return OK;
   }
-  if (vma.flags.pfnmap && !(pte & PTE_ANON)) {
-    // LINUX.md rule 18: a write to a private PFN map copies into a new anonymous page.
+  const rawPfn = vma.flags.pfnmap && !(pte & PTE_ANON);
+  if (rawPfn) {
+    // LINUX.md rule 18: a write to a private PFN map copies into a new anonymous page
+    // (wp_page_copy via vm_normal_page returning NULL for the raw pfn).
     k.noteObsoleteFeature("write fault copied a private VM_PFNMAP page");
   }
   // Private: reuse an anonymous page only this process can reach, else copy it.
-  if (pte & PTE_ANON && frame !== ZERO_FRAME && k.frames.refs(frame) === 1) {
+  if (pte & PTE_ANON && frame !== ZERO_FRAME && canReuseAnon(k, frame)) {
+    k.frames.flags[frame] |= FRAME_ANON_EXCLUSIVE;
     vma.setPte(i, pte | PTE_WRITE);
     return OK;
   }
   const copy = k.frames.alloc(p.pid, "fault");
-  k.frames.copyFrame(copy, vma.flags.pfnmap && !(pte & PTE_ANON) ? frame : frame);
-  k.frames.flags[copy] = 1; // the new copy is exclusive to this process
+  k.frames.copyFrame(copy, frame);
+  k.frames.flags[copy] = FRAME_ANON_EXCLUSIVE; // the new copy is exclusive to this process
   vma.setPte(i, makePte(copy, PTE_ANON | PTE_WRITE));
-  if (frame !== ZERO_FRAME && !(vma.flags.pfnmap && !(pte & PTE_ANON))) k.frames.put(frame);
+  if (frame !== ZERO_FRAME && !rawPfn) k.frames.put(frame);
   p.counters.cowCopies++;
   p.counters.anonPages++;
   return OK;
+}
+
+/**
+ * do_wp_page's reuse test for an anonymous page. Since 5.19: "if (PageAnonExclusive(page))
+ * goto reuse", else wp_can_reuse_anon_folio (no other reference). Before (5.9-5.18, kernel
+ * feature `gup-pre-5.19`): reuse only when page_count() == 1, so a GUP pin's own reference
+ * forces a copy and the pin keeps the old page: writes after it are lost to the device.
+ */
+export function canReuseAnon(k: Kernel, frame: number): boolean {
+  if (k.features.has("gup-pre-5.19")) return k.frames.refs(frame) === 1;
+  return (k.frames.flags[frame] & FRAME_ANON_EXCLUSIVE) !== 0 || k.frames.refs(frame) === 1;
 }
 
 function fileFault(
@@ -140,7 +155,7 @@ function fileFault(
   if (write) {
     const copy = k.frames.alloc(p.pid, "fault");
     k.frames.copyFrame(copy, frame);
-    k.frames.flags[copy] = 1;
+    k.frames.flags[copy] = FRAME_ANON_EXCLUSIVE;
     vma.setPte(i, makePte(copy, PTE_ANON | PTE_WRITE));
     p.counters.cowCopies++;
     p.counters.anonPages++;
@@ -173,7 +188,7 @@ function anonFault(
     return OK;
   }
   const f = k.frames.alloc(p.pid, "fault");
-  k.frames.flags[f] = 1;
+  k.frames.flags[f] = FRAME_ANON_EXCLUSIVE;
   vma.setPte(i, makePte(f, PTE_ANON | PTE_WRITE));
   p.counters.anonPages++;
   return OK;

@@ -46,6 +46,11 @@ export class FrameTable {
   private free: number[] = [];
   private quarantine: { frame: number; epoch: number }[] = [];
   private stats = { inUse: 0, peak: 0, allocated: 0, freed: 0 };
+  /**
+   * Called once when physical memory is exhausted, before ENOMEM: frees what reclaim can
+   * (droppable pages) and returns how many frames it released.
+   */
+  onPressure: (() => number) | undefined;
 
   constructor(limitBytes: number) {
     if (!(limitBytes > 0) || limitBytes > MAX_MEMORY_LIMIT) {
@@ -76,6 +81,10 @@ export class FrameTable {
   alloc(owner: number, syscall = "alloc"): number {
     this.reclaimQuarantine();
     let f = this.free.pop();
+    if (f === undefined && this.top >= this.limitFrames && this.onPressure?.()) {
+      this.reclaimQuarantine();
+      f = this.free.pop();
+    }
     if (f === undefined) {
       if (this.top >= this.limitFrames) {
         throw new ErrnoError("ENOMEM", syscall, `memory limit of ${this.limitFrames} frames`);

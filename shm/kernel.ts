@@ -8,6 +8,7 @@ import { Deadlock, ErrnoError } from "./errors.ts";
 import type { OpenFile } from "./file.ts";
 import { FrameTable } from "./frames.ts";
 import { Process } from "./process.ts";
+import { reclaim } from "./reclaim.ts";
 import type { KernelFeature } from "./scenario.ts";
 import type { Vma } from "./vma.ts";
 
@@ -53,6 +54,11 @@ export class Kernel {
   scheduler: Scheduler;
   readonly processes = new Map<number, Process>();
   readonly events: KernelEvent[] | undefined;
+  /**
+   * FOLL_PIN pins per frame (folio_maybe_dma_pinned): fork copies a pinned anonymous page for
+   * the child instead of sharing it, and reclaim never drops one. Maintained by gup.ts.
+   */
+  readonly pinCounts = new Map<number, number>();
   /** "Obsolete feature used" notes, each counted (the kernel would log once). */
   readonly obsoleteFeatureUses = new Map<string, number>();
   private nextPid = 1;
@@ -68,6 +74,9 @@ export class Kernel {
     this.features = new Set(opts.features ?? []);
     this.scheduler = opts.scheduler ?? NO_PREEMPTION;
     this.events = opts.trace ? [] : undefined;
+    // Memory pressure: before an allocation fails, drop MAP_DROPPABLE pages (LINUX.md rule
+    // 17; shrink_folio_list discards droppable folios even when dirty).
+    this.frames.onPressure = () => reclaim(this);
   }
 
   /** A new process with an empty fd table and address space. */

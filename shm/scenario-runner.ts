@@ -6,9 +6,12 @@
  * and this runner's `block` executes the script's following steps until the wait is over —
  * the single-threaded equivalent of the host running the access in a second thread.
  */
+import { deviceBuffer, findDeviceBuffer, mapDeviceBuffer, readDeviceBuffer } from "./device.ts";
 import { Deadlock, ErrnoError, ProcessKilled, type SigInfo } from "./errors.ts";
+import { deviceRead, findPin, pin, unpin } from "./gup.ts";
 import { Kernel, type Scheduler } from "./kernel.ts";
 import type { Process } from "./process.ts";
+import { reclaim } from "./reclaim.ts";
 import {
   type FaultReport,
   rle,
@@ -176,6 +179,12 @@ class Runner implements Scheduler {
     return parseFlags(v as string);
   }
 
+  private pinOf(step: Step) {
+    const pinned = findPin(this.kernel, this.arg(step, "pin"));
+    if (!pinned) throw new ErrnoError("EINVAL", step.op, "no such pin");
+    return pinned;
+  }
+
   private flags(step: Step, name: string): number {
     return parseFlags(step[name] as string | number | undefined);
   }
@@ -321,6 +330,43 @@ class Runner implements Scheduler {
         return p.uffdioZeropage(a("uffd"), this.addr(p, st), a("length"));
       case "uffdio_copy":
         return p.uffdioCopy(a("uffd"), this.addr(p, st), this.bytes(st));
+      // ---- model-only (issue 9): the simulated device and memory pressure ----
+      case "pin": {
+        // A device import: pin_user_pages(FOLL_LONGTERM [| FOLL_WRITE]); binds the pin.
+        const pinned = pin(p, this.addr(p, st), a("length"), { write: st.write === true });
+        this.bind(st, pinned.id);
+        return pinned.frames.length;
+      }
+      case "unpin":
+        unpin(this.kernel, this.pinOf(st));
+        return 0;
+      case "device_read": {
+        // What the device sees: through a pin (`pin`), or in its own memory (`device`).
+        const off = typeof st.offset === "number" ? st.offset : 0;
+        if (typeof st.device === "string") {
+          const dev = findDeviceBuffer(this.kernel, st.device);
+          if (!dev) throw new ErrnoError("ENODEV", "device_read", `no device buffer ${st.device}`);
+          return rle(readDeviceBuffer(this.kernel, dev, off, a("length")));
+        }
+        return rle(deviceRead(this.kernel, this.pinOf(st), off, a("length")));
+      }
+      case "reclaim":
+        return reclaim(this.kernel);
+      case "pfnmap": {
+        // The device's driver mmap (remap_pfn_range) of device buffer `device`, created
+        // `length` bytes long (pages of `fill`) on first use.
+        const fill = typeof st.fill === "number" ? st.fill : 0;
+        const dev = deviceBuffer(this.kernel, String(st.device ?? "vram"), a("length"), fill);
+        const m = mapDeviceBuffer(
+          p,
+          dev,
+          a("length"),
+          this.flags(st, "prot"),
+          this.flags(st, "flags"),
+        );
+        this.bind(st, m);
+        return "mapped";
+      }
       case "join": {
         throw new JoinResult(this.asyncResults.get(String(st.step)) ?? { blocked: true });
       }

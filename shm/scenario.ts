@@ -5,11 +5,16 @@
  */
 import { readFileSync } from "node:fs";
 
-export type KernelFeature = "map-nofault" | "zero-beyond-eof" | "madv-userfault";
+/**
+ * `gup-pre-5.19` is not a proposal but an older kernel: FOLL_PIN without PageAnonExclusive
+ * and without the unshare fault (Linux 5.9-5.18), for the lost-write-after-fork hazard.
+ */
+export type KernelFeature = "map-nofault" | "zero-beyond-eof" | "madv-userfault" | "gup-pre-5.19";
 export const KERNEL_FEATURES: readonly KernelFeature[] = [
   "map-nofault",
   "zero-beyond-eof",
   "madv-userfault",
+  "gup-pre-5.19",
 ];
 
 export type ArgValue = string | number | boolean | string[];

@@ -7,7 +7,9 @@ import { MMAP_MIN, TASK_SIZE } from "../address-space.ts";
 import { errno } from "../errors.ts";
 import { resolveFault, zapOne } from "../fault.ts";
 import { type OpenFile, ShmemFile } from "../file.ts";
+import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import { Process } from "../process.ts";
+import { dropDroppable } from "../reclaim.ts";
 import { punchHole } from "../truncate.ts";
 import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
 import { makePte, PTE_ANON, PTE_WRITE, pteFrame, Vma, type VmaFlags } from "../vma.ts";
@@ -33,6 +35,8 @@ const LEGACY_MAP_MASK =
   0x40000 |
   (0x3f << 26);
 const PROT_ALL = PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC;
+/** include/uapi/asm-generic/mman-common.h: reclaim these pages now (5.4+). */
+export const MADV_PAGEOUT = 21;
 
 function attach(p: Process, v: Vma): void {
   v.owner = p.counters;
@@ -305,6 +309,7 @@ export function madvise(p: Process, addr: number, length: number, advice: number
     MADV.MADV_DOFORK,
     MADV.MADV_WIPEONFORK,
     MADV.MADV_KEEPONFORK,
+    MADV_PAGEOUT,
   ]);
   if (p.kernel.features.has("madv-userfault")) known.add(MADV.MADV_USERFAULT);
   if (!known.has(advice)) errno("EINVAL", "madvise", "unknown advice");
@@ -360,11 +365,66 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
       for (const piece of p.mm.isolate(lo, hi))
         piece.flags.dontFork = advice === MADV.MADV_DONTFORK;
       return;
+    case MADV_PAGEOUT:
+      // madvise_pageout: "if (!can_madv_lru_vma(vma)) return -EINVAL" (VM_PFNMAP). The model
+      // has no swap, so anonymous and shmem pages stay; droppable pages are discarded even
+      // when dirty (shrink_folio_list, LINUX.md rule 17) and read back as zero. Droppable
+      // memory is wiped on fork, so it is never shared with another process.
+      if (v.flags.pfnmap) errno("EINVAL", "madvise", "MADV_PAGEOUT on VM_PFNMAP");
+      if (v.flags.droppable) dropDroppable(k, v, v.index(lo), v.index(hi));
+      return;
     case MADV.MADV_USERFAULT:
       if (v.file) errno("EINVAL", "madvise", "MADV_USERFAULT is for anonymous memory");
       for (const piece of p.mm.isolate(lo, hi)) piece.flags.userfault = true;
       return;
   }
+}
+
+/** Whether fork must copy this anonymous page for the child now (a FOLL_PIN is on it). */
+function mustCopyForDma(k: Process["kernel"], frame: number): boolean {
+  if (!(k.pinCounts.get(frame) ?? 0)) return false;
+  // 5.19+: only an exclusive page can be pinned; before, any pinned page was copied.
+  return k.features.has("gup-pre-5.19") || (k.frames.flags[frame] & FRAME_ANON_EXCLUSIVE) !== 0;
+}
+
+/**
+ * A driver's mmap of device memory (remap_pfn_range): a VM_PFNMAP VMA whose entries are the
+ * device's frames, with no page-cache pages and no references behind them. MAP_PRIVATE is
+ * allowed (it is a COW mapping: a write copies into an anonymous page, LINUX.md rule 18).
+ */
+export function mmapPfn(
+  p: Process,
+  length: number,
+  prot: number,
+  flags: number,
+  pfns: readonly number[],
+): number {
+  p.enter("mmap");
+  const type = flags & MAP.MAP_TYPE;
+  if (type !== MAP.MAP_SHARED && type !== MAP.MAP_PRIVATE) errno("EINVAL", "mmap", "bad map type");
+  if (!length || prot & ~PROT_ALL) errno("EINVAL", "mmap");
+  const len = pageAlign(length);
+  // remap_pfn_range of a COW mapping must cover the whole VMA; a driver refuses more
+  // than its buffer.
+  if (len / PAGE_SIZE > pfns.length) errno("EINVAL", "mmap", "larger than the device buffer");
+  const start = p.mm.allocate(len);
+  if (start === undefined) errno("ENOMEM", "mmap");
+  const vf: VmaFlags = {
+    shared: type === MAP.MAP_SHARED,
+    anonymous: false,
+    droppable: false,
+    nofault: false,
+    mayWrite: true,
+    wipeOnFork: false,
+    dontFork: false,
+    userfault: false,
+    pfnmap: true,
+  };
+  const v = new Vma(start, start + len, prot, vf, undefined, undefined, 0);
+  v.pfns = pfns.slice(0, len / PAGE_SIZE);
+  attach(p, v);
+  p.kernel.emit(p.pid, "mmap", { addr: start, length: len, shared: vf.shared, pfnmap: true });
+  return start;
 }
 
 /**
@@ -389,6 +449,18 @@ export function fork(parent: Process, childName: string): Process {
     v.forEachPresent(0, v.pages, (i, pte) => {
       if (!(pte & PTE_ANON)) return; // file pages refault in the child
       const frame = pteFrame(pte);
+      if (frame !== 0 && mustCopyForDma(k, frame)) {
+        // copy_present_page: a possibly DMA-pinned anonymous page is copied for the child at
+        // fork, and the parent keeps its page and its writable entry, so the pin keeps seeing
+        // the parent's writes (folio_try_dup_anon_rmap_pte fails for an exclusive pinned
+        // page; before 5.19, page_needs_cow_for_dma).
+        const copy = k.frames.alloc(child.pid, "fork");
+        k.frames.copyFrame(copy, frame);
+        k.frames.flags[copy] = FRAME_ANON_EXCLUSIVE;
+        c.setPte(i, makePte(copy, PTE_ANON | (c.prot & PROT.PROT_WRITE ? PTE_WRITE : 0)));
+        child.counters.anonPages++;
+        return;
+      }
       k.frames.get(frame);
       // Neither process owns the page exclusively any more.
       if (frame !== 0) k.frames.flags[frame] = 0;
