@@ -5,6 +5,8 @@
 import { Command } from "commander";
 import { register as registerCompare } from "./commands/compare.ts";
 import { register as registerConformance } from "./commands/conformance.ts";
+import { register as registerFuzz } from "./commands/fuzz.ts";
+import { register as registerReplay } from "./commands/replay.ts";
 import { register as registerRun } from "./commands/run.ts";
 import { register as registerServe } from "./commands/serve.ts";
 
@@ -19,6 +21,8 @@ program
 registerCompare(program);
 registerRun(program);
 registerConformance(program);
+registerFuzz(program);
+registerReplay(program);
 registerServe(program);
 
 try {

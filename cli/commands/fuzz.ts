@@ -1,0 +1,162 @@
+/**
+ * `shmlab fuzz`: generated hostile clients against one policy until --runs or --time is
+ * used up; every failure shrunk and written to the findings folder (docs/fuzz.md). Exits 1
+ * when a finding was made, as fuzzers do. `--workers N` (N >= 1) is the stress mode: the
+ * same generated clients in N piscina worker threads with real concurrency, whose failures
+ * are re-checked deterministically before they are reported as reproducible.
+ */
+import type { Command } from "commander";
+import { loadPolicy, policyNames } from "../../compositor/policies/index.ts";
+import { checkNames } from "../../lab/compare.ts";
+import { type FuzzFinding, type FuzzProgress, fuzz } from "../../lab/fuzz/fuzz.ts";
+import { variantNames } from "../../protocol/variant.ts";
+import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
+
+interface Opts {
+  policy: string;
+  seed: string;
+  runs?: string;
+  time?: string;
+  workers: string;
+  out: string;
+  frames: string;
+  honest: string;
+  clients: string;
+  variant: string;
+  kernelFeature: string[];
+  corpus: boolean;
+  progress: boolean;
+}
+
+function bad(message: string, code = "SHMLAB_ERR_BAD_OPTION"): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function int(s: string, name: string, min: number): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min)
+    throw bad(`--${name} must be an integer >= ${min}, not ${s}`);
+  return n;
+}
+
+/** "30s", "2m", "500ms", or plain seconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
+  if (!m) throw bad(`--time must look like 30s, 2m or 500ms, not ${s}`);
+  const n = Number(m[1]);
+  return m[2] === "ms" ? n : m[2] === "m" ? n * 60_000 : n * 1000;
+}
+
+export function printFinding(f: FuzzFinding): void {
+  const x = f.finding;
+  const tag = x.expected ? "expected (the policy says so)" : "FINDING";
+  console.log(
+    `\n${tag}: ${x.signature} [${x.policy}]\n  ${x.detail}\n  minimal case: seed ${x.case.seed}, ${x.actions.reduce((s, l) => s + l.length, 0)} action(s) in ${x.actions.length} client(s), ${x.case.frames} frame(s), ${x.case.honest} honest (from ${x.found.actions} actions, ${x.found.shrinkRuns} shrink runs)`,
+  );
+  x.actions.forEach((l, i) => {
+    console.log(`  client ${i}: ${l.join("; ") || "(no actions)"}`);
+  });
+  if (!f.stable) console.log("  WARNING: the minimal case did not replay with the same digest");
+  if (!f.fresh) console.log("  (already in the findings folder)");
+  console.log(`  replay: ${x.replay}`);
+}
+
+export function register(program: Command): void {
+  program
+    .command("fuzz")
+    .description(
+      "generated hostile clients against a policy; failures shrunk into finding files (exit 1 when found)",
+    )
+    .option("--policy <name|file>", "a policy name or a ./file.ts exporting one", "libwayland")
+    .option("--seed <n>", "base seed (case i uses seed + i)", "1")
+    .option("--runs <n>", "stop after this many cases")
+    .option("--time <duration>", "stop after this long (30s, 2m, 500ms)")
+    .option(
+      "--workers <n>",
+      "0: deterministic on one thread; N: stress mode with N worker threads",
+      "0",
+    )
+    .option("--out <dir>", "findings folder (finding files and corpus.json)", "findings")
+    .option("--frames <n>", "compositor frames per case", "12")
+    .option("--honest <n>", "honest bystanders per case", "2")
+    .option("--clients <n>", "most hostile clients per case", "3")
+    .option("--variant <name>", "protocol variant", "standard")
+    .option(
+      "--kernel-feature <name>",
+      "switch a kernel proposal on (repeatable)",
+      (v: string, p: string[]) => [...p, v],
+      [] as string[],
+    )
+    .option("--no-corpus", "do not replay the corpus first")
+    .option("--no-progress", "no progress line")
+    .action(async (o: Opts) => {
+      checkNames("policy", [o.policy], policyNames());
+      const policy = await loadPolicy(o.policy);
+      if (!variantNames().includes(o.variant))
+        throw bad(
+          `unknown variant ${o.variant}; valid: ${variantNames().join(", ")}`,
+          "SHMLAB_ERR_UNKNOWN_NAME",
+        );
+      const badF = o.kernelFeature.filter((f) => !KERNEL_FEATURES.includes(f as KernelFeature));
+      if (badF.length)
+        throw bad(
+          `unknown kernel feature ${badF.join(", ")}; valid: ${KERNEL_FEATURES.join(", ")}`,
+          "SHMLAB_ERR_UNKNOWN_NAME",
+        );
+      const runs = o.runs !== undefined ? int(o.runs, "runs", 1) : undefined;
+      const timeMs =
+        o.time !== undefined ? parseDuration(o.time) : runs === undefined ? 30_000 : undefined;
+      const workers = int(o.workers, "workers", 0);
+      const common = {
+        policy,
+        policyArg: o.policy,
+        seed: int(o.seed, "seed", 0),
+        runs,
+        timeMs,
+        out: o.out,
+        variant: o.variant,
+        kernelFeatures: o.kernelFeature as KernelFeature[],
+        frames: int(o.frames, "frames", 1),
+        honest: int(o.honest, "honest", 0),
+        maxClients: int(o.clients, "clients", 1),
+        corpus: o.corpus,
+      };
+      const tty = o.progress && process.stderr.isTTY;
+      const line = (p: FuzzProgress) => {
+        const s = `runs ${p.runs} (${p.runsPerSecond.toFixed(1)}/s) | findings ${p.findings}${p.expected ? ` (${p.expected} expected)` : ""} | failures ${p.failures} | action kinds ${p.kindsCovered}/${p.kindsTotal} | ${(p.elapsedMs / 1000).toFixed(1)} s`;
+        if (tty) process.stderr.write(`\r${s}   `);
+        else if (o.progress) process.stderr.write(`${s}\n`);
+      };
+      console.log(
+        `shmlab fuzz: policy ${policy.name} (${policy.clientReceives}), seed ${common.seed}, ${runs !== undefined ? `${runs} runs` : `${(timeMs! / 1000).toFixed(0)} s`}, ${workers ? `stress mode, ${workers} worker thread(s)` : "deterministic"}, findings in ${o.out}/`,
+      );
+      let found = 0;
+      if (workers > 0) {
+        const { fuzzStress } = await import("../../lab/fuzz/stress.ts");
+        const r = await fuzzStress({
+          ...common,
+          workers,
+          onProgress: line,
+          onFinding: printFinding,
+        });
+        if (tty) process.stderr.write("\n");
+        console.log(
+          `\n${r.sessions} stress session(s), ${r.failures} failure(s) observed, ${r.findings.length} reproduced deterministically, ${r.unreproduced.length} not reproducible:`,
+        );
+        for (const u of r.unreproduced) console.log(`  not reproduced: ${u}`);
+        found = r.findings.length + r.unreproduced.length;
+      } else {
+        const r = fuzz({ ...common, onProgress: line, onFinding: printFinding });
+        if (tty) process.stderr.write("\n");
+        const cov = Object.entries(r.coverage)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(", ");
+        console.log(
+          `\n${r.runs} case(s) (${r.corpusRuns} from the corpus) in ${(r.elapsedMs / 1000).toFixed(1)} s = ${((r.runs * 1000) / r.elapsedMs).toFixed(1)}/s; ${r.failures} failure(s), ${r.findings.length} distinct finding(s)`,
+        );
+        console.log(`coverage (cases that ran each action kind): ${cov}`);
+        found = r.findings.length;
+      }
+      if (found > 0) process.exitCode = 1;
+    });
+}
