@@ -141,7 +141,7 @@ export function renderRun(r: RunRecord): string {
         o?.kind === "disconnected"
           ? `disconnected: ${o.error} on ${o.interface}@${o.objectId} "${o.message}"`
           : (o?.kind ?? "");
-      if (o?.kind === "tolerated") what += `: ${o.how}`;
+      if (o?.kind === "tolerated" || o?.kind === "killed-compositor") what += `: ${o.how}`;
     }
     if (c.protocolError && c.honestResult) what += `; error ${c.protocolError.error}`;
     out.push(`  ${c.label.padEnd(28)} ${what}`);

@@ -56,6 +56,7 @@ export type HostileOutcome =
     }
   | { kind: "tolerated"; how: string }
   | { kind: "undetected" }
+  | { kind: "killed-compositor"; how: string }
   | { kind: "self-destructed"; how: string };
 
 export interface ClientRecord {

@@ -449,7 +449,10 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     if (err) return { kind: "disconnected", ...err };
     if (!comp.alive) {
       const d = stats.death;
-      return { kind: "killed-compositor", how: `${d?.signal ?? "?"} (${d?.reason ?? "?"}): ${d?.cause ?? ""}` };
+      return {
+        kind: "killed-compositor",
+        how: `${d?.signal ?? "?"} (${d?.reason ?? "?"}): ${d?.cause ?? ""}`,
+      };
     }
     const label = p.client.label;
     const notices = comp.notices.filter((n) => n.client === label);

@@ -1,0 +1,114 @@
+/**
+ * Deterministic runs: the same spec replays to the same record, and the verdicts are what
+ * the compositors' own sources and test suites say — asserted from the run records.
+ */
+import { describe, expect, it } from "vitest";
+import { compare } from "../lab/compare.ts";
+import { makeSpec, replayCommand, runOne } from "../lab/run.ts";
+
+describe("deterministic runs", () => {
+  it("replay to the same record (digest) from the same seed", () => {
+    for (const policy of ["libwayland", "wlroots", "none"]) {
+      const spec = makeSpec({ policy, behaviour: "truncate-during-read", seed: 11 });
+      const a = runOne(spec);
+      const b = runOne(spec);
+      expect(b.digest, a.replay).toBe(a.digest);
+      expect(b.timeline).toEqual(a.timeline);
+    }
+  });
+
+  it("different seeds interleave differently", () => {
+    const digests = new Set(
+      [1, 2, 3, 4, 5].map(
+        (seed) =>
+          runOne(makeSpec({ policy: "wlroots", behaviour: "truncate-during-read", seed })).digest,
+      ),
+    );
+    expect(digests.size).toBeGreaterThan(1);
+  });
+
+  it("the replay command names every non-default choice", () => {
+    const s = makeSpec({
+      policy: "map-nofault",
+      behaviour: "shrink-regrow",
+      seed: 9,
+      frames: 5,
+      kernelFeatures: ["zero-beyond-eof"],
+    });
+    expect(replayCommand(s)).toBe(
+      "npx shmlab compare --policies map-nofault --behaviours shrink-regrow --seed 9 --frames 5 --kernel-feature zero-beyond-eof",
+    );
+  });
+
+  it("client steps do run inside the compositor's reads (the race is exercised)", () => {
+    const r = runOne(makeSpec({ policy: "libwayland", behaviour: "honest-renderer", seed: 2 }));
+    expect(r.compositor.preemptions).toBeGreaterThan(0);
+  });
+});
+
+describe("verdicts match the compositors' sources (from the run records)", () => {
+  const truncate = (policy: string, seed = 1) =>
+    runOne(makeSpec({ policy, behaviour: "truncate-after-commit", seed }));
+
+  it("none: a truncation kills the compositor with SIGBUS (no handler)", () => {
+    const r = truncate("none");
+    expect(r.verdict).toBe("died");
+    expect(r.compositor.death?.signal).toBe("SIGBUS");
+  });
+
+  it("libwayland: survives, and the client gets wl_shm.invalid_fd on its wl_buffer (wayland-shm.c wl_shm_buffer_end_access)", () => {
+    // Seeds where the compositor read the buffer after the truncation (the SIGBUS path).
+    const runs = [1, 2, 3, 4, 5, 6].map((s) => truncate("libwayland", s));
+    expect(runs.every((r) => r.compositor.alive)).toBe(true);
+    const viaSigbus = runs.filter((r) => r.cost.signals > 0);
+    expect(viaSigbus.length).toBeGreaterThan(0);
+    for (const r of viaSigbus) {
+      const e = r.clients.at(-1)!.protocolError;
+      expect(e?.error).toBe("wl_shm.invalid_fd");
+      expect(e?.interface).toBe("wl_buffer");
+    }
+  });
+
+  it("wlroots and KWin: survive silently, zeros on screen, nothing sent to the client", () => {
+    for (const policy of ["wlroots", "kwin"]) {
+      const runs = [1, 2, 3].map((s) => truncate(policy, s)).filter((r) => r.cost.signals > 0);
+      expect(runs.length, policy).toBeGreaterThan(0);
+      for (const r of runs) {
+        expect(r.verdict, `${policy}: ${r.replay}`).toBe("tolerated");
+        expect(r.clients.at(-1)!.protocolError).toBeNull();
+      }
+    }
+  });
+
+  it("honest bystanders keep exactly their own pixels whatever the attacker does, on every policy that survives", () => {
+    const r = compare({
+      policies: [
+        "libwayland",
+        "wlroots",
+        "kwin",
+        "smithay",
+        "copy-pread",
+        "map-nofault",
+        "zero-beyond-eof",
+      ],
+      behaviours: ["truncate-during-read", "shrink-regrow", "punch-holes"],
+      seed: 1,
+      seeds: 2,
+      variant: "standard",
+      kernelFeatures: [],
+      frames: 12,
+      honest: 2,
+    });
+    for (const run of r.runs) {
+      for (const c of run.clients.filter((x) => x.honest)) {
+        expect(c.honestResult?.pixels, run.replay).toBe("correct");
+      }
+    }
+  });
+
+  it("seals-required refuses an unsealed honest client (the policy's cost)", () => {
+    const r = runOne(makeSpec({ policy: "seals-required", behaviour: "honest-renderer", seed: 1 }));
+    expect(r.verdict).toBe("honest-harmed");
+    expect(r.clients.at(-1)!.protocolError?.error).toBe("wl_shm.invalid_fd");
+  });
+});
