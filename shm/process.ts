@@ -17,7 +17,7 @@ import { type SigAction, SignalState } from "./signal.ts";
 import * as files from "./syscalls/files.ts";
 import * as memory from "./syscalls/memory.ts";
 import * as uffd from "./syscalls/uffd.ts";
-import { PAGE_SIZE } from "./uapi.ts";
+import { PAGE_SIZE, PROT } from "./uapi.ts";
 import type { UffdEvent } from "./userfaultfd.ts";
 import { pteFrame, type Vma } from "./vma.ts";
 
@@ -257,6 +257,8 @@ export class Process {
       if (!v) return 0;
       this.lastVma = v;
     }
+    // PROT_NONE leaves entries in place: the VMA's protection is what refuses the access.
+    if (!(v.prot & (PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC))) return 0;
     const pte = v.pte(v.index(addr));
     return pteAllows(pte, write) ? pte : 0;
   }

@@ -293,7 +293,8 @@ function applyProt(p: Process, start: number, end: number, prot: number): void {
     if (!(prot & PROT.PROT_WRITE)) {
       v.forEachPresent(0, v.pages, (i, pte) => v.setPte(i, pte & ~PTE_WRITE));
     }
-    if (!(prot & PROT_ALL)) v.forEachPresent(0, v.pages, (i) => zapOne(p.kernel, v, i));
+    // PROT_NONE keeps the entries (change_protection makes them inaccessible; the pages,
+    // private copies included, survive): access is refused by the VMA's protection.
   }
   p.mm.generation++;
 }
