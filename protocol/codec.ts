@@ -103,122 +103,116 @@ function isControlHeader(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x94 && b[1] === 0x00;
 }
 
-const scanStack: number[] = [];
+/** Open arrays' remaining item counts, reused by every scan (scans never interleave). */
+const scanStack = new Int32Array(64);
+
+// Set by scanHeader for array headers; -1 for any other value.
+let scanArrayLen = -1;
+
+/**
+ * Reads the header of the (rarer) value at b[pos - 1] = t: returns the position after the
+ * header and its payload, and sets scanArrayLen for arrays. Throws on what a frame may not
+ * contain.
+ */
+function scanHeader(b: Uint8Array, t: number, pos: number): number {
+  scanArrayLen = -1;
+  switch (t) {
+    case 0xc0:
+    case 0xc2:
+    case 0xc3:
+      return pos;
+    case 0xcc:
+    case 0xd0:
+      return pos + 1;
+    case 0xcd:
+    case 0xd1:
+      return pos + 2;
+    case 0xce:
+    case 0xd2:
+    case 0xca:
+      return pos + 4;
+    case 0xcb:
+      return pos + 8;
+    case 0xd9:
+    case 0xc4:
+      need(b, pos, 1);
+      return pos + 1 + b[pos];
+    case 0xda:
+    case 0xc5:
+      need(b, pos, 2);
+      return pos + 2 + ((b[pos] << 8) | b[pos + 1]);
+    case 0xdb:
+    case 0xc6:
+      need(b, pos, 4);
+      return pos + 4 + readU32(b, pos);
+    case 0xdc:
+      need(b, pos, 2);
+      scanArrayLen = (b[pos] << 8) | b[pos + 1];
+      return pos + 2;
+    case 0xdd:
+      need(b, pos, 4);
+      scanArrayLen = readU32(b, pos);
+      return pos + 4;
+    case 0xc1:
+      throw protoError(PROTO_ERR.RESERVED, `reserved msgpack byte 0xc1 at ${pos - 1}`);
+    case 0xc7:
+    case 0xc8:
+    case 0xc9:
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
+      throw protoError(PROTO_ERR.RESERVED, `msgpack extension type at byte ${pos - 1}`);
+    case 0xcf:
+    case 0xd3:
+      throw protoError(PROTO_ERR.UNSUPPORTED_TYPE, `64-bit integer at byte ${pos - 1}`);
+    default:
+      // 0x80-0x8f fixmap, 0xde map16, 0xdf map32
+      throw protoError(PROTO_ERR.UNSUPPORTED_TYPE, `msgpack map at byte ${pos - 1}`);
+  }
+}
 
 /**
  * Walks one msgpack value without decoding it. Throws ProtocolError on anything a frame may
- * not contain. O(n) in the bytes, constant stack.
+ * not contain. O(n) in the bytes, constant stack, no allocation.
  */
 export function prescan(b: Uint8Array, maxDepth: number): void {
   const n = b.length;
   if (n === 0) throw protoError(PROTO_ERR.TRUNCATED, "empty frame");
-  // remaining[k] = items still expected in the array open at depth k+1. A module-level
-  // stack, reset per frame: the scan runs on every message and allocates nothing.
-  const remaining = scanStack;
-  remaining.length = 0;
+  const limit = Math.min(maxDepth, scanStack.length);
+  let depth = 0;
   let pos = 0;
-  let done = false;
-  while (!done) {
+  for (;;) {
     if (pos >= n) throw protoError(PROTO_ERR.TRUNCATED, `frame ends at byte ${pos} inside a value`);
     const t = b[pos++];
-    let skip = 0;
     let arrayLen = -1;
-    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) {
-      // fixint, nil, bool
-    } else if (t >= 0xa0 && t <= 0xbf) skip = t & 0x1f;
-    else if (t >= 0x90 && t <= 0x9f) arrayLen = t & 0x0f;
-    else {
-      switch (t) {
-        case 0xcc:
-        case 0xd0:
-          skip = 1;
-          break;
-        case 0xcd:
-        case 0xd1:
-          skip = 2;
-          break;
-        case 0xce:
-        case 0xd2:
-        case 0xca:
-          skip = 4;
-          break;
-        case 0xcb:
-          skip = 8;
-          break;
-        case 0xd9:
-        case 0xc4:
-          need(b, pos, 1);
-          skip = b[pos];
-          pos += 1;
-          break;
-        case 0xda:
-        case 0xc5:
-          need(b, pos, 2);
-          skip = (b[pos] << 8) | b[pos + 1];
-          pos += 2;
-          break;
-        case 0xdb:
-        case 0xc6:
-          need(b, pos, 4);
-          skip = readU32(b, pos);
-          pos += 4;
-          break;
-        case 0xdc:
-          need(b, pos, 2);
-          arrayLen = (b[pos] << 8) | b[pos + 1];
-          pos += 2;
-          break;
-        case 0xdd:
-          need(b, pos, 4);
-          arrayLen = readU32(b, pos);
-          pos += 4;
-          break;
-        case 0xc1:
-          throw protoError(PROTO_ERR.RESERVED, `reserved msgpack byte 0xc1 at ${pos - 1}`);
-        case 0xc7:
-        case 0xc8:
-        case 0xc9:
-        case 0xd4:
-        case 0xd5:
-        case 0xd6:
-        case 0xd7:
-        case 0xd8:
-          throw protoError(PROTO_ERR.RESERVED, `msgpack extension type at byte ${pos - 1}`);
-        case 0xcf:
-        case 0xd3:
-          throw protoError(PROTO_ERR.UNSUPPORTED_TYPE, `64-bit integer at byte ${pos - 1}`);
-        default:
-          // 0x80-0x8f fixmap, 0xde map16, 0xdf map32
-          throw protoError(PROTO_ERR.UNSUPPORTED_TYPE, `msgpack map at byte ${pos - 1}`);
-      }
+    if (t <= 0x7f || t >= 0xe0) {
+      // fixint: the common case, nothing more to read
+    } else if (t >= 0xa0 && t <= 0xbf) {
+      pos += t & 0x1f;
+    } else if (t >= 0x90 && t <= 0x9f) {
+      arrayLen = t & 0x0f;
+    } else {
+      pos = scanHeader(b, t, pos);
+      arrayLen = scanArrayLen;
     }
-    if (skip > 0) {
-      if (pos + skip > n)
-        throw protoError(PROTO_ERR.TRUNCATED, `value at ${pos} runs past the end`);
-      pos += skip;
-    }
+    if (pos > n) throw protoError(PROTO_ERR.TRUNCATED, `value before ${pos} runs past the end`);
     if (arrayLen >= 0) {
-      if (remaining.length + 1 > maxDepth)
-        throw protoError(PROTO_ERR.TOO_DEEP, `arrays nested deeper than ${maxDepth}`);
+      if (depth + 1 > limit)
+        throw protoError(PROTO_ERR.TOO_DEEP, `arrays nested deeper than ${limit}`);
       // Each item takes at least one byte: a count beyond the bytes left is a truncation,
       // refused before anything is allocated for it.
       if (arrayLen > n - pos)
         throw protoError(PROTO_ERR.TRUNCATED, `array of ${arrayLen} items in ${n - pos} bytes`);
       if (arrayLen > 0) {
-        remaining.push(arrayLen);
+        scanStack[depth++] = arrayLen;
         continue;
       }
     }
     // A complete value: close every array it completes.
-    for (;;) {
-      if (remaining.length === 0) {
-        done = true;
-        break;
-      }
-      const top = --remaining[remaining.length - 1];
-      if (top > 0) break;
-      remaining.pop();
-    }
+    while (depth > 0 && --scanStack[depth - 1] === 0) depth--;
+    if (depth === 0) break;
   }
   if (pos !== n) throw protoError(PROTO_ERR.TRAILING, `${n - pos} bytes after the frame`);
 }

@@ -155,7 +155,9 @@ export function validateMessage<E extends ObjectInfo>(
       `${wire.length} arguments, expected ${specs.length}`,
     );
 
-  const out: unknown[] = new Array(specs.length);
+  // The decoded argument array is this message's own: values are checked in place and
+  // only fd slots (and zombie objects) are rewritten, sparing an allocation per message.
+  const out: unknown[] = wire;
   let newObjects: NewObject[] | undefined;
   let fdUsed = 0;
   for (let i = 0; i < specs.length; i++) {
