@@ -42,7 +42,7 @@ export interface CodecLimits {
   maxFrameBytes: number;
   /** Largest syscall frame (pwrite carries data). */
   maxSyscallFrameBytes: number;
-  /** Deepest array nesting accepted; a valid frame needs 2. */
+  /** Deepest array nesting accepted; a valid frame needs 2 (at most 64 is honoured). */
   maxDepth: number;
   /** Longest string argument in bytes (libwayland has no cap below the message size). */
   maxStringBytes: number;

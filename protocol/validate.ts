@@ -117,7 +117,8 @@ function utf8Length(s: string): number {
  * handles the transport carried beside the frame; every one must be named by exactly one fd
  * argument (libwayland takes fds from the socket in argument order and "file descriptor
  * expected" is an error; an extra fd here has no argument to belong to, so it is refused
- * rather than leaked).
+ * rather than leaked). The frame's argument array becomes the result's `args` (fd slots
+ * rewritten to handles): the frame is not to be used again.
  */
 export function validateMessage<E extends ObjectInfo>(
   schema: Schema,
