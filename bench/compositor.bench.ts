@@ -33,7 +33,9 @@ async function rig(policy: string): Promise<Rig> {
   });
   const comp = new Compositor({ kernel, policy, width: W, height: H });
   const c = await TestClient.connect(comp);
-  const fd = c.memfd(BYTES, { width: W, seal: true });
+  // Unsealed, so libwayland and KWin take their handler path (sealed, they skip it);
+  // seals-required refuses unsealed files, so its client seals.
+  const fd = c.memfd(BYTES, { width: W, seal: policy === "seals-required" });
   const pool = c.createPool(fd, BYTES);
   const buf = c.createBuffer(pool, 0, W, H, W * 4);
   const surf = c.surface();
