@@ -19,7 +19,7 @@ import {
   serverFdBridge,
   workerFdBridge,
 } from "../protocol/kernel-gateway.ts";
-import { type InterfaceSpec, type Schema, SHM_ERROR } from "../protocol/schema.ts";
+import type { InterfaceSpec, Schema } from "../protocol/schema.ts";
 import {
   type ConnectOptions,
   ProtocolServer,
@@ -908,5 +908,3 @@ export class Compositor {
     this.clock.stop();
   }
 }
-
-export { SHM_ERROR };
