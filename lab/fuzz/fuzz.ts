@@ -55,6 +55,8 @@ export interface FuzzOptions {
   maxClients?: number;
   /** Actions per client, roughly. */
   length?: number;
+  /** Stop once this many distinct findings were made. */
+  maxFindings?: number;
   /** Replay the corpus first (default true when `out` is set). */
   corpus?: boolean;
   /** Shrink budget per finding. */
@@ -222,6 +224,7 @@ export function fuzz(o: FuzzOptions): FuzzReport {
   for (let i = 0; ; i++) {
     if (o.runs !== undefined && i >= o.runs) break;
     if (o.timeMs !== undefined && performance.now() - t0 >= o.timeMs) break;
+    if (o.maxFindings !== undefined && findings.length >= o.maxFindings) break;
     one(caseFor(o, (o.seed + i) >>> 0), false);
   }
   if (o.out) addToCorpus(o.out, corpusAdds);

@@ -68,7 +68,8 @@ export function shrinkCase(
     progress = false;
     // Frames: stop right after the one where it broke.
     const f = bestResult.failure!.frame;
-    if (f >= 1 && f < best.frames && attempt({ ...best, frames: f })) progress = true;
+    const stopAt = Math.max(1, f);
+    if (stopAt < best.frames && attempt({ ...best, frames: stopAt })) progress = true;
     // Whole clients.
     for (let i = best.program.clients.length - 1; i >= 0 && best.program.clients.length > 1; i--) {
       if (attempt(withClients(best.program.clients.filter((_, j) => j !== i)))) progress = true;

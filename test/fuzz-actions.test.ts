@@ -1,0 +1,94 @@
+/**
+ * The fuzzer's pieces: programs are a pure function of the seed and cover every action
+ * kind; a case is a pure function of its JSON (same digest twice); the action-list
+ * behaviour runs every kind; the policy promise is read off the policy's own text.
+ */
+import { describe, expect, it } from "vitest";
+import { BUILTIN_POLICIES, getPolicy } from "../compositor/policies/index.ts";
+import { ACTION_KINDS, type Action, generateProgram } from "../lab/fuzz/actions.ts";
+import { CASE_DEFAULTS, type FuzzCase, runCase } from "../lab/fuzz/case.ts";
+import { promiseOf } from "../lab/fuzz/invariants.ts";
+import { SHM_ERROR } from "../protocol/schema.ts";
+
+const caseOf = (seed: number, policy: string, clients?: Action[][]): FuzzCase => ({
+  ...CASE_DEFAULTS,
+  seed,
+  policy,
+  program: clients ? { clients } : generateProgram(seed),
+});
+
+describe("fuzz programs and cases", () => {
+  it("a program is a pure function of its seed, and seeds cover every action kind", () => {
+    expect(generateProgram(7)).toEqual(generateProgram(7));
+    expect(generateProgram(7)).not.toEqual(generateProgram(8));
+    const seen = new Set<string>();
+    for (let s = 0; s < 200; s++)
+      for (const l of generateProgram(s).clients) for (const a of l) seen.add(a.k);
+    expect([...seen].sort()).toEqual([...ACTION_KINDS].sort());
+    // Several hostile clients at once happen.
+    expect(
+      Array.from({ length: 50 }, (_, s) => generateProgram(s).clients.length).some((n) => n > 1),
+    ).toBe(true);
+  });
+
+  it("a case replays to the same digest, and any sub-list of actions is still a case", () => {
+    const p = getPolicy("libwayland");
+    const a = runCase(caseOf(3, "libwayland"), p);
+    const b = runCase(caseOf(3, "libwayland"), p);
+    expect(a.digest).toBe(b.digest);
+    const prog = generateProgram(3);
+    const cut = prog.clients.map((l) => l.filter((_, i) => i % 2 === 1));
+    const c = runCase(caseOf(3, "libwayland", cut), p);
+    expect(c.failure).toBeNull();
+  });
+
+  it("every action kind runs (hostile requests, syscalls, timing) without the executor throwing", () => {
+    const every: Action[] = [
+      { k: "memfd", size: 4 * 4096, sealing: true },
+      { k: "surface" },
+      { k: "create-pool", f: 0, size: "file" },
+      { k: "create-buffer", p: 0, offset: 0, width: 32, height: 32, stride: 128, format: 1 },
+      { k: "draw", f: 0, b: 0, frame: 1 },
+      { k: "attach", s: 0, b: 0, commit: true },
+      { k: "frame", s: 0 },
+      { k: "yield", n: 3 },
+      { k: "roundtrip" },
+      { k: "dup", f: 0 },
+      { k: "pipe" },
+      { k: "fork" },
+      { k: "child-truncate", f: 0, size: "file+page" },
+      { k: "child-exit" },
+      { k: "punch", f: 0, offset: 4096, length: 4096 },
+      { k: "fallocate", f: 0, offset: 0, length: 8192 },
+      { k: "seal", f: 0, seals: 0x4 },
+      { k: "truncate", f: 0, size: "file+page" },
+      { k: "resize", p: 0, size: "pool+page" },
+      { k: "commit", s: 0 },
+      { k: "destroy-buffer", b: 0 },
+      { k: "destroy-pool", p: 0 },
+      { k: "close", f: 1 },
+      { k: "raw", what: "unknown-opcode", n: 1 },
+      { k: "disconnect" },
+    ];
+    expect(new Set(every.map((a) => a.k)).size).toBe(ACTION_KINDS.length);
+    const r = runCase(caseOf(11, "libwayland", [every]), getPolicy("libwayland"));
+    expect(r.failure).toBeNull();
+    const results = r.actions[0].results;
+    expect(r.kinds.length).toBeGreaterThanOrEqual(ACTION_KINDS.length - 1);
+    for (const x of results) expect(x.result, `${x.i} ${x.k}`).not.toMatch(/^refused locally/);
+  });
+
+  it("the promise comes from each policy's clientReceives, not from a table here", () => {
+    for (const p of BUILTIN_POLICIES) {
+      const pr = promiseOf(p);
+      expect(pr.text).toBe(p.clientReceives);
+      expect(pr.compositorMayDie).toBe(p.clientReceives.includes("compositor dies"));
+    }
+    expect(promiseOf(getPolicy("libwayland")).faultError).toEqual({
+      name: "wl_shm.invalid_fd",
+      code: SHM_ERROR.invalid_fd,
+    });
+    expect(promiseOf(getPolicy("wlroots")).silent).toBe(true);
+    expect(promiseOf(getPolicy("none")).compositorMayDie).toBe(true);
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * Acceptance: the fuzzer against every built-in policy for a bounded number of cases. It is
+ * quiet on the policies built to be safe against what it generates, except for failures
+ * that are (a) the policy's own promise (`clientReceives` says the compositor dies: none,
+ * populate, userfaultfd) or (b) real findings documented in docs/fuzz.md. Every finding it
+ * reports replays to the same digest.
+ */
+import { describe, expect, it } from "vitest";
+import { BUILTIN_POLICIES, getPolicy } from "../compositor/policies/index.ts";
+import { fuzz, replayFinding } from "../lab/fuzz/fuzz.ts";
+
+/** Real findings, documented in docs/fuzz.md ("Findings"), by policy. */
+const DOCUMENTED: Record<string, string[]> = {
+  smithay: ["compositor-alive @ SIGKILL (killed)"],
+};
+
+const RUNS = 25;
+
+describe("fuzz against every policy (bounded)", () => {
+  it.each(BUILTIN_POLICIES.map((p) => p.name))("%s", (name) => {
+    const policy = getPolicy(name);
+    const r = fuzz({ policy, policyArg: name, seed: 1, runs: RUNS, shrinkRuns: 60 });
+    expect(r.runs).toBe(RUNS);
+    for (const f of r.findings) {
+      const x = f.finding;
+      const documented = (DOCUMENTED[name] ?? []).includes(x.signature);
+      expect(
+        x.expected || documented,
+        `${name}: undocumented finding ${x.signature}: ${x.detail}\n${x.actions.map((l) => l.join("; ")).join("\n")}`,
+      ).toBe(true);
+      // Every finding replays to the same result.
+      expect(f.stable).toBe(true);
+      const again = replayFinding(x, policy);
+      expect(again.sameFailure && again.sameDigest).toBe(true);
+    }
+    if (/compositor dies/.test(policy.clientReceives)) {
+      // The death these policies promise is what the generated truncations find.
+      expect(r.findings.map((f) => f.finding.invariant)).toContain("compositor-alive");
+    }
+  });
+});
