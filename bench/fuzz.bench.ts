@@ -18,31 +18,46 @@ const suite: BenchSuite = {
   name: "fuzz: cases per second on one core",
   async run() {
     const policy = getPolicy(POLICY);
-    let seed = 1;
-    const fuzzRate = measureRate(
-      () => {
-        const s = seed++;
-        runCase({ ...CASE_DEFAULTS, seed: s, policy: POLICY, program: generateProgram(s) }, policy);
-      },
-      1,
-      3000,
-    );
-    let plainSeed = 1;
-    const plainRate = measureRate(
-      () => {
-        runOne(
-          makeSpec({
-            policy: POLICY,
-            behaviour: "truncate-during-read",
-            seed: plainSeed++,
-            frames: CASE_DEFAULTS.frames,
-            honest: CASE_DEFAULTS.honest,
-          }),
-        );
-      },
-      1,
-      3000,
-    );
+    // Alternate the two measurements and keep each one's best round: on a shared machine the
+    // load changes between rounds, and the best round is the least disturbed.
+    let fuzzRate = 0;
+    let plainRate = 0;
+    for (let round = 0; round < 2; round++) {
+      fuzzRate = Math.max(fuzzRate, measureFuzz());
+      plainRate = Math.max(plainRate, measurePlain());
+    }
+    function measureFuzz(): number {
+      let seed = 1;
+      return measureRate(
+        () => {
+          const s = seed++;
+          runCase(
+            { ...CASE_DEFAULTS, seed: s, policy: POLICY, program: generateProgram(s) },
+            policy,
+          );
+        },
+        1,
+        1500,
+      );
+    }
+    function measurePlain(): number {
+      let plainSeed = 1;
+      return measureRate(
+        () => {
+          runOne(
+            makeSpec({
+              policy: POLICY,
+              behaviour: "truncate-during-read",
+              seed: plainSeed++,
+              frames: CASE_DEFAULTS.frames,
+              honest: CASE_DEFAULTS.honest,
+            }),
+          );
+        },
+        1,
+        1500,
+      );
+    }
     return [
       {
         name: `fuzz cases (${POLICY}, ${CASE_DEFAULTS.frames} frames, ${CASE_DEFAULTS.honest} honest, 1-3 hostile)`,

@@ -104,13 +104,10 @@ export function actionBehaviour(
         const waits = ex.run(list[i], i);
         for (const w of waits) yield w;
       }
-      // Stay connected (answering frames) until the run ends: what the compositor does to a
-      // client after its last action is part of the outcome.
-      for (;;) {
-        if (c.closed) return;
-        const rt = c.roundtrip();
-        yield { what: "idle roundtrip or disconnect", ready: () => rt.ready() || c.closed };
-      }
+      // Stay connected, quietly, until the run ends: what the compositor does with a client
+      // after its last action is part of the outcome (and a client that keeps talking would
+      // only make every frame cost its full action budget).
+      yield c.untilClosed();
     },
   };
 }

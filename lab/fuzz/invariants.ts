@@ -11,7 +11,7 @@
  *     still a finding (the fuzzer found the attack), but an *expected* one: it is the policy's
  *     documented behaviour, reported as such.
  *
- * Checked after every scheduler action (cheap counters) and after every frame (pixels):
+ * Checked after scheduler actions (memory, every 8th) and after every frame (everything):
  *   compositor-alive       the compositor process is alive
  *   internal-error         no JavaScript exception escaped the simulation (a bug, not a death)
  *   honest-pixels          every honest client's region shows exactly its latest frame
@@ -92,7 +92,14 @@ export class Checker {
     readonly states: Map<string, ExecState>,
   ) {}
 
+  private actions = 0;
+
+  /** Memory is checked every 8th action (and at every frame): frames in use move slowly. */
   afterAction(v: RunView): void {
+    if ((++this.actions & 7) === 0) this.checkMemory(v);
+  }
+
+  private checkMemory(v: RunView): void {
     const budget = [...this.states.values()].reduce((s, x) => s + x.budgetBytes, 0);
     const honest = v.clients.filter((c) => c.honest).length;
     const limit = BASE_PAGES + honest * PAGES_PER_HONEST + Math.ceil((2 * budget) / PAGE_SIZE);
@@ -107,6 +114,7 @@ export class Checker {
   }
 
   afterFrame(v: RunView): void {
+    this.checkMemory(v);
     const comp = v.compositor;
     // honest-pixels
     for (const c of v.clients) {
