@@ -19,6 +19,7 @@
 import { Piscina } from "piscina";
 import { getBehaviour, registerBehaviour } from "../../client/behaviours/index.ts";
 import { runStress, type StressClientSpec } from "../../client/stress.ts";
+import type { Policy } from "../../compositor/policy.ts";
 import { actionBehaviour, FUZZ_BEHAVIOUR_NAME } from "./behaviour.ts";
 import { type FuzzCase, runCase, signature } from "./case.ts";
 import { knownSignatures } from "./finding.ts";
@@ -39,6 +40,12 @@ export interface StressFuzzReport {
   findings: FuzzFinding[];
   /** Failures that did not reproduce deterministically: "seed N: what". */
   unreproduced: string[];
+  /** Per session: its seed, what failed (or null), and how each hostile worker client ended. */
+  log: {
+    seed: number;
+    failure: string | null;
+    hostile: { label: string; outcome: string; commits: number; requests: number }[];
+  }[];
   elapsedMs: number;
 }
 
@@ -87,6 +94,7 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
   const seen = o.out ? knownSignatures(o.out, o.policy.name) : new Set<string>();
   const findings: FuzzFinding[] = [];
   const unreproduced: string[] = [];
+  const log: StressFuzzReport["log"] = [];
   let sessions = 0;
   let failures = 0;
   try {
@@ -121,10 +129,22 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
       );
       sessions++;
       const what = sessionFailure(rep, mayDie);
+      log.push({
+        seed: fc.seed,
+        failure: what,
+        hostile: rep.clients
+          .filter((c) => !c.honest)
+          .map((c) => ({
+            label: c.label,
+            outcome: c.outcome,
+            commits: c.commits,
+            requests: c.channel?.calls ?? 0,
+          })),
+      });
       if (what) {
         failures++;
         const det: FuzzCase = { ...fc, honest, program: { clients: hostile } };
-        const got = recheck(o, det, o.recheck ?? 6);
+        const got = recheck(o.policy, det, o.recheck ?? 6);
         if (!got) {
           unreproduced.push(`seed ${fc.seed}: ${what}`);
         } else if (!findings.some((f) => f.finding.signature === signature(got.r.failure!))) {
@@ -150,12 +170,12 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
   } finally {
     await pool.destroy();
   }
-  return { sessions, failures, findings, unreproduced, elapsedMs: performance.now() - t0 };
+  return { sessions, failures, findings, unreproduced, log, elapsedMs: performance.now() - t0 };
 }
 
 /** Deterministic reruns of a stress session's program: its seed, then neighbours. */
-function recheck(
-  o: StressFuzzOptions,
+export function recheck(
+  policy: Policy,
   fc: FuzzCase,
   tries: number,
 ): { fc: FuzzCase; r: ReturnType<typeof runCase> } | null {
@@ -166,7 +186,7 @@ function recheck(
       seed: (fc.seed + t) >>> 0,
       preempt: preempts[t % preempts.length],
     };
-    const r = runCase(c, o.policy);
+    const r = runCase(c, policy);
     if (r.failure) return { fc: c, r };
   }
   return null;
