@@ -122,10 +122,15 @@ export function register(program: Command): void {
         corpus: o.corpus,
       };
       const tty = o.progress && process.stderr.isTTY;
+      let lastLine = 0;
       const line = (p: FuzzProgress) => {
         const s = `runs ${p.runs} (${p.runsPerSecond.toFixed(1)}/s) | findings ${p.findings}${p.expected ? ` (${p.expected} expected)` : ""} | failures ${p.failures} | action kinds ${p.kindsCovered}/${p.kindsTotal} | ${(p.elapsedMs / 1000).toFixed(1)} s`;
         if (tty) process.stderr.write(`\r${s}   `);
-        else if (o.progress) process.stderr.write(`${s}\n`);
+        else if (o.progress && p.elapsedMs - lastLine >= 5000) {
+          // Not a terminal (CI logs): one line every 5 s, not a redraw every 250 ms.
+          lastLine = p.elapsedMs;
+          process.stderr.write(`${s}\n`);
+        }
       };
       console.log(
         `shmlab fuzz: policy ${policy.name} (${policy.clientReceives}), seed ${common.seed}, ${runs !== undefined ? `${runs} runs` : `${(timeMs! / 1000).toFixed(0)} s`}, ${workers ? `stress mode, ${workers} worker thread(s)` : "deterministic"}, findings in ${o.out}/`,

@@ -127,8 +127,10 @@ export interface GenerateOptions {
 const FILE_SIZES = [0, 1, PG - 1, PG, 2 * PG, 3 * PG + 7, 4 * PG, 9 * PG, 16 * PG];
 const SHRINK_SIZES: SizeArg[] = [0, 0, 1, PG - 1, PG, 2 * PG, "half"];
 const GROW_SIZES: SizeArg[] = ["file+page", 16 * PG, 9 * PG, "file"];
-const POOL_SIZES: SizeArg[] = ["file", "file", "file", "file+page", "half", 0, -1, 1, 0x7fffffff];
-const RESIZE_SIZES: SizeArg[] = ["pool+page", "pool+page", "pool", 16 * PG, PG, 0, -4096];
+/** Lies: a pool bigger than its file, half of it, zero, negative, one byte, INT32_MAX. */
+const POOL_LIES: SizeArg[] = ["file+page", "half", 0, -1, 1, 0x7fffffff];
+const RESIZE_SIZES: SizeArg[] = ["pool+page", "pool+page", 16 * PG, "pool"];
+const RESIZE_LIES: SizeArg[] = [PG, 0, -4096, 1];
 const DIMS = [1, 8, 16, 32, 48, 48, 64];
 const FORMATS = [1, 1, 1, 1, 0, 0, 7, 0x34325258, 0xffffffff];
 const SEALS = [0x2, 0x2, 0x4, 0x8, 0x1, 0x6, 0x10];
@@ -165,6 +167,12 @@ const TOTAL = WEIGHTS.reduce((s, [, w]) => s + w, 0);
 
 /** Generation-time view of a client: how many of each object exist, and rough sizes. */
 interface Sketch {
+  /**
+   * Probability that a request lies (malformed size, stride, offset, format). Drawn per
+   * client: a lie usually ends the connection, so low rates reach deep states (many
+   * commits, truncations mid-read) and high rates probe the validation paths.
+   */
+  lie: number;
   files: number;
   fileSizes: number[];
   pools: number;
@@ -285,29 +293,43 @@ function one(rng: Rng, sk: Sketch): Action | undefined {
       return { k };
     case "create-pool": {
       if (!sk.files) return undefined;
+      const f = file();
+      const size = rng.chance(sk.lie) ? rng.pick(POOL_LIES) : "file";
       sk.pools++;
-      sk.poolSizes.push(PG);
-      return { k, f: file(), size: rng.pick(POOL_SIZES) };
+      sk.poolSizes.push(size === "file" ? (sk.fileSizes[f] ?? PG) : PG);
+      return { k, f, size };
     }
     case "create-buffer": {
       if (!sk.pools) return undefined;
       const p = pool();
+      const poolSize = sk.poolSizes[p] ?? PG;
+      sk.buffers++;
+      if (!rng.chance(sk.lie)) {
+        // Honest geometry that fits the pool as the sketch knows it.
+        const fits = DIMS.filter((d) => d * d * 4 <= poolSize);
+        const d = fits.length ? rng.pick(fits) : 1;
+        const slots = Math.max(1, Math.floor(poolSize / (d * d * 4)));
+        const offset = rng.int(0, slots - 1) * d * d * 4;
+        return { k, p, offset, width: d, height: d, stride: d * 4, format: rng.pick([0, 1, 1]) };
+      }
       const width = rng.pick(DIMS);
       const height = rng.pick(DIMS);
       const bytes = width * 4;
-      const stride = rng.chance(0.7)
+      const stride = rng.chance(0.5)
         ? bytes
         : rng.pick([width, bytes + 4, bytes * 2, 0, -4, 0x7fffffff, 0x40000000]);
-      const poolSize = sk.poolSizes[p] ?? PG;
-      const offset = rng.chance(0.6)
+      const offset = rng.chance(0.5)
         ? 0
         : rng.pick([PG, PG - 4, poolSize - stride * height, poolSize, -1, 0x7fffffff, 4]);
-      sk.buffers++;
       return { k, p, offset, width, height, stride, format: rng.pick(FORMATS) };
     }
     case "resize":
       if (!sk.pools) return undefined;
-      return { k, p: pool(), size: rng.pick(RESIZE_SIZES) };
+      return {
+        k,
+        p: pool(),
+        size: rng.chance(sk.lie) ? rng.pick(RESIZE_LIES) : rng.pick(RESIZE_SIZES),
+      };
     case "destroy-pool":
       if (!sk.pools) return undefined;
       return { k, p: pool() };
@@ -326,6 +348,7 @@ function one(rng: Rng, sk: Sketch): Action | undefined {
       if (!sk.surfaces) return undefined;
       return { k, s: rng.int(0, sk.surfaces - 1) };
     case "raw":
+      if (!rng.chance(Math.max(sk.lie, 0.2))) return undefined;
       return { k, what: rng.pick(RAW_KINDS), n: rng.int(0, 255) };
     case "disconnect":
       return { k };
@@ -342,6 +365,7 @@ function one(rng: Rng, sk: Sketch): Action | undefined {
 /** One hostile client's actions. */
 export function generateClient(rng: Rng, length: number): Action[] {
   const sk: Sketch = {
+    lie: rng.pick([0.03, 0.1, 0.1, 0.3]),
     files: 0,
     fileSizes: [],
     pools: 0,
