@@ -39,3 +39,19 @@ describe("fuzz against every policy (bounded)", () => {
     }
   });
 });
+
+/** The commands docs/fuzz.md gives for its real findings still find them. */
+describe("documented findings", () => {
+  it.each([
+    ["smithay", "standard", 90, "compositor-alive @ SIGKILL (killed)"],
+    ["libwayland", "shrinkable-pools", 53, "compositor-alive @ SIGSEGV (unhandled)"],
+  ] as const)("%s, variant %s, seed %i: %s", (name, variant, seed, sig) => {
+    const policy = getPolicy(name);
+    const r = fuzz({ policy, policyArg: name, seed, runs: 1, variant, shrinkRuns: 80 });
+    expect(r.findings.map((f) => f.finding.signature)).toEqual([sig]);
+    const f = r.findings[0];
+    expect(f.finding.expected).toBe(false);
+    expect(f.stable).toBe(true);
+    expect(f.finding.actions.flat().length).toBeLessThanOrEqual(6);
+  });
+});
