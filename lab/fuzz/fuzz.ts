@@ -19,6 +19,7 @@
  *     shrinker (shrink.ts: frames, whole clients, cut-after-last-action, ddmin chunks, honest
  *     count) gets to a minimal case in far fewer runs than generic list shrinking.
  */
+import { resolve } from "node:path";
 import type { Policy } from "../../compositor/policy.ts";
 import type { KernelFeature } from "../../shm/scenario.ts";
 import { ACTION_KINDS, type ActionKind, actionCount, generateProgram } from "./actions.ts";
@@ -124,7 +125,8 @@ export function reportFailure(
   const small = shrinkCase(fc, r, o.policy, { maxRuns: o.shrinkRuns, maxMs: o.shrinkMs });
   const again = runCase(small.case, o.policy);
   const stable = again.digest === small.result.digest;
-  const policyFile = o.policyArg !== o.policy.name ? o.policyArg : undefined;
+  // A policy from a file: keep its absolute path, so replay works from any directory.
+  const policyFile = o.policyArg !== o.policy.name ? resolve(o.policyArg) : undefined;
   const dir = o.out ?? ".";
   const file = `${dir}/${findingFileName(o.policy.name, signature(r.failure!))}`;
   const finding = makeFinding(
