@@ -20,6 +20,7 @@ import { Piscina } from "piscina";
 import { getBehaviour, registerBehaviour } from "../../client/behaviours/index.ts";
 import { runStress, type StressClientSpec } from "../../client/stress.ts";
 import type { Policy } from "../../compositor/policy.ts";
+import { ACTION_KINDS } from "./actions.ts";
 import { actionBehaviour, FUZZ_BEHAVIOUR_NAME } from "./behaviour.ts";
 import { type FuzzCase, runCase, signature } from "./case.ts";
 import { knownSignatures } from "./finding.ts";
@@ -95,6 +96,8 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
   const findings: FuzzFinding[] = [];
   const unreproduced: string[] = [];
   const log: StressFuzzReport["log"] = [];
+  // Coverage here is of the kinds sent to the workers (their results stay in the threads).
+  const kinds = new Set<string>();
   let sessions = 0;
   let failures = 0;
   try {
@@ -103,6 +106,7 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
       if (o.timeMs !== undefined && performance.now() - t0 >= o.timeMs) break;
       const fc = caseFor(o, (o.seed + i) >>> 0);
       const hostile = fc.program.clients.slice(0, Math.max(1, threads - 1));
+      for (const a of hostile.flat()) kinds.add(a.k);
       const honest = Math.min(fc.honest, threads - hostile.length);
       const clients: StressClientSpec[] = [
         ...Array.from({ length: honest }, () => ({
@@ -163,8 +167,8 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
         findings: findings.length,
         expected: findings.filter((f) => f.finding.expected).length,
         failures,
-        kindsCovered: 0,
-        kindsTotal: 0,
+        kindsCovered: kinds.size,
+        kindsTotal: ACTION_KINDS.length,
       });
     }
   } finally {
