@@ -154,6 +154,7 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
   const attacker = opts.behaviour ?? getBehaviour(spec.behaviour);
   const honestBehaviour = getBehaviour(HONEST);
   const rng = new Rng(spec.seed);
+  let virtualMs = 0;
   const sched = new SeededScheduler(rng.fork("preempt"), { preemptProbability: spec.preempt });
   const features = [...new Set<KernelFeature>([...policy.features, ...spec.kernelFeatures])];
   const kernel = new Kernel({
@@ -167,7 +168,9 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     policy,
     width: WIDTH,
     height: HEIGHT,
-    server: { variant: spec.variant },
+    // Virtual time, so that the server's per-second message limit trips at the same message
+    // in every replay: 60 frames per second, and a tenth of a microsecond per action.
+    server: { variant: spec.variant, now: () => virtualMs },
   });
   sched.compositorPid = comp.proc.pid;
   const pick = rng.fork("actions");
@@ -345,10 +348,12 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
 
   outer: for (frameNo = 1; frameNo <= spec.frames; frameNo++) {
     view.frame = frameNo;
+    virtualMs = (frameNo - 1) * (1000 / 60);
     let idle = 0;
     for (let a = 0; a < ACTIONS_PER_FRAME && idle < 3 * actors.length; a++) {
       const ready = actors.filter((x) => x.runnable());
       if (!ready.length) break;
+      virtualMs += 0.0001;
       try {
         idle = pick.pick(ready).run() ? 0 : idle + 1;
       } catch (e) {

@@ -114,6 +114,11 @@ export function serverFdBridge(kernel: Kernel, server: Process): FdBridge {
       try {
         return kernel.importFd(server, h);
       } catch (e) {
+        // The compositor's own fd table is full: recvmsg truncates the fds (MSG_CTRUNC) and
+        // libwayland drops the client. The file stays in flight for drop() to release.
+        if (e instanceof ErrnoError && e.code === "EMFILE") {
+          throw protoError(PROTO_ERR.OBJECT_LIMIT, "the compositor's fd table is full (EMFILE)");
+        }
         if (e instanceof ErrnoError)
           throw protoError(PROTO_ERR.BAD_FD, `no file in flight with handle ${h}`);
         throw e;

@@ -295,7 +295,8 @@ export class ServerClient {
         try {
           fds.push(this.fds.incoming(handles[i]));
         } catch (e) {
-          this.dropHandles(handles, i + 1);
+          // The failed handle too: a full fd table leaves its file in flight.
+          this.dropHandles(handles, i);
           throw e;
         }
       }

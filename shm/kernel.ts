@@ -119,8 +119,10 @@ export class Kernel {
   importFd(p: Process, handle: number): number {
     const f = this.inFlight.get(handle);
     if (!f) throw new ErrnoError("EBADF", "recvmsg", `no file in flight with handle ${handle}`);
-    this.inFlight.delete(handle);
+    // scm_detach_fds: a full fd table (EMFILE) leaves the file with the message, which the
+    // receiver then discards (dropHandle) — never a lost reference.
     const fd = p.fds.install(f, "recvmsg");
+    this.inFlight.delete(handle);
     f.refs--; // the in-flight reference became the fd's
     return fd;
   }
