@@ -325,7 +325,9 @@ export class Process {
     const page = new Uint8Array(Math.min(length, PAGE_SIZE)).fill(byte);
     let done = 0;
     while (done < length) {
-      const n = Math.min(page.length - ((addr + done) % PAGE_SIZE), length - done);
+      // Up to the page end, and never more than the pattern holds (a short fill at an
+      // unaligned address used to compute a negative length here and never finish).
+      const n = Math.min(PAGE_SIZE - ((addr + done) % PAGE_SIZE), length - done, page.length);
       this.store(addr + done, page.subarray(0, n));
       done += n;
     }

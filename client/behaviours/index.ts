@@ -13,6 +13,7 @@ import floodPools from "./flood-pools.ts";
 import forkChildTruncates from "./fork-child-truncates.ts";
 import honestRenderer from "./honest-renderer.ts";
 import hugePool from "./huge-pool.ts";
+import memoryPressure from "./memory-pressure.ts";
 import negativeSize from "./negative-size.ts";
 import offsetPastEnd from "./offset-past-end.ts";
 import pipeFd from "./pipe-fd.ts";
@@ -65,6 +66,7 @@ export const BEHAVIOURS: readonly Behaviour[] = [
 ];
 
 const registry = new Map<string, Behaviour>(BEHAVIOURS.map((b) => [b.name, b]));
+registerBehaviour(memoryPressure); // issue 9 (docs/hazards.md): registered beside the catalogue
 
 export function behaviourNames(): string[] {
   return [...registry.keys()];
