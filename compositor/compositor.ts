@@ -62,6 +62,8 @@ interface Pool extends ShmPool {
   newSize: number | null;
   resourceRef: boolean;
   unmapped: boolean;
+  /** The protocol variant let this pool shrink (shrinkable-pools): check buffers against it. */
+  shrunk?: boolean;
 }
 
 interface Buffer extends BufferView {
@@ -369,7 +371,8 @@ export class Compositor {
 
   private panic(reason: string): never {
     this.deathCause = reason;
-    return this.proc.kill("SIGKILL", undefined, "killed");
+    // A Rust panic, wl_abort or Xorg's FatalError ends in abort(3).
+    return this.proc.kill("SIGABRT", undefined, "abort");
   }
 
   private die(e: ProcessKilled): void {
@@ -602,6 +605,7 @@ export class Compositor {
     }
     if (bad) throw this.refusal(r.id, bad);
     if (pool.freed) return;
+    if (mayShrink && size < pool.size) pool.shrunk = true;
     if (this.policy.deferResizeWhileReading && pool.busy > 0) {
       // wayland-shm.c shm_pool_resize: "we defer the resize ... until the compositor
       // finishes dereferencing the pool".
@@ -672,6 +676,17 @@ export class Compositor {
     }
   }
 
+  private invalidBeyondShrink(b: Buffer): void {
+    b.inert = true;
+    this.notices.push({
+      frame: this.frameNo,
+      client: b.client.label,
+      clientId: b.client.id,
+      pool: b.pool.name,
+      what: `buffer ${b.id} lies beyond the shrunk pool (${b.pool.size} bytes): invalid, not read`,
+    });
+  }
+
   private access(b: Buffer, fn: (a: Access) => void): AccessEnd | undefined {
     const pool = b.pool;
     pool.refs++;
@@ -723,6 +738,12 @@ export class Compositor {
         if (!b || !s.current.dirty || s.client.closed) continue;
         s.current.dirty = false;
         if (!b.alive || b.inert) continue;
+        // shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is
+        // never read again (reading it would run past the shrunk mapping: SIGSEGV).
+        if (b.pool.shrunk && b.offset + b.span > b.pool.size) {
+          this.invalidBeyondShrink(b);
+          continue;
+        }
         const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
         this.access(b, (a) => this.instance.read(a, tex));
         buffersRead++;

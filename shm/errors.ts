@@ -16,7 +16,8 @@ export class ErrnoError extends Error {
   }
 }
 
-export type FatalSignal = "SIGBUS" | "SIGSEGV" | "SIGKILL";
+/** SIGABRT: a process that aborts itself (abort(3), a Rust panic, a FatalError). */
+export type FatalSignal = "SIGBUS" | "SIGSEGV" | "SIGKILL" | "SIGABRT";
 
 export interface SigInfo {
   signo: "SIGBUS" | "SIGSEGV";
@@ -37,7 +38,7 @@ export class ProcessKilled extends Error {
     readonly pid: number,
     readonly signal: FatalSignal,
     readonly info: SigInfo | undefined,
-    readonly reason: "unhandled" | "blocked-signal" | "oom" | "livelock" | "killed",
+    readonly reason: "unhandled" | "blocked-signal" | "oom" | "livelock" | "killed" | "abort",
   ) {
     super(
       `process ${pid} killed by ${signal} (${reason}${info ? ` ${info.code} at 0x${info.addr.toString(16)}` : ""})`,
