@@ -243,6 +243,9 @@ class Runner implements Scheduler {
       case "fallocate":
         p.fallocate(a("fd"), this.flags(st, "mode"), a("offset"), a("length"));
         return 0;
+      case "set_zero_beyond_eof":
+        p.setZeroBeyondEof(a("fd"));
+        return 0;
       case "fstat_size":
         return p.fstatSize(a("fd"));
       case "pread":

@@ -93,6 +93,7 @@ export const SCENARIO_OPS = [
   "device_read",
   "reclaim",
   "pfnmap",
+  "set_zero_beyond_eof",
 ] as const;
 export type ScenarioOp = (typeof SCENARIO_OPS)[number];
 
@@ -103,6 +104,7 @@ export const MODEL_ONLY_OPS: ReadonlySet<string> = new Set([
   "device_read",
   "reclaim",
   "pfnmap",
+  "set_zero_beyond_eof",
 ]);
 
 export class ScenarioError extends Error {

@@ -41,8 +41,12 @@ export const MAP = {
   MAP_NORESERVE: 0x4000,
   MAP_POPULATE: 0x8000,
   MAP_FIXED_NOREPLACE: 0x100000,
-  /** Proposal (Torvalds, 2021): not in any Linux. */
-  MAP_NOFAULT: 0x8000000,
+  /**
+   * Proposal (Torvalds, 2021): not in any Linux. 0x200000 is a bit no Linux flag uses (not
+   * in LEGACY_MAP_MASK nor the MAP_HUGE_* size bits), so a kernel without the feature
+   * ignores it on MAP_PRIVATE and MAP_SHARED_VALIDATE refuses it, as with any unknown flag.
+   */
+  MAP_NOFAULT: 0x200000,
 } as const;
 
 export const MREMAP = { MREMAP_MAYMOVE: 1, MREMAP_FIXED: 2, MREMAP_DONTUNMAP: 4 } as const;
@@ -55,6 +59,7 @@ export const MADV = {
   MADV_DOFORK: 11,
   MADV_WIPEONFORK: 18,
   MADV_KEEPONFORK: 19,
+  MADV_PAGEOUT: 21,
   /** Proposal (Arcangeli, 2014): not in any Linux. */
   MADV_USERFAULT: 0x1000,
 } as const;

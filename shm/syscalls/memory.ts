@@ -36,7 +36,7 @@ const LEGACY_MAP_MASK =
   (0x3f << 26);
 const PROT_ALL = PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC;
 /** include/uapi/asm-generic/mman-common.h: reclaim these pages now (5.4+). */
-export const MADV_PAGEOUT = 21;
+export const MADV_PAGEOUT = MADV.MADV_PAGEOUT;
 
 function attach(p: Process, v: Vma): void {
   v.owner = p.counters;
@@ -125,9 +125,10 @@ export function mmap(
     if (!f.readable) errno("EACCES", "mmap", "file not readable");
     if (f.inode.kind !== "shmem") errno("ENODEV", "mmap", "file has no mmap");
     file = f.inode as ShmemFile;
-    if (flags & MAP.MAP_NOFAULT) {
-      // The proposal: private mappings only ("MAP_SHARED ... will still return SIGBUS").
-      if (!p.kernel.features.has("map-nofault")) errno("EINVAL", "mmap", "MAP_NOFAULT not enabled");
+    // The proposal: private mappings only ("MAP_SHARED ... will still return SIGBUS"). A
+    // kernel without it ignores the bit, as Linux ignores any unknown flag outside
+    // MAP_SHARED_VALIDATE (checked above).
+    if (flags & MAP.MAP_NOFAULT && p.kernel.features.has("map-nofault")) {
       if (vf.shared) errno("EINVAL", "mmap", "MAP_NOFAULT is for MAP_PRIVATE only");
       vf.nofault = true;
     }
@@ -158,7 +159,9 @@ export function mmap(
       default:
         errno("EINVAL", "mmap", "bad map type");
     }
-    if (flags & MAP.MAP_NOFAULT) errno("EINVAL", "mmap", "MAP_NOFAULT needs a file");
+    if (flags & MAP.MAP_NOFAULT && p.kernel.features.has("map-nofault")) {
+      errno("EINVAL", "mmap", "MAP_NOFAULT needs a file");
+    }
   }
   if (fixed) unmapRange(p, start, start + len);
   const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
