@@ -18,6 +18,9 @@ const behaviour: Behaviour = {
     "DESIGN.md: 'a client's ftruncate can land between two pages of the compositor's read'; the window libwayland's wl_shm_buffer_begin_access/end_access brackets (wayland-shm.c); Mir PR #2645 ('a client that submits a bad buffer ... crash Mir')",
   *run(c, ctx) {
     const s = yield* scene(c, ctx, { buffers: 1, keepFd: true });
+    // Let the compositor accept the pool and buffer first (a roundtrip), so the truncation
+    // races the read of a committed buffer, not create_pool's validation of a short file.
+    yield* settle(c);
     const sys = c.process;
     const size = s.bufferSize;
     const rounds = num(ctx, "rounds", 8);
