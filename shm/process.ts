@@ -90,6 +90,10 @@ export class Process {
   pread(fd: number, length: number, offset: number): Uint8Array {
     return files.pread(this, fd, length, offset);
   }
+  /** pread(2) into `dst`; returns the count (short at EOF). */
+  preadInto(fd: number, dst: Uint8Array, offset: number): number {
+    return files.preadInto(this, fd, dst, offset);
+  }
   pwrite(fd: number, data: Uint8Array, offset: number): number {
     return files.pwrite(this, fd, data, offset);
   }

@@ -48,6 +48,19 @@ describe("file syscalls: Linux's errno for bad arguments", () => {
     expect(errnoOf(() => a.pread(r, 1, 0))).toBe("ESPIPE");
   });
 
+  it("preadInto fills the caller's buffer: holes as zero, a short count at EOF", () => {
+    const { a } = setup();
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, 2 * PG + 10);
+    a.pwrite(fd, new Uint8Array([7, 7]), 2 * PG); // page 2 present, pages 0-1 holes
+    const dst = new Uint8Array(3 * PG).fill(0xee);
+    expect(a.preadInto(fd, dst, 0)).toBe(2 * PG + 10);
+    expect(dst.subarray(0, 2 * PG).every((b) => b === 0)).toBe(true);
+    expect([...dst.subarray(2 * PG, 2 * PG + 3)]).toEqual([7, 7, 0]);
+    expect(dst[2 * PG + 10]).toBe(0xee); // untouched past EOF
+    expect(errnoOf(() => a.preadInto(fd, dst, -1))).toBe("EINVAL");
+  });
+
   it("seals: F_SEAL_SEAL by default, SHRINK and GROW independent, SEAL final (rules 8, 9, 12)", () => {
     const { a } = setup();
     const plain = a.memfdCreate("plain");

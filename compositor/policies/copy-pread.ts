@@ -46,10 +46,9 @@ export const copyPread: Policy = {
       beginAccess: (b) => ({ buffer: b, base: 0, state: { short: false } }),
       read(a, dst) {
         const b = a.buffer;
-        const got = proc.pread(b.pool.fd, dst.length, b.offset);
-        dst.set(got);
-        if (got.length < dst.length) {
-          dst.fill(0, got.length);
+        const got = proc.preadInto(b.pool.fd, dst, b.offset);
+        if (got < dst.length) {
+          dst.fill(0, got);
           (a.state as { short: boolean }).short = true;
         }
       },

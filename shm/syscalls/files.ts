@@ -163,8 +163,14 @@ export function fstatSize(p: Process, fd: number): number {
 
 /** Copies file bytes [offset, offset+length) clipped to i_size (rule 7: never past EOF). */
 function readFileBytes(p: Process, file: ShmemFile, offset: number, length: number): Uint8Array {
-  const n = Math.max(0, Math.min(length, file.size - offset));
-  const out = new Uint8Array(n);
+  const out = new Uint8Array(Math.max(0, Math.min(length, file.size - offset)));
+  readFileBytesInto(p, file, offset, out);
+  return out;
+}
+
+/** Copies file bytes at `offset` into `dst`, clipped to i_size; holes read as zero. */
+function readFileBytesInto(p: Process, file: ShmemFile, offset: number, dst: Uint8Array): number {
+  const n = Math.max(0, Math.min(dst.length, file.size - offset));
   const mem = p.kernel.frames.view();
   let done = 0;
   while (done < n) {
@@ -173,12 +179,15 @@ function readFileBytes(p: Process, file: ShmemFile, offset: number, length: numb
     const inPage = pos % PAGE_SIZE;
     const m = Math.min(PAGE_SIZE - inPage, n - done);
     const f = file.pages.get(pg);
-    if (f !== undefined)
-      out.set(mem.subarray(f * PAGE_SIZE + inPage, f * PAGE_SIZE + inPage + m), done);
+    if (f !== undefined) {
+      dst.set(mem.subarray(f * PAGE_SIZE + inPage, f * PAGE_SIZE + inPage + m), done);
+    } else {
+      dst.fill(0, done, done + m);
+    }
     done += m;
   }
   p.counters.bytesKernelCopied += n;
-  return out;
+  return n;
 }
 
 /**
@@ -235,6 +244,18 @@ export function pread(p: Process, fd: number, length: number, offset: number): U
   if (!file) errno("EINVAL", "pread64");
   if (length < 0) errno("EINVAL", "pread64");
   return readFileBytes(p, file, offset, length);
+}
+
+/** pread(2) into a caller's buffer (no allocation per call): the count read, short at EOF. */
+export function preadInto(p: Process, fd: number, dst: Uint8Array, offset: number): number {
+  p.enter("pread64");
+  if (offset < 0) errno("EINVAL", "pread64");
+  const f = p.fds.get(fd, "pread64");
+  if (f.inode.kind === "pipe") errno("ESPIPE", "pread64");
+  if (!f.readable) errno("EBADF", "pread64");
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", "pread64");
+  return readFileBytesInto(p, file, offset, dst);
 }
 
 /** fs/read_write.c ksys_pwrite64. */
