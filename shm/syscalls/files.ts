@@ -233,40 +233,38 @@ function writeFileBytes(
   return done;
 }
 
+/**
+ * The checks ksys_pread64 and ksys_pwrite64 share, in their order: offset, fd, ESPIPE (no
+ * FMODE_PREAD/PWRITE on a pipe), access mode (vfs_read/vfs_write: EBADF), a file that can
+ * be read or written at an offset.
+ */
+function positionalFile(p: Process, fd: number, offset: number, write: boolean): ShmemFile {
+  const name = write ? "pwrite64" : "pread64";
+  p.enter(name);
+  if (offset < 0) errno("EINVAL", name);
+  const f = p.fds.get(fd, name);
+  if (f.inode.kind === "pipe") errno("ESPIPE", name);
+  if (!(write ? f.writable : f.readable)) errno("EBADF", name);
+  const file = shmemOf(f);
+  if (!file) errno("EINVAL", name);
+  return file;
+}
+
 /** fs/read_write.c ksys_pread64. */
 export function pread(p: Process, fd: number, length: number, offset: number): Uint8Array {
-  p.enter("pread64");
-  if (offset < 0) errno("EINVAL", "pread64");
-  const f = p.fds.get(fd, "pread64");
-  if (f.inode.kind === "pipe") errno("ESPIPE", "pread64");
-  if (!f.readable) errno("EBADF", "pread64");
-  const file = shmemOf(f);
-  if (!file) errno("EINVAL", "pread64");
+  const file = positionalFile(p, fd, offset, false);
   if (length < 0) errno("EINVAL", "pread64");
   return readFileBytes(p, file, offset, length);
 }
 
 /** pread(2) into a caller's buffer (no allocation per call): the count read, short at EOF. */
 export function preadInto(p: Process, fd: number, dst: Uint8Array, offset: number): number {
-  p.enter("pread64");
-  if (offset < 0) errno("EINVAL", "pread64");
-  const f = p.fds.get(fd, "pread64");
-  if (f.inode.kind === "pipe") errno("ESPIPE", "pread64");
-  if (!f.readable) errno("EBADF", "pread64");
-  const file = shmemOf(f);
-  if (!file) errno("EINVAL", "pread64");
-  return readFileBytesInto(p, file, offset, dst);
+  return readFileBytesInto(p, positionalFile(p, fd, offset, false), offset, dst);
 }
 
 /** fs/read_write.c ksys_pwrite64. */
 export function pwrite(p: Process, fd: number, data: Uint8Array, offset: number): number {
-  p.enter("pwrite64");
-  if (offset < 0) errno("EINVAL", "pwrite64");
-  const f = p.fds.get(fd, "pwrite64");
-  if (f.inode.kind === "pipe") errno("ESPIPE", "pwrite64");
-  if (!f.writable) errno("EBADF", "pwrite64");
-  const file = shmemOf(f);
-  if (!file) errno("EINVAL", "pwrite64");
+  const file = positionalFile(p, fd, offset, true);
   if (data.length === 0) return 0;
   return writeFileBytes(p, file, data, offset, "pwrite64");
 }
