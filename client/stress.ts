@@ -15,7 +15,7 @@ import { Compositor } from "../compositor/compositor.ts";
 import type { ServerClient } from "../protocol/server.ts";
 import { MessagePortTransport } from "../protocol/transports/message-port.ts";
 import { Kernel } from "../shm/kernel.ts";
-import { RemoteKernelHost } from "../shm/remote-kernel.ts";
+import { RemoteKernelHost, ServingScheduler } from "../shm/remote-kernel.ts";
 import { getBehaviour } from "./behaviours/index.ts";
 import { classifyRegion, frameKey, pixelHash } from "./pattern.ts";
 import {
@@ -156,6 +156,9 @@ export async function runStress(opts: StressOptions, pool?: Piscina): Promise<St
   const threads = opts.threads ?? Math.min(64, opts.clients.length);
   const check = opts.check ?? true;
   const kernel = new Kernel({ memoryLimit: opts.memoryLimit ?? 1024 * 1024 * 1024 });
+  // Workers' syscalls are served at the kernel's preemption points too, not only between
+  // event-loop turns: a truncation can land inside the compositor's read of a buffer.
+  kernel.scheduler = new ServingScheduler(kernel);
   const comp = new Compositor({
     kernel,
     policy,

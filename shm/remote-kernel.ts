@@ -17,12 +17,59 @@
  * (frames.ts), so a frame freed by a truncation during the store is not reused until the
  * store ends: a late write lands in a dead frame, never in another file's page.
  */
+import { performance } from "node:perf_hooks";
 import type { MessagePort } from "node:worker_threads";
-import { MessageChannel } from "node:worker_threads";
-import { ErrnoError, ProcessKilled } from "./errors.ts";
+import { MessageChannel, receiveMessageOnPort } from "node:worker_threads";
+import { Deadlock, ErrnoError, ProcessKilled } from "./errors.ts";
 import { MAX_READER_THREADS } from "./frames.ts";
-import type { Kernel } from "./kernel.ts";
+import type { Kernel, Scheduler } from "./kernel.ts";
 import type { Process } from "./process.ts";
+
+/** The open channels of each kernel, for ServingScheduler. */
+const LIVE_HOSTS = new WeakMap<Kernel, Set<RemoteKernelHost>>();
+/** Kernels in the middle of serving a request. */
+const SERVING = new WeakSet<Kernel>();
+
+/**
+ * The scheduler of a kernel whose clients run in worker threads, with real concurrency:
+ * every syscall and page of a user access on the kernel's thread is a chance to serve the
+ * workers' waiting syscalls (at most every `everyMs`, so a long read does not spend its
+ * time polling). A worker's ftruncate issued while the compositor copies a buffer is then
+ * executed between two pages of that copy, as on a multi-core machine.
+ */
+export class ServingScheduler implements Scheduler {
+  served = 0;
+  private last = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly everyMs = 0.02,
+  ) {}
+
+  point(): void {
+    if (SERVING.has(this.kernel)) return;
+    const now = performance.now();
+    if (now - this.last < this.everyMs) return;
+    this.last = now;
+    this.pumpAll();
+  }
+
+  block(p: Process, until: () => boolean, what: string): void {
+    const deadline = performance.now() + 2000;
+    while (!until()) {
+      if (this.pumpAll() === 0 && performance.now() > deadline) {
+        throw new Deadlock(`process ${p.pid} (${p.name}) waits on ${what}; no worker resolved it`);
+      }
+    }
+  }
+
+  private pumpAll(): number {
+    let n = 0;
+    for (const h of LIVE_HOSTS.get(this.kernel) ?? []) n += h.pump();
+    this.served += n;
+    return n;
+  }
+}
 
 /** Process methods a worker may call by name (what user space can do). */
 export const REMOTE_SYSCALLS: ReadonlySet<string> = new Set([
@@ -148,6 +195,25 @@ export class RemoteKernelHost {
     this.port = port1;
     this.workerPort = port2;
     this.port.on("message", (m: RemoteRequest) => this.answer(m));
+    let live = LIVE_HOSTS.get(kernel);
+    if (!live) LIVE_HOSTS.set(kernel, (live = new Set()));
+    live.add(this);
+  }
+
+  /**
+   * Serves the requests waiting on this channel now, synchronously — from inside whatever
+   * the kernel's thread is doing (a preemption point of a multi-page read), so a worker's
+   * syscall can land between two of its pages. Returns how many were served.
+   */
+  pump(): number {
+    let n = 0;
+    while (!this.closed) {
+      const r = receiveMessageOnPort(this.port);
+      if (!r) break;
+      this.answer(r.message as RemoteRequest);
+      n++;
+    }
+    return n;
   }
 
   /** The worker's end (transfer `port` in the task's transferList). */
@@ -164,6 +230,9 @@ export class RemoteKernelHost {
 
   private answer(m: RemoteRequest): void {
     let reply: RemoteReply;
+    // While one request runs, no preemption point may start another (the kernel's state is
+    // mid-syscall): ServingScheduler checks this.
+    SERVING.add(this.kernel);
     try {
       reply = this.handle(m);
     } catch (e) {
@@ -180,6 +249,7 @@ export class RemoteKernelHost {
         };
       else reply = { fault: (e as Error)?.message ?? String(e) };
     }
+    SERVING.delete(this.kernel);
     this.port.postMessage(reply);
     Atomics.store(this.ctl, 0, 1);
     Atomics.notify(this.ctl, 0);
@@ -247,6 +317,7 @@ export class RemoteKernelHost {
     // A worker terminated in the middle of a store leaves its epoch published.
     Atomics.store(this.kernel.frames.epochs, this.slot, 0);
     slotsInUse.get(this.kernel)?.delete(this.slot);
+    LIVE_HOSTS.get(this.kernel)?.delete(this);
     this.port.close();
     // Wake a worker that might still be waiting (it will find the port closed).
     Atomics.store(this.ctl, 0, 1);
