@@ -68,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -86,6 +87,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -603,6 +605,79 @@ static void serve(void) {
   }
 }
 
+/*
+ * A device's long-term read-write pin, as the cow selftest takes it from user space: the
+ * buffer registered with io_uring (IORING_REGISTER_BUFFERS pins the pages with
+ * FOLL_WRITE|FOLL_LONGTERM), and what "the device sees" read back by an IORING_OP_WRITE_FIXED
+ * of the registered buffer into a scratch memfd. One pin per process at a time; the ring and
+ * the scratch file live at fds >= 900 so the script's fd numbering is untouched. A read-only
+ * pin cannot be taken from user space: such scenarios stay model-only.
+ */
+static int ring_fd = -1, scratch_fd = -1;
+static struct io_uring_params ring_p;
+static unsigned char *ring_sq, *ring_cq;
+static struct io_uring_sqe *ring_sqes;
+static void *pin_base;
+
+static int high_fd(int fd, int at) {
+  if (fd < 0) return -1;
+  int h = fcntl(fd, F_DUPFD_CLOEXEC, at);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return h;
+}
+
+static int ring_setup(void) {
+  if (ring_fd >= 0) return 0;
+  memset(&ring_p, 0, sizeof ring_p);
+  int fd = high_fd((int)syscall(__NR_io_uring_setup, 4, &ring_p), 900);
+  if (fd < 0) return -1;
+  size_t sq = ring_p.sq_off.array + ring_p.sq_entries * sizeof(unsigned);
+  size_t cq = ring_p.cq_off.cqes + ring_p.cq_entries * sizeof(struct io_uring_cqe);
+  int single = (ring_p.features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single && cq > sq) sq = cq;
+  ring_sq = mmap(NULL, sq, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+  ring_cq = single ? ring_sq
+                   : mmap(NULL, cq, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                          IORING_OFF_CQ_RING);
+  ring_sqes = mmap(NULL, ring_p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  if (ring_sq == MAP_FAILED || ring_cq == MAP_FAILED || (void *)ring_sqes == MAP_FAILED) abort();
+  scratch_fd = high_fd(memfd_create("shmlab-device", 0), 901);
+  if (scratch_fd < 0) abort();
+  ring_fd = fd;
+  return 0;
+}
+
+/* One WRITE_FIXED of [buf, buf+len) (inside the registered buffer) to the scratch file. */
+static long ring_write_fixed(void *buf, unsigned len) {
+  unsigned *tail = (unsigned *)(ring_sq + ring_p.sq_off.tail);
+  unsigned mask = *(unsigned *)(ring_sq + ring_p.sq_off.ring_mask);
+  unsigned *array = (unsigned *)(ring_sq + ring_p.sq_off.array);
+  unsigned t = *tail, idx = t & mask;
+  struct io_uring_sqe *sqe = &ring_sqes[idx];
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = IORING_OP_WRITE_FIXED;
+  sqe->fd = scratch_fd;
+  sqe->addr = (uint64_t)(uintptr_t)buf;
+  sqe->len = len;
+  sqe->off = 0;
+  sqe->buf_index = 0;
+  array[idx] = idx;
+  __atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
+  if (syscall(__NR_io_uring_enter, ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) return -errno;
+  unsigned *head = (unsigned *)(ring_cq + ring_p.cq_off.head);
+  unsigned *ctail = (unsigned *)(ring_cq + ring_p.cq_off.tail);
+  unsigned cmask = *(unsigned *)(ring_cq + ring_p.cq_off.ring_mask);
+  struct io_uring_cqe *cqes = (struct io_uring_cqe *)(ring_cq + ring_p.cq_off.cqes);
+  unsigned h = *head;
+  if (h == __atomic_load_n(ctail, __ATOMIC_ACQUIRE)) return -EAGAIN;
+  long res = cqes[h & cmask].res;
+  __atomic_store_n(head, h + 1, __ATOMIC_RELEASE);
+  return res;
+}
+
 static int exec_cmd(char *line, int recvd, struct sb *bind, struct sb *out, int *reply_fd) {
   char *copy = strdup(line);
   if (!copy) abort();
@@ -906,6 +981,53 @@ static int exec_parsed(char *copy, char *line, int recvd, struct sb *bind, struc
       munmap(src, len ? (size_t)len : 1);
       if (r < 0) result_errno(out, e);
       else result_value(out, (long long)c.copy);
+    }
+  } else if (!strcmp(op, "pin")) {
+    long long len = arg_i(&a, "length", 0);
+    void *base = (void *)(uintptr_t)(arg_i(&a, "addr", 0) + arg_i(&a, "offset", 0));
+    if (!arg_i(&a, "write", 0) || pin_base) {
+      result_errno(out, EINVAL); /* read-only pins are model-only; one pin at a time */
+      sb_addf(bind, "-1");
+    } else if (ring_setup() < 0) {
+      result_errno(out, errno);
+      sb_addf(bind, "-1");
+    } else {
+      struct iovec iov = {base, (size_t)len};
+      r = syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_BUFFERS, &iov, 1);
+      if (r < 0) {
+        result_errno(out, errno == EFAULT ? EFAULT : errno);
+        sb_addf(bind, "-1");
+      } else {
+        pin_base = base;
+        result_value(out, (len + 4095) / 4096);
+        sb_addf(bind, "1");
+      }
+    }
+  } else if (!strcmp(op, "unpin")) {
+    if (!pin_base) {
+      result_errno(out, EINVAL);
+    } else {
+      r = syscall(__NR_io_uring_register, ring_fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
+      if (r < 0) result_errno(out, errno);
+      else result_value(out, 0), pin_base = NULL;
+    }
+  } else if (!strcmp(op, "device_read")) {
+    long long len = arg_i(&a, "length", 0);
+    if (!pin_base || len <= 0 || len > (1LL << 20)) {
+      result_errno(out, EINVAL);
+    } else {
+      long w = ring_write_fixed((char *)pin_base + arg_i(&a, "offset", 0), (unsigned)len);
+      unsigned char *b = malloc((size_t)len);
+      if (!b) abort();
+      ssize_t n = w < 0 ? -1 : pread(scratch_fd, b, (size_t)len, 0);
+      if (w < 0) result_errno(out, (int)-w);
+      else if (n < 0) result_errno(out, errno);
+      else {
+        sb_addf(out, "{\"value\":\"");
+        sb_rle(out, b, (size_t)n);
+        sb_addf(out, "\"}");
+      }
+      free(b);
     }
   } else if (!strcmp(op, "join")) {
     join_async(arg_s(&a, "step"), out);

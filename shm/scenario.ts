@@ -151,11 +151,21 @@ export function loadScenario(path: string): Scenario {
   return validateScenario(parsed, path);
 }
 
+/**
+ * Whether the host helper can perform a step. A device's read-write long-term pin can be
+ * taken from user space (io_uring fixed buffers, as the cow selftest does) and read back;
+ * a read-only pin, a device buffer, a PFN map and forced reclaim cannot.
+ */
+function hostCanRun(st: Step): boolean {
+  if (st.op === "pin") return st.write === true;
+  if (st.op === "unpin") return true;
+  if (st.op === "device_read") return st.device === undefined;
+  return !MODEL_ONLY_OPS.has(st.op);
+}
+
 /** True when a scenario can run on a host kernel (no proposals, no model-only ops). */
 export function isHostRunnable(s: Scenario): boolean {
-  return (
-    !s.modelOnly && !s.kernelFeatures?.length && !s.steps.some((st) => MODEL_ONLY_OPS.has(st.op))
-  );
+  return !s.modelOnly && !s.kernelFeatures?.length && s.steps.every(hostCanRun);
 }
 
 /** Canonical JSON of a result (key order fixed), for comparing and printing. */
