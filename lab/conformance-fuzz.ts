@@ -209,6 +209,69 @@ export function generateScenario(seed: number, steps = 20): Scenario {
       to.fds.push(as);
       return { p: p.name, op: "send_fd", fd: `$${rng.pick(p.fds)}`, to: to.name, as };
     },
+    anon(p) {
+      const as = fresh("m");
+      const length = rng.pick([PG, 2 * PG]);
+      p.maps.push({ name: as, length });
+      return {
+        p: p.name,
+        op: "mmap",
+        length,
+        prot: "PROT_READ|PROT_WRITE",
+        flags: rng.pick(["MAP_PRIVATE|MAP_ANONYMOUS", "MAP_SHARED|MAP_ANONYMOUS"]),
+        as,
+      };
+    },
+    forkAdvice(p) {
+      if (!p.maps.length) return undefined;
+      const m = rng.pick(p.maps);
+      return {
+        p: p.name,
+        op: "madvise",
+        addr: `$${m.name}`,
+        offset: 0,
+        length: m.length,
+        advice: rng.pick(["MADV_WIPEONFORK", "MADV_DONTFORK", "MADV_DOFORK"]),
+      };
+    },
+    mremapGrow(p) {
+      if (!p.maps.length) return undefined;
+      const i = rng.int(0, p.maps.length - 1);
+      const m = p.maps[i];
+      const as = fresh("m");
+      const length = m.length + rng.pick([PG, 2 * PG]);
+      // The old binding is forgotten: its range may be reused differently on each kernel.
+      p.maps.splice(i, 1, { name: as, length });
+      return {
+        p: p.name,
+        op: "mremap",
+        addr: `$${m.name}`,
+        offset: 0,
+        old_length: m.length,
+        new_length: length,
+        flags: "MREMAP_MAYMOVE",
+        as,
+      };
+    },
+    dupClose(p) {
+      if (!p.fds.length) return undefined;
+      if (rng.chance(0.5)) {
+        const as = fresh("f");
+        const st: Step = { p: p.name, op: "dup", fd: `$${rng.pick(p.fds)}`, as };
+        p.fds.push(as);
+        return st;
+      }
+      const fd = p.fds.splice(rng.int(0, p.fds.length - 1), 1)[0];
+      return { p: p.name, op: "close", fd: `$${fd}` };
+    },
+    pipeRead(p) {
+      const pipe = p.pipes[0];
+      if (!pipe || !p.maps.length) return undefined;
+      const m = rng.pick(p.maps);
+      const length = Math.min(rng.pick([1, 8, 16]), m.length);
+      const offset = rng.int(0, m.length - length);
+      return { p: p.name, op: "read", fd: `$${pipe[0]}`, addr: `$${m.name}`, offset, length };
+    },
     fork(p) {
       if (forked || p.name !== "a") return undefined;
       forked = true;
@@ -240,6 +303,11 @@ export function generateScenario(seed: number, steps = 20): Scenario {
     ["pipeWrite", 1],
     ["sendFd", 2],
     ["fork", 1],
+    ["anon", 1],
+    ["forkAdvice", 1],
+    ["mremapGrow", 1],
+    ["dupClose", 1],
+    ["pipeRead", 1],
   ];
   const total = weights.reduce((s, [, w]) => s + w, 0);
   // Every script starts with a file and a mapping, so the interesting operations have targets.

@@ -61,6 +61,12 @@ class Runner implements Scheduler {
   point(): void {}
 
   block(_p: Process, until: () => boolean, what: string): void {
+    // Only an async step (a second thread) lets the script go on while it waits; a
+    // synchronous step blocks its process and, as on the host, the whole script.
+    if (!this.running.at(-1)?.async) {
+      if (!until()) throw new Deadlock(`blocked on ${what}`);
+      return;
+    }
     while (!until()) {
       if (this.cursor >= this.s.steps.length) throw new Deadlock(`blocked on ${what}`);
       this.execute(this.cursor++);
@@ -116,8 +122,20 @@ class Runner implements Scheduler {
     return { signal: info.signo, code: info.code, offset: info.addr - (this.bases.get(p) ?? 0) };
   }
 
+  /** The steps being executed, innermost last (an async step's wait runs later steps). */
+  private readonly running: Step[] = [];
+
   private execute(index: number): void {
     const step = this.s.steps[index];
+    this.running.push(step);
+    try {
+      this.executeStep(index, step);
+    } finally {
+      this.running.pop();
+    }
+  }
+
+  private executeStep(index: number, step: Step): void {
     const p = this.procs.get(step.p);
     let result: StepResult;
     if (!p?.alive) {

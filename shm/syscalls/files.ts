@@ -282,7 +282,9 @@ export function readToUser(p: Process, fd: number, addr: number, length: number)
     const pipe = f.inode;
     if (pipe.buffers.length === 0) {
       if (pipe.writers === 0) return 0;
-      errno("EAGAIN", "read", "empty pipe (the model does not block readers)");
+      // pipe_read sleeps until a writer writes or the last writer closes.
+      p.kernel.scheduler.block(p, () => pipe.buffers.length > 0 || pipe.writers === 0, "pipe read");
+      if (pipe.buffers.length === 0) return 0;
     }
     // fs/pipe.c pipe_read: "if (unlikely(written < chars)) { if (!ret) ret = -EFAULT; break; }"
     // — a buffer is consumed only when all of it reached the user.
@@ -352,8 +354,17 @@ function pipeWrite(p: Process, pipe: Pipe, addr: number, length: number): number
   }
   while (ret < length) {
     if (pipe.buffers.length >= PIPE_BUFFERS) {
-      if (ret === 0) errno("EAGAIN", "write", "full pipe (the model does not block writers)");
-      break;
+      // A blocking pipe_write sleeps until a reader makes room, partial write or not; the
+      // last reader going ends it (EPIPE, or the bytes already written).
+      p.kernel.scheduler.block(
+        p,
+        () => pipe.buffers.length < PIPE_BUFFERS || pipe.readers === 0,
+        "pipe write",
+      );
+      if (pipe.readers === 0) {
+        if (ret > 0) break;
+        errno("EPIPE", "write");
+      }
     }
     const n = Math.min(PAGE_SIZE, length - ret);
     const page = new Uint8Array(n);
