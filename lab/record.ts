@@ -54,7 +54,12 @@ export type HostileOutcome =
       objectId: number;
       message: string;
     }
-  | { kind: "tolerated"; how: string }
+  | {
+      kind: "tolerated";
+      how: string;
+      /** What the client's own window showed on the last frame (zero, stale = an earlier frame...). */
+      screen: PixelClass | "none";
+    }
   | { kind: "undetected" }
   | { kind: "killed-compositor"; how: string }
   | { kind: "self-destructed"; how: string };

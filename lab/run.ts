@@ -375,37 +375,51 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
   }
   harvest();
 
-  function checkHonest(frame: number): void {
+  /** The worst class of a participant's region of the output now, or undefined if not shown. */
+  function classify(p: Participant): { worst: PixelClass; counts: PixelCounts } | undefined {
     const fb = new Uint8Array(
       comp.framebuffer.buffer,
       comp.framebuffer.byteOffset,
       comp.framebuffer.byteLength,
     );
-    for (const [p, acc] of honestAcc) {
-      const place = comp.placements().find((x) => x.clientId === p.serverId);
-      if (!place) continue;
-      const expected = p.shown.get(place.surface);
-      if (expected === undefined) continue;
-      const stale: number[] = [];
-      for (let f = Math.max(0, expected - 16); f < expected; f++) stale.push(f);
-      const c = classifyRegion({
-        seed: spec.seed,
-        pixels: fb,
-        stride: WIDTH * 4,
-        x: place.x,
-        y: place.y,
-        width: place.width,
-        height: place.height,
-        expected: { client: p.index, frame: expected },
-        stale,
-        foreign: people.filter((q) => q !== p).map((q) => ({ client: q.index })),
-      });
+    const place = comp.placements().find((x) => x.clientId === p.serverId);
+    if (!place) return undefined;
+    const expected = p.shown.get(place.surface);
+    if (expected === undefined) return undefined;
+    const stale: number[] = [];
+    for (let f = Math.max(0, expected - 16); f < expected; f++) stale.push(f);
+    const c = classifyRegion({
+      seed: spec.seed,
+      pixels: fb,
+      stride: WIDTH * 4,
+      x: place.x,
+      y: place.y,
+      width: place.width,
+      height: place.height,
+      expected: { client: p.index, frame: expected },
+      stale,
+      foreign: people.filter((q) => q !== p).map((q) => ({ client: q.index })),
+    });
+    let worst: PixelClass = "correct";
+    for (const k of ["stale", "other", "zero", "foreign"] as PixelClass[]) {
+      if (c[k as keyof PixelCounts] > 0 && CLASS_RANK[k] > CLASS_RANK[worst]) worst = k;
+    }
+    return { worst, counts: c };
+  }
+
+  function checkHonest(frame: number): void {
+    for (const p of people) {
+      const got = classify(p);
+      const acc = honestAcc.get(p);
+      if (!acc) {
+        // The client under test: what its own window shows, for the verdict's wording.
+        p.lastPixels = got ? got.worst : "none";
+        continue;
+      }
+      if (!got) continue;
+      const { worst, counts: c } = got;
       acc.framesChecked++;
       for (const k of Object.keys(acc.counts) as (keyof PixelCounts)[]) acc.counts[k] += c[k];
-      let worst: PixelClass = "correct";
-      for (const k of ["stale", "other", "zero", "foreign"] as PixelClass[]) {
-        if (c[k as keyof PixelCounts] > 0 && CLASS_RANK[k] > CLASS_RANK[worst]) worst = k;
-      }
       p.lastPixels = worst;
       if (worst === "correct") acc.framesCorrect++;
       else if (acc.firstBadFrame === null) {
@@ -461,14 +475,16 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     }
     const label = p.client.label;
     const notices = comp.notices.filter((n) => n.client === label);
+    const screen = p.lastPixels;
     if (stats.sigbus > 0 && comp.alive) {
       return {
         kind: "tolerated",
-        how: notices[0]?.what ?? `${stats.sigbus} SIGBUS handled, zeros shown`,
+        how: notices[0]?.what ?? `${stats.sigbus} SIGBUS handled`,
+        screen,
       };
     }
     if (stats.zeroPages > 0 || notices.length) {
-      return { kind: "tolerated", how: notices[0]?.what ?? "zero pages mapped beyond EOF" };
+      return { kind: "tolerated", how: notices[0]?.what ?? "zero pages mapped beyond EOF", screen };
     }
     const rep = p.runtime.report();
     if (rep.killed)
@@ -505,7 +521,16 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
       cell = o.error.replace(/^wl_(shm|display)\./, "");
     } else if (o.kind === "tolerated") {
       verdict = "tolerated";
-      cell = "zeros, no error";
+      // What the client's own window showed at the end: the handler's zeros, or (a policy
+      // that keeps a copy) its last good frame.
+      cell =
+        o.screen === "stale"
+          ? "last frame kept, no error"
+          : o.screen === "zero"
+            ? "zeros, no error"
+            : o.screen === "none"
+              ? "survived, not shown, no error"
+              : `survived (${o.screen}), no error`;
     } else {
       verdict = "undetected";
       cell = o.kind === "self-destructed" ? "client died" : "no effect seen";

@@ -76,6 +76,9 @@ describe("verdicts match the compositors' sources (from the run records)", () =>
       for (const r of runs) {
         expect(r.verdict, `${policy}: ${r.replay}`).toBe("tolerated");
         expect(r.clients.at(-1)!.protocolError).toBeNull();
+        // What the truncating client's own window shows: the handler's zeros.
+        const o = r.clients.at(-1)!.hostileOutcome;
+        expect(o?.kind === "tolerated" && o.screen, r.replay).toBe("zero");
       }
     }
   });
