@@ -12,7 +12,8 @@
  *   npx tsx examples/ws-client.ts                       start the protocol test server
  *                                                       in-process and talk to it
  *
- * Until the compositor serves `shmlab serve`, the server is the protocol-level test server
+ * Against a compositor with a real policy: `npx shmlab serve --policy libwayland` prints the
+ * URL to pass. Without a URL it talks to the protocol-level test server
  * (protocol/testing/test-server.ts, standalone: examples/protocol-test-server.ts).
  */
 import { pathToFileURL } from "node:url";

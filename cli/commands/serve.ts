@@ -12,6 +12,7 @@ import { Compositor } from "../../compositor/compositor.ts";
 import { loadPolicy, policyNames } from "../../compositor/policies/index.ts";
 import { ProcessSyscallGateway, remoteFdBridge } from "../../protocol/kernel-gateway.ts";
 import { listenWebSocket } from "../../protocol/transports/websocket.ts";
+import { ProcessKilled } from "../../shm/errors.ts";
 import { Kernel } from "../../shm/kernel.ts";
 import { KERNEL_FEATURES } from "../../shm/scenario.ts";
 
@@ -55,9 +56,19 @@ export function register(program: Command): void {
         server: opts.variant ? { variant: opts.variant } : {},
       });
       let n = 0;
+      const reportDeath = (e: ProcessKilled) => {
+        console.log(`compositor DIED: ${e.message} — ${comp.deathCause}`);
+        process.exitCode = 1;
+      };
       const listener = await listenWebSocket({
         host: opts.host,
         port: Number(opts.port),
+        // A death inside a request handler (create_pool's mapping, say) reaches here, not
+        // the frame clock: report it the same way.
+        onHandlerError: (e) => {
+          if (e instanceof ProcessKilled && e.pid === comp.proc.pid) reportDeath(e);
+          else console.error(`handler error: ${(e as Error)?.message ?? String(e)}`);
+        },
         onConnection: (t, who) => {
           if (!comp.alive) {
             t.close("compositor is dead");
@@ -86,10 +97,7 @@ export function register(program: Command): void {
             );
           errorsShown = comp.errors.length;
         },
-        onDeath: (e) => {
-          console.log(`compositor DIED: ${e.message} — ${comp.deathCause}`);
-          process.exitCode = 1;
-        },
+        onDeath: reportDeath,
       });
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
       comp.stop();
