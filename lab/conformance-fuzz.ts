@@ -52,6 +52,16 @@ export function generateScenario(seed: number, steps = 20): Scenario {
   const fresh = (prefix: string) => `${prefix}${n++}`;
   const live = () => procs.filter((p) => p.name !== "dead");
 
+  /** A step over the whole of one of the process's mappings (mprotect, madvise). */
+  const wholeMapping = (
+    p: ProcState,
+    op: string,
+    extra: () => Record<string, string>,
+  ): Step | undefined => {
+    if (!p.maps.length) return undefined;
+    const m = rng.pick(p.maps);
+    return { p: p.name, op, addr: `$${m.name}`, offset: 0, length: m.length, ...extra() };
+  };
   const gen: Record<string, (p: ProcState) => Step | undefined> = {
     memfd(p) {
       const as = fresh("f");
@@ -162,30 +172,14 @@ export function generateScenario(seed: number, steps = 20): Scenario {
       const m = p.maps.splice(rng.int(0, p.maps.length - 1), 1)[0];
       return { p: p.name, op: "munmap", addr: `$${m.name}`, offset: 0, length: m.length };
     },
-    mprotect(p) {
-      if (!p.maps.length) return undefined;
-      const m = rng.pick(p.maps);
-      return {
-        p: p.name,
-        op: "mprotect",
-        addr: `$${m.name}`,
-        offset: 0,
-        length: m.length,
+    mprotect: (p) =>
+      wholeMapping(p, "mprotect", () => ({
         prot: rng.pick(["PROT_READ", "PROT_READ|PROT_WRITE", "PROT_NONE"]),
-      };
-    },
-    madvise(p) {
-      if (!p.maps.length) return undefined;
-      const m = rng.pick(p.maps);
-      return {
-        p: p.name,
-        op: "madvise",
-        addr: `$${m.name}`,
-        offset: 0,
-        length: m.length,
+      })),
+    madvise: (p) =>
+      wholeMapping(p, "madvise", () => ({
         advice: rng.pick(["MADV_DONTNEED", "MADV_DONTNEED", "MADV_REMOVE"]),
-      };
-    },
+      })),
     handler(p) {
       return {
         p: p.name,
@@ -226,18 +220,10 @@ export function generateScenario(seed: number, steps = 20): Scenario {
         as,
       };
     },
-    forkAdvice(p) {
-      if (!p.maps.length) return undefined;
-      const m = rng.pick(p.maps);
-      return {
-        p: p.name,
-        op: "madvise",
-        addr: `$${m.name}`,
-        offset: 0,
-        length: m.length,
+    forkAdvice: (p) =>
+      wholeMapping(p, "madvise", () => ({
         advice: rng.pick(["MADV_WIPEONFORK", "MADV_DONTFORK", "MADV_DOFORK"]),
-      };
-    },
+      })),
     mremapGrow(p) {
       if (!p.maps.length) return undefined;
       const i = rng.int(0, p.maps.length - 1);
