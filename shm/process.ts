@@ -352,8 +352,11 @@ export class Process {
       let pte = this.translate(a, write);
       while (pte === 0) {
         const out = resolveFault(this.kernel, this, a, write);
-        if (out.kind === "uffd") this.waitForUffd(out.vma, out.page, write);
-        else if (out.kind !== "ok") return done;
+        if (out.kind === "uffd") {
+          // UFFD_USER_MODE_ONLY: a kernel-mode fault is not reported, it fails (EFAULT).
+          if (out.vma.uffd?.userModeOnly) return done;
+          this.waitForUffd(out.vma, out.page, write);
+        } else if (out.kind !== "ok") return done;
         pte = this.translate(a, write);
       }
       const mem = this.kernel.frames.view();

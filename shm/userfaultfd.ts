@@ -17,7 +17,15 @@ export class UffdContext {
   readonly waiting = new Set<number>();
   released = false;
 
-  constructor(readonly ownerPid: number) {}
+  constructor(
+    readonly ownerPid: number,
+    /**
+     * UFFD_USER_MODE_ONLY: only faults from user mode are handled; handle_userfault turns a
+     * kernel-mode fault (a syscall touching the range) into VM_FAULT_SIGBUS, which a kernel
+     * access reports as EFAULT instead of waiting.
+     */
+    readonly userModeOnly = false,
+  ) {}
 
   /** Queues the event once per page, as handle_userfault does for a waiting fault. */
   report(address: number, write: boolean, pid: number): void {

@@ -25,7 +25,10 @@ export function userfaultfd(p: Process, flags: number): number {
   p.enter("userfaultfd");
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)) errno("EINVAL", "userfaultfd");
   const k = p.kernel;
-  const inode = new UffdFile(k.allocIno(), new UffdContext(p.pid));
+  const inode = new UffdFile(
+    k.allocIno(),
+    new UffdContext(p.pid, (flags & UFFD_USER_MODE_ONLY) !== 0),
+  );
   return p.fds.install(new OpenFile(k.allocFileId(), inode, true, true), "userfaultfd");
 }
 
