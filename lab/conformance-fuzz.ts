@@ -30,6 +30,7 @@ const SIZES = [0, 1, 100, PG - 1, PG, PG + 1, 2 * PG, 3 * PG, 3 * PG + 7, 4 * PG
 interface Mapping {
   name: string;
   length: number;
+  dontFork?: boolean;
 }
 
 interface ProcState {
@@ -220,10 +221,16 @@ export function generateScenario(seed: number, steps = 20): Scenario {
         as,
       };
     },
-    forkAdvice: (p) =>
-      wholeMapping(p, "madvise", () => ({
-        advice: rng.pick(["MADV_WIPEONFORK", "MADV_DONTFORK", "MADV_DOFORK"]),
-      })),
+    forkAdvice(p) {
+      if (!p.maps.length) return undefined;
+      const m = rng.pick(p.maps);
+      const advice = rng.pick(["MADV_WIPEONFORK", "MADV_DONTFORK", "MADV_DOFORK"]);
+      // The child will not have a DONTFORK range: its binding must not be used there (the
+      // host may place the child's next mapping exactly where it was).
+      if (advice === "MADV_DONTFORK") m.dontFork = true;
+      if (advice === "MADV_DOFORK") m.dontFork = false;
+      return { p: p.name, op: "madvise", addr: `$${m.name}`, offset: 0, length: m.length, advice };
+    },
     mremapGrow(p) {
       if (!p.maps.length) return undefined;
       const i = rng.int(0, p.maps.length - 1);
@@ -231,7 +238,7 @@ export function generateScenario(seed: number, steps = 20): Scenario {
       const as = fresh("m");
       const length = m.length + rng.pick([PG, 2 * PG]);
       // The old binding is forgotten: its range may be reused differently on each kernel.
-      p.maps.splice(i, 1, { name: as, length });
+      p.maps.splice(i, 1, { name: as, length, dontFork: m.dontFork });
       return {
         p: p.name,
         op: "mremap",
@@ -261,7 +268,7 @@ export function generateScenario(seed: number, steps = 20): Scenario {
         name: "c",
         fds: [...p.fds],
         pipes: [...p.pipes],
-        maps: p.maps.map((m) => ({ ...m })),
+        maps: p.maps.filter((m) => !m.dontFork).map((m) => ({ ...m })),
       });
       return { p: "a", op: "fork", child: "c" };
     },

@@ -8,7 +8,15 @@ import { FRAME_ANON_EXCLUSIVE, ZERO_FRAME } from "./frames.ts";
 import type { Kernel } from "./kernel.ts";
 import type { Process } from "./process.ts";
 import { PAGE_SIZE, PROT } from "./uapi.ts";
-import { makePte, PTE_ANON, PTE_SPECIAL, PTE_WRITE, pteFrame, type Vma } from "./vma.ts";
+import {
+  makePte,
+  PTE_ANON,
+  PTE_SPECIAL,
+  PTE_WRITE,
+  prepareAnonVma,
+  pteFrame,
+  type Vma,
+} from "./vma.ts";
 
 export type FaultOutcome =
   | { kind: "ok" }
@@ -86,6 +94,7 @@ function writeProtectFault(
     vma.setPte(i, pte | PTE_WRITE);
     return OK;
   }
+  prepareAnonVma(vma);
   const copy = k.frames.alloc(p.pid, "fault");
   k.frames.copyFrame(copy, frame);
   k.frames.flags[copy] = FRAME_ANON_EXCLUSIVE; // the new copy is exclusive to this process
@@ -153,6 +162,7 @@ function fileFault(
     return OK;
   }
   if (write) {
+    prepareAnonVma(vma);
     const copy = k.frames.alloc(p.pid, "fault");
     k.frames.copyFrame(copy, frame);
     k.frames.flags[copy] = FRAME_ANON_EXCLUSIVE;
@@ -187,6 +197,7 @@ function anonFault(
     p.counters.zeroPageMaps++;
     return OK;
   }
+  prepareAnonVma(vma);
   const f = k.frames.alloc(p.pid, "fault");
   k.frames.flags[f] = FRAME_ANON_EXCLUSIVE;
   vma.setPte(i, makePte(f, PTE_ANON | PTE_WRITE));

@@ -17,6 +17,12 @@ export const PTE_SPECIAL = 4;
 
 export const PTES_PER_CHUNK = 512;
 
+let nextAnonVma = 1;
+/** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
+export function prepareAnonVma(v: Vma): void {
+  if (!v.anonVma) v.anonVma = nextAnonVma++;
+}
+
 export function makePte(frame: number, flags: number): number {
   return ((frame + 1) << 3) | flags;
 }
@@ -46,6 +52,11 @@ export class Vma {
   uffd: UffdContext | undefined;
   /** For VM_PFNMAP: the device frames backing each page. */
   pfns: number[] | undefined;
+  /**
+   * The anon_vma this VMA's anonymous pages hang off (0: none yet). Linux only merges two
+   * adjacent anonymous VMAs whose anon_vmas are compatible (is_mergeable_anon_vma).
+   */
+  anonVma = 0;
   /** The counters of the process whose address space holds this VMA. */
   owner: import("./counters.ts").ProcessCounters | undefined;
 
@@ -129,6 +140,7 @@ export class Vma {
     );
     upper.uffd = this.uffd;
     upper.owner = this.owner;
+    upper.anonVma = this.anonVma;
     if (this.pfns) upper.pfns = this.pfns.slice(at);
     this.forEachPresent(at, this.pages, (i, v) => upper.setPte(i - at, v));
     const keep = Math.ceil(at / PTES_PER_CHUNK);

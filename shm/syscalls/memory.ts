@@ -12,7 +12,15 @@ import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
 import { punchHole } from "../truncate.ts";
 import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
-import { makePte, PTE_ANON, PTE_WRITE, pteFrame, Vma, type VmaFlags } from "../vma.ts";
+import {
+  makePte,
+  PTE_ANON,
+  PTE_WRITE,
+  prepareAnonVma,
+  pteFrame,
+  Vma,
+  type VmaFlags,
+} from "../vma.ts";
 import { releaseFile } from "./files.ts";
 
 const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
@@ -57,6 +65,42 @@ export function removeVma(p: Process, v: Vma): void {
     if (v.flags.shared && v.flags.mayWrite) v.file.writableMappings--;
   }
   if (v.openFile) releaseFile(v.openFile);
+}
+
+/**
+ * vma_merge for anonymous private memory: two adjacent VMAs with the same protection and
+ * flags, no userfaultfd, and compatible anon_vmas (is_mergeable_anon_vma: one of them has
+ * none yet, or they share it) become one — so that, say, the page-sized mappings a SIGBUS
+ * handler placed side by side are one VMA to mremap, as on Linux.
+ */
+function mergeable(a: Vma, b: Vma): boolean {
+  if (a.end !== b.start || a.file || b.file || a.flags.shared || b.flags.shared) return false;
+  if (a.prot !== b.prot || a.uffd || b.uffd || a.pfns || b.pfns) return false;
+  if (a.anonVma && b.anonVma && a.anonVma !== b.anonVma) return false;
+  const fa = a.flags as unknown as Record<string, boolean>;
+  const fb = b.flags as unknown as Record<string, boolean>;
+  return Object.keys(fa).every((k) => fa[k] === fb[k]);
+}
+
+/** Merges `v` with its neighbours where Linux would; returns the VMA that holds its range. */
+export function mergeNeighbours(p: Process, v: Vma): Vma {
+  const absorb = (a: Vma, b: Vma) => {
+    const base = a.pages;
+    a.resize(b.end);
+    b.forEachPresent(0, b.pages, (i, pte) => a.setPte(base + i, pte));
+    a.anonVma ||= b.anonVma;
+    p.mm.remove(b);
+  };
+  const i = p.mm.vmas.indexOf(v);
+  if (i < 0) return v;
+  const next = p.mm.vmas[i + 1];
+  if (next && mergeable(v, next)) absorb(v, next);
+  const prev = p.mm.vmas[i - 1];
+  if (prev && mergeable(prev, v)) {
+    absorb(prev, v);
+    return prev;
+  }
+  return v;
 }
 
 /** Unmaps [start, end), splitting VMAs at the edges (do_vmi_munmap). */
@@ -166,7 +210,8 @@ export function mmap(
   if (fixed) unmapRange(p, start, start + len);
   const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
   attach(p, v);
-  if (flags & MAP.MAP_POPULATE) populate(p, v);
+  const merged = mergeNeighbours(p, v);
+  if (flags & MAP.MAP_POPULATE) populate(p, merged);
   p.kernel.emit(p.pid, "mmap", {
     addr: start,
     length: len,
@@ -290,7 +335,8 @@ export function mprotect(p: Process, addr: number, length: number, prot: number)
 }
 
 function applyProt(p: Process, start: number, end: number, prot: number): void {
-  for (const v of p.mm.isolate(start, end)) {
+  const pieces = p.mm.isolate(start, end);
+  for (const v of pieces) {
     v.prot = prot;
     // Removing write access write-protects every entry; adding it leaves them to fault.
     if (!(prot & PROT.PROT_WRITE)) {
@@ -299,6 +345,8 @@ function applyProt(p: Process, start: number, end: number, prot: number): void {
     // PROT_NONE keeps the entries (change_protection makes them inaccessible; the pages,
     // private copies included, survive): access is refused by the VMA's protection.
   }
+  // mprotect_fixup merges the changed pieces with compatible neighbours.
+  for (const v of pieces) if (p.mm.vmas.includes(v)) mergeNeighbours(p, v);
   p.mm.generation++;
 }
 
@@ -350,7 +398,8 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
       return;
     case MADV.MADV_REMOVE: {
       const file = v.file;
-      if (!file || !v.openFile) errno("EINVAL", "madvise", "MADV_REMOVE needs a file mapping");
+      // Shared anonymous memory is a shmem file too (shmem_zero_setup): it can be punched.
+      if (!file) errno("EINVAL", "madvise", "MADV_REMOVE needs a file mapping");
       if (!(v.flags.shared && v.flags.mayWrite)) errno("EACCES", "madvise", "not shared writable");
       if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) errno("EPERM", "madvise");
       const offset = (v.pgoff + v.index(lo)) * PAGE_SIZE;
@@ -447,6 +496,8 @@ export function fork(parent: Process, childName: string): Process {
   for (const v of parent.mm.vmas) {
     if (v.flags.dontFork) continue;
     const c = new Vma(v.start, v.end, v.prot, { ...v.flags }, v.file, v.openFile, v.pgoff);
+    // anon_vma_fork: the child's VMA gets an anon_vma of its own.
+    if (v.anonVma) prepareAnonVma(c);
     c.pfns = v.pfns;
     attach(child, c);
     if (v.flags.shared || v.flags.wipeOnFork) continue;
