@@ -31,9 +31,11 @@ const behaviour: Behaviour = {
     sys.close(m.fd);
     c.attach(surface, b);
     c.damageBuffer(surface, 0, 0, w, h);
+    const cb = c.frame(surface);
     c.commit(surface, b);
-    yield;
-    yield* settle(c);
+    // Until the compositor has composited (and so read) the buffer, or dropped us: leaving
+    // after a mere roundtrip would race the next frame.
+    yield { what: "frame done or disconnect", ready: () => cb.done || c.closed };
     yield* settle(c);
   },
 };

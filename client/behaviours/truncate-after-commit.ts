@@ -18,11 +18,11 @@ const behaviour: Behaviour = {
   *run(c, ctx) {
     const s = yield* scene(c, ctx, { buffers: 1, keepFd: true });
     c.destroyPool(s.pool);
-    show(c, ctx, s, s.buffers[0], 0);
+    const cb = show(c, ctx, s, s.buffers[0], 0);
     c.process.ftruncate(s.memfd.fd, num(ctx, "size", 12));
     c.process.close(s.memfd.fd);
-    yield;
-    yield* settle(c);
+    // Until the compositor has composited (and so read) the buffer, or dropped us.
+    yield { what: "frame done or disconnect", ready: () => cb.done || c.closed };
     yield* settle(c);
   },
 };
