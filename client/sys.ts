@@ -15,7 +15,7 @@
 
 import type { ProcessKilled } from "../shm/errors.ts";
 import type { Kernel } from "../shm/kernel.ts";
-import type { Process } from "../shm/process.ts";
+import { type Process, USER_SYSCALLS } from "../shm/process.ts";
 
 export interface ClientSys {
   readonly pid: number;
@@ -63,38 +63,7 @@ export interface ClientSys {
 }
 
 /** Process methods a client may call through `syscall` (everything user space can do). */
-export const PROCESS_SYSCALLS: ReadonlySet<string> = new Set([
-  "memfdCreate",
-  "pipe",
-  "dup",
-  "close",
-  "ftruncate",
-  "fallocate",
-  "fstatSize",
-  "pread",
-  "pwrite",
-  "read",
-  "write",
-  "addSeals",
-  "getSeals",
-  "setZeroBeyondEof",
-  "mmap",
-  "munmap",
-  "mremap",
-  "mprotect",
-  "madvise",
-  "userfaultfd",
-  "uffdioApi",
-  "uffdioRegister",
-  "uffdRead",
-  "uffdPending",
-  "uffdioZeropage",
-  "uffdioCopy",
-  "load",
-  "store",
-  "fill",
-  "exit",
-]);
+export const PROCESS_SYSCALLS: ReadonlySet<string> = USER_SYSCALLS;
 
 /** A client on the kernel's own thread: calls go straight to its Process. */
 export class LocalSys implements ClientSys {

@@ -21,6 +21,43 @@ import { PAGE_SIZE, PROT } from "./uapi.ts";
 import type { UffdEvent } from "./userfaultfd.ts";
 import { pteFrame, type Vma } from "./vma.ts";
 
+/**
+ * The Process methods user space may call by name (a client's raw syscall escape hatch, a
+ * worker's channel): everything a program can do, nothing of the kernel's inside.
+ */
+export const USER_SYSCALLS: ReadonlySet<string> = new Set([
+  "memfdCreate",
+  "pipe",
+  "dup",
+  "close",
+  "ftruncate",
+  "fallocate",
+  "fstatSize",
+  "pread",
+  "pwrite",
+  "read",
+  "write",
+  "addSeals",
+  "getSeals",
+  "setZeroBeyondEof",
+  "mmap",
+  "munmap",
+  "mremap",
+  "mprotect",
+  "madvise",
+  "userfaultfd",
+  "uffdioApi",
+  "uffdioRegister",
+  "uffdRead",
+  "uffdPending",
+  "uffdioZeropage",
+  "uffdioCopy",
+  "load",
+  "store",
+  "fill",
+  "exit",
+]);
+
 /** A handler that returns without fixing its fault makes Linux spin forever; we stop here. */
 const LIVELOCK_RETRIES = 64;
 

@@ -23,7 +23,7 @@ import { MessageChannel, receiveMessageOnPort } from "node:worker_threads";
 import { Deadlock, ErrnoError, ProcessKilled } from "./errors.ts";
 import { MAX_READER_THREADS } from "./frames.ts";
 import type { Kernel, Scheduler } from "./kernel.ts";
-import type { Process } from "./process.ts";
+import { type Process, USER_SYSCALLS } from "./process.ts";
 
 /** The open channels of each kernel, for ServingScheduler. */
 const LIVE_HOSTS = new WeakMap<Kernel, Set<RemoteKernelHost>>();
@@ -71,37 +71,14 @@ export class ServingScheduler implements Scheduler {
   }
 }
 
-/** Process methods a worker may call by name (what user space can do). */
-export const REMOTE_SYSCALLS: ReadonlySet<string> = new Set([
-  "memfdCreate",
-  "pipe",
-  "dup",
-  "close",
-  "ftruncate",
-  "fallocate",
-  "fstatSize",
-  "pread",
-  "pwrite",
-  "read",
-  "write",
-  "addSeals",
-  "getSeals",
-  "setZeroBeyondEof",
-  "mmap",
-  "munmap",
-  "mremap",
-  "mprotect",
-  "madvise",
-  "userfaultfd",
-  "uffdioApi",
-  "uffdioRegister",
-  "uffdRead",
-  "uffdPending",
-  "uffdioZeropage",
-  "uffdioCopy",
-  "load",
-  "fill",
-]);
+/**
+ * Process methods a worker may call by name: what user space can do, less `store` (a
+ * worker's stores go straight into physical memory; only their faults come here) and `exit`
+ * (a worker's processes exit when its channel closes).
+ */
+export const REMOTE_SYSCALLS: ReadonlySet<string> = new Set(
+  [...USER_SYSCALLS].filter((n) => n !== "store" && n !== "exit"),
+);
 
 /** Calls that change the caller's mappings: the worker drops its cached page tables. */
 export const MM_CHANGING: ReadonlySet<string> = new Set([
