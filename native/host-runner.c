@@ -1290,8 +1290,28 @@ done:
   free(cmd.p);
 }
 
+/*
+ * Every scenario process runs on one CPU (inherited from the driver). Some kernel paths
+ * depend on which CPU a page was faulted on: MADV_PAGEOUT calls lru_add_drain() for the
+ * current CPU only, so a page still in another CPU's LRU batch (the process migrated after
+ * touching it) cannot be isolated and is not paged out. One CPU makes such results stable.
+ */
+static void pin_to_one_cpu(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return;
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (CPU_ISSET(c, &set)) {
+      CPU_ZERO(&set);
+      CPU_SET(c, &set);
+      sched_setaffinity(0, sizeof set, &set);
+      return;
+    }
+  }
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
+  pin_to_one_cpu();
   /* Orphans of a dead driver must not linger: every scenario process has PDEATHSIG. */
   char *line = NULL;
   size_t cap = 0;
