@@ -103,3 +103,22 @@ export function* settleFrames(c: Client, surface: number, n: number): Sub<void> 
     yield { what: `frame ${i} or disconnect`, ready: () => cb.done || c.closed };
   }
 }
+
+/**
+ * Attaches, damages and commits `b` once with a frame callback, then waits until the
+ * compositor has composited (and so read) it, or dropped the client. A one-shot attack that
+ * left after a mere roundtrip would race the compositor's next frame (weston's bad-buffer
+ * test waits for the frame the same way).
+ */
+export function* commitOnce(
+  c: Client,
+  surface: number,
+  b: BufferRef,
+  what = "frame done or disconnect",
+): Sub<void> {
+  c.attach(surface, b);
+  c.damageBuffer(surface, 0, 0, b.width, b.height);
+  const cb = c.frame(surface);
+  c.commit(surface, b);
+  yield { what, ready: () => cb.done || c.closed };
+}

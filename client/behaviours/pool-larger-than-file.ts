@@ -7,7 +7,7 @@
  */
 import type { Behaviour } from "../behaviour.ts";
 import { frameBytes } from "../pattern.ts";
-import { num, settle } from "./common.ts";
+import { commitOnce, num, settle } from "./common.ts";
 
 const behaviour: Behaviour = {
   name: "pool-larger-than-file",
@@ -29,13 +29,7 @@ const behaviour: Behaviour = {
     const b = c.createBuffer(pool, 0, w, h, w * 4);
     b.frame = 0;
     sys.close(m.fd);
-    c.attach(surface, b);
-    c.damageBuffer(surface, 0, 0, w, h);
-    const cb = c.frame(surface);
-    c.commit(surface, b);
-    // Until the compositor has composited (and so read) the buffer, or dropped us: leaving
-    // after a mere roundtrip would race the next frame.
-    yield { what: "frame done or disconnect", ready: () => cb.done || c.closed };
+    yield* commitOnce(c, surface, b);
     yield* settle(c);
   },
 };

@@ -15,7 +15,7 @@ import { SEAL } from "../../shm/uapi.ts";
 import type { Behaviour, BehaviourContext } from "../behaviour.ts";
 import type { Client } from "../client.ts";
 import { FORMAT_XRGB8888 } from "../client.ts";
-import { num, type Sub, settle, str } from "./common.ts";
+import { commitOnce, num, type Sub, settle, str } from "./common.ts";
 
 export const SEAL_ORDERS = [
   "seal-create-truncate",
@@ -55,12 +55,8 @@ function* order(c: Client, ctx: BehaviourContext, name: string, frame: number): 
   }
   if (name === "seal-resize-smaller") c.resizePool(pool, size / 2);
   c.drawPattern(base, b, ctx.seed, ctx.index, frame);
-  c.attach(surface, b);
-  c.damageBuffer(surface, 0, 0, w, h);
-  const cb = c.frame(surface);
-  c.commit(surface, b);
-  sys.close(m.fd);
-  yield { what: `${name} frame or disconnect`, ready: () => cb.done || c.closed };
+  sys.close(m.fd); // the compositor holds its own reference since create_pool
+  yield* commitOnce(c, surface, b, `${name} frame or disconnect`);
 }
 
 const behaviour: Behaviour = {

@@ -8,7 +8,7 @@
 import { SEAL } from "../../shm/uapi.ts";
 import type { Behaviour } from "../behaviour.ts";
 import { frameBytes } from "../pattern.ts";
-import { num, settle } from "./common.ts";
+import { commitOnce, num, settle } from "./common.ts";
 
 const behaviour: Behaviour = {
   name: "write-sealed-fd",
@@ -28,10 +28,7 @@ const behaviour: Behaviour = {
     const b = c.createBuffer(pool, 0, w, h, w * 4);
     b.frame = 0;
     c.process.close(m.fd);
-    c.attach(surface, b);
-    c.damageBuffer(surface, 0, 0, w, h);
-    c.commit(surface, b);
-    yield;
+    yield* commitOnce(c, surface, b);
     yield* settle(c);
   },
 };

@@ -5,7 +5,7 @@
  * Params: width, height (64).
  */
 import type { Behaviour } from "../behaviour.ts";
-import { num, settle } from "./common.ts";
+import { commitOnce, num, settle } from "./common.ts";
 
 const behaviour: Behaviour = {
   name: "zero-length-file",
@@ -22,11 +22,7 @@ const behaviour: Behaviour = {
     const pool = c.createPool(m.fd, w * h * 4);
     const b = c.createBuffer(pool, 0, w, h, w * 4);
     c.process.close(m.fd);
-    c.attach(surface, b);
-    c.damageBuffer(surface, 0, 0, w, h);
-    c.commit(surface, b);
-    yield;
-    yield* settle(c);
+    yield* commitOnce(c, surface, b);
     yield* settle(c);
   },
 };
