@@ -91,6 +91,9 @@ export function hostileOutcomeOf(
     };
   }
   const screen = c.pixels;
+  // Dropped without a word: the compositor survived and did not tell it why.
+  if (c.closedBy === "compositor")
+    return { kind: "tolerated", how: "disconnected without an error", screen };
   if (comp.faultsHandled > 0)
     return {
       kind: "tolerated",
@@ -99,9 +102,6 @@ export function hostileOutcomeOf(
     };
   if (comp.zeroPages > 0 || c.notices.length)
     return { kind: "tolerated", how: c.notices[0] ?? "zero pages mapped beyond EOF", screen };
-  // Dropped without a word: the compositor survived and did not tell it why.
-  if (c.closedBy === "compositor")
-    return { kind: "tolerated", how: "disconnected without an error", screen };
   if (c.killed) return { kind: "self-destructed", how: `${c.killed.signal} (${c.killed.reason})` };
   return { kind: "undetected" };
 }
