@@ -336,11 +336,15 @@ function checkSize(size: number): void {
     throw new WireError(WIRE_ERR.TOO_LARGE, `message size ${size} over ${WIRE_MAX_MESSAGE}`);
 }
 
-/** Where the reader finds the sender's message spec; undefined = unknown object/opcode. */
+/**
+ * Where the reader finds the sender's message spec: a spec; `null` to skip the message
+ * whole (its size is in the header: an event of an interface the reader does not speak,
+ * which a real client library would also fail to dispatch); or an error that ends the stream.
+ */
 export type SpecLookup = (
   objectId: number,
   opcode: number,
-) => WireMessageSpec | MessageSpec | { error: WireErrorCode; message: string };
+) => WireMessageSpec | MessageSpec | null | { error: WireErrorCode; message: string };
 
 /**
  * A byte stream cut into messages: bytes and fds arrive in chunks (recvmsg can split a
@@ -368,8 +372,11 @@ export class WireReader {
     return this.buf.length;
   }
 
-  /** The next whole message, or undefined until more bytes come. Throws WireError. */
-  next(lookup: SpecLookup): (WireMessage & { spec: WireMessageSpec }) | undefined {
+  /**
+   * The next whole message, or undefined until more bytes come; `spec` is null for a
+   * message the lookup chose to skip (args empty, no fds taken). Throws WireError.
+   */
+  next(lookup: SpecLookup): (WireMessage & { spec: WireMessageSpec | null }) | undefined {
     if (this.broken) throw this.broken;
     const h = peekHeader(this.buf);
     if (!h) return undefined;
@@ -377,6 +384,10 @@ export class WireReader {
       checkSize(h.size);
       if (this.buf.length < h.size) return undefined;
       const spec = lookup(h.objectId, h.opcode);
+      if (spec === null) {
+        this.buf = this.buf.slice(h.size);
+        return { ...h, args: [], fds: [], spec: null };
+      }
       if ("error" in spec) throw new WireError(spec.error, spec.message);
       const msg = decodeWire(this.buf.subarray(0, h.size), spec.args, this.fds);
       this.buf = this.buf.slice(h.size);
