@@ -303,8 +303,8 @@ export class Compositor {
       onClientError: (c, e) => this.recordError(c, e),
     });
     this.instance = policy.create(this.proc, {
-      kernel: this.kernel,
       panic: (reason) => this.panic(reason),
+      onBlocked: (what, run) => this.onBlocked(what, run),
     });
     this.installGlobals();
   }
@@ -359,6 +359,26 @@ export class Compositor {
       },
       get bufferedBytes() {
         return t.bufferedBytes;
+      },
+    };
+  }
+
+  /**
+   * Runs a policy's helper thread while the compositor's process sleeps on `what`: a
+   * scheduler chained in front of the kernel's current one (the lab's seeded one); every
+   * other decision stays with it.
+   */
+  private onBlocked(what: string, run: () => void): void {
+    const proc = this.proc;
+    const below = this.kernel.scheduler;
+    this.kernel.scheduler = {
+      point: (p, site) => below.point(p, site),
+      block(p, until, w) {
+        if (p === proc && w === what) {
+          run();
+          if (until()) return;
+        }
+        below.block(p, until, w);
       },
     };
   }
