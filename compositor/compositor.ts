@@ -31,6 +31,7 @@ import type { Transport } from "../protocol/transport.ts";
 import { createPair } from "../protocol/transports/pair.ts";
 import { getVariant, type ProtocolVariant, STANDARD } from "../protocol/variant.ts";
 import { ProcessKilled } from "../shm/errors.ts";
+import { onErrno } from "../shm/expected-errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
@@ -514,13 +515,8 @@ export class Compositor {
 
   private createPool(r: Resource, [id, fd, size]: [number, number, number]): void {
     const closeFd = () => {
-      if (this.proc.alive) {
-        try {
-          this.proc.close(fd);
-        } catch {
-          // Already closed by the policy.
-        }
-      }
+      // EBADF: already closed by the policy.
+      if (this.proc.alive) onErrno(["EBADF"], () => this.proc.close(fd), undefined);
     };
     const bad = this.policy.profile.createPool(size);
     if (bad) {
