@@ -457,6 +457,7 @@ export class ServerClient {
     return {
       clientId: this.id,
       objectId: msg.objectId,
+      version: msg.sender.version,
       interface: msg.iface.name,
       request: msg.spec.name,
       args: msg.args,
