@@ -132,8 +132,20 @@ type MutableIface = Omit<ParsedInterface, "requests" | "events" | "enums"> & {
   enums: ParsedEnum[];
 };
 
+export interface ParseOptions {
+  /**
+   * Accept `array` arguments: for files read by the binary wire codec (protocol/wire.ts)
+   * only, since shmlab's own msgpack codec and validator have no arrays.
+   */
+  arrays?: boolean;
+}
+
 /** Parses one protocol file. Throws ProtocolXmlError on the first problem. */
-export function parseProtocolXml(text: string, file: string): ParsedProtocol {
+export function parseProtocolXml(
+  text: string,
+  file: string,
+  opts: ParseOptions = {},
+): ParsedProtocol {
   const parser = new SaxesParser<{ xmlns: false; position: true }>({
     xmlns: false,
     position: true,
@@ -298,7 +310,7 @@ export function parseProtocolXml(text: string, file: string): ParsedProtocol {
             label,
             `unknown arg type ${JSON.stringify(type)} (valid: ${XML_ARG_TYPES.join(", ")})`,
           );
-        if (type === "array")
+        if (type === "array" && !opts.arrays)
           fail(line, label, "arg type array is not supported by shmlab's codec");
         const allowNull = bool("allow-null");
         if (allowNull && !["object", "string", "new_id"].includes(type))

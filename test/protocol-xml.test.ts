@@ -8,6 +8,7 @@ import { Compositor } from "../compositor/compositor.ts";
 import { NEW_ID } from "../protocol/client.ts";
 import { ProtocolXmlError, parseProtocolXml } from "../protocol/protocol-xml.ts";
 import { BASE_SCHEMA, baseXmlFiles, schemaFromXml } from "../protocol/schema.ts";
+import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
 
 /**
  * The request and event order of each interface in wayland 1.23's protocol/wayland.xml
@@ -41,6 +42,37 @@ const WAYLAND_XML_ORDER: Record<string, { requests: string[]; events: string[] }
   wl_region: { requests: ["destroy", "add", "subtract"], events: [] },
 };
 
+/** The same for wayland-protocols' stable/xdg-shell/xdg-shell.xml. */
+const XDG_SHELL_XML_ORDER: Record<string, { requests: string[]; events: string[] }> = {
+  xdg_wm_base: {
+    requests: ["destroy", "create_positioner", "get_xdg_surface", "pong"],
+    events: ["ping"],
+  },
+  xdg_surface: {
+    requests: ["destroy", "get_toplevel", "get_popup", "set_window_geometry", "ack_configure"],
+    events: ["configure"],
+  },
+  xdg_toplevel: {
+    requests: [
+      "destroy",
+      "set_parent",
+      "set_title",
+      "set_app_id",
+      "show_window_menu",
+      "move",
+      "resize",
+      "set_max_size",
+      "set_min_size",
+      "set_maximized",
+      "unset_maximized",
+      "set_fullscreen",
+      "unset_fullscreen",
+      "set_minimized",
+    ],
+    events: ["configure", "close", "configure_bounds", "wm_capabilities"],
+  },
+};
+
 const BASE_TEXT = baseXmlFiles().find((f) => f.file.endsWith("wayland.xml"))!.text;
 
 /** The base XML with one interface's element cut out. */
@@ -65,10 +97,18 @@ const wrap = (body: string) =>
   `<?xml version="1.0"?>\n<protocol name="p">\n<interface name="x_a" version="2">\n${body}\n</interface>\n</protocol>\n`;
 
 describe("protocol XML", () => {
-  it("numbers every opcode as wayland-scanner numbers wayland.xml", () => {
+  it("numbers every opcode as wayland-scanner numbers wayland.xml and xdg-shell.xml", () => {
     for (const [name, spec] of Object.entries(BASE_SCHEMA.interfaces)) {
       const real = WAYLAND_XML_ORDER[name];
       expect(real, `${name} is a wayland.xml interface`).toBeDefined();
+      expect(spec.requests.map((r) => r.name)).toEqual(
+        real.requests.slice(0, spec.requests.length),
+      );
+      expect(spec.events.map((r) => r.name)).toEqual(real.events.slice(0, spec.events.length));
+    }
+    for (const [name, spec] of Object.entries(XDG_INTERFACES)) {
+      const real = XDG_SHELL_XML_ORDER[name];
+      expect(real, `${name} is an xdg-shell.xml interface`).toBeDefined();
       expect(spec.requests.map((r) => r.name)).toEqual(
         real.requests.slice(0, spec.requests.length),
       );
