@@ -191,6 +191,25 @@ export class ProtocolServer {
     return g.name;
   }
 
+  /**
+   * implement() and addGlobal() for only the interfaces the schema defines: a compositor
+   * written for the whole base protocol serves a schema with interfaces removed (from the
+   * XML) by skipping them, rather than failing.
+   */
+  definedOnly(): Pick<ProtocolServer, "implement"> & {
+    addGlobal(iface: string, version: number | undefined, bind?: (r: Resource) => void): void;
+  } {
+    const has = (iface: string) => getInterface(this.schema, iface) !== undefined;
+    return {
+      implement: ((iface: string, impl: InterfaceImpl) => {
+        if (has(iface)) this.implement(iface, impl);
+      }) as ProtocolServer["implement"],
+      addGlobal: (iface, version, bind) => {
+        if (has(iface) && version !== undefined) this.addGlobal(iface, version, bind);
+      },
+    };
+  }
+
   removeGlobal(name: number): void {
     if (!this.globals.delete(name)) return;
     for (const c of this.clients) c.announceGlobalRemove(name);
@@ -438,6 +457,7 @@ export class ServerClient {
     return {
       clientId: this.id,
       objectId: msg.objectId,
+      version: msg.sender.version,
       interface: msg.iface.name,
       request: msg.spec.name,
       args: msg.args,
