@@ -10,6 +10,7 @@ import { FrameTable } from "./frames.ts";
 import { Process } from "./process.ts";
 import { reclaim } from "./reclaim.ts";
 import type { KernelFeature } from "./scenario.ts";
+import { releaseFile } from "./syscalls/files.ts";
 import type { Vma } from "./vma.ts";
 
 /**
@@ -132,7 +133,8 @@ export class Kernel {
     const f = this.inFlight.get(handle);
     if (!f) return;
     this.inFlight.delete(handle);
-    f.refs--;
+    // The discarded message's reference may be the file's last (the sender closed its fd).
+    releaseFile(this, f);
   }
 
   /** @internal The counters of the process owning a VMA. */

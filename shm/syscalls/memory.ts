@@ -10,7 +10,7 @@ import { type OpenFile, ShmemFile } from "../file.ts";
 import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
-import { punchHole } from "../truncate.ts";
+import { evictIfUnused, punchHole } from "../truncate.ts";
 import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
 import {
   makePte,
@@ -64,7 +64,10 @@ export function removeVma(p: Process, v: Vma): void {
     v.file.mappings.delete(v);
     if (v.flags.shared && v.flags.mayWrite) v.file.writableMappings--;
   }
-  if (v.openFile) releaseFile(v.openFile);
+  // remove_vma → fput(vma->vm_file): the mapping's reference to the file goes. Shared
+  // anonymous memory has no open description here; its last VMA is its last reference.
+  if (v.openFile) releaseFile(p.kernel, v.openFile);
+  else if (v.file) evictIfUnused(p.kernel, v.file);
 }
 
 /**
