@@ -3,6 +3,7 @@
  * hook that makes every syscall and every page of a user access a preemption point, and the
  * open-file handles that carry fds between processes (SCM_RIGHTS).
  */
+import { DEFAULT_MAX_MAP_COUNT } from "./address-space.ts";
 import type { ProcessCounters } from "./counters.ts";
 import { Deadlock, ErrnoError } from "./errors.ts";
 import type { OpenFile } from "./file.ts";
@@ -47,6 +48,8 @@ export interface KernelOptions {
   scheduler?: Scheduler;
   /** Record an event log (faults, signals, truncations) for timelines. */
   trace?: boolean;
+  /** sysctl vm.max_map_count: most VMAs per process (default 65530, as on Linux). */
+  maxMapCount?: number;
 }
 
 export class Kernel {
@@ -62,6 +65,8 @@ export class Kernel {
   readonly pinCounts = new Map<number, number>();
   /** "Obsolete feature used" notes, each counted (the kernel would log once). */
   readonly obsoleteFeatureUses = new Map<string, number>();
+  /** sysctl vm.max_map_count. */
+  readonly maxMapCount: number;
   private nextPid = 1;
   private nextIno = 1;
   private nextFileId = 1;
@@ -75,6 +80,7 @@ export class Kernel {
     this.features = new Set(opts.features ?? []);
     this.scheduler = opts.scheduler ?? NO_PREEMPTION;
     this.events = opts.trace ? [] : undefined;
+    this.maxMapCount = opts.maxMapCount ?? DEFAULT_MAX_MAP_COUNT;
     // Memory pressure: before an allocation fails, drop MAP_DROPPABLE pages (LINUX.md rule
     // 17; shrink_folio_list discards droppable folios even when dirty).
     this.frames.onPressure = () => reclaim(this);
