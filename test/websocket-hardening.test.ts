@@ -13,7 +13,6 @@ import { ProtocolServer } from "../protocol/server.ts";
 import { encodeEnvelope } from "../protocol/transport.ts";
 import {
   checkHostAndOrigin,
-  connectWebSocket,
   listenWebSocket,
   type WebSocketListenOptions,
 } from "../protocol/transports/websocket.ts";
