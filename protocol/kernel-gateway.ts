@@ -38,11 +38,58 @@ export const MAX_SYSCALL_READ = 1024 * 1024;
 /** Default most fds one client may have the compositor hold for it at once. */
 export const DEFAULT_MAX_CLIENT_FDS = 24;
 
+export interface GatewayOptions {
+  /**
+   * Most bytes of file memory this client's open files may hold (a memory cgroup's
+   * memory.max for its shmem): a pwrite or fallocate that would allocate past it fails with
+   * ENOMEM (shmem_alloc_and_add_folio's charge failing) before anything is allocated.
+   * Default: no limit beyond the kernel's.
+   */
+  maxMemory?: number;
+}
+
 export class ProcessSyscallGateway implements SyscallGateway {
   readonly proc: Process;
+  private readonly maxPages: number;
 
-  constructor(proc: Process) {
+  constructor(proc: Process, opts: GatewayOptions = {}) {
     this.proc = proc;
+    this.maxPages =
+      opts.maxMemory === undefined ? Number.POSITIVE_INFINITY : Math.floor(opts.maxMemory / 4096);
+  }
+
+  /** Pages held by the files open in this process (each file counted once). */
+  private chargedPages(): number {
+    const seen = new Set<unknown>();
+    let n = 0;
+    for (const [, f] of this.proc.fds.entries()) {
+      if (f.inode.kind !== "shmem" || seen.has(f.inode)) continue;
+      seen.add(f.inode);
+      n += f.inode.pages.size;
+    }
+    return n;
+  }
+
+  /**
+   * ENOMEM when the pages of [offset, offset+length) of `fd` that are not allocated yet
+   * would take this client past its memory quota. Bad fds and offsets are left to the
+   * syscall's own checks.
+   */
+  private charge(fd: number, offset: number, length: number, syscall: string): void {
+    if (this.maxPages === Number.POSITIVE_INFINITY || !(length > 0) || !(offset >= 0)) return;
+    if (!this.proc.fds.has(fd)) return;
+    const inode = this.proc.fds.get(fd, syscall).inode;
+    if (inode.kind !== "shmem") return;
+    const first = Math.floor(offset / 4096);
+    const end = Math.ceil((offset + length) / 4096);
+    const room = this.maxPages - this.chargedPages();
+    if (end - first - inode.pages.size > room)
+      throw new ErrnoError("ENOMEM", syscall, "over this client's memory quota");
+    let fresh = 0;
+    for (let pg = first; pg < end; pg++) {
+      if (!inode.pages.has(pg) && ++fresh > room)
+        throw new ErrnoError("ENOMEM", syscall, "over this client's memory quota");
+    }
   }
 
   call(name: SyscallName, a: readonly SyscallArg[]): SyscallReturn {
@@ -54,8 +101,11 @@ export class ProcessSyscallGateway implements SyscallGateway {
         case "ftruncate":
           p.ftruncate(a[0] as number, a[1] as number);
           return 0;
-        case "pwrite":
-          return p.pwrite(a[0] as number, a[1] as Uint8Array, a[2] as number);
+        case "pwrite": {
+          const data = a[1] as Uint8Array;
+          this.charge(a[0] as number, a[2] as number, data?.length ?? 0, "pwrite64");
+          return p.pwrite(a[0] as number, data, a[2] as number);
+        }
         case "pread": {
           const len = a[1] as number;
           // Clamped before anything is allocated; negative lengths still reach EINVAL.
@@ -71,9 +121,13 @@ export class ProcessSyscallGateway implements SyscallGateway {
           // Only the seal commands are offered; Linux answers an unknown cmd with EINVAL.
           return { errno: "EINVAL" };
         }
-        case "fallocate":
-          p.fallocate(a[0] as number, a[1] as number, a[2] as number, a[3] as number);
+        case "fallocate": {
+          const [fd, mode, offset, len] = a as number[];
+          // Punching frees; only allocation is charged (at most the whole range).
+          if (!(mode & 2)) this.charge(fd, offset, len, "fallocate");
+          p.fallocate(fd, mode, offset, len);
           return 0;
+        }
         case "close":
           p.close(a[0] as number);
           return 0;

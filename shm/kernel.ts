@@ -93,6 +93,17 @@ export class Kernel {
     return p;
   }
 
+  /**
+   * waitpid: forgets a process that has exited or was killed, so that a long-lived kernel
+   * (a server's) does not keep every process it ever ran. A running process stays.
+   */
+  reap(pid: number): boolean {
+    const p = this.processes.get(pid);
+    if (!p || p.alive) return false;
+    this.processes.delete(pid);
+    return true;
+  }
+
   /** @internal */
   adopt(p: Process): void {
     this.processes.set(p.pid, p);

@@ -22,7 +22,7 @@
  *   - the handshake's Host must name this server and a browser's Origin must be loopback
  *     or allowed: a web page cannot reach the compositor by DNS rebinding or cross-origin.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { DEFAULT_LIMITS } from "../codec.ts";
@@ -83,11 +83,21 @@ export class WebSocketTransport extends BaseTransport {
     return this.ws.bufferedAmount;
   }
 
+  private closeCode = 1000;
+  private closeText = "";
+
+  /** Closes with a WebSocket close code and reason (at most 123 bytes), e.g. 1011 and why. */
+  closeWith(code: number, reason: string): void {
+    this.closeCode = code;
+    this.closeText = reason;
+    this.close(reason);
+  }
+
   protected doClose(): void {
     // close() sends the close frame after the data already queued, so a wl_display.error
     // sent just before reaches the client.
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
-      this.ws.close(1000);
+      this.ws.close(this.closeCode, this.closeText);
   }
 }
 
@@ -142,6 +152,8 @@ export interface WebSocketListenOptions {
   onHandlerError?: (e: unknown, t: WebSocketTransport) => void;
   /** Told of every connection refused before it became a transport, with why. */
   onRefused?: (remote: string, why: string) => void;
+  /** Plain HTTP requests (not upgrades): return true when answered; others get 426. */
+  onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface WebSocketListener {
@@ -202,7 +214,8 @@ export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocket
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_LISTEN_LIMITS.idleTimeoutMs;
   const perAddress = new Map<string, number>();
   const refused = (who: string, why: string) => opts.onRefused?.(who, why);
-  const http = createServer((_req, res) => {
+  const http = createServer((req, res) => {
+    if (opts.onHttpRequest?.(req, res)) return;
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket only\n");
   });
   // Raw sockets are bounded too: each address may hold a few, the server a few more than
