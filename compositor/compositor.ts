@@ -13,13 +13,13 @@
  */
 import { performance } from "node:perf_hooks";
 import { ProtocolClient } from "../protocol/client.ts";
-import { interfaceError, type ProtocolError } from "../protocol/errors.ts";
+import { interfaceError, PROTO_ERR, type ProtocolError, protoError } from "../protocol/errors.ts";
 import {
   processFileInspector,
   serverFdBridge,
   workerFdBridge,
 } from "../protocol/kernel-gateway.ts";
-import type { InterfaceSpec, Schema } from "../protocol/schema.ts";
+import { DISPLAY_ERROR, DISPLAY_ID, type InterfaceSpec, type Schema } from "../protocol/schema.ts";
 import {
   type ConnectOptions,
   ProtocolServer,
@@ -74,6 +74,11 @@ interface Buffer extends BufferView {
   alive: boolean;
   /** Created from a pool the policy freed (Xorg): shows nothing. */
   inert: boolean;
+  /**
+   * The compositor's copy of this buffer (its texture), shared by every surface showing it:
+   * one per buffer at most, dropped when the buffer is destroyed or shown by no surface.
+   */
+  texture: Uint8Array | null;
 }
 
 export interface Rect {
@@ -245,6 +250,18 @@ export interface CompositorOptions {
   name?: string;
   /** Passed to the ProtocolServer (variant, limits, codec...). */
   server?: Omit<ServerOptions, "files" | "onClientError">;
+  /**
+   * Most bytes of buffer copies (textures) kept for one client; a commit whose read would
+   * need more is wl_display.error no_memory for that client. Default: no limit.
+   */
+  maxClientTextureBytes?: number;
+  /**
+   * Most bytes of pools mapped for one client at once (a pool stays mapped while any of its
+   * buffers lives); a create_pool or resize past it is wl_display.error no_memory. This
+   * bounds the pages the compositor's own reads can fault into a client's files. Default:
+   * no limit.
+   */
+  maxClientPoolBytes?: number;
 }
 
 export interface LocalClient {
@@ -279,6 +296,11 @@ export class Compositor {
   private totals = { composeMs: 0, buffersRead: 0, bytesCopied: 0 };
   private lastPlacements: SurfacePlacement[] = [];
   private localClients = 0;
+  /** How many surfaces hold each texture, and the bytes of textures held per client. */
+  private readonly texUsers = new Map<Uint8Array, number>();
+  private readonly clientTexBytes = new Map<ServerClient, number>();
+  private readonly maxClientTextureBytes: number;
+  private readonly maxClientPoolBytes: number;
 
   constructor(opts: CompositorOptions = {}) {
     this.kernel = opts.kernel ?? new Kernel();
@@ -290,6 +312,8 @@ export class Compositor {
       throw new Error(
         `policy ${policy.name} needs kernel feature(s) ${missing.join(", ")}; build the Kernel with features: [${missing.map((f) => JSON.stringify(f)).join(", ")}]`,
       );
+    this.maxClientTextureBytes = opts.maxClientTextureBytes ?? Number.POSITIVE_INFINITY;
+    this.maxClientPoolBytes = opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY;
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
     this.framebuffer = new Uint32Array(new SharedArrayBuffer(this.width * this.height * 4));
@@ -495,16 +519,61 @@ export class Compositor {
     this.surfaces.set(s, true);
     res.onDestroy = () => {
       this.surfaces.delete(s);
+      this.setTexture(s, null);
     };
+  }
+
+  /** Points a surface at a texture, keeping the per-texture and per-client counts. */
+  private setTexture(s: Surface, tex: Uint8Array | null): void {
+    const old = s.texture;
+    if (old === tex) return;
+    const bytes = this.clientTexBytes.get(s.client) ?? 0;
+    let delta = 0;
+    if (old) {
+      const n = (this.texUsers.get(old) ?? 1) - 1;
+      if (n <= 0) {
+        this.texUsers.delete(old);
+        delta -= old.length;
+      } else this.texUsers.set(old, n);
+    }
+    if (tex) {
+      const n = this.texUsers.get(tex) ?? 0;
+      if (n === 0) delta += tex.length;
+      this.texUsers.set(tex, n + 1);
+    }
+    if (bytes + delta <= 0) this.clientTexBytes.delete(s.client);
+    else this.clientTexBytes.set(s.client, bytes + delta);
+    s.texture = tex;
+  }
+
+  /** A buffer no surface shows any more keeps no texture (wlroots drops the client buffer). */
+  private dropUnshownTexture(b: Buffer | null): void {
+    if (!b?.texture) return;
+    for (const s of this.surfaces.keys()) if (s.current.buffer === b) return;
+    b.texture = null;
+  }
+
+  /** The texture to read `b` into for `s`, or null when the client's budget has no room. */
+  private textureFor(s: Surface, b: Buffer): Uint8Array | null {
+    if (b.texture && b.texture.length === b.span) return b.texture;
+    const own = s.texture;
+    // The surface's previous copy, when no one else holds it, is reused in place.
+    if (own && own.length === b.span && this.texUsers.get(own) === 1) return own;
+    const held = this.clientTexBytes.get(s.client) ?? 0;
+    const freed = own && this.texUsers.get(own) === 1 ? own.length : 0;
+    if (held - freed + b.span > this.maxClientTextureBytes) return null;
+    return new Uint8Array(b.span);
   }
 
   private commit(s: Surface): void {
     const p = s.pending;
     if (p.attached) {
+      const before = s.current.buffer;
       s.current.buffer = p.buffer;
       s.current.dirty = p.buffer !== null;
+      if (before !== p.buffer) this.dropUnshownTexture(before);
       if (p.buffer === null) {
-        s.texture = null;
+        this.setTexture(s, null);
         s.texGeom = null;
       }
     }
@@ -528,6 +597,10 @@ export class Compositor {
       throw this.refusal(r.id, bad);
     }
     const client = r.client;
+    if (this.poolBytes(client) + size > this.maxClientPoolBytes) {
+      closeFd();
+      throw this.poolLimit();
+    }
     const pool: Pool = {
       id,
       client,
@@ -563,6 +636,21 @@ export class Compositor {
     };
   }
 
+  /** Bytes of the pools mapped for `client` now. */
+  private poolBytes(client: ServerClient): number {
+    if (this.maxClientPoolBytes === Number.POSITIVE_INFINITY) return 0;
+    let n = 0;
+    for (const p of this.pools) if (p.client === client) n += p.size;
+    return n;
+  }
+
+  private poolLimit(): ProtocolError {
+    return protoError(
+      PROTO_ERR.OBJECT_LIMIT,
+      `pools mapped for this client would pass ${this.maxClientPoolBytes} bytes`,
+    );
+  }
+
   private unrefPool(pool: Pool): void {
     if (--pool.refs > 0 || pool.unmapped) return;
     pool.unmapped = true;
@@ -590,6 +678,7 @@ export class Compositor {
       name: `${client.label}#${id}`,
       alive: true,
       inert: pool.freed,
+      texture: null,
     };
     if (pool.freed) {
       // Xorg: a request naming a freed segment is BadShmSeg, an X error that does not
@@ -607,6 +696,8 @@ export class Compositor {
     res.data = buf;
     res.onDestroy = () => {
       buf.alive = false;
+      // Surfaces keep showing what they copied; the buffer's own reference goes.
+      buf.texture = null;
       for (const s of this.surfaces.keys()) {
         if (s.current.buffer === buf) s.current.buffer = null;
         if (s.pending.buffer === buf) s.pending.buffer = null;
@@ -625,6 +716,8 @@ export class Compositor {
     }
     if (bad) throw this.refusal(r.id, bad);
     if (pool.freed) return;
+    if (size > pool.size && this.poolBytes(r.client) - pool.size + size > this.maxClientPoolBytes)
+      throw this.poolLimit();
     if (mayShrink && size < pool.size) pool.shrunk = true;
     if (this.policy.deferResizeWhileReading && pool.busy > 0) {
       // wayland-shm.c shm_pool_resize: "we defer the resize ... until the compositor
@@ -764,11 +857,20 @@ export class Compositor {
           this.invalidBeyondShrink(b);
           continue;
         }
-        const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+        const tex = this.textureFor(s, b);
+        if (!tex) {
+          s.client.postError(
+            DISPLAY_ID,
+            DISPLAY_ERROR.no_memory,
+            `buffer copies for this client would pass ${this.maxClientTextureBytes} bytes`,
+          );
+          continue;
+        }
         this.access(b, (a) => this.instance.read(a, tex));
         buffersRead++;
         bytesCopied += b.span;
-        s.texture = tex;
+        b.texture = tex;
+        this.setTexture(s, tex);
         s.texGeom = {
           width: b.width,
           height: b.height,
