@@ -356,7 +356,7 @@ export function attackers(ctx: Ctx): Promise<void>[] {
       await finish(ctx, "truncate-after-commit", c);
     }),
     // Finding 8: a foreign Origin, and an invalid UTF-8 text frame.
-    loop(ctx, "origin-and-text", async (open) => {
+    loop(ctx, "origin-and-text", async () => {
       await openWs(ctx.url, from(6), { Origin: "https://evil.example" }).then(
         (ws) => ws.terminate(),
         (e: Error) => ctx.refused(`origin: ${e.message}`),
@@ -367,7 +367,7 @@ export function attackers(ctx: Ctx): Promise<void>[] {
       ctx.refused(`text-frame: close ${await closed}`);
     }),
     // The garbage fuzzer: random binary messages.
-    loop(ctx, "garbage", async (open) => {
+    loop(ctx, "garbage", async () => {
       const ws = await openWs(ctx.url, from(7));
       const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
       for (let k = 0; k < 20 && ws.readyState === WebSocket.OPEN; k++) {
