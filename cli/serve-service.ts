@@ -105,6 +105,9 @@ export interface HealthStatus {
   kernelProcesses: number;
   memory: { framesInUse: number; framesLimit: number };
   rssBytes: number;
+  /** V8 heap in use, and memory outside it (Buffers, ArrayBuffers), for where RSS went. */
+  heapUsedBytes: number;
+  externalBytes: number;
   uptimeMs: number;
   limits: ServeLimits;
 }
@@ -306,6 +309,7 @@ export class ServeService {
   status(): HealthStatus {
     const g = this.gen;
     const fs = g.kernel.frames.getStats();
+    const mem = process.memoryUsage();
     return {
       status: g.comp.alive ? "ok" : "dead",
       policy: g.comp.policy.name,
@@ -318,7 +322,9 @@ export class ServeService {
       lastDeath: this.deaths[this.deaths.length - 1] ?? null,
       kernelProcesses: g.kernel.processes.size,
       memory: { framesInUse: fs.inUse, framesLimit: fs.limit },
-      rssBytes: process.memoryUsage.rss(),
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      externalBytes: mem.external,
       uptimeMs: Date.now() - this.started,
       limits: { ...this.limits },
     };

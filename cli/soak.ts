@@ -47,6 +47,8 @@ export interface RssSample {
   rss: number;
   framesInUse: number;
   clients: number;
+  heapUsed: number;
+  external: number;
 }
 
 export interface SoakReport {
@@ -56,6 +58,8 @@ export interface SoakReport {
     p99: number;
     max: number;
     failures: string[];
+    /** p50/p99 of the roundtrips that began in each phase. */
+    byPhase: Record<string, { n: number; p50: number; p99: number }>;
     /** Honest clients that completed fewer than half the frames their rate allows. */
     starved: string[];
     perClient: number[];
@@ -63,6 +67,8 @@ export interface SoakReport {
   refusals: Record<string, number>;
   attacks: Record<string, number>;
   rss: RssSample[];
+  /** /health requests that failed (the sampler's, not an honest client's). */
+  healthFailures: number;
   rssStart: number;
   rssPeak: number;
   rssEnd: number;
@@ -169,6 +175,8 @@ async function stopServer(child: ChildProcess): Promise<void> {
 
 export interface Ctx {
   url: string;
+  /** performance.now() at the soak's start. */
+  t0: number;
   stop: () => boolean;
   refused: (kind: string) => void;
   attacked: (kind: string) => void;
@@ -183,6 +191,7 @@ async function honestClient(
   intervalMs: number,
   times: number[],
   failures: string[],
+  onRoundtrip: (ms: number, startedAt: number) => void,
 ): Promise<number> {
   const label = `honest-${i}`;
   let done = 0;
@@ -213,6 +222,7 @@ async function honestClient(
       }
       const rt = performance.now() - t0;
       times.push(rt);
+      onRoundtrip(rt, t0 - ctx.t0);
       done++;
       await sleep(Math.max(0, intervalMs - rt));
     }
@@ -402,16 +412,18 @@ export function attackers(ctx: Ctx): Promise<void>[] {
   ];
 }
 
-async function health(
-  url: string,
-): Promise<{ rssBytes: number; memory: { framesInUse: number }; clients: number; deaths: number }> {
+interface Health {
+  rssBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+  memory: { framesInUse: number };
+  clients: number;
+  deaths: number;
+}
+
+async function health(url: string): Promise<Health> {
   const res = await fetch(`${url.replace("ws:", "http:")}/health`);
-  return (await res.json()) as {
-    rssBytes: number;
-    memory: { framesInUse: number };
-    clients: number;
-    deaths: number;
-  };
+  return (await res.json()) as Health;
 }
 
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
@@ -434,9 +446,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const times: number[] = [];
   const failures: string[] = [];
   let deaths = 0;
+  let healthFailures = 0;
+  const phased: { phase: RssSample["phase"]; ms: number }[] = [];
   try {
     const honestCtx: Ctx = {
       url,
+      t0,
       stop: () => elapsed() >= end,
       refused: () => {},
       attacked: () => {},
@@ -444,7 +459,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       seed: opts.seed,
     };
     const honest = Array.from({ length: opts.honest }, (_, i) =>
-      honestClient(honestCtx, i, opts.honestIntervalMs, times, failures),
+      honestClient(honestCtx, i, opts.honestIntervalMs, times, failures, (ms, at) =>
+        phased.push({
+          phase: at < attackStart ? "warmup" : at < attackEnd ? "attack" : "cooldown",
+          ms,
+        }),
+      ),
     );
     const sampler = (async () => {
       while (elapsed() < end) {
@@ -457,13 +477,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             rss: h.rssBytes,
             framesInUse: h.memory.framesInUse,
             clients: h.clients,
+            heapUsed: h.heapUsedBytes,
+            external: h.externalBytes,
           };
           rss.push(s);
           log(
-            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB  frames ${s.framesInUse}  clients ${s.clients}`,
+            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)})  frames ${s.framesInUse}  clients ${s.clients}`,
           );
         } catch (e) {
-          failures.push(`health: ${(e as Error).message}`);
+          if (!(e instanceof TypeError)) throw e; // fetch failed: counted, not an honest failure
+          healthFailures++;
         }
         await sleep(opts.sampleMs);
       }
@@ -472,6 +495,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     log(`attack phase: ${opts.attackMs / 1000} s`);
     const attackCtx: Ctx = {
       url,
+      t0,
       stop: () => elapsed() >= attackEnd,
       refused: (k) => {
         refusals[k] = (refusals[k] ?? 0) + 1;
@@ -503,9 +527,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         p99: percentile(sorted, 99),
         max: sorted[sorted.length - 1] ?? Number.NaN,
         failures,
+        byPhase: Object.fromEntries(
+          (["warmup", "attack", "cooldown"] as const).map((ph) => {
+            const xs = phased
+              .filter((x) => x.phase === ph)
+              .map((x) => x.ms)
+              .sort((a, b) => a - b);
+            return [ph, { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99) }];
+          }),
+        ),
         starved,
         perClient,
       },
+      healthFailures,
       refusals,
       attacks,
       rss,

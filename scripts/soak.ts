@@ -29,6 +29,11 @@ console.log("\n## soak report");
 console.log(
   `honest roundtrips ${h.roundtrips}: p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms, max ${h.max.toFixed(1)} ms; per client ${h.perClient.join(", ")}`,
 );
+for (const [ph, v] of Object.entries(h.byPhase))
+  console.log(
+    `  ${ph.padEnd(8)} ${v.n} roundtrips: p50 ${v.p50.toFixed(1)} ms, p99 ${v.p99.toFixed(1)} ms`,
+  );
+console.log(`/health requests that failed: ${r.healthFailures}`);
 console.log(`honest failures: ${h.failures.length ? h.failures.join("; ") : "0"}`);
 console.log(`starved: ${h.starved.length ? h.starved.join("; ") : "none"}`);
 console.log(`attack rounds: ${JSON.stringify(r.attacks)}`);
