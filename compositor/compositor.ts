@@ -218,6 +218,7 @@ export function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
     schema(base: Schema): Schema {
       const s = v.schema ? v.schema(base) : base;
       const pool = s.interfaces.wl_shm_pool;
+      if (!pool) return s;
       const requests = pool.requests.map((r) =>
         r.name !== "create_buffer"
           ? r
@@ -410,10 +411,13 @@ export class Compositor {
   // ---- globals and requests ------------------------------------------------------------
 
   private installGlobals(): void {
-    const s = this.server;
+    // The globals are the schema's (protocol/xml/, or a proposal's): an interface its XML
+    // lacks is neither advertised nor implemented, and a global is advertised at the
+    // version its XML declares.
+    const s = this.server.definedOnly();
     const formats = this.policy.profile.formats;
-    s.addGlobal("wl_compositor", 4);
-    s.addGlobal("wl_shm", 2, (r) => {
+    s.addGlobal("wl_compositor", this.server.schema.interfaces.wl_compositor?.version);
+    s.addGlobal("wl_shm", this.server.schema.interfaces.wl_shm?.version, (r) => {
       for (const f of formats) r.client.postEvent(r.id, "format", [f]);
     });
 
