@@ -11,10 +11,11 @@ import { DISPLAY_ERROR } from "../protocol/schema.ts";
 
 /** Distinct texture arrays held by the compositor's surfaces, and their bytes. */
 function retained(comp: Compositor): { copies: number; bytes: number } {
-  const surfaces = (comp as unknown as { surfaces: Map<{ texture: Uint8Array | null }, true> })
-    .surfaces;
+  const surfaces = (
+    comp as unknown as { output: { surfaces: Set<{ texture: Uint8Array | null }> } }
+  ).output.surfaces;
   const seen = new Set<Uint8Array>();
-  for (const s of surfaces.keys()) if (s.texture) seen.add(s.texture);
+  for (const s of surfaces) if (s.texture) seen.add(s.texture);
   let bytes = 0;
   for (const t of seen) bytes += t.length;
   return { copies: seen.size, bytes };
