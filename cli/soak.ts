@@ -39,6 +39,8 @@ export interface SoakOptions {
   log?: (line: string) => void;
   /** Extra `shmlab serve` arguments. */
   serveArgs?: string[];
+  /** Extra environment of the server process (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
+  serveEnv?: Record<string, string>;
 }
 
 export interface RssSample {
@@ -135,7 +137,11 @@ async function startServer(opts: SoakOptions): Promise<{ child: ChildProcess; ur
       "0",
       ...(opts.serveArgs ?? []),
     ],
-    { cwd: repo, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      cwd: repo,
+      env: { ...process.env, NO_COLOR: "1", ...opts.serveEnv },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let out = "";
   child.stdout!.on("data", (d: Buffer) => {

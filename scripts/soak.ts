@@ -1,5 +1,6 @@
 /**
- * `npm run soak [-- --minutes M --honest N --interval MS --policy P --seed S]`: the soak
+ * `npm run soak [-- --minutes M --honest N --interval MS --policy P --seed S
+ * --malloc-mmap-threshold BYTES]`: the soak
  * test of `shmlab serve` (cli/soak.ts). Not part of CI: it runs for minutes (10 by
  * default), loopback only, and stops by itself. Exit 1 when the verdict fails.
  */
@@ -23,6 +24,13 @@ const r = await runSoak({
   seed: Number(arg("seed", "1")),
   sampleMs: Math.max(1000, Math.round(total / 600)),
   log: (l) => console.log(l),
+  // glibc keeps freed heap chunks of large buffers (its mmap threshold rises after the
+  // first free), so a server's RSS may not come down after a burst of 1 MiB messages;
+  // --malloc-mmap-threshold N pins the threshold (MALLOC_MMAP_THRESHOLD_) to test that.
+  serveEnv:
+    arg("malloc-mmap-threshold", "") === ""
+      ? undefined
+      : { MALLOC_MMAP_THRESHOLD_: arg("malloc-mmap-threshold", "") },
 });
 const h = r.honest;
 console.log("\n## soak report");
