@@ -2,8 +2,15 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, type MessageFrame } from "../protocol/codec.ts";
 import { PROTO_ERR, ProtocolError } from "../protocol/errors.ts";
 import { ObjectMap } from "../protocol/object-map.ts";
-import { BASE_SCHEMA, DISPLAY_ERROR, type Schema, SHM_ERROR } from "../protocol/schema.ts";
-import { type ObjectInfo, validateMessage } from "../protocol/validate.ts";
+import {
+  type ArgSpec,
+  BASE_SCHEMA,
+  DISPLAY_ERROR,
+  type MessageSpec,
+  type Schema,
+  SHM_ERROR,
+} from "../protocol/schema.ts";
+import { checkOutgoing, type ObjectInfo, validateMessage } from "../protocol/validate.ts";
 
 // ids: 1 display, 2 registry, 3 compositor, 4 shm, 5 surface(v4), 6 pool, 7 buffer, 8 surface(v1)
 function world() {
@@ -182,5 +189,140 @@ describe("validation follows libwayland's order and codes", () => {
     expect(failure(() => check(7, 2, [2], [], schema)).code).toBe(PROTO_ERR.BAD_ENUM);
     expect(check(7, 3, [-384], [], schema).args).toEqual([-384]);
     expect(failure(() => check(7, 3, [1.5], [], schema)).code).toBe(PROTO_ERR.BAD_ARG);
+  });
+});
+
+describe("string length is counted in UTF-8 bytes, up to the cap inclusive", () => {
+  const CAP = DEFAULT_LIMITS.maxStringBytes;
+  const bind = (name: string) => () => check(2, 0, [1, name, 1, 9]);
+  // UTF-8 (RFC 3629): U+0000-U+007F 1 byte, U+0080-U+07FF 2, U+0800-U+FFFF 3, astral 4
+  // (a surrogate pair in a JS string).
+  it.each([
+    ["ASCII", "a", 1],
+    ["U+0080 (first 2-byte)", "\u0080", 2],
+    ["U+07FF (last 2-byte)", "\u07ff", 2],
+    ["U+0800 (first 3-byte)", "\u0800", 3],
+    ["U+FFFD", "\ufffd", 3],
+    ["U+1F600 (surrogate pair)", "\u{1f600}", 4],
+  ])("%s: exactly the cap passes, one character more is BAD_STRING", (_n, ch, width) => {
+    const fit = ch.repeat(Math.floor(CAP / width)) + "a".repeat(CAP % width);
+    expect(Buffer.byteLength(fit)).toBe(CAP);
+    expect(bind(fit)().args[1]).toBe(fit);
+    const over = fit.slice(0, fit.length - (CAP % width)) + ch;
+    expect(Buffer.byteLength(over)).toBeGreaterThan(CAP);
+    const e = failure(bind(over));
+    expect(e.code).toBe(PROTO_ERR.BAD_STRING);
+    expect(e.message).toContain(`longer than ${CAP} bytes`);
+  });
+  it("a string of exactly CAP one-byte characters passes; CAP + 1 does not", () => {
+    expect(bind("x".repeat(CAP))().args[1]).toHaveLength(CAP);
+    expect(failure(bind("x".repeat(CAP + 1))).code).toBe(PROTO_ERR.BAD_STRING);
+  });
+});
+
+/**
+ * checkOutgoing: what this end may put on the wire, per wayland.xml arg type (the wire
+ * format: int and fixed are 32-bit signed, uint/object/new_id 32-bit unsigned, new_id never
+ * 0, object 0 only with allow-null, string NUL-terminated so never containing NUL, fd an
+ * open descriptor that travels beside the message).
+ */
+describe("checkOutgoing: every argument type at its range's edges", () => {
+  const one = (arg: ArgSpec): MessageSpec => ({ name: "m", args: [arg] });
+  const ok = (arg: ArgSpec, v: unknown, schema: Schema = BASE_SCHEMA) =>
+    checkOutgoing(schema, one(arg), [v], (fd) => 100 + fd);
+  const refused = (arg: ArgSpec, v: unknown, schema: Schema = BASE_SCHEMA) => {
+    expect(() => ok(arg, v, schema), `${arg.type} ${String(v)}`).toThrow(
+      `m: argument ${arg.name} (${arg.type}) has invalid value ${String(v)}`,
+    );
+  };
+  it("int and fixed: -2^31 .. 2^31-1, integers only", () => {
+    for (const type of ["int", "fixed"] as const) {
+      const a: ArgSpec = { name: "x", type };
+      expect(ok(a, -0x80000000).wire).toEqual([-0x80000000]);
+      expect(ok(a, 0x7fffffff).wire).toEqual([0x7fffffff]);
+      for (const bad of [-0x80000001, 0x80000000, 0.5, "1", null]) refused(a, bad);
+    }
+  });
+  it("uint: 0 .. 2^32-1", () => {
+    const a: ArgSpec = { name: "u", type: "uint" };
+    expect(ok(a, 0).wire).toEqual([0]);
+    expect(ok(a, 0xffffffff).wire).toEqual([0xffffffff]);
+    for (const bad of [-1, 0x100000000, 1.5, "1"]) refused(a, bad);
+  });
+  it("new_id: never 0; object: 0 only when nullable", () => {
+    refused({ name: "id", type: "new_id" }, 0);
+    expect(ok({ name: "id", type: "new_id" }, 0xffffffff).wire).toEqual([0xffffffff]);
+    refused({ name: "id", type: "new_id" }, 0x100000000);
+    refused({ name: "o", type: "object" }, 0);
+    refused({ name: "o", type: "object", nullable: false }, 0);
+    expect(ok({ name: "o", type: "object", nullable: true }, 0).wire).toEqual([0]);
+    expect(ok({ name: "o", type: "object" }, 7).wire).toEqual([7]);
+    refused({ name: "o", type: "object", nullable: true }, -1);
+  });
+  it("enum: one of the enum's values; a bitfield any subset of its bits", () => {
+    const fmt: ArgSpec = { name: "format", type: "enum", enum: "wl_shm.format" };
+    expect(ok(fmt, 0).wire).toEqual([0]); // argb8888
+    expect(ok(fmt, 1).wire).toEqual([1]); // xrgb8888
+    refused(fmt, 2);
+    refused(fmt, -1);
+    refused(fmt, 0x100000000);
+    const schema: Schema = {
+      interfaces: {
+        t: {
+          name: "t",
+          version: 1,
+          requests: [],
+          events: [],
+          enums: [
+            {
+              name: "caps",
+              bitfield: true,
+              entries: [
+                { name: "a", value: 1 },
+                { name: "b", value: 2 },
+                { name: "c", value: 8 },
+              ],
+            },
+          ],
+        },
+      },
+    };
+    const caps: ArgSpec = { name: "caps", type: "enum", enum: "t.caps" };
+    expect(ok(caps, 0, schema).wire).toEqual([0]);
+    expect(ok(caps, 11, schema).wire).toEqual([11]);
+    refused(caps, 4, schema);
+    refused(caps, 12, schema);
+    // An enum arg whose enum the schema lacks is range-checked only.
+    expect(ok({ name: "e", type: "enum", enum: "t.nothing" }, 77, schema).wire).toEqual([77]);
+  });
+  it("string: no NUL; null only when nullable", () => {
+    const s: ArgSpec = { name: "s", type: "string" };
+    expect(ok(s, "").wire).toEqual([""]);
+    refused(s, "a\0b");
+    refused(s, null);
+    refused(s, 5);
+    expect(ok({ ...s, nullable: true }, null).wire).toEqual([null]);
+    refused({ ...s, nullable: false }, null);
+  });
+  it("fd: a non-negative integer, sent as the index of its slot in the fd list", () => {
+    const spec: MessageSpec = {
+      name: "m",
+      args: [
+        { name: "a", type: "fd" },
+        { name: "n", type: "int" },
+        { name: "b", type: "fd" },
+      ],
+    };
+    expect(checkOutgoing(BASE_SCHEMA, spec, [5, -3, 0], (fd) => 100 + fd)).toEqual({
+      wire: [0, -3, 1],
+      fds: [105, 100],
+    });
+    refused({ name: "f", type: "fd" }, -1);
+    refused({ name: "f", type: "fd" }, 1.5);
+  });
+  it("the argument count must match the message", () => {
+    expect(() =>
+      checkOutgoing(BASE_SCHEMA, one({ name: "x", type: "int" }), [1, 2], (f) => f),
+    ).toThrow("m: 2 arguments, expected 1");
   });
 });
