@@ -308,6 +308,10 @@ describe("decodeFrame at the msgpack spec's boundaries", () => {
       code: PROTO_ERR.TRUNCATED,
       message: expect.stringContaining("array of 15 items in 0 bytes"),
     });
+    expect(refusal(bytes(0x93, 0x01, 0x00, 0x95, 0x01, 0x02))).toEqual({
+      code: PROTO_ERR.TRUNCATED,
+      message: expect.stringContaining("array of 5 items in 2 bytes"),
+    });
     expect(refusal(bytes(0x93, 0x01, 0x00, 0xdc, 0xff, 0xff, 0x01))).toEqual({
       code: PROTO_ERR.TRUNCATED,
       message: expect.stringContaining("array of 65535 items in 1 bytes"),
@@ -404,6 +408,8 @@ describe("decodeFrame at the msgpack spec's boundaries", () => {
     expect(refusal(bytes(0x93, 0xa1, 0x78, 0x00, 0x90))).toEqual(idBad); // "x"
     expect(refusal(bytes(0x93, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x00, 0x90))).toEqual(idBad); // 1.5
     expect(refusal(bytes(0x93, 0xc3, 0x00, 0x90))).toEqual(idBad); // true
+    // 2^32 as a float64: an integer, but past uint32.
+    expect(refusal(bytes(0x93, 0xcb, 0x41, 0xf0, 0, 0, 0, 0, 0, 0, 0x00, 0x90))).toEqual(idBad);
   });
 
   it("opcode: a uint16 (the wire header's 16 bits); 0xffff is one, 0x10000 is not", () => {

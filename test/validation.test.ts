@@ -74,6 +74,14 @@ describe.each([
       );
     }
   });
+  it("the int32 check stands on its own: a pool past 2 GiB does not make height * stride fit", () => {
+    // Xorg's pool is the file's st_size, which may exceed INT32_MAX; the condition's
+    // INT32_MAX / stride < height does not depend on the pool at all.
+    expect(code(buf(p, { width: 1, stride: 4, height: 536870912 }, 2 ** 32))).toBe(
+      SHM_ERROR.invalid_stride,
+    );
+    expect(buf(p, { width: 1, stride: 4, height: 536870911 }, 2 ** 32)).toBeNull();
+  });
   it("the message carries the geometry as the C format string prints it", () => {
     const r = buf(p, { width: 7, height: 9, stride: 5 });
     expect(r?.message).toContain(p === XORG_PROFILE ? "BadValue" : "(7x9, 5)");
@@ -106,6 +114,12 @@ describe("libwayland: format_is_supported", () => {
     });
     // "invalid format 0x%x": a negative int reinterpreted as unsigned.
     expect(buf(LIBWAYLAND_PROFILE, { format: -1 })?.message).toBe("invalid format 0xffffffff");
+  });
+  it("Xorg's translation reports the format the same way", () => {
+    expect(buf(XORG_PROFILE, { format: 2 })).toEqual({
+      code: SHM_ERROR.invalid_format,
+      message: "invalid format 0x2",
+    });
   });
   it("the format is checked before the geometry", () => {
     expect(code(buf(LIBWAYLAND_PROFILE, { format: 2, width: 0 }))).toBe(SHM_ERROR.invalid_format);
@@ -226,10 +240,16 @@ describe("Smithay: five InvalidStride checks, then the format", () => {
     });
   });
   it("resize: 0 posts invalid_fd and then panics; negative and shrinking are invalid_fd", () => {
-    expect(p.createPool(0)?.code).toBe(SHM_ERROR.invalid_stride);
+    expect(p.createPool(0)).toEqual({
+      code: SHM_ERROR.invalid_stride,
+      message: "invalid wl_shm_pool size",
+    });
     expect(p.createPool(1)).toBeNull();
     expect(p.resize(0, FIT)?.thenPanic).toMatch(/TryFromIntError/);
-    expect(p.resize(0, FIT)?.code).toBe(SHM_ERROR.invalid_fd);
+    expect(p.resize(0, FIT)).toMatchObject({
+      code: SHM_ERROR.invalid_fd,
+      message: "invalid wl_shm_pool size",
+    });
     expect(p.resize(-1, FIT)).toEqual({
       code: SHM_ERROR.invalid_fd,
       message: "invalid wl_shm_pool size",
