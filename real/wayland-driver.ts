@@ -19,6 +19,7 @@ import { ClientRuntime, makeContext } from "../client/runtime.ts";
 import { OP, WlClientError, WlClientProcess, wlClientAvailability } from "../native/wl-client.ts";
 import { BASE_SCHEMA, findEnum } from "../protocol/schema.ts";
 import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
+import { captureScreen, locateAndClassify, type Screenshot } from "./capture.ts";
 import { NativeSys } from "./native-sys.ts";
 import type {
   ExitInfo,
@@ -113,11 +114,13 @@ export class WaylandDriver implements RealDriver {
       // What the compositor does after the last request (a read at its next repaint) may
       // still end a connection: one short settle so "open" means open.
       await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+      const clients = people.map((p) => this.observe(p));
+      await this.checkPixels(avail.binary, instance, plan, people, clients);
       return {
         target: { kind: instance.kind, version: instance.version },
         plan,
         compositor: { alive: instance.exited() === null, exit: instance.exited() },
-        clients: people.map((p) => this.observe(p)),
+        clients,
         ms: Date.now() - started,
       };
     } finally {
@@ -157,6 +160,64 @@ export class WaylandDriver implements RealDriver {
       makeContext(seed, index, params),
     );
     return p as Participant;
+  }
+
+  /**
+   * Honest clients' windows in one screenshot of the output, classified against each
+   * one's latest committed frame; "unchecked" (with the reason in the notes) where the
+   * compositor offers no capture or died.
+   */
+  private async checkPixels(
+    binary: string,
+    instance: RealInstance,
+    plan: RealRunPlan,
+    people: readonly Participant[],
+    clients: RealClientObservation[],
+  ): Promise<void> {
+    const honest = people.filter((p) => getBehaviour(p.behaviour).honest);
+    if (honest.length === 0) return;
+    let why: string | null = null;
+    let shot: Screenshot | null = null;
+    if (instance.exited() !== null || instance.endpoint.kind !== "wayland") why = "compositor gone";
+    else {
+      const proc = await WlClientProcess.start(binary);
+      try {
+        const r = await captureScreen(proc, instance.endpoint.socket, 3000);
+        if (r.ok) shot = r.shot;
+        else why = r.why;
+      } finally {
+        stopping.add(proc);
+        proc.kill();
+        await Promise.race([proc.exited(), sleep(2000)]);
+        stopping.delete(proc);
+      }
+    }
+    for (const p of honest) {
+      const obs = clients[people.indexOf(p)];
+      const client = p.runtime.client;
+      const surface = [...client.surfaces][0];
+      const latest = surface === undefined ? undefined : client.latestFrame.get(surface);
+      if (!shot) {
+        obs.notes.push(`pixels unchecked: ${why}`);
+        continue;
+      }
+      if (latest === undefined) {
+        obs.pixels = "none";
+        continue;
+      }
+      const others = people.filter((q) => q !== p).map((q) => q.index);
+      const size = {
+        w: Number(plan.params.width ?? SURFACE),
+        h: Number(plan.params.height ?? SURFACE),
+      };
+      const w = p.index < plan.honest ? SURFACE : size.w;
+      const h = p.index < plan.honest ? SURFACE : size.h;
+      const got = locateAndClassify(shot, plan.seed, p.index, latest, w, h, others);
+      obs.pixels = got.pixels;
+      obs.notes.push(
+        `pixels via ${shot.via}: ${got.pixels}${got.at ? ` at ${got.at.x},${got.at.y}` : ""}${got.counts ? ` ${JSON.stringify(got.counts)}` : ""} (frame ${latest})`,
+      );
+    }
   }
 
   private observe(p: Participant): RealClientObservation {

@@ -54,6 +54,8 @@ describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
       // double buffering: the buffer on screen at the end is still held by weston
       expect(c.releases).toBe(3);
       expect(c.waitingFor).toBeNull();
+      // weston --debug offers weston_screenshooter: the window shows the last frame, exactly
+      expect(c.pixels).toBe("correct");
     }
     expect(obs.target.version).toMatch(/^weston 10/);
   });
@@ -73,6 +75,9 @@ describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
     // the bystander is untouched
     expect(bystander.protocolError).toBeNull();
     expect(bystander.framesDone).toBe(4);
+    expect(bystander.pixels).toBe("correct");
+    // only honest clients' windows are checked
+    expect(attacker.pixels).toBe("unchecked");
   });
 
   it("fork-child-truncates: the same error, whichever process shrank the file", async () => {
