@@ -106,3 +106,29 @@ describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
     expect(obs.clients[0].framesDone).toBe(4);
   });
 });
+
+describe("Wayland driver on a real sway", async () => {
+  const { sway } = await import("../real/sway.ts");
+  const p = sway.probe();
+  const swayWhy = !p.available ? p.why : why;
+  if (swayWhy) console.log(`real sway driver tests skipped: ${swayWhy}`);
+
+  it.skipIf(swayWhy !== "")(
+    "honest-renderer on a fresh sway: frames, releases and exact pixels through wlr-screencopy",
+    async () => {
+      const inst = await sway.start();
+      try {
+        const obs = await waylandDriver.run(inst, plan("honest-renderer"));
+        expect(obs.compositor.alive).toBe(true);
+        for (const c of obs.clients) {
+          expect(c.protocolError).toBeNull();
+          expect(c.framesDone).toBe(4);
+          expect(c.releases).toBe(3);
+          expect(c.pixels).toBe("correct");
+        }
+      } finally {
+        await inst.stop();
+      }
+    },
+  );
+});
