@@ -13,6 +13,7 @@
  * Every helper is killed when the run ends, on error too; if Node itself dies, the helpers
  * die with it (PR_SET_PDEATHSIG in wl-client.c).
  */
+import type { Behaviour } from "../client/behaviour.ts";
 import { getBehaviour } from "../client/behaviours/index.ts";
 import { Client } from "../client/client.ts";
 import { ClientRuntime, makeContext } from "../client/runtime.ts";
@@ -48,6 +49,7 @@ interface Participant {
   index: number;
   honest: boolean;
   behaviour: string;
+  program: Behaviour;
   proc: WlClientProcess;
   transport: WireTransport;
   sys: NativeSys;
@@ -89,18 +91,32 @@ export class WaylandDriver implements RealDriver {
 
   constructor(private readonly opts: WaylandDriverOptions = {}) {}
 
-  async run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation> {
+  /**
+   * Runs the plan. `cast` replaces the catalogue lookup of `plan.behaviour` for programs
+   * that are not in the catalogue (a fuzz case's action lists, lab/fuzz/behaviour.ts):
+   * `behaviour` is the client under test, `companions` run between the bystanders and it,
+   * with the test's params, as lab/run.ts places them.
+   */
+  async run(
+    instance: RealInstance,
+    plan: RealRunPlan,
+    cast: { behaviour?: Behaviour; companions?: readonly Behaviour[] } = {},
+  ): Promise<RealRunObservation> {
     if (instance.endpoint.kind !== "wayland")
       throw new WaylandDriverError(`${instance.kind} has no Wayland socket`);
     const avail = await wlClientAvailability();
     if (!avail.available) throw new WaylandDriverError(avail.reason);
-    const attacker = getBehaviour(plan.behaviour);
+    const attacker = cast.behaviour ?? getBehaviour(plan.behaviour);
     const honest = getBehaviour("honest-renderer");
     const started = Date.now();
     const deadline = started + plan.timeoutMs;
     const people: Participant[] = [];
     try {
-      const roster = [...Array.from({ length: plan.honest }, () => honest), attacker];
+      const roster = [
+        ...Array.from({ length: plan.honest }, () => honest),
+        ...(cast.companions ?? []),
+        attacker,
+      ];
       for (let index = 0; index < roster.length; index++) {
         const b = roster[index];
         const params: Record<string, number | string | boolean> =
@@ -108,17 +124,7 @@ export class WaylandDriver implements RealDriver {
             ? { width: SURFACE, height: SURFACE, frames: plan.frames, seal: true }
             : { width: SURFACE, height: SURFACE, frames: plan.frames, ...plan.params };
         people.push(
-          await this.join(
-            avail.binary,
-            instance.endpoint.socket,
-            b.name,
-            index,
-            plan.seed,
-            params,
-            {
-              honest: b.honest,
-            },
-          ),
+          await this.join(avail.binary, instance.endpoint.socket, b, index, plan.seed, params),
         );
       }
       const timedOut = () => Date.now() >= deadline || instance.exited() !== null;
@@ -144,14 +150,20 @@ export class WaylandDriver implements RealDriver {
   private async join(
     binary: string,
     socket: string,
-    behaviour: string,
+    b: Behaviour,
     index: number,
     seed: number,
     params: Record<string, number | string | boolean>,
-    opts: { honest: boolean },
   ): Promise<Participant> {
     const proc = await WlClientProcess.start(binary);
-    const p: Partial<Participant> = { index, honest: opts.honest, behaviour, proc, ownExit: null };
+    const p: Partial<Participant> = {
+      index,
+      honest: b.honest,
+      behaviour: b.name,
+      program: b,
+      proc,
+      ownExit: null,
+    };
     proc.exited().then(() => {
       if (p.ownExit === null && !stopping.has(proc)) p.ownExit = proc.exit;
     });
@@ -162,16 +174,12 @@ export class WaylandDriver implements RealDriver {
     }
     const transport = new WireTransport(proc);
     const sys = NativeSys.of(proc);
-    const client = new Client(transport, sys, { label: `${behaviour}#${index}` });
+    const client = new Client(transport, sys, { label: `${b.name}#${index}` });
     transport.allocate = (iface, version) =>
       client.proto.objects.allocate({ interface: iface, version });
     p.transport = transport;
     p.sys = sys;
-    p.runtime = new ClientRuntime(
-      getBehaviour(behaviour),
-      client,
-      makeContext(seed, index, params),
-    );
+    p.runtime = new ClientRuntime(b, client, makeContext(seed, index, params));
     return p as Participant;
   }
 
@@ -188,7 +196,7 @@ export class WaylandDriver implements RealDriver {
     people: readonly Participant[],
     clients: RealClientObservation[],
   ): Promise<void> {
-    const honest = people.filter((p) => getBehaviour(p.behaviour).honest);
+    const honest = people.filter((p) => p.honest);
     if (honest.length === 0) return;
     for (let attempt = 0; ; attempt++) {
       const shot = await this.screenshot(binary, instance);
@@ -306,4 +314,4 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** The driver the lab uses for weston, sway, mutter, kwin and cage. */
-export const waylandDriver: RealDriver = new WaylandDriver();
+export const waylandDriver = new WaylandDriver();

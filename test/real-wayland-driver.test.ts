@@ -97,6 +97,31 @@ describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
     expect(obs.compositor.alive).toBe(true);
   });
 
+  it("runs a fuzz program (an action list, not a catalogue name) as a real client", async () => {
+    const { actionBehaviour } = await import("../lab/fuzz/behaviour.ts");
+    const program = actionBehaviour(
+      [
+        { k: "memfd", size: 48 * 48 * 4, sealing: false },
+        { k: "surface" },
+        { k: "create-pool", f: 0, size: "file" },
+        { k: "create-buffer", p: 0, offset: 0, width: 48, height: 48, stride: 192, format: 1 },
+        { k: "attach", s: 0, b: 0, commit: true },
+        { k: "truncate", f: 0, size: 0 },
+        { k: "frame", s: 0 },
+        { k: "roundtrip" },
+      ],
+      () => {},
+    );
+    const obs = await waylandDriver.run(instance!, plan("fuzz-actions"), { behaviour: program });
+    expect(obs.clients[1].behaviour).toBe("fuzz-actions");
+    // the same read after the same truncation as truncate-after-commit, the same answer
+    expect(obs.clients[1].protocolError).toMatchObject({
+      interface: "wl_buffer",
+      error: "invalid_fd",
+    });
+    expect(obs.compositor.alive).toBe(true);
+  });
+
   it("a sealed honest pool is never an error, and the run ends within its bound", async () => {
     const obs = await waylandDriver.run(
       instance!,
