@@ -11,6 +11,7 @@
  * WL_SHM_ERROR_INVALID_FD, "error accessing SHM buffer", on the wl_buffer. weston survives.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Behaviour } from "../client/behaviour.ts";
 import { wlClientAvailability } from "../native/wl-client.ts";
 import type { LaunchedInstance } from "../real/instance.ts";
 import type { RealRunPlan } from "../real/target.ts";
@@ -120,6 +121,29 @@ describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
       error: "invalid_fd",
     });
     expect(obs.compositor.alive).toBe(true);
+  });
+
+  it("a client that stores into its own truncated pool dies of SIGBUS, alone", async () => {
+    const { scene } = await import("../client/behaviours/common.ts");
+    const selfHarm: Behaviour = {
+      name: "store-after-own-truncate",
+      description: "truncates its pool, then draws into its mapping",
+      honest: false,
+      source: "test: a real client's own SIGBUS",
+      *run(c, ctx) {
+        const s = yield* scene(c, ctx, { buffers: 1, keepFd: true });
+        c.process.ftruncate(s.memfd.fd, 0);
+        c.drawPattern(s.base, s.buffers[0], ctx.seed, ctx.index, 0);
+      },
+    };
+    const obs = await waylandDriver.run(instance!, plan(selfHarm.name), { behaviour: selfHarm });
+    const [bystander, victim] = obs.clients;
+    expect(victim.killed).toEqual({ code: null, signal: "SIGBUS" });
+    expect(victim.connection).toBe("closed-by-client");
+    expect(victim.notes.join(" ")).toMatch(/killed: process \d+ killed by SIGBUS/);
+    expect(obs.compositor.alive).toBe(true);
+    expect(bystander.framesDone).toBe(4);
+    expect(bystander.protocolError).toBeNull();
   });
 
   it("a sealed honest pool is never an error, and the run ends within its bound", async () => {
