@@ -304,6 +304,15 @@ describe("shmlab review on the command line", () => {
         .trim()
         .split("\n");
     expect(changed(fromXml.stdout)).toEqual(changed(builtIn.stdout));
+    // The proposal side's replay command reruns that run, loading the proposal by its name.
+    const replay = fromXml.stdout
+      .split("\n")
+      .find((l) => l.includes("--variant examples/protocols/sealed-pools.xml+"));
+    expect(replay).toBeDefined();
+    const args = (replay as string).trim().replace(/^npx shmlab /, "").split(" ");
+    const rerun = shmlab(...args);
+    expect(rerun.status).toBe(0);
+    expect(rerun.stdout).toMatch(/→ error-to-client: invalid_fd|→ honest-harmed: refused/);
     // The heading and 3 cells: libwayland × truncate-after-commit is inv_fd either way.
     expect(changed(fromXml.stdout).length).toBe(4);
     expect(fromXml.stdout).toMatch(/3 of 4 cells change/);

@@ -16,6 +16,7 @@ import {
   defaultPolicies,
 } from "../../lab/compare.ts";
 import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
+import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
 import { variantNames } from "../../protocol/variant.ts";
 import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
 
@@ -137,8 +138,16 @@ export function register(program: Command): void {
     )
     .option("--json <file>", "write every run's full record as JSON (docs/run-record.md)")
     .option("--html <file>", "write a self-contained HTML report")
-    .action(async (o: Opts) => {
-      const opts = optionsFrom(o, o.variant[0] ?? "standard");
+    .option("--protocol <file.xml>", "a protocol proposal as the variant (docs/review.md)")
+    .option("--rules <file.ts>", "the proposal's rules module (with --protocol)")
+    .action(async (o: Opts & { protocol?: string; rules?: string }) => {
+      if (o.rules && !o.protocol)
+        throw Object.assign(new Error("--rules goes with --protocol FILE.xml"), {
+          code: "SHMLAB_ERR_BAD_OPTION",
+        });
+      const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
+      await ensureProposalVariant(variant);
+      const opts = optionsFrom(o, variant);
       const result = runWithProgress(opts, o.progress, Boolean(o.html));
       if (result.runs.length === 1) {
         console.log(renderRun(result.runs[0]));
