@@ -309,7 +309,10 @@ describe("shmlab review on the command line", () => {
       .split("\n")
       .find((l) => l.includes("--variant examples/protocols/sealed-pools.xml+"));
     expect(replay).toBeDefined();
-    const args = (replay as string).trim().replace(/^npx shmlab /, "").split(" ");
+    const args = (replay as string)
+      .trim()
+      .replace(/^npx shmlab /, "")
+      .split(" ");
     const rerun = shmlab(...args);
     expect(rerun.status).toBe(0);
     expect(rerun.stdout).toMatch(/→ error-to-client: invalid_fd|→ honest-harmed: refused/);
