@@ -31,6 +31,7 @@ import type { Transport } from "../protocol/transport.ts";
 import { createPair } from "../protocol/transports/pair.ts";
 import { getVariant, type ProtocolVariant, STANDARD } from "../protocol/variant.ts";
 import { ProcessKilled } from "../shm/errors.ts";
+import { onErrno } from "../shm/expected-errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
@@ -304,8 +305,8 @@ export class Compositor {
       onClientError: (c, e) => this.recordError(c, e),
     });
     this.instance = policy.create(this.proc, {
-      kernel: this.kernel,
       panic: (reason) => this.panic(reason),
+      onBlocked: (what, run) => this.onBlocked(what, run),
     });
     this.installGlobals();
   }
@@ -360,6 +361,26 @@ export class Compositor {
       },
       get bufferedBytes() {
         return t.bufferedBytes;
+      },
+    };
+  }
+
+  /**
+   * Runs a policy's helper thread while the compositor's process sleeps on `what`: a
+   * scheduler chained in front of the kernel's current one (the lab's seeded one); every
+   * other decision stays with it.
+   */
+  private onBlocked(what: string, run: () => void): void {
+    const proc = this.proc;
+    const below = this.kernel.scheduler;
+    this.kernel.scheduler = {
+      point: (p, site) => below.point(p, site),
+      block(p, until, w) {
+        if (p === proc && w === what) {
+          run();
+          if (until()) return;
+        }
+        below.block(p, until, w);
       },
     };
   }
@@ -498,13 +519,8 @@ export class Compositor {
 
   private createPool(r: Resource, [id, fd, size]: [number, number, number]): void {
     const closeFd = () => {
-      if (this.proc.alive) {
-        try {
-          this.proc.close(fd);
-        } catch {
-          // Already closed by the policy.
-        }
-      }
+      // EBADF: already closed by the policy.
+      if (this.proc.alive) onErrno(["EBADF"], () => this.proc.close(fd), undefined);
     };
     const bad = this.policy.profile.createPool(size);
     if (bad) {

@@ -595,9 +595,11 @@ export class ServerClient {
 
   private write(bytes: Uint8Array, fds: readonly number[]): void {
     if (this.closed) return;
-    this.stats.bytesOut += bytes.length;
-    this.transport.send(bytes, fds);
-    if (this.transport.bufferedBytes > this.server.limits.maxQueuedBytes && !this.error) {
+    // Checked before the bytes are handed over, so no reply is ever buffered past the limit.
+    if (
+      this.transport.bufferedBytes + bytes.length > this.server.limits.maxQueuedBytes &&
+      !this.error
+    ) {
       // wl_connection_flush failing with a full buffer: the client is not reading. There is
       // no room left to tell it, so it is closed without an error event.
       this.error = protoError(
@@ -606,7 +608,10 @@ export class ServerClient {
       );
       this.server.opts.onClientError?.(this, this.error);
       this.close("queue limit");
+      return;
     }
+    this.stats.bytesOut += bytes.length;
+    this.transport.send(bytes, fds);
   }
 
   /**
