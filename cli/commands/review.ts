@@ -71,7 +71,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(timelines) || timelines < 0)
         throw badOption(`--timelines must be an integer >= 0, not ${o.timelines}`);
       const [a, b] = [base, proposal].map((v) =>
-        runWithProgress(optionsFrom(o, v.name), o.progress, Boolean(o.html)),
+        runWithProgress(optionsFrom(o, v.name), o.progress, Boolean(o.html), Boolean(o.html)),
       );
       const r: Review = review(
         a,
