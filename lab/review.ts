@@ -6,7 +6,7 @@
  */
 import type { Cell, CompareResult } from "./compare.ts";
 import { shortCell } from "./matrix-text.ts";
-import type { RunRecord, TimelineEvent, Verdict } from "./record.ts";
+import type { RunRecord, Verdict } from "./record.ts";
 
 export const REVIEW_SCHEMA = "shmlab.review/1";
 
@@ -190,9 +190,4 @@ function paragraph(
       : "No policy is unchanged.",
   );
   return parts.join(" ");
-}
-
-/** One timeline event as one line, as `shmlab compare` prints a run. */
-export function eventText(e: TimelineEvent): string {
-  return `[frame ${e.frame}] ${e.who}: ${e.what}${e.detail ? ` ${e.detail}` : ""}`;
 }
