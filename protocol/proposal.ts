@@ -65,10 +65,11 @@ export function proposalSchema(text: string, file: string, base: Schema = BASE_S
         `<interface name="${p.name}">`,
         `unknown interface: a proposal changes interfaces of the base protocol (${Object.keys(base.interfaces).join(", ")})`,
       );
-    checkExtends(p, b);
     merged[p.name] = interfaceOf(p);
   }
+  // A name that refers to nothing is the more basic mistake: reported first.
   checkReferences(parsed.interfaces, merged);
+  for (const p of parsed.interfaces) checkExtends(p, base.interfaces[p.name]);
   return deepFreeze({ interfaces: withLibwaylandChecks(merged) });
 }
 
