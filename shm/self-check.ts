@@ -51,8 +51,8 @@ export const KERNEL_INVARIANTS = {
   "dead-process": "SHM_INV_DEAD_PROCESS",
   /**
    * A file that no fd, mapping or message references holds no pages (iput → evict →
-   * shmem_evict_inode). Off by default until the model frees pages at the last reference
-   * (issue 18); `checkInvariants(k, { orphanFiles: true })` checks it.
+   * shmem_evict_inode). The model evicts at the last reference (issue 18), so it is checked
+   * by default; `{ orphanFiles: false }` leaves it out.
    */
   "orphan-file": "SHM_INV_ORPHAN_FILE",
 } as const;
@@ -76,7 +76,7 @@ function broken(invariant: KernelInvariant, detail: string): never {
 }
 
 export interface CheckOptions {
-  /** Also require that unreferenced files hold no pages (see "orphan-file"). */
+  /** Require that unreferenced files hold no pages (see "orphan-file"); default true. */
   orphanFiles?: boolean;
 }
 
@@ -228,7 +228,7 @@ function checkFile(file: ShmemFile, r: Reach, opts: CheckOptions): void {
     broken("rmap", `ino ${file.ino}: i_mmap_writable ${file.writableMappings}, ${writable} found`);
   }
   for (const f of file.pages.values()) bump(r.refs, f);
-  if (opts.orphanFiles && !r.liveFiles.has(file) && file.pages.size > 0) {
+  if ((opts.orphanFiles ?? true) && !r.liveFiles.has(file) && file.pages.size > 0) {
     broken("orphan-file", `ino ${file.ino} is unreferenced and keeps ${file.pages.size} pages`);
   }
 }
