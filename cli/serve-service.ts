@@ -103,7 +103,8 @@ export interface HealthStatus {
   deaths: number;
   lastDeath: DeathRecord | null;
   kernelProcesses: number;
-  memory: { framesInUse: number; framesLimit: number };
+  /** Kernel frames now, at most ever (the frame table never shrinks: RSS keeps the peak). */
+  memory: { framesInUse: number; framesPeak: number; framesLimit: number };
   rssBytes: number;
   /** V8 heap in use, and memory outside it (Buffers, ArrayBuffers), for where RSS went. */
   heapUsedBytes: number;
@@ -321,7 +322,7 @@ export class ServeService {
       deaths: this.deathCount,
       lastDeath: this.deaths[this.deaths.length - 1] ?? null,
       kernelProcesses: g.kernel.processes.size,
-      memory: { framesInUse: fs.inUse, framesLimit: fs.limit },
+      memory: { framesInUse: fs.inUse, framesPeak: fs.peak, framesLimit: fs.limit },
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       externalBytes: mem.external,

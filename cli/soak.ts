@@ -79,6 +79,8 @@ export interface SoakReport {
   /** Kernel frames in use: median of the late warm-up samples, and at the end. */
   framesStart: number;
   framesEnd: number;
+  /** The most kernel frames ever in use: the frame table's memory keeps this high-water mark. */
+  framesPeak: number;
   serverDeaths: number;
 }
 
@@ -422,7 +424,7 @@ interface Health {
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
-  memory: { framesInUse: number };
+  memory: { framesInUse: number; framesPeak: number };
   clients: number;
   deaths: number;
 }
@@ -453,6 +455,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const failures: string[] = [];
   let deaths = 0;
   let healthFailures = 0;
+  let framesPeak = 0;
   const phased: { phase: RssSample["phase"]; ms: number }[] = [];
   try {
     const honestCtx: Ctx = {
@@ -477,6 +480,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         try {
           const h = await health(url);
           deaths = h.deaths;
+          framesPeak = h.memory.framesPeak;
           const s: RssSample = {
             t: Math.round(elapsed()),
             phase: phase(),
@@ -546,6 +550,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         perClient,
       },
       healthFailures,
+      framesPeak,
       refusals,
       attacks,
       rss,

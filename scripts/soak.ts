@@ -52,7 +52,7 @@ console.log(
   `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)})`,
 );
 console.log(
-  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}; compositor deaths ${r.serverDeaths}`,
+  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB of a frame table that never shrinks); compositor deaths ${r.serverDeaths}`,
 );
 const checks: [string, boolean][] = [
   ["0 honest failures", h.failures.length === 0],
