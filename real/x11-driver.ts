@@ -1,0 +1,154 @@
+/**
+ * The X11 RealDriver: runs a plan (a catalogue behaviour plus honest bystanders) as real
+ * MIT-SHM clients against a running X server (Xvfb), each client a native helper process
+ * with its own socket and memfds, and reports what each observed (real/target.ts).
+ *
+ *   import { x11Driver } from "./real/x11-driver.ts";
+ *   const obs = await x11Driver.run(instance, plan);   // instance.endpoint.kind === "x11"
+ *
+ * A behaviour without an MIT-SHM form throws X11NotApplicable (check x11Applies first).
+ */
+import type {
+  RealClientObservation,
+  RealDriver,
+  RealInstance,
+  RealRunObservation,
+  RealRunPlan,
+} from "./target.ts";
+import { X11_NOT_APPLICABLE, X11_SCRIPTS, type XScriptContext } from "./x11-behaviours.ts";
+import { XClient, type XPixels } from "./x11-client.ts";
+
+export { X11_NOT_APPLICABLE, x11Applies } from "./x11-behaviours.ts";
+
+export class X11NotApplicable extends Error {
+  readonly code = "SHM_ERR_X11_NOT_APPLICABLE";
+}
+
+const WORSE: readonly XPixels[] = ["none", "correct", "stale", "other", "zero", "foreign"];
+
+interface Participant {
+  index: number;
+  behaviour: string;
+  honest: boolean;
+  client: XClient | null;
+  pixels: XPixels | "unchecked";
+  waitingFor: string | null;
+  notes: string[];
+}
+
+export const x11Driver: RealDriver = {
+  endpointKind: "x11",
+  async run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation> {
+    if (instance.endpoint.kind !== "x11")
+      throw new Error(`x11 driver: instance ${instance.kind} has no X11 endpoint`);
+    const script = X11_SCRIPTS[plan.behaviour];
+    if (!script)
+      throw new X11NotApplicable(
+        `${plan.behaviour}: ${X11_NOT_APPLICABLE[plan.behaviour] ?? "no MIT-SHM script"}`,
+      );
+    const socket = instance.endpoint.socket;
+    const t0 = Date.now();
+    // Honest bystanders first, the behaviour under test last (the lab's order).
+    const people: Participant[] = [];
+    for (let i = 0; i < plan.honest; i++) people.push(participant(i, "honest-renderer", true));
+    people.push(participant(plan.honest, plan.behaviour, false));
+    try {
+      for (const p of people) p.client = await XClient.connect(socket, p.index, plan.seed);
+      const all = people.map((p) => runOne(p, people, plan));
+      const deadline = new Promise<"timeout">((r) => {
+        const t = setTimeout(() => r("timeout"), plan.timeoutMs);
+        t.unref();
+      });
+      const outcome = await Promise.race([Promise.all(all), deadline]);
+      if (outcome === "timeout")
+        for (const p of people) p.waitingFor ??= p.client?.closed ? null : "run timeout";
+      else for (const p of people) if (!p.client?.closed) await p.client?.conn.pump(0);
+      // The hostile client's window at the end (the lab's "what its own window showed").
+      const hostile = people[people.length - 1];
+      if (hostile.client && !hostile.client.closed)
+        hostile.pixels = await hostile.client.pixels(foreignOf(hostile, people));
+      const exit = instance.exited();
+      return {
+        target: { kind: instance.kind, version: instance.version },
+        plan,
+        compositor: { alive: exit === null, exit },
+        clients: people.map(observe),
+        ms: Date.now() - t0,
+      };
+    } finally {
+      await Promise.all(people.map((p) => p.client?.stop()));
+    }
+  },
+};
+
+/** mulberry32: the scripts' few random choices, from the plan's seed (real/ is below lab/). */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function participant(index: number, behaviour: string, honest: boolean): Participant {
+  return {
+    index,
+    behaviour,
+    honest,
+    client: null,
+    pixels: "unchecked",
+    waitingFor: null,
+    notes: [],
+  };
+}
+
+function foreignOf(p: Participant, people: Participant[]): number[] {
+  return people.filter((q) => q !== p).map((q) => q.index);
+}
+
+async function runOne(p: Participant, people: Participant[], plan: RealRunPlan): Promise<void> {
+  const c = p.client!;
+  const random = seededRandom(plan.seed * 1000 + p.index);
+  const ctx: XScriptContext = {
+    seed: plan.seed,
+    index: p.index,
+    params: p.honest ? {} : plan.params,
+    frames: plan.frames,
+    random,
+    onFrame: async () => {
+      if (!p.honest) return;
+      const got = await c.pixels(foreignOf(p, people));
+      const prev = p.pixels === "unchecked" ? "none" : p.pixels;
+      // "none" only while nothing was ever checked; a later correct frame never hides a bad one.
+      p.pixels = WORSE.indexOf(got) > WORSE.indexOf(prev) ? got : prev;
+    },
+  };
+  try {
+    await X11_SCRIPTS[p.behaviour](c, ctx);
+  } catch (e) {
+    p.notes.push(`script stopped: ${(e as Error).message}`);
+    if (!(e instanceof Error) || !("code" in e)) throw e;
+  }
+}
+
+function observe(p: Participant): RealClientObservation {
+  const c = p.client!;
+  const conn = c.conn;
+  return {
+    index: p.index,
+    behaviour: p.behaviour,
+    honest: p.honest,
+    protocolError: conn.errors[0] ?? null,
+    errors: [...conn.errors],
+    connection: conn.connection,
+    killed: c.helper.exited()?.signal ? c.helper.exited() : null,
+    framesDone: c.completions,
+    releases: c.completions,
+    commits: c.puts,
+    pixels: p.pixels,
+    waitingFor: p.waitingFor,
+    notes: [...c.notes, ...p.notes],
+  };
+}
