@@ -73,6 +73,8 @@ interface Buffer extends BufferView {
   alive: boolean;
   /** Created from a pool the policy freed (Xorg): shows nothing. */
   inert: boolean;
+  /** Xorg: the X error its ShmPutImage (commit) gets (Refusal.xError). */
+  xRefusal?: Refusal;
 }
 
 export interface Rect {
@@ -134,6 +136,8 @@ export interface NoticeRecord {
   clientId: number;
   pool: string;
   what: string;
+  /** An X11 error the client got and stayed connected after (Refusal.xError). */
+  xError?: string;
 }
 
 /** Where one surface is on the output, and what it shows. */
@@ -475,6 +479,22 @@ export class Compositor {
 
   private commit(s: Surface): void {
     const p = s.pending;
+    const b = p.attached ? p.buffer : null;
+    if (b && (b.pool.freed || b.xRefusal)) {
+      // Xorg: the commit is ShmPutImage; a segment that is gone (never attached, or freed
+      // by ShmBusfaultNotify) is BadShmSeg (VERIFY_SHMSEG), a bad geometry BadValue. An X
+      // error keeps the client, and nothing is drawn.
+      b.inert = true;
+      this.xErrorNotice(
+        s.client,
+        b.pool.name,
+        b.xRefusal ?? {
+          code: 0,
+          message: `buffer ${b.id} names a segment that is gone (nothing drawn)`,
+          xError: "BadShmSeg",
+        },
+      );
+    }
     if (p.attached) {
       s.current.buffer = p.buffer;
       s.current.dirty = p.buffer !== null;
@@ -503,7 +523,7 @@ export class Compositor {
       }
     };
     const bad = this.policy.profile.createPool(size);
-    if (bad) {
+    if (bad && !bad.xError) {
       closeFd();
       throw this.refusal(r.id, bad);
     }
@@ -523,14 +543,23 @@ export class Compositor {
       resourceRef: true,
       unmapped: false,
     };
-    try {
-      this.instance.mapPool(pool);
-    } catch (e) {
-      if (e instanceof ShmRefusal) {
-        if (pool.fd >= 0) closeFd();
-        throw this.refusal(r.id, e.refusal);
+    const refused = (why: Refusal) => {
+      if (pool.fd >= 0) closeFd();
+      if (!why.xError) throw this.refusal(r.id, why);
+      // Xorg: the segment was never made; the client stays and later uses are BadShmSeg.
+      pool.fd = -1;
+      pool.freed = true;
+      pool.unmapped = true;
+      this.xErrorNotice(client, pool.name, why);
+    };
+    if (bad) refused(bad);
+    else {
+      try {
+        this.instance.mapPool(pool);
+      } catch (e) {
+        if (!(e instanceof ShmRefusal)) throw e;
+        refused(e.refusal);
       }
-      throw e;
     }
     this.pools.add(pool);
     const res = client.resource(id)!;
@@ -554,10 +583,8 @@ export class Compositor {
     const [id, offset, width, height, stride, format] = args;
     const pool = r.data as Pool;
     const b: BufferArgs = { offset, width, height, stride, format };
-    if (!pool.freed) {
-      const bad = this.policy.profile.createBuffer(b, pool.size);
-      if (bad) throw this.refusal(r.id, bad);
-    }
+    const bad = pool.freed ? null : this.policy.profile.createBuffer(b, pool.size);
+    if (bad && !bad.xError) throw this.refusal(r.id, bad);
     const bpp = bytesPerPixel(format) || 4;
     const client = r.client;
     const buf: Buffer = {
@@ -569,19 +596,10 @@ export class Compositor {
       span: (height - 1) * stride + width * bpp,
       name: `${client.label}#${id}`,
       alive: true,
-      inert: pool.freed,
+      inert: pool.freed || bad !== null,
     };
-    if (pool.freed) {
-      // Xorg: a request naming a freed segment is BadShmSeg, an X error that does not
-      // disconnect; wl_shm has none, so the buffer is inert and the event is noted.
-      this.notices.push({
-        frame: this.frameNo,
-        client: client.label,
-        clientId: client.id,
-        pool: pool.name,
-        what: "BadShmSeg: create_buffer on a freed segment (buffer inert)",
-      });
-    }
+    // Xorg checks at ShmPutImage (commit() below), where the X error is noted.
+    if (bad) buf.xRefusal = bad;
     pool.refs++;
     const res = client.resource(id)!;
     res.data = buf;
@@ -791,6 +809,18 @@ export class Compositor {
       alive: this.alive,
       surfaces: this.lastPlacements,
     };
+  }
+
+  /** An X error the client gets and stays connected after (Refusal.xError). */
+  private xErrorNotice(client: ServerClient, pool: string, r: Refusal): void {
+    this.notices.push({
+      frame: this.frameNo,
+      client: client.label,
+      clientId: client.id,
+      pool,
+      what: `${r.xError}: ${r.message}`,
+      xError: r.xError,
+    });
   }
 
   private policyNotice(n: PolicyNotice): void {

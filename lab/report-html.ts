@@ -32,6 +32,9 @@ function matrix(r: CompareResult): string {
       const tds = r.policies
         .map((p) => {
           const c = r.cells.find((x) => x.policy === p.name && x.behaviour === b.name);
+          const na = r.notApplicable?.find((x) => x.policy === p.name && x.behaviour === b.name);
+          if (na)
+            return `<td class="na" title="${esc(`${p.name} × ${b.name}: not applicable — ${na.why}`)}">n/a</td>`;
           if (!c) return "<td></td>";
           return `<td class="v-${c.verdict}" title="${esc(`${p.name} × ${b.name}: ${c.verdict} — ${c.text}`)}"><a href="#${cellId(p.name, b.name)}">${esc(shortCell(c.text))}</a></td>`;
         })
@@ -133,6 +136,7 @@ table.matrix{border-collapse:collapse;font-size:12px}
 .matrix thead th{writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom;background:#eee}
 .matrix tbody th{background:#f5f5f5;font-weight:normal}
 .matrix td a{color:#fff;text-decoration:none;display:block}
+.matrix td.na{background:#eee;color:#777}
 ${Object.entries(COLOURS)
   .map(([v, c]) => `.v-${v}{background:${c}}.t-${v}{color:${c}}`)
   .join("\n")}

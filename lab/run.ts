@@ -483,6 +483,8 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
         screen,
       };
     }
+    const xerr = notices.find((n) => n.xError);
+    if (xerr?.xError) return { kind: "x-error", error: xerr.xError, message: xerr.what };
     if (stats.zeroPages > 0 || notices.length) {
       return { kind: "tolerated", how: notices[0]?.what ?? "zero pages mapped beyond EOF", screen };
     }
@@ -519,6 +521,10 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     if (o.kind === "disconnected") {
       verdict = "error-to-client";
       cell = o.error.replace(/^wl_(shm|display)\./, "");
+    } else if (o.kind === "x-error") {
+      // Xorg answers with an X error and keeps the client: the error reached the client.
+      verdict = "error-to-client";
+      cell = `${o.error} (kept)`;
     } else if (o.kind === "tolerated") {
       verdict = "tolerated";
       // What the client's own window showed at the end: the handler's zeros, or (a policy

@@ -16,6 +16,7 @@
  * Behaviours MIT-SHM cannot express are `notApplicable` with the reason; the model says the
  * same (compositor/policies/xorg-mit-shm.ts `notApplicable`).
  */
+import { XORG_NOT_APPLICABLE } from "../compositor/policies/xorg-mit-shm.ts";
 import type { XBuffer, XClient } from "./x11-client.ts";
 
 export interface XScriptContext {
@@ -214,15 +215,6 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     await c.conn.sync();
   },
 
-  async "unknown-format"(c, ctx) {
-    const s = await scene(c, ctx, { buffers: 1 });
-    // wl_shm format 0xDEADBEEF → an image format that is none of XYBitmap, XYPixmap, ZPixmap.
-    const format = num(ctx, "format", 0xdeadbeef) & 0xff;
-    c.notes.push(`ShmPutImage format ${format}`);
-    await c.put(s.buffers[0], { format });
-    await c.conn.sync();
-  },
-
   async "punch-holes"(c, ctx) {
     const s = await scene(c, ctx, { buffers: 1 });
     const b = s.buffers[0];
@@ -301,41 +293,14 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     await c.helper.close(fd);
     await c.conn.sync();
   },
-
-  async "protocol-garbage"(c, ctx) {
-    const s = await scene(c, ctx, { buffers: 1 });
-    const kinds = ["unknown-opcode", "dead-object", "malformed-bytes"];
-    const picked = str(ctx, "kind", kinds[Math.floor(ctx.random() * kinds.length)]);
-    c.notes.push(`kind ${picked}`);
-    const major = c.conn.shm.majorOpcode;
-    if (picked === "unknown-opcode") {
-      // MIT-SHM minor opcode 99: ProcShmDispatch's default → BadRequest.
-      await c.conn.request("Shm#99", Uint8Array.from([major, 99, 1, 0]));
-    } else if (picked === "dead-object") {
-      await c.put({ ...s.buffers[0], seg: 5000 });
-    } else if (picked === "malformed-bytes") {
-      // ShmPutImage one word short: REQUEST_SIZE_MATCH → BadLength.
-      const full = c.putBytes(s.buffers[0]);
-      const short = full.slice(0, full.length - 4);
-      short[2] = short.length / 4;
-      await c.conn.request("ShmPutImage(short)", short);
-    } else {
-      c.notes.push(`${picked} has no X11 form: sent nothing`);
-    }
-    await c.conn.sync();
-  },
 };
 
-/** Why a behaviour has no MIT-SHM form (the model's xorg-mit-shm says the same). */
-export const X11_NOT_APPLICABLE: Record<string, string> = {
-  "resize-pool-smaller": "MIT-SHM has no pool resize (a segment is the file's size at attach)",
-  "resize-during-read": "MIT-SHM has no pool resize (a segment is the file's size at attach)",
-  "stride-in-pixels":
-    "MIT-SHM has no client stride (ShmPutImage's totalWidth is in pixels; the server pads rows)",
-  "negative-size": "ShmAttachFd carries no size: the server fstat()s the file",
-  "seal-then-play": "two of its four orders resize the pool, which MIT-SHM has not",
-  "flood-buffers": "MIT-SHM has no buffer objects (create_buffer sends nothing)",
-  "memory-pressure": "reclaims the simulated kernel's droppable pages: no real counterpart",
+/**
+ * Why a behaviour has no MIT-SHM form: the model policy's own list (one source, so a real
+ * cell and a model cell are n/a together), plus the model's worker-thread behaviours.
+ */
+export const X11_NOT_APPLICABLE: Readonly<Record<string, string>> = {
+  ...XORG_NOT_APPLICABLE,
   "worker-exits": "about the model's client worker threads",
   "worker-hangs": "about the model's client worker threads",
   "worker-throws": "about the model's client worker threads",
