@@ -279,6 +279,8 @@ export class Compositor {
   private frameNo = 0;
   private readonly start0: KernelFigures;
   private totals = { composeMs: 0, buffersRead: 0, bytesCopied: 0 };
+  /** Buffers read at commit (Policy.readAtCommit), released at the next frame. */
+  private readonly readAtCommit: Buffer[] = [];
   private lastPlacements: SurfacePlacement[] = [];
   private localClients = 0;
 
@@ -480,7 +482,8 @@ export class Compositor {
   private commit(s: Surface): void {
     const p = s.pending;
     const b = p.attached ? p.buffer : null;
-    if (b && (b.pool.freed || b.xRefusal)) {
+    if (b?.xRefusal?.drawsNothing) b.inert = true;
+    else if (b && (b.pool.freed || b.xRefusal)) {
       // Xorg: the commit is ShmPutImage; a segment that is gone (never attached, or freed
       // by ShmBusfaultNotify) is BadShmSeg (VERIFY_SHMSEG), a bad geometry BadValue. An X
       // error keeps the client, and nothing is drawn.
@@ -506,6 +509,10 @@ export class Compositor {
     s.current.frames.push(...p.frames);
     s.current.damage = [...p.damage, ...p.bufferDamage];
     s.pending = { attached: false, buffer: null, damage: [], bufferDamage: [], frames: [] };
+    if (this.policy.readAtCommit) {
+      const read = this.guardDeath(() => this.upload(s));
+      if (read) this.readAtCommit.push(read);
+    }
   }
 
   private refusal(objectId: number, r: Refusal): ProtocolError {
@@ -561,7 +568,8 @@ export class Compositor {
         refused(e.refusal);
       }
     }
-    this.pools.add(pool);
+    // A refused segment holds nothing (ProcShmAttachFd made no ShmSeg resource).
+    if (!pool.unmapped) this.pools.add(pool);
     const res = client.resource(id)!;
     res.data = pool;
     res.onDestroy = () => {
@@ -584,7 +592,7 @@ export class Compositor {
     const pool = r.data as Pool;
     const b: BufferArgs = { offset, width, height, stride, format };
     const bad = pool.freed ? null : this.policy.profile.createBuffer(b, pool.size);
-    if (bad && !bad.xError) throw this.refusal(r.id, bad);
+    if (bad && !bad.xError && !bad.drawsNothing) throw this.refusal(r.id, bad);
     const bpp = bytesPerPixel(format) || 4;
     const client = r.client;
     const buf: Buffer = {
@@ -729,6 +737,34 @@ export class Compositor {
 
   // ---- frames --------------------------------------------------------------------------
 
+  /**
+   * Reads a surface's newly committed buffer through the policy into the surface's texture;
+   * returns the buffer if it was read.
+   */
+  private upload(s: Surface): Buffer | null {
+    const b = s.current.buffer;
+    if (!b || !s.current.dirty || s.client.closed) return null;
+    s.current.dirty = false;
+    if (!b.alive || b.inert) return null;
+    // shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is
+    // never read again (reading it would run past the shrunk mapping: SIGSEGV).
+    if (b.pool.shrunk && b.offset + b.span > b.pool.size) {
+      this.invalidBeyondShrink(b);
+      return null;
+    }
+    const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+    this.access(b, (a) => this.instance.read(a, tex));
+    s.texture = tex;
+    s.texGeom = {
+      width: b.width,
+      height: b.height,
+      stride: b.stride,
+      bpp: b.bpp,
+      format: b.format,
+    };
+    return b;
+  }
+
   /** Surfaces in creation order. */
   private surfaceList(): Surface[] {
     return [...this.surfaces.keys()].sort((a, b) => a.seq - b.seq);
@@ -750,31 +786,15 @@ export class Compositor {
     let buffersRead = 0;
     let bytesCopied = 0;
     try {
-      const released: Buffer[] = [];
+      // Buffers read at their commit (Policy.readAtCommit) since the last frame count here.
+      const released: Buffer[] = this.readAtCommit.splice(0);
       for (const s of this.surfaceList()) {
-        const b = s.current.buffer;
-        if (!b || !s.current.dirty || s.client.closed) continue;
-        s.current.dirty = false;
-        if (!b.alive || b.inert) continue;
-        // shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is
-        // never read again (reading it would run past the shrunk mapping: SIGSEGV).
-        if (b.pool.shrunk && b.offset + b.span > b.pool.size) {
-          this.invalidBeyondShrink(b);
-          continue;
-        }
-        const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
-        this.access(b, (a) => this.instance.read(a, tex));
+        const b = this.upload(s);
+        if (b) released.push(b);
+      }
+      for (const b of released) {
         buffersRead++;
         bytesCopied += b.span;
-        s.texture = tex;
-        s.texGeom = {
-          width: b.width,
-          height: b.height,
-          stride: b.stride,
-          bpp: b.bpp,
-          format: b.format,
-        };
-        released.push(b);
       }
       this.composite();
       // "wl_buffer.release ... when the compositor no longer uses the contents": they were

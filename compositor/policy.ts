@@ -29,6 +29,11 @@ export interface Refusal {
    * the object the request made is inert and the error is kept as a notice.
    */
   xError?: string;
+  /**
+   * Accepted with no error but drawing nothing (an X request whose 16-bit fields cannot
+   * carry the wl_shm geometry: what reaches the server draws nothing the model can read).
+   */
+  drawsNothing?: boolean;
 }
 
 /** Thrown by policy code to refuse a request (posted on the sender, like a profile refusal). */
@@ -167,5 +172,10 @@ export interface Policy {
    * with the reason: the lab reports them as not applicable instead of inventing a verdict.
    */
   readonly notApplicable?: Readonly<Record<string, string>>;
+  /**
+   * The buffer is read while the commit is processed, not at the next frame: Xorg's
+   * ProcShmPutImage copies the image during the request.
+   */
+  readonly readAtCommit?: boolean;
   create(proc: Process, env: PolicyEnv): PolicyInstance;
 }

@@ -223,6 +223,11 @@ function xorgPutImage(b: BufferArgs, size: number): Refusal | null {
   // format: only XYBitmap, XYPixmap, ZPixmap; "client->errorValue = stuff->format; return BadValue"
   if (b.format !== ARGB8888 && b.format !== XRGB8888)
     return xRefuse("BadValue", `image format ${hex(b.format)}`);
+  // CARD16 fields: a wl_shm geometry wider or taller than 65535 is truncated on the wire
+  // (real/x11-wire.ts writes what the client gives). Height 65536 becomes 0: the put has
+  // nothing to check or draw. The model does not redraw other truncations; it draws nothing.
+  if (b.width > 0xffff || b.height > 0xffff || (b.stride >>> 0) / 4 > 0xffff)
+    return { code: 0, message: "geometry beyond X's 16-bit fields", drawsNothing: true };
   const totalWidth = Math.floor((b.stride >>> 0) / 4) & 0xffff;
   const totalHeight = b.height & 0xffff;
   const length = totalWidth * 4; // PixmapBytePad(totalWidth, 24): 32 bits per pixel

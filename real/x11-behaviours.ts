@@ -18,6 +18,7 @@
  */
 import { XORG_NOT_APPLICABLE } from "../compositor/policies/xorg-mit-shm.ts";
 import type { XBuffer, XClient } from "./x11-client.ts";
+import { encodeShmDetach } from "./x11-wire.ts";
 
 export interface XScriptContext {
   seed: number;
@@ -120,15 +121,14 @@ export const X11_SCRIPTS: Record<string, XScript> = {
   async "truncate-during-read"(c, ctx) {
     const s = await scene(c, ctx, { buffers: 1 });
     const b = s.buffers[0];
-    const rounds = num(ctx, "rounds", 8);
-    const spin = num(ctx, "spin", 4);
-    for (let r = 0; r < rounds && !c.closed; r++) {
+    // Xvfb copies a 64x64 image in microseconds: a truncation between two of its pages
+    // cannot be arranged from outside. The put's last byte is held back until the file is
+    // cut, so each round's read meets the truncation (the model's rounds that fault); the
+    // model's `spin`/`after` idle steps have no real counterpart.
+    for (let r = 0; r < num(ctx, "rounds", 8) && !c.closed; r++) {
       await c.helper.ftruncate(s.fd, s.bufferSize);
-      const seq = await show(c, s, b, r);
-      const after = num(ctx, "after", -1);
-      const idle = after >= 0 ? after : Math.floor(ctx.random() * (spin + 1));
-      for (let i = 0; i < idle; i++) await c.conn.pump(0);
-      await c.helper.ftruncate(s.fd, 0);
+      await c.draw(s.fd, b, r);
+      const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, 0));
       await c.untilPutDone(seq);
     }
     await c.conn.sync();
@@ -256,11 +256,10 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     const s = await scene(c, ctx, { buffers: 1 });
     const b = s.buffers[0];
     await c.draw(s.fd, b, 0);
-    // put, (wl_buffer.destroy: nothing on the X wire), ShmDetach, truncate: one step.
-    const seq = await c.putAround(b, async () => {
-      await c.helper.ftruncate(s.fd, 0);
-    });
-    await c.detach(s.seg);
+    // put, wl_buffer.destroy (nothing on the X wire), ShmDetach, truncate: one step, so the
+    // put's read meets the truncation and ShmDetach is dispatched in the same turn.
+    const detach = { name: "ShmDetach", bytes: encodeShmDetach(c.conn.shm.majorOpcode, s.seg) };
+    const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, 0), detach);
     await c.untilPutDone(seq);
     await c.conn.sync();
     await c.conn.sync();

@@ -177,13 +177,22 @@ export class XClient {
    * request (so cannot read the pixels) before `between` is done. This is the model's "the
    * client truncates in the same step as its commit": the compositor's read comes after.
    */
-  async putAround(b: XBuffer, between: () => Promise<void>): Promise<number> {
+  async putAround(
+    b: XBuffer,
+    between: () => Promise<void>,
+    then?: { name: string; bytes: Uint8Array },
+  ): Promise<number> {
     const bytes = this.putBytes(b);
     await this.conn.sendRaw(bytes.subarray(0, bytes.length - 1));
     await between();
-    await this.conn.sendRaw(bytes.subarray(bytes.length - 1));
+    // `then` rides in the same write: the server reads and dispatches both in one turn of
+    // its loop (the model's "same step"), before its main loop's next WaitForSomething.
+    const last = bytes.subarray(bytes.length - 1);
+    const out = then ? Uint8Array.from([...last, ...then.bytes]) : last;
+    await this.conn.sendRaw(out);
     if (this.closed) return 0;
     const seq = this.conn.countRequest("ShmPutImage");
+    if (then) this.conn.countRequest(then.name);
     this.committed(b);
     return seq;
   }

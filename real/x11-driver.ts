@@ -8,6 +8,7 @@
  *
  * A behaviour without an MIT-SHM form throws X11NotApplicable (check x11Applies first).
  */
+import { readFileSync, statSync } from "node:fs";
 import type {
   RealClientObservation,
   RealDriver,
@@ -47,6 +48,7 @@ export const x11Driver: RealDriver = {
         `${plan.behaviour}: ${X11_NOT_APPLICABLE[plan.behaviour] ?? "no MIT-SHM script"}`,
       );
     const socket = instance.endpoint.socket;
+    const logFrom = logSize(instance.logPath);
     const t0 = Date.now();
     // Honest bystanders first, the behaviour under test last (the lab's order).
     const people: Participant[] = [];
@@ -67,6 +69,7 @@ export const x11Driver: RealDriver = {
       const hostile = people[people.length - 1];
       if (hostile.client && !hostile.client.closed)
         hostile.pixels = await hostile.client.pixels(foreignOf(hostile, people));
+      noteBusfaults(instance.logPath, logFrom, people);
       const exit = instance.exited();
       return {
         target: { kind: instance.kind, version: instance.version },
@@ -90,6 +93,39 @@ function seededRandom(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+function logSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw e;
+  }
+}
+
+/**
+ * The server's own word that it handled a SIGBUS on a client's segment: ShmBusfaultNotify
+ * logs "shared memory 0x%x truncated by client" with the ShmSeg id, whose resource-id base
+ * names the client. Noted as "busfault: ..." on that client (the only evidence a client
+ * has of a fault it was never told about).
+ */
+function noteBusfaults(path: string, from: number, people: Participant[]): void {
+  let text = "";
+  try {
+    text = readFileSync(path, "utf8").slice(from);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  for (const m of text.matchAll(/shared memory 0x([0-9a-f]+) truncated by client/g)) {
+    const seg = Number.parseInt(m[1], 16);
+    const p = people.find((q) => {
+      const s = q.client?.conn.setup;
+      return s !== undefined && (seg & ~s.ridMask) >>> 0 === s.ridBase;
+    });
+    p?.notes.push(`busfault: segment 0x${m[1]} freed (Xvfb log: ShmBusfaultNotify)`);
+  }
 }
 
 function participant(index: number, behaviour: string, honest: boolean): Participant {

@@ -79,6 +79,9 @@ export const xorgMitShm: Policy = {
   profile: XORG_PROFILE,
   deferResizeWhileReading: true,
   notApplicable: XORG_NOT_APPLICABLE,
+  // ProcShmPutImage reads the segment inside the request (PutImage/CopyArea from
+  // shmdesc->addr + offset) and sends ShmCompletion right after.
+  readAtCommit: true,
   create(proc, env) {
     const busfaults: Busfault[] = [];
     let busfaulted = false;
