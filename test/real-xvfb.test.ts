@@ -16,10 +16,11 @@ import { XClient } from "../real/x11-client.ts";
 import { X11NotApplicable, x11Driver } from "../real/x11-driver.ts";
 import { x11HelperAvailability } from "../real/x11-native.ts";
 import { encodeCopyArea, encodeShmCreatePixmap } from "../real/x11-wire.ts";
-import { startXvfb, xvfbBinary } from "./xvfb-harness.ts";
+import { xvfb as xvfbServer } from "../real/xvfb.ts";
 
 const helper = await x11HelperAvailability();
-const missing = !xvfbBinary() ? "Xvfb not installed" : !helper.available ? helper.why : null;
+const probe = xvfbServer.probe();
+const missing = !probe.available ? probe.why : !helper.available ? helper.why : null;
 if (missing) console.log(`real-xvfb: skipped (${missing})`);
 
 const plan = (behaviour: string, params: RealRunPlan["params"] = {}): RealRunPlan => ({
@@ -34,7 +35,7 @@ const plan = (behaviour: string, params: RealRunPlan["params"] = {}): RealRunPla
 describe.skipIf(missing !== null)("MIT-SHM on a real Xvfb", () => {
   let xvfb: RealInstance;
   beforeAll(async () => {
-    xvfb = await startXvfb();
+    xvfb = await xvfbServer.start();
   });
   afterAll(async () => {
     await xvfb?.stop();

@@ -16,10 +16,11 @@ import type { RealInstance } from "../real/target.ts";
 import { X11_SCRIPTS } from "../real/x11-behaviours.ts";
 import { x11Driver } from "../real/x11-driver.ts";
 import { x11HelperAvailability } from "../real/x11-native.ts";
-import { startXvfb, xvfbBinary } from "./xvfb-harness.ts";
+import { xvfb as xvfbServer } from "../real/xvfb.ts";
 
 const helper = await x11HelperAvailability();
-const missing = !xvfbBinary() ? "Xvfb not installed" : !helper.available ? helper.why : null;
+const probe = xvfbServer.probe();
+const missing = !probe.available ? probe.why : !helper.available ? helper.why : null;
 if (missing) console.log(`xorg-model-vs-xvfb: skipped (${missing})`);
 
 interface Facts {
@@ -49,7 +50,7 @@ function modelFacts(behaviour: string, seed: number): Facts {
 describe.skipIf(missing !== null)("xorg-mit-shm against Xvfb: the same facts", () => {
   let xvfb: RealInstance;
   beforeAll(async () => {
-    xvfb = await startXvfb();
+    xvfb = await xvfbServer.start();
   });
   afterAll(async () => {
     await xvfb?.stop();

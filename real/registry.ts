@@ -1,0 +1,84 @@
+/**
+ * Every real compositor this process started and has not yet seen exit. They are stopped
+ * when the Node process ends, however it ends: normal exit, an uncaught error, SIGINT (Ctrl-C),
+ * SIGTERM or SIGHUP. A compositor is also started with a parent-death signal (setpriv
+ * --pdeathsig, PR_SET_PDEATHSIG in prctl(2)), so a SIGKILLed Node still takes it down.
+ *
+ * The signal handlers are installed only while something is registered, so a process that
+ * never starts a compositor keeps Node's default Ctrl-C behaviour.
+ */
+import { rmSync } from "node:fs";
+
+export interface Registered {
+  readonly pid: number;
+  readonly runtimeDir: string;
+  /** SIGTERM, a grace period, SIGKILL; resolves once the process has exited. */
+  stop(): Promise<unknown>;
+}
+
+const live = new Set<Registered>();
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+type Sig = (typeof SIGNALS)[number];
+let installed = false;
+let stopping = false;
+
+export function register(r: Registered): void {
+  live.add(r);
+  install();
+}
+
+export function unregister(r: Registered): void {
+  live.delete(r);
+  if (live.size === 0) uninstall();
+}
+
+/** The instances still registered (for tests and for `stopAll`). */
+export function liveInstances(): readonly Registered[] {
+  return [...live];
+}
+
+/** Stops every registered instance (the lab calls it at the end of a command, too). */
+export async function stopAll(): Promise<void> {
+  await Promise.allSettled([...live].map((r) => r.stop()));
+}
+
+/** 'exit' handlers must be synchronous: SIGKILL and remove the runtime dirs, no waiting. */
+function killAllNow(): void {
+  for (const r of live) {
+    try {
+      process.kill(r.pid, "SIGKILL");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+    }
+    rmSync(r.runtimeDir, { recursive: true, force: true });
+  }
+  live.clear();
+}
+
+function onSignal(sig: Sig): void {
+  if (stopping) return;
+  stopping = true;
+  // Stop them properly (weston removes its socket on SIGTERM), then die of the same signal
+  // so the shell sees the usual status — unless someone else also listens for it.
+  void stopAll().finally(() => {
+    stopping = false;
+    uninstall();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  });
+}
+
+const handlers = new Map<Sig, () => void>(SIGNALS.map((s) => [s, () => onSignal(s)]));
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on("exit", killAllNow);
+  for (const [s, h] of handlers) process.on(s, h);
+}
+
+function uninstall(): void {
+  if (!installed) return;
+  installed = false;
+  process.off("exit", killAllNow);
+  for (const [s, h] of handlers) process.off(s, h);
+}
