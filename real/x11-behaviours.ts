@@ -113,7 +113,8 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     const s = await scene(c, ctx, { buffers: 1 });
     const b = s.buffers[0];
     await c.draw(s.fd, b, 0);
-    const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, num(ctx, "size", 12)));
+    const size = num(ctx, "size", 12);
+    const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, size), undefined, size);
     await c.untilPutDone(seq);
     await c.conn.sync();
   },
@@ -128,7 +129,7 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     for (let r = 0; r < num(ctx, "rounds", 8) && !c.closed; r++) {
       await c.helper.ftruncate(s.fd, s.bufferSize);
       await c.draw(s.fd, b, r);
-      const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, 0));
+      const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, 0), undefined, 0);
       await c.untilPutDone(seq);
     }
     await c.conn.sync();
@@ -243,10 +244,15 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     for (let r = 0; r < num(ctx, "rounds", 6) && !c.closed; r++) {
       await c.helper.ftruncate(s.fd, s.bufferSize);
       await c.draw(s.fd, b, r);
-      const seq = await c.putAround(b, async () => {
-        const pid = await c.helper.forkTruncate(s.fd, 0);
-        if (r === 0) c.notes.push(`forked pid ${pid}`);
-      });
+      const seq = await c.putAround(
+        b,
+        async () => {
+          const pid = await c.helper.forkTruncate(s.fd, 0);
+          if (r === 0) c.notes.push(`forked pid ${pid}`);
+        },
+        undefined,
+        0,
+      );
       await c.untilPutDone(seq);
     }
     await c.conn.sync();
@@ -259,7 +265,7 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     // put, wl_buffer.destroy (nothing on the X wire), ShmDetach, truncate: one step, so the
     // put's read meets the truncation and ShmDetach is dispatched in the same turn.
     const detach = { name: "ShmDetach", bytes: encodeShmDetach(c.conn.shm.majorOpcode, s.seg) };
-    const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, 0), detach);
+    const seq = await c.putAround(b, () => c.helper.ftruncate(s.fd, 0), detach, 0);
     await c.untilPutDone(seq);
     await c.conn.sync();
     await c.conn.sync();

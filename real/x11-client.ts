@@ -181,6 +181,8 @@ export class XClient {
     b: XBuffer,
     between: () => Promise<void>,
     then?: { name: string; bytes: Uint8Array },
+    /** The file's size once `between` has run, when it cut the file. */
+    cutTo?: number,
   ): Promise<number> {
     const bytes = this.putBytes(b);
     await this.conn.sendRaw(bytes.subarray(0, bytes.length - 1));
@@ -194,8 +196,19 @@ export class XClient {
     const seq = this.conn.countRequest("ShmPutImage");
     if (then) this.conn.countRequest(then.name);
     this.committed(b);
+    const span = (b.height - 1) * b.stride + b.width * 4;
+    if (cutTo !== undefined && cutTo < b.offset + span) this.readsBeyondEof.set(seq, cutTo);
     return seq;
   }
+
+  /**
+   * Puts whose pixels the server could only read beyond the file's end (the file was cut
+   * before the request could be read): if such a put completes, the server took the
+   * SIGBUS and survived (LINUX.md rule 2: a load beyond EOF of a MAP_SHARED mapping is
+   * SIGBUS). Counted in `faultsInferred` when its ShmCompletion arrives.
+   */
+  private readonly readsBeyondEof = new Map<number, number>();
+  faultsInferred = 0;
 
   private committed(b: XBuffer): void {
     this.puts++;
@@ -208,6 +221,14 @@ export class XClient {
     const done = () => this.conn.events.some((e) => e.type === type && e.seq === seq);
     const ok = await this.conn.until(() => done() || this.conn.failedRequest(seq), timeoutMs);
     this.completions = this.conn.events.filter((e) => e.type === type).length;
+    const cut = this.readsBeyondEof.get(seq);
+    if (cut !== undefined && done()) {
+      this.readsBeyondEof.delete(seq);
+      if (this.faultsInferred++ === 0)
+        this.notes.push(
+          `sigbus (inferred): a put completed whose pixels lay beyond the file's end (cut to ${cut} bytes before the server could read the request)`,
+        );
+    }
     return ok && done();
   }
 

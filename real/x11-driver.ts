@@ -9,6 +9,7 @@
  * A behaviour without an MIT-SHM form throws X11NotApplicable (check x11Applies first).
  */
 import { readFileSync, statSync } from "node:fs";
+import { getBehaviour } from "../client/behaviours/index.ts";
 import type {
   RealClientObservation,
   RealDriver,
@@ -53,7 +54,7 @@ export const x11Driver: RealDriver = {
     // Honest bystanders first, the behaviour under test last (the lab's order).
     const people: Participant[] = [];
     for (let i = 0; i < plan.honest; i++) people.push(participant(i, "honest-renderer", true));
-    people.push(participant(plan.honest, plan.behaviour, false));
+    people.push(participant(plan.honest, plan.behaviour, getBehaviour(plan.behaviour).honest));
     try {
       for (const p of people) p.client = await XClient.connect(socket, p.index, plan.seed);
       const all = people.map((p) => runOne(p, people, plan));
@@ -67,7 +68,7 @@ export const x11Driver: RealDriver = {
       else for (const p of people) if (!p.client?.closed) await p.client?.conn.pump(0);
       // The hostile client's window at the end (the lab's "what its own window showed").
       const hostile = people[people.length - 1];
-      if (hostile.client && !hostile.client.closed)
+      if (!hostile.honest && hostile.client && !hostile.client.closed)
         hostile.pixels = await hostile.client.pixels(foreignOf(hostile, people));
       noteBusfaults(instance.logPath, logFrom, people);
       const exit = instance.exited();
@@ -150,7 +151,7 @@ async function runOne(p: Participant, people: Participant[], plan: RealRunPlan):
   const ctx: XScriptContext = {
     seed: plan.seed,
     index: p.index,
-    params: p.honest ? {} : plan.params,
+    params: p.index === plan.honest ? plan.params : {},
     frames: plan.frames,
     random,
     onFrame: async () => {

@@ -12,9 +12,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { XORG_NOT_APPLICABLE } from "../compositor/policies/xorg-mit-shm.ts";
 import { makeSpec, runOne } from "../lab/run.ts";
+import { verdictOf } from "../lab/verdict.ts";
 import type { RealInstance } from "../real/target.ts";
 import { X11_SCRIPTS } from "../real/x11-behaviours.ts";
 import { x11Driver } from "../real/x11-driver.ts";
+import { x11RunFacts } from "../real/x11-facts.ts";
 import { x11HelperAvailability } from "../real/x11-native.ts";
 import { xvfb as xvfbServer } from "../real/xvfb.ts";
 
@@ -60,7 +62,7 @@ describe.skipIf(missing !== null)("xorg-mit-shm against Xvfb: the same facts", (
     for (const b of Object.keys(XORG_NOT_APPLICABLE)) expect(X11_SCRIPTS[b]).toBeUndefined();
   });
 
-  for (const behaviour of Object.keys(X11_SCRIPTS).filter((b) => b !== "honest-renderer")) {
+  for (const behaviour of Object.keys(X11_SCRIPTS)) {
     it(behaviour, async () => {
       const o = await x11Driver.run(xvfb, {
         behaviour,
@@ -78,6 +80,14 @@ describe.skipIf(missing !== null)("xorg-mit-shm against Xvfb: the same facts", (
         busfault: h.notes.some((n) => n.startsWith("busfault:")),
         honestCorrect: o.clients.filter((c) => c.honest).every((c) => c.pixels === "correct"),
       };
+      // The same verdict rules on both: the real cell is the model's cell.
+      const realCell = verdictOf(x11RunFacts(o));
+      for (const seed of [1, 2, 3]) {
+        const m = runOne(makeSpec({ policy: "xorg-mit-shm", behaviour, seed }));
+        expect({ verdict: m.verdict, cell: m.cell }, `model seed ${seed}: ${m.replay}`).toEqual(
+          realCell,
+        );
+      }
       for (const seed of [1, 2, 3])
         expect(
           modelFacts(behaviour, seed),
