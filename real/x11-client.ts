@@ -219,7 +219,11 @@ export class XClient {
   async untilPutDone(seq: number, timeoutMs = 5000): Promise<boolean> {
     const type = this.conn.shm.firstEvent;
     const done = () => this.conn.events.some((e) => e.type === type && e.seq === seq);
-    const ok = await this.conn.until(() => done() || this.conn.failedRequest(seq), timeoutMs);
+    const ok = await this.conn.until(
+      () => done() || this.conn.failedRequest(seq),
+      timeoutMs,
+      `ShmCompletion of ShmPutImage #${seq}`,
+    );
     this.completions = this.conn.events.filter((e) => e.type === type).length;
     const cut = this.readsBeyondEof.get(seq);
     if (cut !== undefined && done()) {

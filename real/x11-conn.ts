@@ -39,6 +39,8 @@ export class X11Connection {
   shmVersion!: ShmVersionReply;
   connection: "open" | "closed-by-server" | "closed-by-client" = "open";
   readonly errors: RealProtocolError[] = [];
+  /** What the client is waiting for from the server right now, or null. */
+  waiting: string | null = null;
   readonly events: X11Event[] = [];
   /** What each sent request was, by its (full, not 16-bit) sequence number. */
   private readonly sent = new Map<number, string>();
@@ -182,22 +184,32 @@ export class X11Connection {
    */
   async reply(seq: number, timeoutMs = 5000): Promise<Uint8Array | null> {
     const end = Date.now() + timeoutMs;
-    for (;;) {
-      const r = this.replies.get(seq);
-      if (r) {
-        this.replies.delete(seq);
-        return r;
+    this.waiting = `reply to ${this.sent.get(seq) ?? "request"} #${seq}`;
+    try {
+      for (;;) {
+        const r = this.replies.get(seq);
+        if (r) {
+          this.replies.delete(seq);
+          return r;
+        }
+        if (this.failed.has(seq) || this.closed || seq === 0 || Date.now() > end) return null;
+        await this.pump(POLL_MS);
       }
-      if (this.failed.has(seq) || this.closed || seq === 0 || Date.now() > end) return null;
-      await this.pump(POLL_MS);
+    } finally {
+      this.waiting = null;
     }
   }
 
   /** Waits until `pred` holds, the connection ends, or `timeoutMs` passes; returns pred(). */
-  async until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+  async until(pred: () => boolean, timeoutMs: number, what = "an event"): Promise<boolean> {
     const end = Date.now() + timeoutMs;
-    while (!pred() && !this.closed && Date.now() < end) await this.pump(POLL_MS);
-    return pred();
+    this.waiting = what;
+    try {
+      while (!pred() && !this.closed && Date.now() < end) await this.pump(POLL_MS);
+      return pred();
+    } finally {
+      this.waiting = null;
+    }
   }
 
   /**

@@ -36,6 +36,8 @@ interface Participant {
   pixels: XPixels | "unchecked";
   waitingFor: string | null;
   notes: string[];
+  /** An unexpected error of its script (not a named X11/native error). */
+  failure: unknown;
 }
 
 export const x11Driver: RealDriver = {
@@ -64,8 +66,14 @@ export const x11Driver: RealDriver = {
       });
       const outcome = await Promise.race([Promise.all(all), deadline]);
       if (outcome === "timeout")
-        for (const p of people) p.waitingFor ??= p.client?.closed ? null : "run timeout";
-      else for (const p of people) if (!p.client?.closed) await p.client?.conn.pump(0);
+        for (const p of people)
+          p.waitingFor ??= p.client?.closed ? null : (p.client?.conn.waiting ?? "run timeout");
+      else {
+        // A script that failed on something unnamed is a driver bug: it is not an observation.
+        const broken = people.find((p) => p.failure !== null);
+        if (broken) throw broken.failure;
+        for (const p of people) if (!p.client?.closed) await p.client?.conn.pump(0);
+      }
       // The hostile client's window at the end (the lab's "what its own window showed").
       const hostile = people[people.length - 1];
       if (!hostile.honest && hostile.client && !hostile.client.closed)
@@ -138,6 +146,7 @@ function participant(index: number, behaviour: string, honest: boolean): Partici
     pixels: "unchecked",
     waitingFor: null,
     notes: [],
+    failure: null,
   };
 }
 
@@ -165,8 +174,10 @@ async function runOne(p: Participant, people: Participant[], plan: RealRunPlan):
   try {
     await X11_SCRIPTS[p.behaviour](c, ctx);
   } catch (e) {
+    // Never rejects: after a timeout nobody awaits this any more (the helpers are being
+    // stopped under it), so a failure is kept and rethrown by run() if it is still waiting.
     p.notes.push(`script stopped: ${(e as Error).message}`);
-    if (!(e instanceof Error) || !("code" in e)) throw e;
+    if (!(e instanceof Error) || !("code" in e)) p.failure = e;
   }
 }
 

@@ -238,6 +238,20 @@ describe.skipIf(missing !== null)("MIT-SHM on a real Xvfb", () => {
     }
   });
 
+  it("a run that outlives its time reports what each client waited for, and stops its helpers", async () => {
+    const o = await x11Driver.run(xvfb, {
+      ...plan("honest-renderer"),
+      frames: 100_000,
+      timeoutMs: 300,
+    });
+    expect(o.compositor.alive).toBe(true);
+    for (const c of o.clients) expect(c.waitingFor).toMatch(/ShmCompletion|reply to|timeout/);
+    expect(o.clients[0].framesDone).toBeGreaterThan(0);
+    // The server still serves a fresh run afterwards.
+    const again = await x11Driver.run(xvfb, plan("honest-renderer"));
+    expect(again.clients.every((c) => c.pixels === "correct")).toBe(true);
+  });
+
   it("no helper process outlives a run", async () => {
     const o = await x11Driver.run(xvfb, plan("truncate-after-commit"));
     expect(o.clients.every((c) => c.killed === null)).toBe(true);
