@@ -6,6 +6,7 @@
  * committed buffer to `read`.
  */
 import { interfaceError } from "../protocol/errors.ts";
+import { DISPLAY_ERROR, DISPLAY_ID } from "../protocol/schema.ts";
 import type { Resource, ServerClient } from "../protocol/server.ts";
 import type { Buffer } from "./pools.ts";
 
@@ -48,10 +49,18 @@ export class Output {
   private readonly surfaces = new Set<Surface>();
   private nextSeq = 1;
   private lastPlacements: SurfacePlacement[] = [];
+  /** How many surfaces hold each texture, and the bytes of textures held per client. */
+  private readonly texUsers = new Map<Uint8Array, number>();
+  private readonly clientTexBytes = new Map<ServerClient, number>();
 
   constructor(
     readonly width: number,
     readonly height: number,
+    /**
+     * Most bytes of buffer copies (textures) kept for one client; a commit whose read would
+     * need more is wl_display.error no_memory for that client, before anything is read.
+     */
+    private readonly maxClientTextureBytes = Number.POSITIVE_INFINITY,
   ) {
     this.framebuffer = new Uint32Array(new SharedArrayBuffer(width * height * 4));
     this.fb8 = new Uint8Array(this.framebuffer.buffer);
@@ -113,16 +122,61 @@ export class Output {
     this.surfaces.add(s);
     res.onDestroy = () => {
       this.surfaces.delete(s);
+      this.setTexture(s, null);
     };
+  }
+
+  /** Points a surface at a texture, keeping the per-texture and per-client counts. */
+  private setTexture(s: Surface, tex: Uint8Array | null): void {
+    const old = s.texture;
+    if (old === tex) return;
+    const bytes = this.clientTexBytes.get(s.client) ?? 0;
+    let delta = 0;
+    if (old) {
+      const n = (this.texUsers.get(old) ?? 1) - 1;
+      if (n <= 0) {
+        this.texUsers.delete(old);
+        delta -= old.length;
+      } else this.texUsers.set(old, n);
+    }
+    if (tex) {
+      const n = this.texUsers.get(tex) ?? 0;
+      if (n === 0) delta += tex.length;
+      this.texUsers.set(tex, n + 1);
+    }
+    if (bytes + delta <= 0) this.clientTexBytes.delete(s.client);
+    else this.clientTexBytes.set(s.client, bytes + delta);
+    s.texture = tex;
+  }
+
+  /** A buffer no surface shows any more keeps no texture (wlroots drops the client buffer). */
+  private dropUnshownTexture(b: Buffer | null): void {
+    if (!b?.texture) return;
+    for (const s of this.surfaces) if (s.current.buffer === b) return;
+    b.texture = null;
+  }
+
+  /** The texture to read `b` into for `s`, or null when the client's budget has no room. */
+  private textureFor(s: Surface, b: Buffer): Uint8Array | null {
+    if (b.texture && b.texture.length === b.span) return b.texture;
+    const own = s.texture;
+    // The surface's previous copy, when no one else holds it, is reused in place.
+    if (own && own.length === b.span && this.texUsers.get(own) === 1) return own;
+    const held = this.clientTexBytes.get(s.client) ?? 0;
+    const freed = own && this.texUsers.get(own) === 1 ? own.length : 0;
+    if (held - freed + b.span > this.maxClientTextureBytes) return null;
+    return new Uint8Array(b.span);
   }
 
   private commit(s: Surface): void {
     const p = s.pending;
     if (p.attached) {
+      const before = s.current.buffer;
       s.current.buffer = p.buffer;
       s.current.dirty = p.buffer !== null;
+      if (before !== p.buffer) this.dropUnshownTexture(before);
       if (p.buffer === null) {
-        s.texture = null;
+        this.setTexture(s, null);
         s.texGeom = null;
       }
     }
@@ -132,6 +186,8 @@ export class Output {
 
   /** A destroyed buffer is let go of by every surface. */
   bufferGone(b: Buffer): void {
+    // Surfaces keep showing what they copied; the buffer's own reference goes.
+    b.texture = null;
     for (const s of this.surfaces) {
       if (s.current.buffer === b) s.current.buffer = null;
       if (s.pending.buffer === b) s.pending.buffer = null;
@@ -157,11 +213,20 @@ export class Output {
       if (!b || !s.current.dirty || s.client.closed) continue;
       s.current.dirty = false;
       if (!b.alive || b.inert || invalid(b)) continue;
-      const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+      const tex = this.textureFor(s, b);
+      if (!tex) {
+        s.client.postError(
+          DISPLAY_ID,
+          DISPLAY_ERROR.no_memory,
+          `buffer copies for this client would pass ${this.maxClientTextureBytes} bytes`,
+        );
+        continue;
+      }
       read(b, tex);
       out.buffersRead++;
       out.bytesCopied += b.span;
-      s.texture = tex;
+      b.texture = tex;
+      this.setTexture(s, tex);
       s.texGeom = {
         width: b.width,
         height: b.height,
