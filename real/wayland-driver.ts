@@ -253,7 +253,7 @@ export class WaylandDriver implements RealDriver {
     const where = got.at ? ` at ${got.at.x},${got.at.y} ${JSON.stringify(got.counts)}` : "";
     return {
       pixels: got.pixels,
-      note: `pixels via ${shot.via}: ${got.pixels}${where} (frame ${latest})`,
+      note: `pixels via ${shot.via}: ${got.pixels}${got.why ? ` (${got.why})` : ""}${where} (frame ${latest})`,
     };
   }
 
