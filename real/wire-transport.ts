@@ -453,10 +453,14 @@ export function msgpackPrefix(b: Uint8Array): {
       return v;
     };
     let n: number;
-    if (t <= 0x7f) return (pos++, { v: t });
-    if (t >= 0xe0) return (pos++, { v: t - 256 });
-    if (t >= 0x90 && t <= 0x9f) return (pos++, { v: null, array: t & 0x0f });
-    if (t === 0xc0) return (pos++, { v: null });
+    const one = (item: { v: unknown; array?: number }) => {
+      pos++;
+      return item;
+    };
+    if (t <= 0x7f) return one({ v: t });
+    if (t >= 0xe0) return one({ v: t - 256 });
+    if (t >= 0x90 && t <= 0x9f) return one({ v: null, array: t & 0x0f });
+    if (t === 0xc0) return one({ v: null });
     if (t >= 0xa0 && t <= 0xbf) {
       if ((n = need(t & 0x1f)) < 0) return undefined;
       const v = new TextDecoder().decode(b.subarray(pos + 1, pos + 1 + n));
@@ -475,7 +479,7 @@ export function msgpackPrefix(b: Uint8Array): {
     args: [],
   };
   const head = read();
-  if (!head || head.array !== 3) return out;
+  if (head?.array !== 3) return out;
   const id = read();
   if (!id || typeof id.v !== "number") return out;
   out.objectId = id.v;
