@@ -19,7 +19,7 @@ const COLOURS: Record<Verdict, string> = {
 };
 
 /** Trace lines per run in the report; the rest are a replay away. */
-const HTML_TRACE_LINES = 600;
+const HTML_TRACE_LINES = 400;
 
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -122,12 +122,18 @@ ${imgs}
 <details class="timeline"><summary>event timeline (${run.timeline.length} events)</summary><table><thead><tr><th>frame</th><th>who</th><th>what</th><th>detail</th></tr></thead><tbody>${timeline}</tbody></table></details>${traceDetails(run)}`;
 }
 
-/** The run's wire traffic as WAYLAND_DEBUG lines (lab/wire-trace.ts), kernel events as comments. */
+/**
+ * The run's wire traffic as WAYLAND_DEBUG lines (lab/wire-trace.ts): the client under test's
+ * messages and every kernel comment. The bystanders' frames repeat and would make the
+ * report several times larger; the whole trace is one replay away.
+ */
 function traceDetails(run: RunRecord): string {
   if (!run.trace) return "";
-  const shown = run.trace.slice(0, HTML_TRACE_LINES);
-  const more = run.trace.length - shown.length;
-  return `<details class="trace"><summary>wire trace, WAYLAND_DEBUG form (${run.trace.length} lines)</summary><pre>${esc(shown.join("\n"))}${more > 0 ? `\n# … ${more} more lines: ${esc(run.replay)} --trace -` : ""}</pre></details>`;
+  const tested = `{${run.clients.at(-1)?.label}}`;
+  const kept = run.trace.filter((l) => l.startsWith("#") || l.includes(tested));
+  const shown = kept.slice(0, HTML_TRACE_LINES);
+  const left = kept.length - shown.length;
+  return `<details class="trace"><summary>wire trace, WAYLAND_DEBUG form (${esc(tested)} and kernel events: ${shown.length} of ${run.trace.length} lines)</summary><pre>${esc(shown.join("\n"))}${left > 0 ? `\n# … ${left} more` : ""}\n# the whole trace: ${esc(run.replay)} --trace -</pre></details>`;
 }
 
 function drilldowns(r: CompareResult): string {
