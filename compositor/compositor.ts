@@ -148,6 +148,13 @@ export class Compositor {
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
     this.output = new Output(this.width, this.height, opts.maxClientTextureBytes);
+    // Xorg's ShmPutImage: X errors at the put, and the read inside the request.
+    this.output.onCommit = (b) => this.pools.commitChecks(b);
+    if (this.policy.readAtCommit)
+      this.output.readAtCommit = {
+        read: (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        invalid: (b) => this.invalidBeyondShrink(b),
+      };
     this.framebuffer = this.output.framebuffer;
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
@@ -170,7 +177,7 @@ export class Compositor {
       instance,
       alive: () => this.alive && this.proc.alive,
       poolsMayShrink: () => this.server.variant.rules.poolsMayShrink,
-      notice: (client, pool, what) => this.notice(client, pool, what),
+      notice: (client, pool, what, xError) => this.notice(client, pool, what, xError),
       panic: (reason) => this.panic(reason),
       bufferGone: (b) => this.output.bufferGone(b),
       maxClientPoolBytes: opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY,
@@ -304,13 +311,14 @@ export class Compositor {
     });
   }
 
-  private notice(client: ServerClient, pool: string, what: string): void {
+  private notice(client: ServerClient, pool: string, what: string, xError?: string): void {
     this.notices.push({
       frame: this.frameNo,
       client: client.label,
       clientId: client.id,
       pool,
       what,
+      ...(xError ? { xError } : {}),
     });
   }
 

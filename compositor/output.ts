@@ -52,6 +52,18 @@ export class Output {
   /** How many surfaces hold each texture, and the bytes of textures held per client. */
   private readonly texUsers = new Map<Uint8Array, number>();
   private readonly clientTexBytes = new Map<ServerClient, number>();
+  /** Per-commit checks of the attached buffer (Xorg's ShmPutImage errors). */
+  onCommit: ((attached: Buffer | null) => void) | null = null;
+  /**
+   * Set for a policy that reads at the commit (Policy.readAtCommit: Xorg copies inside
+   * ShmPutImage): the read happens while the commit is dispatched, and the next frame only
+   * releases it.
+   */
+  readAtCommit: {
+    read: (b: Buffer, into: Uint8Array) => void;
+    invalid: (b: Buffer) => boolean;
+  } | null = null;
+  private readEarly: Buffer[] = [];
 
   constructor(
     readonly width: number,
@@ -170,6 +182,7 @@ export class Output {
 
   private commit(s: Surface): void {
     const p = s.pending;
+    if (p.attached) this.onCommit?.(p.buffer);
     if (p.attached) {
       const before = s.current.buffer;
       s.current.buffer = p.buffer;
@@ -182,6 +195,10 @@ export class Output {
     }
     s.current.frames.push(...p.frames);
     s.pending = { attached: false, buffer: null, frames: [] };
+    if (this.readAtCommit) {
+      const b = this.readSurface(s, this.readAtCommit.read, this.readAtCommit.invalid);
+      if (b) this.readEarly.push(b);
+    }
   }
 
   /** A destroyed buffer is let go of by every surface. */
@@ -208,35 +225,48 @@ export class Output {
     invalid: (b: Buffer) => boolean,
   ): FrameReads {
     const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
-    for (const s of this.surfaceList()) {
-      const b = s.current.buffer;
-      if (!b || !s.current.dirty || s.client.closed) continue;
-      s.current.dirty = false;
-      if (!b.alive || b.inert || invalid(b)) continue;
-      const tex = this.textureFor(s, b);
-      if (!tex) {
-        s.client.postError(
-          DISPLAY_ID,
-          DISPLAY_ERROR.no_memory,
-          `buffer copies for this client would pass ${this.maxClientTextureBytes} bytes`,
-        );
-        continue;
-      }
-      read(b, tex);
+    // Buffers read at their commit since the last frame (readAtCommit) count here.
+    const early = this.readEarly.splice(0);
+    const late = this.surfaceList().map((s) => this.readSurface(s, read, invalid));
+    for (const b of [...early, ...late]) {
+      if (!b) continue;
       out.buffersRead++;
       out.bytesCopied += b.span;
-      b.texture = tex;
-      this.setTexture(s, tex);
-      s.texGeom = {
-        width: b.width,
-        height: b.height,
-        stride: b.stride,
-        bpp: b.bpp,
-        format: b.format,
-      };
       out.released.push(b);
     }
     return out;
+  }
+
+  /** Reads a surface's newly committed buffer into its texture; the buffer if it was read. */
+  private readSurface(
+    s: Surface,
+    read: (b: Buffer, into: Uint8Array) => void,
+    invalid: (b: Buffer) => boolean,
+  ): Buffer | null {
+    const b = s.current.buffer;
+    if (!b || !s.current.dirty || s.client.closed) return null;
+    s.current.dirty = false;
+    if (!b.alive || b.inert || invalid(b)) return null;
+    const tex = this.textureFor(s, b);
+    if (!tex) {
+      s.client.postError(
+        DISPLAY_ID,
+        DISPLAY_ERROR.no_memory,
+        `buffer copies for this client would pass ${this.maxClientTextureBytes} bytes`,
+      );
+      return null;
+    }
+    read(b, tex);
+    b.texture = tex;
+    this.setTexture(s, tex);
+    s.texGeom = {
+      width: b.width,
+      height: b.height,
+      stride: b.stride,
+      bpp: b.bpp,
+      format: b.format,
+    };
+    return b;
   }
 
   /** Sends wl_buffer.release for what was read, and the frame callbacks with the time. */

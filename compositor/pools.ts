@@ -44,6 +44,8 @@ export interface Buffer extends BufferView {
   alive: boolean;
   /** Created from a pool the policy freed (Xorg): shows nothing. */
   inert: boolean;
+  /** Xorg: the X error its ShmPutImage (commit) gets, or that it draws nothing. */
+  xRefusal?: Refusal;
   /**
    * The compositor's copy of this buffer (its texture), shared by every surface showing it:
    * one per buffer at most, dropped when the buffer is destroyed or shown by no surface
@@ -61,8 +63,8 @@ export interface PoolHost {
   alive(): boolean;
   /** The protocol variant lets pools shrink (shrinkable-pools). */
   poolsMayShrink(): boolean;
-  /** Something done to a client without a protocol error, for the record. */
-  notice(client: ServerClient, pool: string, what: string): void;
+  /** Something done to a client without a protocol error (or an X error: `xError`). */
+  notice(client: ServerClient, pool: string, what: string, xError?: string): void;
   panic(reason: string): never;
   /** A buffer was destroyed: surfaces must let go of it. */
   bufferGone(b: Buffer): void;
@@ -111,7 +113,7 @@ export class ShmPools {
       if (proc.alive) onErrno(["EBADF"], () => proc.close(fd), undefined);
     };
     const bad = policy.profile.createPool(size);
-    if (bad) {
+    if (bad && !bad.xError) {
       closeFd();
       throw refusal(r.id, bad);
     }
@@ -135,16 +137,26 @@ export class ShmPools {
       resourceRef: true,
       unmapped: false,
     };
-    try {
-      instance.mapPool(pool);
-    } catch (e) {
-      if (e instanceof ShmRefusal) {
-        if (pool.fd >= 0) closeFd();
-        throw refusal(r.id, e.refusal);
+    const refused = (why: Refusal) => {
+      if (pool.fd >= 0) closeFd();
+      if (!why.xError) throw refusal(r.id, why);
+      // Xorg: the segment was never made; the client stays, and a put naming it is
+      // BadShmSeg. It holds nothing (ProcShmAttachFd made no ShmSeg resource).
+      pool.fd = -1;
+      pool.freed = true;
+      pool.unmapped = true;
+      this.host.notice(client, pool.name, `${why.xError}: ${why.message}`, why.xError);
+    };
+    if (bad) refused(bad);
+    else {
+      try {
+        instance.mapPool(pool);
+      } catch (e) {
+        if (!(e instanceof ShmRefusal)) throw e;
+        refused(e.refusal);
       }
-      throw e;
     }
-    this.pools.add(pool);
+    if (!pool.unmapped) this.pools.add(pool);
     const res = client.resource(id)!;
     res.data = pool;
     res.onDestroy = () => this.releaseResource(pool);
@@ -184,10 +196,8 @@ export class ShmPools {
     const [id, offset, width, height, stride, format] = args;
     const pool = r.data as Pool;
     const b: BufferArgs = { offset, width, height, stride, format };
-    if (!pool.freed) {
-      const bad = this.host.policy.profile.createBuffer(b, pool.size);
-      if (bad) throw refusal(r.id, bad);
-    }
+    const bad = pool.freed ? null : this.host.policy.profile.createBuffer(b, pool.size);
+    if (bad && !bad.xError && !bad.drawsNothing) throw refusal(r.id, bad);
     const bpp = bytesPerPixel(format) || 4;
     const client = r.client;
     const buf: Buffer = {
@@ -199,18 +209,11 @@ export class ShmPools {
       span: (height - 1) * stride + width * bpp,
       name: `${client.label}#${id}`,
       alive: true,
-      inert: pool.freed,
+      inert: pool.freed || bad !== null,
       texture: null,
+      // Xorg checks at ShmPutImage: commitChecks() notes the X error.
+      ...(bad ? { xRefusal: bad } : {}),
     };
-    if (pool.freed) {
-      // Xorg: a request naming a freed segment is BadShmSeg, an X error that does not
-      // disconnect; wl_shm has none, so the buffer is inert and the event is noted.
-      this.host.notice(
-        client,
-        pool.name,
-        "BadShmSeg: create_buffer on a freed segment (buffer inert)",
-      );
-    }
     pool.refs++;
     const res = client.resource(id)!;
     res.data = buf;
@@ -219,6 +222,23 @@ export class ShmPools {
       this.host.bufferGone(buf);
       this.unref(pool);
     };
+  }
+
+  /**
+   * Xorg: a commit is ShmPutImage. A segment that is gone (never attached, or freed by
+   * ShmBusfaultNotify) is BadShmSeg (VERIFY_SHMSEG), a bad geometry the buffer's X error;
+   * either keeps the client and draws nothing. No-op for wl_shm policies.
+   */
+  commitChecks(b: Buffer | null): void {
+    if (!b || !(b.pool.freed || b.xRefusal)) return;
+    b.inert = true;
+    if (b.xRefusal?.drawsNothing) return;
+    const r = b.xRefusal ?? {
+      code: 0,
+      message: `buffer ${b.id} names a segment that is gone (nothing drawn)`,
+      xError: "BadShmSeg",
+    };
+    this.host.notice(b.client, b.pool.name, `${r.xError}: ${r.message}`, r.xError);
   }
 
   private resizePool(r: Resource, size: number): void {

@@ -37,6 +37,8 @@ export interface NoticeRecord {
   clientId: number;
   pool: string;
   what: string;
+  /** An X11 error the client got and stayed connected after (Refusal.xError). */
+  xError?: string;
 }
 
 export interface FrameStats extends KernelFigures {

@@ -54,6 +54,11 @@ export interface CompareResult {
   policies: { name: string; source: string; summary: string; clientReceives: string }[];
   behaviours: { name: string; honest: boolean; description: string; source: string }[];
   cells: Cell[];
+  /**
+   * Pairs the policy's protocol cannot express (Policy.notApplicable: MIT-SHM has no pool
+   * resize): not run, shown as "n/a" with the reason, never as an invented verdict.
+   */
+  notApplicable: { policy: string; behaviour: string; why: string }[];
   runs: RunRecord[];
   elapsedMs: number;
 }
@@ -89,9 +94,15 @@ export function compare(opts: CompareOptions): CompareResult {
   const t0 = performance.now();
   const runs: RunRecord[] = [];
   const cells: Cell[] = [];
+  const notApplicable: CompareResult["notApplicable"] = [];
   const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   for (const policy of opts.policies) {
+    const na = getPolicy(policy).notApplicable ?? {};
     for (const behaviour of opts.behaviours) {
+      if (na[behaviour]) {
+        notApplicable.push({ policy, behaviour, why: na[behaviour] });
+        continue;
+      }
       const idx: number[] = [];
       for (let i = 0; i < opts.seeds; i++) {
         const r = runOne(
@@ -139,6 +150,7 @@ export function compare(opts: CompareOptions): CompareResult {
       return { name, honest: b.honest, description: b.description, source: b.source };
     }),
     cells,
+    notApplicable,
     runs,
     elapsedMs: performance.now() - t0,
   };

@@ -34,6 +34,7 @@ export function shortCell(text: string, max = 10): string {
   return text
     .replace(/^DIED SIG(\w+)/, "DIED($1)")
     .replace(/^invalid_/, "inv_")
+    .replace(/^Bad(\w+) \(kept\)/, "Bad$1+")
     .replace(/^zeros, no error/, "zeros")
     .replace(/^last frame kept, no error/, "kept")
     .replace(/^survived, not shown, no error/, "survived")
@@ -91,7 +92,8 @@ export function renderMatrix(r: CompareResult, width = process.stdout.columns ||
         const row: string[] = [b.honest ? `${b.name} (honest)` : b.name];
         for (const p of cols) {
           const c = r.cells.find((x) => x.policy === p && x.behaviour === b.name);
-          row.push(c ? colourFor(c.verdict)(shortCell(c.text)) : "");
+          const na = r.notApplicable?.some((x) => x.policy === p && x.behaviour === b.name);
+          row.push(c ? colourFor(c.verdict)(shortCell(c.text)) : na ? pc.dim("n/a") : "");
         }
         t.push(row);
       }
@@ -104,6 +106,7 @@ export function renderLegend(): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
   lines.push(
     `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
+    `  "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");
 }

@@ -60,6 +60,8 @@ export type HostileOutcome =
       /** What the client's own window showed on the last frame (zero, stale = an earlier frame...). */
       screen: PixelClass | "none";
     }
+  /** An X11 error (Refusal.xError) after which the server kept the client (Xorg). */
+  | { kind: "x-error"; error: string; message: string }
   | { kind: "undetected" }
   | { kind: "killed-compositor"; how: string }
   | { kind: "self-destructed"; how: string };

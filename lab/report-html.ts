@@ -19,7 +19,7 @@ const COLOURS: Record<Verdict, string> = {
 };
 
 /** Trace lines per run in the report; the rest are a replay away. */
-const HTML_TRACE_LINES = 600;
+const HTML_TRACE_LINES = 400;
 
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -35,6 +35,9 @@ function matrix(r: CompareResult): string {
       const tds = r.policies
         .map((p) => {
           const c = r.cells.find((x) => x.policy === p.name && x.behaviour === b.name);
+          const na = r.notApplicable?.find((x) => x.policy === p.name && x.behaviour === b.name);
+          if (na)
+            return `<td class="na" title="${esc(`${p.name} × ${b.name}: not applicable — ${na.why}`)}">n/a</td>`;
           if (!c) return "<td></td>";
           return `<td class="v-${c.verdict}" title="${esc(`${p.name} × ${b.name}: ${c.verdict} — ${c.text}`)}"><a href="#${cellId(p.name, b.name)}">${esc(shortCell(c.text))}</a></td>`;
         })
@@ -119,12 +122,18 @@ ${imgs}
 <details class="timeline"><summary>event timeline (${run.timeline.length} events)</summary><table><thead><tr><th>frame</th><th>who</th><th>what</th><th>detail</th></tr></thead><tbody>${timeline}</tbody></table></details>${traceDetails(run)}`;
 }
 
-/** The run's wire traffic as WAYLAND_DEBUG lines (lab/wire-trace.ts), kernel events as comments. */
+/**
+ * The run's wire traffic as WAYLAND_DEBUG lines (lab/wire-trace.ts): the client under test's
+ * messages and every kernel comment. The bystanders' frames repeat and would make the
+ * report several times larger; the whole trace is one replay away.
+ */
 function traceDetails(run: RunRecord): string {
   if (!run.trace) return "";
-  const shown = run.trace.slice(0, HTML_TRACE_LINES);
-  const more = run.trace.length - shown.length;
-  return `<details class="trace"><summary>wire trace, WAYLAND_DEBUG form (${run.trace.length} lines)</summary><pre>${esc(shown.join("\n"))}${more > 0 ? `\n# … ${more} more lines: ${esc(run.replay)} --trace -` : ""}</pre></details>`;
+  const tested = `{${run.clients.at(-1)?.label}}`;
+  const kept = run.trace.filter((l) => l.startsWith("#") || l.includes(tested));
+  const shown = kept.slice(0, HTML_TRACE_LINES);
+  const left = kept.length - shown.length;
+  return `<details class="trace"><summary>wire trace, WAYLAND_DEBUG form (${esc(tested)} and kernel events: ${shown.length} of ${run.trace.length} lines)</summary><pre>${esc(shown.join("\n"))}${left > 0 ? `\n# … ${left} more` : ""}\n# the whole trace: ${esc(run.replay)} --trace -</pre></details>`;
 }
 
 function drilldowns(r: CompareResult): string {
@@ -144,6 +153,7 @@ table.matrix{border-collapse:collapse;font-size:12px}
 .matrix thead th{writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom;background:#eee}
 .matrix tbody th{background:#f5f5f5;font-weight:normal}
 .matrix td a{color:#fff;text-decoration:none;display:block}
+.matrix td.na{background:#eee;color:#777}
 ${Object.entries(COLOURS)
   .map(([v, c]) => `.v-${v}{background:${c}}.t-${v}{color:${c}}`)
   .join("\n")}

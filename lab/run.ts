@@ -345,6 +345,9 @@ export class Run {
         committed: p.committed,
         killed: rep.killed ? { signal: rep.killed.signal, reason: rep.killed.reason } : null,
         notices: comp.notices.filter((n) => n.client === p.label).map((n) => n.what),
+        xErrors: comp.notices
+          .filter((n) => n.client === p.label && n.xError)
+          .map((n) => n.xError as string),
       };
     });
     return {

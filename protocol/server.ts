@@ -364,8 +364,8 @@ export class ServerClient {
     for (let i = from; i < handles.length; i++) {
       try {
         this.fds.drop?.(handles[i]);
-      } catch {
-        // A handle the kernel does not know needs no release.
+      } catch (e) {
+        this.contain(e);
       }
     }
   }
@@ -640,8 +640,10 @@ export class ServerClient {
     for (const fd of fds) {
       try {
         this.fds.discard(fd);
-      } catch {
-        // Closing a refused fd is best effort; the process's exit closes it anyway.
+      } catch (e) {
+        // Closing a refused fd is best effort (the bridge already ignores EBADF); what else
+        // fails is reported, not hidden.
+        this.contain(e);
       }
     }
     if (this.closed || this.error) return;
@@ -671,25 +673,39 @@ export class ServerClient {
         ]),
         [],
       );
-    } catch {
-      // A transport that cannot even send is already gone.
+    } catch (e) {
+      // A transport that cannot send is going; the client is closed below either way.
+      this.contain(e);
     }
     try {
       this.server.opts.onClientError?.(this, err);
-    } catch {
-      // Observers must not break containment.
+    } catch (e) {
+      // An observer must not break containment, nor be silenced.
+      this.contain(e);
     }
     this.close("protocol error");
   }
 
   close(reason = "closed"): void {
     if (this.closed) return;
+    let failed: { e: unknown } | undefined;
     try {
       this.transport.close(reason);
-    } catch {
-      // Already closed underneath.
+    } catch (e) {
+      failed = { e };
     }
-    this.teardown();
+    this.teardown(); // closed on this side whatever the transport did
+    if (failed) this.contain(failed.e);
+  }
+
+  /**
+   * A failure on the way out of a client (closing, telling it, releasing its fds): the
+   * server's own process death propagates (isProcessDeath); anything else is reported to
+   * onInternalError instead of being swallowed, and the client is still closed.
+   */
+  private contain(e: unknown): void {
+    if (isProcessDeath(e)) throw e;
+    this.server.opts.onInternalError?.(this, e);
   }
 
   private teardown(): void {

@@ -8,7 +8,7 @@
  * tag every pattern pixel carries (client/pattern.ts) and classifies its pixels with the
  * lab's own classifyRegion, so a real "correct" means what a model "correct" means.
  */
-import { classifyRegion, clientTag, type PixelClass } from "../client/pattern.ts";
+import { classifyRegion, clientTag, type PixelClass, pixelAt } from "../client/pattern.ts";
 import { OP, type WlClientProcess } from "../native/wl-client.ts";
 import { BASE_SCHEMA, getInterface } from "../protocol/schema.ts";
 import { CAPTURE_INTERFACES } from "../protocol/schema-capture.ts";
@@ -209,44 +209,120 @@ export function locateAndClassify(
   width: number,
   height: number,
   others: readonly number[],
-): { pixels: PixelClass | "none"; at?: { x: number; y: number }; counts?: Record<string, number> } {
+): {
+  pixels: PixelClass | "none" | "unchecked";
+  at?: { x: number; y: number };
+  counts?: Record<string, number>;
+  why?: string;
+} {
   const tag = clientTag(index);
   const dv = new DataView(shot.pixels.buffer, shot.pixels.byteOffset, shot.pixels.byteLength);
+  const px = (x: number, y: number) => dv.getUint32(y * shot.stride + x * 4, true);
   let x0 = Infinity;
   let y0 = Infinity;
+  let first: { x: number; y: number } | null = null;
   // xrgb8888 screenshots may carry any top byte: only the tag byte is compared
-  const tagged = (x: number, y: number) =>
-    ((dv.getUint32(y * shot.stride + x * 4, true) >>> 16) & 0xff) === tag;
+  const tagged = (x: number, y: number) => ((px(x, y) >>> 16) & 0xff) === tag;
   for (let y = 0; y < shot.height; y++) {
     let run = 0;
     for (let x = 0; x < shot.width; x++) {
       run = tagged(x, y) ? run + 1 : 0;
       // a run, not a pixel: a background or title-bar colour may share the tag byte
       if (run === RUN) {
+        first ??= { x: x - RUN + 1, y };
         if (y < y0) y0 = y;
         if (x - RUN + 1 < x0) x0 = x - RUN + 1;
       }
     }
   }
-  if (!Number.isFinite(x0)) return { pixels: "none" };
-  const w = Math.min(width, shot.width - x0);
-  const h = Math.min(height, shot.height - y0);
+  if (!first) return { pixels: "none" };
+  // The exact origin, where a run of the latest frame is visible: the window's top-left
+  // corner may be covered by another window, which would shift a bounding-box origin.
+  const origin = exactOrigin(px, first, seed, index, latestFrame, width, height);
+  if (origin) {
+    x0 = origin.x;
+    y0 = origin.y;
+  }
+  const rx = Math.max(0, x0);
+  const ry = Math.max(0, y0);
+  const w = Math.min(x0 + width, shot.width) - rx;
+  const h = Math.min(y0 + height, shot.height) - ry;
   const pixels = normalised(shot);
   const c = classifyRegion({
     seed,
     pixels,
     stride: shot.stride,
-    x: x0,
-    y: y0,
+    x: rx,
+    y: ry,
     width: w,
     height: h,
     expected: { client: index, frame: latestFrame },
     stale: Array.from({ length: latestFrame }, (_, i) => i),
     foreign: others.map((client) => ({ client })),
+    bufferX: rx - x0,
+    bufferY: ry - y0,
   });
   let worst: PixelClass = "correct";
   for (const k of ["stale", "other", "zero", "foreign"] as const) if (c[k] > 0) worst = k;
-  return { pixels: worst, at: { x: x0, y: y0 }, counts: { ...c } };
+  const at = { x: x0, y: y0 };
+  if (worst !== "correct" && occluded(px, rx, ry, w, h, shot, tag)) {
+    // desktop-shell places windows at random and may stack another client's over this one
+    return { pixels: "unchecked", at, counts: { ...c }, why: "covered by another window" };
+  }
+  return { pixels: worst, at, counts: { ...c } };
+}
+
+/** Where (0, 0) of the latest frame sits, from 4 visible pixels at `first`, if they match. */
+function exactOrigin(
+  px: (x: number, y: number) => number,
+  first: { x: number; y: number },
+  seed: number,
+  index: number,
+  frame: number,
+  width: number,
+  height: number,
+): { x: number; y: number } | null {
+  const want = [0, 1, 2, 3].map((i) => px(first.x + i, first.y) & 0xffffff);
+  for (let by = 0; by < height; by++)
+    for (let bx = 0; bx + 3 < width; bx++) {
+      let ok = true;
+      for (let i = 0; i < 4 && ok; i++)
+        ok = (pixelAt(seed, index, frame, bx + i, by) & 0xffffff) === want[i];
+      if (ok) return { x: first.x - bx, y: first.y - by };
+    }
+  return null;
+}
+
+/**
+ * Whether what is wrong inside the region continues across its edge: pixels just outside
+ * that match their inside neighbour's kind (both zero, or both carrying the same tag byte).
+ * The background (a solid colour) never does, a window stacked over this one does.
+ */
+function occluded(
+  px: (x: number, y: number) => number,
+  rx: number,
+  ry: number,
+  w: number,
+  h: number,
+  shot: Screenshot,
+  ownTag: number,
+): boolean {
+  const kind = (v: number) => ((v & 0xffffff) === 0 ? -1 : (v >>> 16) & 0xff);
+  let continued = 0;
+  const check = (ix: number, iy: number, ox: number, oy: number) => {
+    if (ox < 0 || oy < 0 || ox >= shot.width || oy >= shot.height) return;
+    const k = kind(px(ix, iy));
+    if (k !== ownTag && k === kind(px(ox, oy))) continued++;
+  };
+  for (let x = rx; x < rx + w; x++) {
+    check(x, ry, x, ry - 1);
+    check(x, ry + h - 1, x, ry + h);
+  }
+  for (let y = ry; y < ry + h; y++) {
+    check(rx, y, rx - 1, y);
+    check(rx + w - 1, y, rx + w, y);
+  }
+  return continued >= 4;
 }
 
 /** An xrgb8888 screenshot's undefined top byte set to 0xff, as the client drew it. */

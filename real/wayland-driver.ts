@@ -134,7 +134,7 @@ export class WaylandDriver implements RealDriver {
       await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
       const clients = people.map((p) => this.observe(p));
       if (this.opts.pixels !== false)
-        await this.checkPixels(avail.binary, instance, plan, people, clients);
+        await this.checkPixels(avail.binary, instance, plan, people, clients, deadline);
       return {
         target: { kind: instance.kind, version: instance.version },
         plan,
@@ -195,11 +195,14 @@ export class WaylandDriver implements RealDriver {
     plan: RealRunPlan,
     people: readonly Participant[],
     clients: RealClientObservation[],
+    deadline: number,
   ): Promise<void> {
     const honest = people.filter((p) => p.honest);
     if (honest.length === 0) return;
     for (let attempt = 0; ; attempt++) {
-      const shot = await this.screenshot(binary, instance);
+      // within the run's bound where it leaves room, and never less than half a second
+      const budget = Math.max(500, Math.min(3000, deadline - Date.now()));
+      const shot = await this.screenshot(binary, instance, budget);
       let missing = false;
       for (const p of honest) {
         const obs = clients[people.indexOf(p)];
@@ -212,7 +215,7 @@ export class WaylandDriver implements RealDriver {
         if (got.note) obs.notes.push(got.note);
         if (got.pixels === "none" && got.note) missing = true;
       }
-      if (!shot.ok || !missing || attempt === 2) return;
+      if (!shot.ok || !missing || attempt === 2 || Date.now() + 100 >= deadline) return;
       for (const p of honest) {
         const notes = clients[people.indexOf(p)].notes;
         if (notes.length && notes[notes.length - 1].startsWith("pixels via")) notes.pop();
@@ -221,12 +224,16 @@ export class WaylandDriver implements RealDriver {
     }
   }
 
-  private async screenshot(binary: string, instance: RealInstance): Promise<CaptureResult> {
+  private async screenshot(
+    binary: string,
+    instance: RealInstance,
+    timeoutMs: number,
+  ): Promise<CaptureResult> {
     if (instance.exited() !== null || instance.endpoint.kind !== "wayland")
       return { ok: false, why: "compositor gone" };
     const proc = await WlClientProcess.start(binary);
     try {
-      return await captureScreen(proc, instance.endpoint.socket, 3000);
+      return await captureScreen(proc, instance.endpoint.socket, timeoutMs);
     } finally {
       stopping.add(proc);
       proc.kill();
@@ -253,7 +260,7 @@ export class WaylandDriver implements RealDriver {
     const where = got.at ? ` at ${got.at.x},${got.at.y} ${JSON.stringify(got.counts)}` : "";
     return {
       pixels: got.pixels,
-      note: `pixels via ${shot.via}: ${got.pixels}${where} (frame ${latest})`,
+      note: `pixels via ${shot.via}: ${got.pixels}${got.why ? ` (${got.why})` : ""}${where} (frame ${latest})`,
     };
   }
 

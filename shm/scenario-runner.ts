@@ -158,8 +158,9 @@ class Runner implements Scheduler {
           if (p.alive) {
             try {
               p.kill("SIGKILL", undefined, "killed");
-            } catch {
-              // kill() unwinds by throwing; here there is nothing to unwind.
+            } catch (e) {
+              // kill() unwinds by throwing its own ProcessKilled; here there is nothing to unwind.
+              if (!(e instanceof ProcessKilled)) throw e;
             }
           }
         }

@@ -63,3 +63,35 @@ describe("locateAndClassify", () => {
     expect(locateAndClassify(s, 5, 0, 1, 16, 16, []).pixels).toBe("none");
   });
 });
+
+describe("locateAndClassify with windows stacked", () => {
+  it("finds the exact origin when the window's left edge is covered", () => {
+    const s = screen();
+    paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
+    // another client's window over its six left columns, top to bottom
+    paint(s, 36, 26, renderFrame(5, 1, 0, 10, 20), 10, 20);
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, [1]);
+    expect(got.at).toEqual({ x: 40, y: 30 });
+    // the covering window's pixels inside the region continue across its edge
+    expect(got.pixels).toBe("unchecked");
+    expect(got.why).toMatch(/covered/);
+  });
+
+  it("a zeroed window of its own (not covered) is zero, not unchecked", () => {
+    const s = screen();
+    const frame = renderFrame(5, 0, 2, 16, 16);
+    frame.fill(0, 0, 16 * 4); // its first four rows zero, inside its own buffer
+    paint(s, 40, 30, frame, 16, 16);
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, []);
+    expect(got.at).toEqual({ x: 40, y: 30 });
+    expect(got.pixels).toBe("zero");
+  });
+
+  it("a zeroed window stacked over this one is recognised as covering it", () => {
+    const s = screen();
+    paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
+    paint(s, 50, 20, new Uint32Array(20 * 20), 20, 20);
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, []);
+    expect(got.pixels).toBe("unchecked");
+  });
+});

@@ -146,6 +146,29 @@ describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
     expect(bystander.protocolError).toBeNull();
   });
 
+  it("protocol garbage: a server-range new_id is invalid_method; a cut message is only waited for", async () => {
+    const serverId = await waylandDriver.run(
+      instance!,
+      plan("protocol-garbage", { params: { kind: "server-id" } }),
+    );
+    expect(serverId.clients[1].protocolError).toMatchObject({
+      interface: "wl_display",
+      error: "invalid_method",
+      message: "invalid arguments for wl_compositor@3.create_surface",
+    });
+    expect(serverId.clients[1].connection).toBe("closed-by-server");
+    // libwayland cannot tell a message cut short from one still arriving: no error, and the
+    // client's next request (its roundtrip) is read as the cut message's missing tail
+    const cut = await waylandDriver.run(
+      instance!,
+      plan("protocol-garbage", { params: { kind: "malformed-bytes" }, timeoutMs: 2000 }),
+    );
+    expect(cut.clients[1].protocolError).toBeNull();
+    expect(cut.clients[1].waitingFor).toMatch(/roundtrip/);
+    expect(cut.clients[1].notes.join(" ")).toMatch(/7-byte cut wire message/);
+    expect(cut.clients[0].framesDone).toBe(4);
+  });
+
   it("a sealed honest pool is never an error, and the run ends within its bound", async () => {
     const obs = await waylandDriver.run(
       instance!,
