@@ -11,7 +11,8 @@ import { rmSync } from "node:fs";
 
 export interface Registered {
   readonly pid: number;
-  readonly runtimeDir: string;
+  /** Removed at exit; null for a helper process with no dir of its own. */
+  readonly runtimeDir: string | null;
   /** SIGTERM, a grace period, SIGKILL; resolves once the process has exited. */
   stop(): Promise<unknown>;
 }
@@ -50,7 +51,7 @@ function killAllNow(): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
     }
-    rmSync(r.runtimeDir, { recursive: true, force: true });
+    if (r.runtimeDir) rmSync(r.runtimeDir, { recursive: true, force: true });
   }
   live.clear();
 }
