@@ -80,6 +80,11 @@ export interface ClientRecord {
     objectId: number;
     message: string;
   } | null;
+  /**
+   * Who ended its connection while the run was going: "client" (it closed, or its process
+   * died), "compositor" (a protocol error, a limit, the compositor's death), null: open.
+   */
+  closedBy: "client" | "compositor" | null;
   honestResult: HonestResult | null;
   hostileOutcome: HostileOutcome | null;
   requests: number;

@@ -27,17 +27,22 @@ import { createQueuePair, type QueueTransport } from "./queue-transport.ts";
 import {
   type ClientRecord,
   type HonestResult,
-  type HostileOutcome,
   type PixelClass,
   type PixelCounts,
   RUN_RECORD_SCHEMA,
   type RunRecord,
   type RunSpec,
   type TimelineEvent,
-  type Verdict,
 } from "./record.ts";
 import { Rng } from "./rng.ts";
 import { type Actor, SeededScheduler } from "./scheduler.ts";
+import {
+  type ClientFacts,
+  type ClosedBy,
+  type CompositorFacts,
+  hostileOutcomeOf,
+  verdictOf,
+} from "./verdict.ts";
 
 export const HONEST = "honest-renderer";
 const WIDTH = 256;
@@ -88,6 +93,8 @@ interface Participant {
   /** The pattern frame of the latest delivered commit, per surface. */
   shown: Map<number, number>;
   lastPixels: PixelClass | "none";
+  /** Who ended the connection first, while the run was going (null: still open). */
+  closedBy: ClosedBy;
 }
 
 /** What hooks see of a run in progress (for the fuzzer's invariants). */
@@ -101,8 +108,12 @@ export interface RunView {
     honest: boolean;
     runtime: ClientRuntime;
     client: Client;
-    /** The worst pixel class of this client's region on the last checked frame. */
+    /** The worst pixel class of this client's region on the last frame ("none": not shown). */
     lastPixels: PixelClass | "none";
+    /** A commit with contents reached the compositor. */
+    committed: boolean;
+    /** Who ended its connection (null: still open). */
+    closedBy: ClosedBy;
   }[];
 }
 
@@ -175,6 +186,8 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
   sched.compositorPid = comp.proc.pid;
   const pick = rng.fork("actions");
   const timeline: TimelineEvent[] = [];
+  /** Set once the run is over: closing the clients then is not part of what happened. */
+  let ended = false;
   let frameNo = 0;
   const note = (who: string, what: string, detail?: string) => {
     if (timeline.length < TIMELINE_CAP) timeline.push({ frame: frameNo, who, what, detail });
@@ -205,7 +218,7 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
       schema: comp.server.schema,
     });
     const runtime = new ClientRuntime(b, client, makeContext(spec.seed, index, params));
-    return {
+    const p: Participant = {
       index,
       behaviour: b,
       runtime,
@@ -216,7 +229,17 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
       commitsDelivered: 0,
       shown: new Map(),
       lastPixels: "none",
+      closedBy: null,
     };
+    // Whichever end closes first closed the connection: the other end hears of it only
+    // when the scheduler delivers the close.
+    st.onClose(() => {
+      if (!ended && p.closedBy === null) p.closedBy = "compositor";
+    });
+    ct.onClose(() => {
+      if (!ended && p.closedBy === null) p.closedBy = "client";
+    });
+    return p;
   });
 
   const commitOpcode = getInterface(comp.server.schema, "wl_surface")!.requests.findIndex(
@@ -343,6 +366,12 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
       get lastPixels() {
         return p.lastPixels;
       },
+      get committed() {
+        return p.shown.size > 0;
+      },
+      get closedBy() {
+        return p.closedBy;
+      },
     })),
   };
 
@@ -410,17 +439,12 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
   function checkHonest(frame: number): void {
     for (const p of people) {
       const got = classify(p);
+      p.lastPixels = got ? got.worst : "none";
       const acc = honestAcc.get(p);
-      if (!acc) {
-        // The client under test: what its own window shows, for the verdict's wording.
-        p.lastPixels = got ? got.worst : "none";
-        continue;
-      }
-      if (!got) continue;
+      if (!acc || !got) continue;
       const { worst, counts: c } = got;
       acc.framesChecked++;
       for (const k of Object.keys(acc.counts) as (keyof PixelCounts)[]) acc.counts[k] += c[k];
-      p.lastPixels = worst;
       if (worst === "correct") acc.framesCorrect++;
       else if (acc.firstBadFrame === null) {
         acc.firstBadFrame = frame;
@@ -434,8 +458,29 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     }
   }
 
+  ended = true;
   for (const p of people) p.runtime.stop("run ended");
   const stats = comp.stats();
+  const compFacts: CompositorFacts = {
+    alive: comp.alive,
+    death: stats.death,
+    faultsHandled: stats.sigbus,
+    zeroPages: stats.zeroPages,
+  };
+  const facts: ClientFacts[] = people.map((p) => {
+    const rep = p.runtime.report();
+    const err = comp.errors.find((e) => e.clientId === p.serverId);
+    return {
+      label: p.client.label,
+      honest: p.behaviour.honest,
+      closedBy: p.closedBy,
+      protocolError: err ? errorName(comp.server.schema, err.interface, err.code) : null,
+      pixels: honestAcc.get(p)?.pixels ?? p.lastPixels,
+      committed: p.shown.size > 0,
+      killed: rep.killed ? { signal: rep.killed.signal, reason: rep.killed.reason } : null,
+      notices: comp.notices.filter((n) => n.client === p.client.label).map((n) => n.what),
+    };
+  });
   const clients: ClientRecord[] = people.map((p) => {
     const rep = p.runtime.report();
     const err = comp.errors.find((e) => e.clientId === p.serverId);
@@ -456,86 +501,22 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
       state: rep.state,
       reason: rep.reason ?? null,
       protocolError,
+      closedBy: p.closedBy,
       honestResult: honestAcc.get(p) ?? null,
-      hostileOutcome: p.behaviour.honest ? null : hostileOutcome(p, protocolError),
+      hostileOutcome: p.behaviour.honest
+        ? null
+        : hostileOutcomeOf(
+            facts[p.index],
+            compFacts,
+            protocolError && { kind: "disconnected", ...protocolError },
+          ),
       requests: rep.requests,
       commits: rep.commits,
       releases: rep.releases,
     };
   });
 
-  function hostileOutcome(p: Participant, err: ClientRecord["protocolError"]): HostileOutcome {
-    if (err) return { kind: "disconnected", ...err };
-    if (!comp.alive) {
-      const d = stats.death;
-      return {
-        kind: "killed-compositor",
-        how: `${d?.signal ?? "?"} (${d?.reason ?? "?"}): ${d?.cause ?? ""}`,
-      };
-    }
-    const label = p.client.label;
-    const notices = comp.notices.filter((n) => n.client === label);
-    const screen = p.lastPixels;
-    if (stats.sigbus > 0 && comp.alive) {
-      return {
-        kind: "tolerated",
-        how: notices[0]?.what ?? `${stats.sigbus} SIGBUS handled`,
-        screen,
-      };
-    }
-    if (stats.zeroPages > 0 || notices.length) {
-      return { kind: "tolerated", how: notices[0]?.what ?? "zero pages mapped beyond EOF", screen };
-    }
-    const rep = p.runtime.report();
-    if (rep.killed)
-      return { kind: "self-destructed", how: `${rep.killed.signal} (${rep.killed.reason})` };
-    return { kind: "undetected" };
-  }
-
-  const attackerRec = clients[clients.length - 1];
-  const harmed = clients.filter(
-    (c) =>
-      c.honestResult && c.honestResult.pixels !== "correct" && c.honestResult.pixels !== "none",
-  );
-  let verdict: Verdict;
-  let cell: string;
-  if (!comp.alive) {
-    verdict = "died";
-    cell = `DIED ${stats.death?.signal ?? ""}`.trim();
-  } else if (harmed.length) {
-    verdict = "honest-harmed";
-    cell = `harmed: ${harmed.map((h) => h.honestResult!.pixels).join("/")}`;
-  } else if (attackerRec.honest && attackerRec.protocolError) {
-    verdict = "honest-harmed";
-    cell = `refused: ${attackerRec.protocolError.error.replace(/^wl_(shm|display)\./, "")}`;
-  } else if (attackerRec.honest) {
-    verdict = "ok";
-    cell =
-      attackerRec.honestResult?.pixels === "correct"
-        ? "ok"
-        : `ok (${attackerRec.honestResult?.pixels})`;
-  } else {
-    const o = attackerRec.hostileOutcome!;
-    if (o.kind === "disconnected") {
-      verdict = "error-to-client";
-      cell = o.error.replace(/^wl_(shm|display)\./, "");
-    } else if (o.kind === "tolerated") {
-      verdict = "tolerated";
-      // What the client's own window showed at the end: the handler's zeros, or (a policy
-      // that keeps a copy) its last good frame.
-      cell =
-        o.screen === "stale"
-          ? "last frame kept, no error"
-          : o.screen === "zero"
-            ? "zeros, no error"
-            : o.screen === "none"
-              ? "survived, not shown, no error"
-              : `survived (${o.screen}), no error`;
-    } else {
-      verdict = "undetected";
-      cell = o.kind === "self-destructed" ? "client died" : "no effect seen";
-    }
-  }
+  const { verdict, cell } = verdictOf({ compositor: compFacts, clients: facts });
 
   const framesRun = stats.frames;
   const record: RunRecord = {

@@ -14,9 +14,14 @@
  * Checked after scheduler actions (memory, every 8th) and after every frame (everything):
  *   compositor-alive       the compositor process is alive
  *   internal-error         no JavaScript exception escaped the simulation (a bug, not a death)
- *   honest-pixels          every honest client's region shows exactly its latest frame
+ *   honest-connected       no honest client's connection ended (refused, dropped, killed)
+ *   honest-pixels          every honest client's region shows exactly its latest frame, from
+ *                          its first commit that reached the compositor on ("not shown" is
+ *                          harm, not a pass)
  *   foreign-pixels         no region shows a pixel tagged with another client's index
- *   hostile-promise        the hostile client got what clientReceives promises
+ *   hostile-promise        the hostile client got what clientReceives promises; only a
+ *                          client's own disconnect (it closed, or its process died) or another
+ *                          protocol error in that frame excuses a fault left untold
  *   memory-bound           physical frames in use <= what the clients could have asked for
  *   pool-bound             pools held <= pools asked for by clients still connected
  */
@@ -30,6 +35,7 @@ import type { ExecState } from "./behaviour.ts";
 export const INVARIANTS = [
   "compositor-alive",
   "internal-error",
+  "honest-connected",
   "honest-pixels",
   "foreign-pixels",
   "hostile-promise",
@@ -116,15 +122,30 @@ export class Checker {
   afterFrame(v: RunView): void {
     this.checkMemory(v);
     const comp = v.compositor;
-    // honest-pixels
+    // honest-connected: refused, dropped or killed, an honest client lost its window
+    for (const c of v.clients) {
+      if (!c.honest || c.closedBy === null) continue;
+      const err = comp.errors.find((e) => e.client === c.label);
+      throw new InvariantViolation(
+        "honest-connected",
+        c.closedBy === "compositor"
+          ? `honest client ${err ? "refused" : "disconnected"} by the compositor`
+          : "honest client's connection ended on its side",
+        `${c.label}'s connection was closed by the ${c.closedBy} at frame ${v.frame}${err ? ` (error ${err.code} on ${err.interface}@${err.objectId}: ${err.message})` : ""}`,
+        v.frame,
+      );
+    }
+    // honest-pixels: once a commit with contents reached the compositor, exactly that frame
     for (const c of v.clients) {
       if (!c.honest) continue;
       const px = c.lastPixels;
-      if (px !== "correct" && px !== "none")
+      if (px !== "correct" && (px !== "none" || c.committed))
         throw new InvariantViolation(
           "honest-pixels",
-          `honest region shows ${px}`,
-          `${c.label}'s region is ${px} at frame ${v.frame}`,
+          px === "none" ? "honest client not shown" : `honest region shows ${px}`,
+          px === "none"
+            ? `${c.label} committed contents but is not on the output at frame ${v.frame}`
+            : `${c.label}'s region is ${px} at frame ${v.frame}`,
           v.frame,
         );
     }
@@ -163,10 +184,18 @@ export class Checker {
     const fresh = comp.errors.slice(this.errors0);
     const bufferErrors = fresh.filter((e) => e.interface === "wl_buffer");
     const open = new Set([...comp.server.clients].filter((c) => !c.closed).map((c) => c.label));
-    const closedNow = v.clients.filter((c) => !open.has(c.label) && !this.closed0.has(c.label));
+    const closedNow = v.clients.filter((c) => c.closedBy !== null && !this.closed0.has(c.label));
     if (comp.alive && faults > 0 && this.promise.faultError) {
       const told = bufferErrors.some((e) => e.code === this.promise.faultError!.code);
-      if (!told && closedNow.every((c) => c.honest))
+      // libwayland posts invalid_fd on the wl_buffer at the outermost end_access: a client
+      // gone by its own hand has no wl_buffer left to be told on, and one disconnected for
+      // another error in this frame was told. One the compositor dropped without a word
+      // was not.
+      const hostile = new Set(v.clients.filter((c) => !c.honest).map((c) => c.label));
+      const excused =
+        closedNow.some((c) => !c.honest && c.closedBy === "client") ||
+        fresh.some((e) => hostile.has(e.client));
+      if (!told && !excused)
         throw new InvariantViolation(
           "hostile-promise",
           `fault tolerated silently (promised ${this.promise.faultError.name})`,

@@ -1,0 +1,193 @@
+/**
+ * The verdict rules (lab/verdict.ts) from plain facts, as a run on a real compositor would
+ * give them, and the stricter harm rules end to end: a policy that refuses every pool gets
+ * honest-harmed in every cell of the comparison and a finding in the fuzzer.
+ */
+import { describe, expect, it } from "vitest";
+import { policyNames, registerPolicy } from "../compositor/policies/index.ts";
+import { compare, defaultBehaviours } from "../lab/compare.ts";
+import { fuzz } from "../lab/fuzz/fuzz.ts";
+import { makeSpec, runOne } from "../lab/run.ts";
+import {
+  type ClientFacts,
+  type CompositorFacts,
+  honestHarm,
+  type RunFacts,
+  verdictOf,
+} from "../lab/verdict.ts";
+import { refuseEveryPool } from "./fixtures/policies/refuse-every-pool.ts";
+
+const alive: CompositorFacts = { alive: true, death: null, faultsHandled: 0, zeroPages: 0 };
+const honest = (over: Partial<ClientFacts> = {}): ClientFacts => ({
+  label: "honest-renderer#0",
+  honest: true,
+  closedBy: null,
+  protocolError: null,
+  pixels: "correct",
+  committed: true,
+  killed: null,
+  notices: [],
+  ...over,
+});
+const hostile = (over: Partial<ClientFacts> = {}): ClientFacts =>
+  honest({ label: "attack#1", honest: false, pixels: "none", ...over });
+const facts = (clients: ClientFacts[], compositor: CompositorFacts = alive): RunFacts => ({
+  compositor,
+  clients,
+});
+
+describe("verdictOf: the rules, in order", () => {
+  it("a dead compositor is `died`, whatever else happened", () => {
+    const v = verdictOf(
+      facts([honest({ pixels: "zero" }), hostile({ protocolError: "wl_shm.invalid_fd" })], {
+        ...alive,
+        alive: false,
+        death: { signal: "SIGBUS", reason: "unhandled", cause: "" },
+      }),
+    );
+    expect(v).toEqual({ verdict: "died", cell: "DIED SIGBUS" });
+  });
+
+  it("an honest client's wrong pixels are harm, worded as before", () => {
+    expect(verdictOf(facts([honest({ pixels: "stale" }), hostile()]))).toEqual({
+      verdict: "honest-harmed",
+      cell: "harmed: stale",
+    });
+  });
+
+  it("an honest bystander refused with a protocol error is harm (it was never shown)", () => {
+    const v = verdictOf(
+      facts([
+        honest({ pixels: "none", protocolError: "wl_shm.invalid_fd", closedBy: "compositor" }),
+        hostile({ protocolError: "wl_shm.invalid_fd", closedBy: "compositor" }),
+      ]),
+    );
+    expect(v).toEqual({ verdict: "honest-harmed", cell: "refused: invalid_fd" });
+  });
+
+  it("an honest client dropped by the compositor without an error is harm", () => {
+    const v = verdictOf(facts([honest({ closedBy: "compositor" }), hostile()]));
+    expect(v).toEqual({ verdict: "honest-harmed", cell: "honest disconnected" });
+  });
+
+  it("an honest client that committed and was never shown is harm", () => {
+    const v = verdictOf(facts([honest({ pixels: "none" }), hostile()]));
+    expect(v).toEqual({ verdict: "honest-harmed", cell: "never shown" });
+    // Not yet having committed anything is not harm: there was nothing to show.
+    expect(
+      verdictOf(facts([honest({ pixels: "none", committed: false }), hostile()])).verdict,
+    ).toBe("undetected");
+  });
+
+  it("an honest client whose process was killed is harm", () => {
+    const v = verdictOf(
+      facts([
+        honest({ closedBy: "client", killed: { signal: "SIGKILL", reason: "oom" } }),
+        hostile(),
+      ]),
+    );
+    expect(v).toEqual({ verdict: "honest-harmed", cell: "honest killed (SIGKILL)" });
+  });
+
+  it("an honest client that left by itself, having been shown correctly, is not harmed", () => {
+    expect(honestHarm(honest({ closedBy: "client" }))).toBeNull();
+  });
+
+  it("an honest client under test refused is harm; shown correctly it is ok", () => {
+    expect(
+      verdictOf(facts([honest(), honest({ protocolError: "wl_shm.invalid_stride" })])),
+    ).toEqual({ verdict: "honest-harmed", cell: "refused: invalid_stride" });
+    expect(verdictOf(facts([honest(), honest()]))).toEqual({ verdict: "ok", cell: "ok" });
+  });
+
+  it("a hostile client told with a protocol error: error-to-client", () => {
+    expect(
+      verdictOf(
+        facts([honest(), hostile({ protocolError: "wl_shm.invalid_fd", closedBy: "compositor" })]),
+      ),
+    ).toEqual({ verdict: "error-to-client", cell: "invalid_fd" });
+  });
+
+  it("faults survived without telling: tolerated, worded by what its window showed", () => {
+    const comp = { ...alive, faultsHandled: 2 };
+    expect(verdictOf(facts([honest(), hostile({ pixels: "zero" })], comp))).toEqual({
+      verdict: "tolerated",
+      cell: "zeros, no error",
+    });
+    expect(verdictOf(facts([honest(), hostile({ pixels: "stale" })], comp)).cell).toBe(
+      "last frame kept, no error",
+    );
+    expect(verdictOf(facts([honest(), hostile({ notices: ["segment freed"] })])).verdict).toBe(
+      "tolerated",
+    );
+  });
+
+  it("a hostile client dropped without a word was not told: tolerated, not error-to-client", () => {
+    expect(verdictOf(facts([honest(), hostile({ closedBy: "compositor" })]))).toEqual({
+      verdict: "tolerated",
+      cell: "disconnected, no error",
+    });
+  });
+
+  it("nothing seen: undetected; the client's own death: undetected, worded so", () => {
+    expect(verdictOf(facts([honest(), hostile()]))).toEqual({
+      verdict: "undetected",
+      cell: "no effect seen",
+    });
+    expect(
+      verdictOf(
+        facts([
+          honest(),
+          hostile({ closedBy: "client", killed: { signal: "SIGBUS", reason: "unhandled" } }),
+        ]),
+      ),
+    ).toEqual({ verdict: "undetected", cell: "client died" });
+  });
+});
+
+describe("a policy that refuses every pool is caught", () => {
+  if (!policyNames().includes(refuseEveryPool.name)) registerPolicy(refuseEveryPool);
+
+  it("gets honest-harmed in every cell of the comparison", () => {
+    const r = compare({
+      policies: [refuseEveryPool.name],
+      behaviours: defaultBehaviours(),
+      seed: 1,
+      seeds: 1,
+      variant: "standard",
+      kernelFeatures: [],
+      frames: 4,
+      honest: 2,
+    });
+    expect(r.cells.length).toBe(defaultBehaviours().length);
+    for (const c of r.cells) expect(c.verdict, `${c.behaviour}: ${c.text}`).toBe("honest-harmed");
+    // The honest bystanders were refused, and the record says who closed the connection.
+    const run = r.runs[r.cells[0].runs[0]];
+    const bystander = run.clients[0];
+    expect(bystander.protocolError?.error).toBe("wl_shm.invalid_fd");
+    expect(bystander.closedBy).toBe("compositor");
+  });
+
+  it("the run's verdict names the refusal", () => {
+    const rec = runOne(
+      makeSpec({ policy: refuseEveryPool.name, behaviour: "honest-renderer", frames: 4 }),
+      { policy: refuseEveryPool },
+    );
+    expect(rec.verdict).toBe("honest-harmed");
+    expect(rec.cell).toBe("refused: invalid_fd");
+  });
+
+  it("gets a finding from the fuzzer: honest-connected", () => {
+    const r = fuzz({
+      policy: refuseEveryPool,
+      policyArg: "test/fixtures/policies/refuse-every-pool.ts",
+      seed: 1,
+      runs: 3,
+      maxFindings: 1,
+      shrinkRuns: 20,
+    });
+    expect(r.findings.length).toBeGreaterThan(0);
+    expect(r.findings[0].finding.invariant).toBe("honest-connected");
+    expect(r.findings[0].finding.place).toBe("honest client refused by the compositor");
+  });
+});
