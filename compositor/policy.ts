@@ -155,5 +155,25 @@ export interface Policy {
    * pointers into it"); policies that make a new mapping instead (wlroots, KWin) do not.
    */
   readonly deferResizeWhileReading: boolean;
+  /**
+   * The real compositors whose behaviour this models, for `shmlab conformance
+   * --compositors`: `version` is a regular expression matched against the installed
+   * instance's version ("sway 1.7 / wlroots 0.15.1 / libwayland-server 1.21.0"); a policy
+   * is held against a compositor only at a version it follows.
+   */
+  readonly follows?: readonly PolicyFollows[];
+  /**
+   * Set on a model of an older version of another policy's code (libwayland-1.21 of
+   * libwayland): it runs where that version is installed, not in the default comparison.
+   */
+  readonly versionOf?: string;
   create(proc: Process, env: PolicyEnv): PolicyInstance;
+}
+
+export interface PolicyFollows {
+  /** real/ kind: weston, sway, xvfb, mutter, kwin, cage. */
+  compositor: string;
+  version: string;
+  /** Why this policy models that compositor (which of its code paths). */
+  why: string;
 }

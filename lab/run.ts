@@ -41,6 +41,7 @@ import {
   type ClosedBy,
   type CompositorFacts,
   hostileOutcomeOf,
+  type RunFacts,
   verdictOf,
 } from "./verdict.ts";
 
@@ -132,6 +133,8 @@ export interface RunOptions {
    * verdict stays the last client's.
    */
   companions?: readonly Behaviour[];
+  /** The plain facts the verdict was computed from (a real run is held against them). */
+  onFacts?: (f: RunFacts) => void;
 }
 
 const CLASS_RANK: Record<PixelClass | "none", number> = {
@@ -516,6 +519,7 @@ export function runOne(spec: RunSpec, opts: RunOptions = {}): RunRecord {
     };
   });
 
+  opts.onFacts?.({ compositor: compFacts, clients: facts });
   const { verdict, cell } = verdictOf({ compositor: compFacts, clients: facts });
 
   const framesRun = stats.frames;

@@ -243,7 +243,9 @@ describe("wire reader skipping", () => {
     if (!LE) return;
     const r = new WireReader();
     // an event of 16 bytes on object 9 (unknown), then wl_display.delete_id(5)
-    r.push(bytes(9, 0, 0, 0, 3, 0, 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 0, 0, 1, 0, 12, 0, 5, 0, 0, 0));
+    r.push(
+      bytes(9, 0, 0, 0, 3, 0, 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 0, 0, 1, 0, 12, 0, 5, 0, 0, 0),
+    );
     const lookup = (id: number) => (id === 1 ? evt("wl_display", "delete_id") : null);
     expect(r.next(lookup)).toMatchObject({ objectId: 9, opcode: 3, size: 16, spec: null });
     expect(r.next(lookup)).toMatchObject({ objectId: 1, opcode: 1, args: [5] });
