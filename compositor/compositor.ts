@@ -73,6 +73,11 @@ interface Buffer extends BufferView {
   alive: boolean;
   /** Created from a pool the policy freed (Xorg): shows nothing. */
   inert: boolean;
+  /**
+   * Its wl_buffer is destroyed but a policy with `readDestroyed` keeps it on screen, its
+   * pool referenced (wlroots 0.15's wl_shm_buffer_ref_pool), until the surface moves on.
+   */
+  detached?: boolean;
 }
 
 export interface Rect {
@@ -469,14 +474,38 @@ export class Compositor {
     res.data = s;
     this.surfaces.set(s, true);
     res.onDestroy = () => {
+      this.dropDetached(s);
       this.surfaces.delete(s);
     };
+  }
+
+  /** The surface no longer shows a destroyed buffer it kept: release that buffer's pool. */
+  private dropDetached(s: Surface): void {
+    const b = s.current.buffer;
+    if (!b?.detached) return;
+    b.detached = false;
+    s.current.buffer = null;
+    this.unrefPool(b.pool);
   }
 
   private commit(s: Surface): void {
     const p = s.pending;
     if (p.attached) {
+      this.dropDetached(s);
+      const old = s.current.buffer;
+      // A compositor that keeps reading the client's memory (weston's and wlroots 0.15's
+      // pixman renderers) releases a buffer only once another one replaces it.
+      if (
+        this.policy.releaseOnReplace &&
+        old &&
+        old !== p.buffer &&
+        old.alive &&
+        !old.client.closed
+      )
+        old.client.postEvent(old.id, "release");
       s.current.buffer = p.buffer;
+      // weston's pixman_renderer_attach makes its image from the data pointer at commit.
+      if (p.buffer?.alive) this.instance.attach?.(p.buffer);
       s.current.dirty = p.buffer !== null;
       if (p.buffer === null) {
         s.texture = null;
@@ -587,11 +616,15 @@ export class Compositor {
     res.data = buf;
     res.onDestroy = () => {
       buf.alive = false;
+      const keep =
+        this.instance.readDestroyed !== undefined &&
+        [...this.surfaces.keys()].some((s) => s.current.buffer === buf);
       for (const s of this.surfaces.keys()) {
-        if (s.current.buffer === buf) s.current.buffer = null;
+        if (s.current.buffer === buf && !keep) s.current.buffer = null;
         if (s.pending.buffer === buf) s.pending.buffer = null;
       }
-      this.unrefPool(pool);
+      if (keep) buf.detached = true;
+      else this.unrefPool(pool);
     };
   }
 
@@ -735,6 +768,13 @@ export class Compositor {
       const released: Buffer[] = [];
       for (const s of this.surfaceList()) {
         const b = s.current.buffer;
+        if (b?.detached && !s.client.closed) {
+          // Read at every repaint, outside any begin/end_access (wlroots 0.15 pixman).
+          const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+          this.instance.readDestroyed!(b, tex);
+          s.texture = tex;
+          continue;
+        }
         if (!b || !s.current.dirty || s.client.closed) continue;
         s.current.dirty = false;
         if (!b.alive || b.inert) continue;
@@ -761,8 +801,9 @@ export class Compositor {
       this.composite();
       // "wl_buffer.release ... when the compositor no longer uses the contents": they were
       // copied into the compositor's own memory.
-      for (const b of released)
-        if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
+      if (!this.policy.releaseOnReplace)
+        for (const b of released)
+          if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
       const ms = Math.floor(time) >>> 0;
       for (const s of this.surfaceList()) {
         if (s.client.closed) continue;

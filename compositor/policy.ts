@@ -132,6 +132,17 @@ export interface PolicyInstance {
   /** Reads the buffer's span into dst (dst.length === buffer.span), in compositor memory. */
   read(access: Access, dst: Uint8Array): void;
   endAccess(access: Access): AccessEnd | undefined;
+  /**
+   * wl_surface.commit attached this live buffer (weston's pixman_renderer_attach takes the
+   * data pointer here and reads through it at repaint).
+   */
+  attach?(buffer: BufferView): void;
+  /**
+   * Present on a policy that keeps a destroyed wl_buffer on screen and reads it at every
+   * repaint, outside any access (wlroots 0.15's saved_data); absent: a destroyed buffer is
+   * dropped from its surface.
+   */
+  readDestroyed?(buffer: BufferView, dst: Uint8Array): void;
   /** Main-loop work between frames (Xorg's busfault_check in WaitForSomething). */
   idle?(): PolicyNotice[];
   /** Work of helper threads the policy runs (the userfaultfd handler); true if any ran. */
@@ -155,6 +166,12 @@ export interface Policy {
    * pointers into it"); policies that make a new mapping instead (wlroots, KWin) do not.
    */
   readonly deferResizeWhileReading: boolean;
+  /**
+   * wl_buffer.release only when another buffer replaces it on the surface (the compositor
+   * reads the client's memory at every repaint instead of keeping a copy); default: release
+   * once the frame has read it.
+   */
+  readonly releaseOnReplace?: boolean;
   /**
    * The real compositors whose behaviour this models, for `shmlab conformance
    * --compositors`: `version` is a regular expression matched against the installed

@@ -18,6 +18,7 @@ import { populate } from "./populate.ts";
 import { sealsRequired } from "./seals-required.ts";
 import { smithay } from "./smithay.ts";
 import { userfaultfd } from "./userfaultfd.ts";
+import { weston10 } from "./weston-10.ts";
 import { wlroots } from "./wlroots.ts";
 import { wlroots015 } from "./wlroots-0-15.ts";
 import { xorgMitShm } from "./xorg-mit-shm.ts";
@@ -43,6 +44,7 @@ registerPolicy(droppableCache); // issue 9 (docs/hazards.md): beside the twelve,
 // Models of the versions installed here (docs/real-compositors.md), held against them.
 registerPolicy(libwayland121);
 registerPolicy(wlroots015);
+registerPolicy(weston10);
 
 export function registerPolicy(p: Policy): void {
   if (registry.has(p.name)) throw new Error(`policy ${p.name} already registered`);

@@ -24,11 +24,7 @@ export const libwayland121: Policy = {
   source:
     "wayland 1.21.0 src/wayland-shm.c (wl_shm_buffer_begin_access, sigbus_handler, end_access)",
   versionOf: "libwayland",
-  follows: [
-    {
-      compositor: "weston",
-      version: "libwayland-server 1\\.21\\.",
-      why: "weston 10's pixman renderer brackets every shm read with wl_shm_buffer_begin/end_access",
-    },
-  ],
+  // Held against weston and sway through weston-10 and wlroots-0.15, which add what those
+  // compositors do around it.
+  follows: [],
 };
