@@ -7,6 +7,7 @@ import { register as registerCompare } from "./commands/compare.ts";
 import { register as registerConformance } from "./commands/conformance.ts";
 import { register as registerFuzz } from "./commands/fuzz.ts";
 import { register as registerReplay } from "./commands/replay.ts";
+import { register as registerReview } from "./commands/review.ts";
 import { register as registerRun } from "./commands/run.ts";
 import { register as registerServe } from "./commands/serve.ts";
 
@@ -19,6 +20,7 @@ program
   .showHelpAfterError();
 
 registerCompare(program);
+registerReview(program);
 registerRun(program);
 registerConformance(program);
 registerFuzz(program);

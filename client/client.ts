@@ -23,6 +23,7 @@ import { encodeMessage } from "../protocol/codec.ts";
 import { DISPLAY_ID, getInterface, type Schema } from "../protocol/schema.ts";
 import type { SyscallArg, SyscallName, SyscallValue } from "../protocol/syscalls.ts";
 import type { FdBridge, Transport } from "../protocol/transport.ts";
+import { onErrno } from "../shm/expected-errors.ts";
 import { MAP, MFD, PAGE_SIZE, PROT, SEAL } from "../shm/uapi.ts";
 import type { Wait } from "./behaviour.ts";
 import { until } from "./behaviour.ts";
@@ -137,13 +138,8 @@ export class Client {
       ? {
           outgoing: (fd) => sys.exportFd(fd),
           incoming: (h) => sys.importFd(h),
-          discard: (fd) => {
-            try {
-              sys.close(fd);
-            } catch {
-              // Already closed.
-            }
-          },
+          // EBADF: already closed.
+          discard: (fd) => onErrno(["EBADF"], () => sys.close(fd), undefined),
         }
       : undefined;
     this.proto = new ProtocolClient(transport, { schema: opts.schema, fds, codec: opts.codec });

@@ -35,6 +35,10 @@ export interface RuntimeReport {
   notes: string[];
 }
 
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
 /** mulberry32, seeded from (seed, index): every random choice of a behaviour comes from it. */
 export function seededRandom(seed: number, index: number): () => number {
   let a = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35)) >>> 0;
@@ -140,20 +144,14 @@ export class ClientRuntime {
   private teardown(): void {
     try {
       this.gen.return();
-    } catch {
-      // A generator's finally block that throws changes nothing: the client is dead.
+    } catch (e) {
+      // The behaviour's own finally block threw (its code, not ours): the client is
+      // leaving anyway; what it threw is kept with the reason it ended.
+      this.reason = `${this.reason ?? "ended"}; its finally threw: ${describe(e)}`;
     }
-    try {
-      this.client.disconnect();
-    } catch {
-      // Already closed.
-    }
+    this.client.disconnect();
     const sys = this.client.sys;
-    try {
-      if (sys?.alive) sys.exit();
-    } catch {
-      // Already dead.
-    }
+    if (sys?.alive) sys.exit();
   }
 
   /**

@@ -31,6 +31,7 @@ import type { Transport } from "../protocol/transport.ts";
 import { createPair } from "../protocol/transports/pair.ts";
 import { getVariant, type ProtocolVariant, STANDARD } from "../protocol/variant.ts";
 import { ProcessKilled } from "../shm/errors.ts";
+import { onErrno } from "../shm/expected-errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
@@ -222,6 +223,7 @@ export function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
     schema(base: Schema): Schema {
       const s = v.schema ? v.schema(base) : base;
       const pool = s.interfaces.wl_shm_pool;
+      if (!pool) return s;
       const requests = pool.requests.map((r) =>
         r.name !== "create_buffer"
           ? r
@@ -308,8 +310,8 @@ export class Compositor {
       onClientError: (c, e) => this.recordError(c, e),
     });
     this.instance = policy.create(this.proc, {
-      kernel: this.kernel,
       panic: (reason) => this.panic(reason),
+      onBlocked: (what, run) => this.onBlocked(what, run),
     });
     this.installGlobals();
   }
@@ -368,6 +370,26 @@ export class Compositor {
     };
   }
 
+  /**
+   * Runs a policy's helper thread while the compositor's process sleeps on `what`: a
+   * scheduler chained in front of the kernel's current one (the lab's seeded one); every
+   * other decision stays with it.
+   */
+  private onBlocked(what: string, run: () => void): void {
+    const proc = this.proc;
+    const below = this.kernel.scheduler;
+    this.kernel.scheduler = {
+      point: (p, site) => below.point(p, site),
+      block(p, until, w) {
+        if (p === proc && w === what) {
+          run();
+          if (until()) return;
+        }
+        below.block(p, until, w);
+      },
+    };
+  }
+
   // ---- death -------------------------------------------------------------------------
 
   private isOwnDeath(e: unknown): e is ProcessKilled {
@@ -394,10 +416,13 @@ export class Compositor {
   // ---- globals and requests ------------------------------------------------------------
 
   private installGlobals(): void {
-    const s = this.server;
+    // The globals are the schema's (protocol/xml/, or a proposal's): an interface its XML
+    // lacks is neither advertised nor implemented, and a global is advertised at the
+    // version its XML declares.
+    const s = this.server.definedOnly();
     const formats = this.policy.profile.formats;
-    s.addGlobal("wl_compositor", 4);
-    s.addGlobal("wl_shm", 2, (r) => {
+    s.addGlobal("wl_compositor", this.server.schema.interfaces.wl_compositor?.version);
+    s.addGlobal("wl_shm", this.server.schema.interfaces.wl_shm?.version, (r) => {
       for (const f of formats) r.client.postEvent(r.id, "format", [f]);
     });
 
@@ -523,13 +548,8 @@ export class Compositor {
 
   private createPool(r: Resource, [id, fd, size]: [number, number, number]): void {
     const closeFd = () => {
-      if (this.proc.alive) {
-        try {
-          this.proc.close(fd);
-        } catch {
-          // Already closed by the policy.
-        }
-      }
+      // EBADF: already closed by the policy.
+      if (this.proc.alive) onErrno(["EBADF"], () => this.proc.close(fd), undefined);
     };
     const bad = this.policy.profile.createPool(size);
     if (bad) {

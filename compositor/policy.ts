@@ -9,7 +9,6 @@
  * process, so per-process state (an installed SIGBUS handler, libwayland's thread-local
  * data, Xorg's busfault list) belongs to one compositor, as it would to one real process.
  */
-import type { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import type { KernelFeature } from "../shm/scenario.ts";
 
@@ -112,13 +111,23 @@ export interface PolicyNotice {
   what: string;
 }
 
+/**
+ * What a policy may ask of the compositor beyond its process's syscalls. Deliberately
+ * narrow: no kernel, no scheduler, no other process — a real compositor has none of them.
+ */
 export interface PolicyEnv {
-  readonly kernel: Kernel;
   /**
    * The compositor aborts (a Rust panic, libwayland's wl_abort, Xorg's FatalError): the
    * process ends and the ProcessKilled propagates. Never returns.
    */
   panic(reason: string): never;
+  /**
+   * A helper thread of the policy: whenever the compositor's main thread goes to sleep in
+   * the kernel waiting for `what` (handle_userfault's "userfaultfd" wait), `run` is called
+   * first, as that thread would run while the main one sleeps. Returns nothing: whether
+   * the sleeper can go on is the kernel's to judge afterwards.
+   */
+  onBlocked(what: string, run: () => void): void;
 }
 
 export interface PolicyInstance {

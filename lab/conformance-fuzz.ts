@@ -18,7 +18,7 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runOnHost } from "../native/host.ts";
+import { HostRunError, runOnHost } from "../native/host.ts";
 import type { Scenario, Step, StepResult } from "../shm/scenario.ts";
 import { runScenarioOnModel } from "../shm/scenario-runner.ts";
 import { firstDifference } from "./conformance.ts";
@@ -363,8 +363,9 @@ async function disagrees(s: Scenario): Promise<Disagreement | undefined> {
   let host: StepResult[];
   try {
     host = await runOnHost(s, { timeoutMs: 15_000 });
-  } catch {
-    return undefined; // a script the host helper refuses is not a finding
+  } catch (e) {
+    if (e instanceof HostRunError) return undefined; // a script the host refuses is not a finding
+    throw e;
   }
   const step = firstDifference(model, host);
   return step === -1 ? undefined : { scenario: s, model, host, step };

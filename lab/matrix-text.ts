@@ -29,7 +29,7 @@ export const LEGEND: readonly { verdict: Verdict; meaning: string }[] = [
 ];
 
 /** A cell's text in at most 10 characters. */
-export function shortCell(text: string): string {
+export function shortCell(text: string, max = 10): string {
   return text
     .replace(/^DIED SIG(\w+)/, "DIED($1)")
     .replace(/^invalid_/, "inv_")
@@ -40,7 +40,7 @@ export function shortCell(text: string): string {
     .replace(/^no effect seen/, "-")
     .replace(/^refused: invalid_/, "refused ")
     .replace(/^harmed: /, "HARM ")
-    .slice(0, 10);
+    .slice(0, max);
 }
 
 export function colourFor(v: Verdict): (s: string) => string {

@@ -17,7 +17,8 @@ import type {
   RealRunPlan,
 } from "../real/target.ts";
 import type { RunRecord, RunSpec } from "./record.ts";
-import { errorName, runOne } from "./run.ts";
+import { runOne } from "./run.ts";
+import { errorName } from "./timeline.ts";
 import { type ClientFacts, type RunFacts, type VerdictResult, verdictOf } from "./verdict.ts";
 
 export const DEFAULT_REAL_TIMEOUT_MS = 8000;

@@ -18,7 +18,7 @@ const COLOURS: Record<Verdict, string> = {
   ok: "#66bb6a",
 };
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const cellId = (policy: string, behaviour: string) =>
   `cell-${policy}--${behaviour}`.replace(/[^\w-]/g, "_");
@@ -74,7 +74,7 @@ function costChart(
   return `<figure class="chart"><figcaption>${esc(title)} <small>(${esc(unit)})</small></figcaption><svg role="img" aria-label="${esc(title)}" width="${w}" height="${totals.length * rowH}" viewBox="0 0 ${w} ${totals.length * rowH}">${bars}</svg></figure>`;
 }
 
-function runDetails(run: RunRecord): string {
+export function runDetails(run: RunRecord): string {
   const clients = run.clients
     .map((c) => {
       let what: string;
@@ -125,7 +125,7 @@ function drilldowns(r: CompareResult): string {
     .join("\n");
 }
 
-const CSS = `
+export const CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 table.matrix{border-collapse:collapse;font-size:12px}

@@ -459,8 +459,8 @@ static void do_child(struct cmd *c) {
   reply(status, nvals, vals, data, len);
   free(data);
   if (status <= -10000) goto reap; /* it is dying of the signal it reported */
-  uint32_t inner_op;
-  memcpy(&inner_op, c->data, 4);
+  uint32_t inner_op = 0;
+  if (c->len >= 4) memcpy(&inner_op, c->data, 4);
   if (inner_op == OP_EXIT) goto reap;
   return;
 dead:;

@@ -17,6 +17,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   renameSync,
@@ -73,6 +74,22 @@ export class WlClientError extends Error {
 
 let availability: Promise<WlClientAvailability> | undefined;
 
+/**
+ * Helpers still running. If Node exits (process.exit, the end of the event loop, or a
+ * SIGINT whose handler exits) they are killed here; if Node dies of a signal, the kernel
+ * kills them (PR_SET_PDEATHSIG in wl-client.c). Either way none outlives the run.
+ */
+const live = new Set<WlClientProcess>();
+let exitHook = false;
+function watch(p: WlClientProcess): void {
+  live.add(p);
+  if (exitHook) return;
+  exitHook = true;
+  process.on("exit", () => {
+    for (const q of live) q.kill();
+  });
+}
+
 /** Builds the helper once (cached by source hash); a missing compiler is a one-line reason. */
 export function wlClientAvailability(): Promise<WlClientAvailability> {
   availability ??= build();
@@ -113,6 +130,10 @@ async function build(): Promise<WlClientAvailability> {
     return { available: false, reason: `${cc} failed on wl-client.c: ${r.err.split("\n")[0]}` };
   }
   renameSync(tmp, binary); // atomic: a concurrent build of the same hash is harmless
+  // Builds of other source versions are no longer needed.
+  for (const f of readdirSync(CACHE))
+    if (/^wl-client-[0-9a-f]{16}$/.test(f) && join(CACHE, f) !== binary)
+      rmSync(join(CACHE, f), { force: true });
   return { available: true, binary };
 }
 
@@ -149,8 +170,10 @@ export class WlClientProcess {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const p = new WlClientProcess(child);
+    watch(p);
     child.stderr?.on("data", () => {});
     child.on("exit", (code, signal) => {
+      live.delete(p);
       p.exit = { code, signal };
       for (const w of p.exitWaiters.splice(0)) w();
     });

@@ -27,11 +27,69 @@ import {
 import type { FdBridge } from "./transport.ts";
 import type { FileInspector } from "./variant.ts";
 
+/**
+ * The most bytes one pread on the syscall channel returns. A read may return fewer bytes
+ * than asked (Linux caps every read at MAX_RW_COUNT); here the cap keeps the reply, which
+ * the Node process builds in full before sending it, far below the unread-bytes limit, so
+ * that a 1 GiB pread of a sparse file costs 1 MiB, not gigabytes.
+ */
+export const MAX_SYSCALL_READ = 1024 * 1024;
+
+/** Default most fds one client may have the compositor hold for it at once. */
+export const DEFAULT_MAX_CLIENT_FDS = 24;
+
+export interface GatewayOptions {
+  /**
+   * Most bytes of file memory this client's open files may hold (a memory cgroup's
+   * memory.max for its shmem): a pwrite or fallocate that would allocate past it fails with
+   * ENOMEM (shmem_alloc_and_add_folio's charge failing) before anything is allocated.
+   * Default: no limit beyond the kernel's.
+   */
+  maxMemory?: number;
+}
+
 export class ProcessSyscallGateway implements SyscallGateway {
   readonly proc: Process;
+  private readonly maxPages: number;
 
-  constructor(proc: Process) {
+  constructor(proc: Process, opts: GatewayOptions = {}) {
     this.proc = proc;
+    this.maxPages =
+      opts.maxMemory === undefined ? Number.POSITIVE_INFINITY : Math.floor(opts.maxMemory / 4096);
+  }
+
+  /** Pages held by the files open in this process (each file counted once). */
+  private chargedPages(): number {
+    const seen = new Set<unknown>();
+    let n = 0;
+    for (const [, f] of this.proc.fds.entries()) {
+      if (f.inode.kind !== "shmem" || seen.has(f.inode)) continue;
+      seen.add(f.inode);
+      n += f.inode.pages.size;
+    }
+    return n;
+  }
+
+  /**
+   * ENOMEM when the pages of [offset, offset+length) of `fd` that are not allocated yet
+   * would take this client past its memory quota. Bad fds and offsets are left to the
+   * syscall's own checks.
+   */
+  private charge(fd: number, offset: number, length: number, syscall: string): void {
+    if (this.maxPages === Number.POSITIVE_INFINITY || !(length > 0) || !(offset >= 0)) return;
+    if (!this.proc.fds.has(fd)) return;
+    const inode = this.proc.fds.get(fd, syscall).inode;
+    if (inode.kind !== "shmem") return;
+    const first = Math.floor(offset / 4096);
+    const end = Math.ceil((offset + length) / 4096);
+    const room = this.maxPages - this.chargedPages();
+    if (end - first - inode.pages.size > room)
+      throw new ErrnoError("ENOMEM", syscall, "over this client's memory quota");
+    let fresh = 0;
+    for (let pg = first; pg < end; pg++) {
+      if (!inode.pages.has(pg) && ++fresh > room)
+        throw new ErrnoError("ENOMEM", syscall, "over this client's memory quota");
+    }
   }
 
   call(name: SyscallName, a: readonly SyscallArg[]): SyscallReturn {
@@ -43,10 +101,16 @@ export class ProcessSyscallGateway implements SyscallGateway {
         case "ftruncate":
           p.ftruncate(a[0] as number, a[1] as number);
           return 0;
-        case "pwrite":
-          return p.pwrite(a[0] as number, a[1] as Uint8Array, a[2] as number);
-        case "pread":
-          return p.pread(a[0] as number, a[1] as number, a[2] as number);
+        case "pwrite": {
+          const data = a[1] as Uint8Array;
+          this.charge(a[0] as number, a[2] as number, data?.length ?? 0, "pwrite64");
+          return p.pwrite(a[0] as number, data, a[2] as number);
+        }
+        case "pread": {
+          const len = a[1] as number;
+          // Clamped before anything is allocated; negative lengths still reach EINVAL.
+          return p.pread(a[0] as number, Math.min(len, MAX_SYSCALL_READ), a[2] as number);
+        }
         case "fcntl": {
           const [fd, cmd, arg] = a as number[];
           if (cmd === F_ADD_SEALS) {
@@ -57,9 +121,13 @@ export class ProcessSyscallGateway implements SyscallGateway {
           // Only the seal commands are offered; Linux answers an unknown cmd with EINVAL.
           return { errno: "EINVAL" };
         }
-        case "fallocate":
-          p.fallocate(a[0] as number, a[1] as number, a[2] as number, a[3] as number);
+        case "fallocate": {
+          const [fd, mode, offset, len] = a as number[];
+          // Punching frees; only allocation is charged (at most the whole range).
+          if (!(mode & 2)) this.charge(fd, offset, len, "fallocate");
+          p.fallocate(fd, mode, offset, len);
           return 0;
+        }
         case "close":
           p.close(a[0] as number);
           return 0;
@@ -135,16 +203,46 @@ export function serverFdBridge(kernel: Kernel, server: Process): FdBridge {
   };
 }
 
+export interface RemoteFdOptions {
+  /**
+   * Most fds of the compositor's process that came from this client and are still open
+   * there (default DEFAULT_MAX_CLIENT_FDS). The compositor's fd table (RLIMIT_NOFILE) is
+   * shared by all its clients; past this quota the client gets wl_display.error no_memory
+   * rather than filling the table for everyone else.
+   */
+  maxFds?: number;
+}
+
 /**
  * The server end of a remote (WebSocket) client: the wire carries the remote process's fd
  * numbers; each is passed to the compositor's process as sendmsg would pass it. A number
  * that is not an open fd of the remote process could never have been sent on a real socket
  * (sendmsg fails with EBADF), so it is a malformed message.
  */
-export function remoteFdBridge(kernel: Kernel, remote: Process, server: Process): FdBridge {
+export function remoteFdBridge(
+  kernel: Kernel,
+  remote: Process,
+  server: Process,
+  opts: RemoteFdOptions = {},
+): FdBridge {
+  const maxFds = opts.maxFds ?? DEFAULT_MAX_CLIENT_FDS;
+  /** Server fds received from this client → the open file each was, to tell reuse. */
+  const held = new Map<number, unknown>();
+  const stillHeld = (fd: number, file: unknown): boolean => {
+    if (!server.fds.has(fd)) return false;
+    return server.fds.get(fd, "fcntl") === file;
+  };
   return {
     outgoing: (fd) => fd,
     incoming: (n) => {
+      if (held.size >= maxFds) {
+        for (const [fd, file] of held) if (!stillHeld(fd, file)) held.delete(fd);
+        if (held.size >= maxFds)
+          throw protoError(
+            PROTO_ERR.OBJECT_LIMIT,
+            `more than ${maxFds} of this client's fds held by the compositor (EMFILE)`,
+          );
+      }
       let h: number;
       try {
         h = kernel.exportFd(remote, n);
@@ -153,9 +251,23 @@ export function remoteFdBridge(kernel: Kernel, remote: Process, server: Process)
           throw protoError(PROTO_ERR.BAD_FD, `fd ${n} is not open in the client`);
         throw e;
       }
-      return kernel.importFd(server, h);
+      let fd: number;
+      try {
+        fd = kernel.importFd(server, h);
+      } catch (e) {
+        // scm_detach_fds: a file the receiver cannot install is released with the message;
+        // left in flight it would keep the client's memory after the client is gone.
+        kernel.dropHandle(h);
+        if (e instanceof ErrnoError && e.code === "EMFILE") {
+          throw protoError(PROTO_ERR.OBJECT_LIMIT, "the compositor's fd table is full (EMFILE)");
+        }
+        throw e;
+      }
+      held.set(fd, server.fds.get(fd, "fcntl"));
+      return fd;
     },
     discard: (fd) => {
+      held.delete(fd);
       try {
         server.close(fd);
       } catch {

@@ -1,12 +1,19 @@
 /**
- * The protocol's interfaces as data, transcribed from wayland.xml (wayland 1.23): names,
- * versions, requests and events in wire (opcode) order, argument types, and the error and
- * format enums with their exact numeric values. Everything else in protocol/ is driven by
- * these tables, and a variant (variant.ts) may derive a changed copy for one run.
+ * The protocol's interfaces as data, built at load from the Wayland protocol XML in
+ * protocol/xml/ (wayland.xml's subset that shmlab speaks): names, versions, requests and
+ * events in wire (opcode) order, argument types, and the error and format enums with their
+ * exact numeric values. Everything else in protocol/ is driven by these tables, and a
+ * variant (variant.ts) may derive a changed copy for one run, e.g. from a proposal's XML.
  *
  * Opcodes are positions in the `requests` / `events` arrays, exactly as wayland-scanner
  * numbers them, so a trace read here means the same thing as a WAYLAND_DEBUG trace.
  */
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseProtocolXml } from "./protocol-xml.ts";
+import { interfacesOf } from "./xml-schema.ts";
 
 export type ArgType = "int" | "uint" | "fixed" | "string" | "object" | "new_id" | "fd" | "enum";
 
@@ -28,11 +35,15 @@ export interface MessageSpec {
   readonly since?: number;
   /** `type="destructor"`: the object is destroyed once the request is handled. */
   readonly destructor?: boolean;
+  /** `deprecated-since=`: the version from which the message should no longer be used. */
+  readonly deprecatedSince?: number;
 }
 
 export interface EnumEntry {
   readonly name: string;
   readonly value: number;
+  readonly since?: number;
+  readonly deprecatedSince?: number;
 }
 
 export interface EnumSpec {
@@ -60,30 +71,6 @@ export interface Schema {
   readonly interfaces: Readonly<Record<string, InterfaceSpec>>;
 }
 
-const a = (name: string, type: ArgType, extra: Partial<ArgSpec> = {}): ArgSpec => ({
-  name,
-  type,
-  ...extra,
-});
-
-/**
- * wl_shm.format: "The format of the buffer. All renderers should support argb8888 and
- * xrgb8888 but any other formats are optional and may not be supported by the particular
- * renderer in use. The drm format codes match the macros defined in drm_fourcc.h, except
- * argb8888 and xrgb8888."
- */
-export const SHM_FORMATS: readonly EnumEntry[] = [
-  { name: "argb8888", value: 0 },
-  { name: "xrgb8888", value: 1 },
-  { name: "c8", value: 0x20203843 },
-  { name: "rgb332", value: 0x38424752 },
-  { name: "rgb565", value: 0x36314752 },
-  { name: "xbgr8888", value: 0x34324258 },
-  { name: "abgr8888", value: 0x34324241 },
-  { name: "xrgb2101010", value: 0x30335258 },
-  { name: "argb2101010", value: 0x30335241 },
-];
-
 /** Bytes per pixel of each format above, for stride checks by the compositor. */
 export const SHM_FORMAT_BPP: Readonly<Record<number, number>> = {
   0: 4,
@@ -97,199 +84,54 @@ export const SHM_FORMAT_BPP: Readonly<Record<number, number>> = {
   808669761: 4,
 };
 
-const interfaces: Record<string, InterfaceSpec> = {
-  wl_display: {
-    name: "wl_display",
-    version: 1,
-    requests: [
-      { name: "sync", args: [a("callback", "new_id", { interface: "wl_callback" })] },
-      { name: "get_registry", args: [a("registry", "new_id", { interface: "wl_registry" })] },
-    ],
-    events: [
-      {
-        name: "error",
-        args: [a("object_id", "object"), a("code", "uint"), a("message", "string")],
-      },
-      { name: "delete_id", args: [a("id", "uint")] },
-    ],
-    enums: [
-      {
-        name: "error",
-        entries: [
-          { name: "invalid_object", value: 0 },
-          { name: "invalid_method", value: 1 },
-          { name: "no_memory", value: 2 },
-          { name: "implementation", value: 3 },
-        ],
-      },
-    ],
-  },
-  wl_registry: {
-    name: "wl_registry",
-    version: 1,
-    requests: [
-      {
-        // wayland.xml declares `<arg name="id" type="new_id"/>` with no interface; libwayland
-        // marshals such an untyped new_id as three words "sun": interface name, version, id.
-        // The schema spells the three out so every wire item has a type.
-        name: "bind",
-        args: [
-          a("name", "uint"),
-          a("interface", "string"),
-          a("version", "uint"),
-          a("id", "new_id"),
-        ],
-      },
-    ],
-    events: [
-      { name: "global", args: [a("name", "uint"), a("interface", "string"), a("version", "uint")] },
-      { name: "global_remove", args: [a("name", "uint")] },
-    ],
-    enums: [],
-  },
-  wl_callback: {
-    name: "wl_callback",
-    version: 1,
-    requests: [],
-    // `type="destructor"` on the event: the object is gone once done is sent.
-    events: [{ name: "done", args: [a("callback_data", "uint")], destructor: true }],
-    enums: [],
-  },
-  wl_compositor: {
-    name: "wl_compositor",
-    // Version 4 is the first with wl_surface.damage_buffer, which honest clients use.
-    version: 4,
-    requests: [
-      { name: "create_surface", args: [a("id", "new_id", { interface: "wl_surface" })] },
-      { name: "create_region", args: [a("id", "new_id", { interface: "wl_region" })] },
-    ],
-    events: [],
-    enums: [],
-  },
-  wl_region: {
-    name: "wl_region",
-    version: 1,
-    requests: [
-      { name: "destroy", args: [], destructor: true },
-      {
-        name: "add",
-        args: [a("x", "int"), a("y", "int"), a("width", "int"), a("height", "int")],
-      },
-      {
-        name: "subtract",
-        args: [a("x", "int"), a("y", "int"), a("width", "int"), a("height", "int")],
-      },
-    ],
-    events: [],
-    enums: [],
-  },
-  wl_surface: {
-    name: "wl_surface",
-    version: 4,
-    requests: [
-      { name: "destroy", args: [], destructor: true },
-      {
-        name: "attach",
-        args: [
-          a("buffer", "object", { interface: "wl_buffer", nullable: true }),
-          a("x", "int"),
-          a("y", "int"),
-        ],
-      },
-      {
-        name: "damage",
-        args: [a("x", "int"), a("y", "int"), a("width", "int"), a("height", "int")],
-      },
-      { name: "frame", args: [a("callback", "new_id", { interface: "wl_callback" })] },
-      {
-        name: "set_opaque_region",
-        args: [a("region", "object", { interface: "wl_region", nullable: true })],
-      },
-      {
-        name: "set_input_region",
-        args: [a("region", "object", { interface: "wl_region", nullable: true })],
-      },
-      { name: "commit", args: [] },
-      { name: "set_buffer_transform", args: [a("transform", "int")], since: 2 },
-      { name: "set_buffer_scale", args: [a("scale", "int")], since: 3 },
-      {
-        name: "damage_buffer",
-        args: [a("x", "int"), a("y", "int"), a("width", "int"), a("height", "int")],
-        since: 4,
-      },
-    ],
-    // enter/leave name a wl_output, which shmlab does not model; no event is ever sent.
-    events: [],
-    enums: [
-      {
-        name: "error",
-        entries: [
-          { name: "invalid_scale", value: 0 },
-          { name: "invalid_transform", value: 1 },
-          { name: "invalid_size", value: 2 },
-          { name: "invalid_offset", value: 3 },
-        ],
-      },
-    ],
-  },
-  wl_shm: {
-    name: "wl_shm",
-    version: 2,
-    requests: [
-      {
-        name: "create_pool",
-        args: [a("id", "new_id", { interface: "wl_shm_pool" }), a("fd", "fd"), a("size", "int")],
-      },
-      { name: "release", args: [], since: 2, destructor: true },
-    ],
-    events: [{ name: "format", args: [a("format", "enum", { enum: "wl_shm.format" })] }],
-    enums: [
-      {
-        name: "error",
-        entries: [
-          { name: "invalid_format", value: 0 },
-          { name: "invalid_stride", value: 1 },
-          { name: "invalid_fd", value: 2 },
-        ],
-      },
-      {
-        name: "format",
-        entries: SHM_FORMATS,
-        invalidError: { interface: "wl_shm", error: "invalid_format" },
-      },
-    ],
-  },
-  wl_shm_pool: {
-    name: "wl_shm_pool",
-    version: 2,
-    requests: [
-      {
-        name: "create_buffer",
-        args: [
-          a("id", "new_id", { interface: "wl_buffer" }),
-          a("offset", "int"),
-          a("width", "int"),
-          a("height", "int"),
-          a("stride", "int"),
-          a("format", "enum", { enum: "wl_shm.format" }),
-        ],
-      },
-      { name: "destroy", args: [], destructor: true },
-      { name: "resize", args: [a("size", "int")] },
-    ],
-    events: [],
-    enums: [],
-  },
-  wl_buffer: {
-    name: "wl_buffer",
-    version: 1,
-    requests: [{ name: "destroy", args: [], destructor: true }],
-    events: [{ name: "release", args: [] }],
-    enums: [],
-  },
-};
+/** Where the base protocol's XML files live: every *.xml here is loaded, in name order. */
+export const BASE_XML_DIR = fileURLToPath(new URL("./xml/", import.meta.url));
 
-export const BASE_SCHEMA: Schema = deepFreeze({ interfaces });
+/**
+ * Builds a schema from protocol XML texts (one or more files that together name every
+ * interface they reference). Throws ProtocolXmlError naming the file, line and element.
+ */
+export function schemaFromXml(files: readonly { text: string; file: string }[]): Schema {
+  const parsed = files.flatMap((f) => parseProtocolXml(f.text, f.file).interfaces);
+  return deepFreeze({ interfaces: withLibwaylandChecks(interfacesOf(parsed)) });
+}
+
+/** The base protocol's files as (text, file) pairs, file names relative to the repo. */
+export function baseXmlFiles(): { text: string; file: string }[] {
+  return readdirSync(BASE_XML_DIR)
+    .filter((f) => f.endsWith(".xml"))
+    .sort()
+    .map((f) => ({ text: readFileSync(join(BASE_XML_DIR, f), "utf8"), file: `protocol/xml/${f}` }));
+}
+
+/**
+ * What libwayland adds to the XML for wl_shm, which the XML cannot say: a format outside
+ * the enum is wl_shm.invalid_format (wl_shm.c: `wl_resource_post_error(resource,
+ * WL_SHM_ERROR_INVALID_FORMAT, "invalid format 0x%x", format)`), not invalid_method.
+ */
+export function withLibwaylandChecks(
+  interfaces: Readonly<Record<string, InterfaceSpec>>,
+): Record<string, InterfaceSpec> {
+  const shm = interfaces.wl_shm;
+  if (!shm?.enums.some((e) => e.name === "format")) return { ...interfaces };
+  const enums = shm.enums.map((e) =>
+    e.name === "format"
+      ? { ...e, invalidError: { interface: "wl_shm", error: "invalid_format" } }
+      : e,
+  );
+  return { ...interfaces, wl_shm: { ...shm, enums } };
+}
+
+/** The protocol shmlab speaks, built from protocol/xml/ when this module loads. */
+export const BASE_SCHEMA: Schema = schemaFromXml(baseXmlFiles());
+
+/**
+ * wl_shm.format's entries (protocol/xml/wayland.xml): "All renderers should support
+ * argb8888 and xrgb8888 but any other formats are optional". DRM fourcc codes, except
+ * argb8888 and xrgb8888.
+ */
+export const SHM_FORMATS: readonly EnumEntry[] =
+  findEnum(BASE_SCHEMA, "wl_shm.format")?.entries ?? [];
 
 /** wl_display's error codes, the errors every protocol violation ends as. */
 export const DISPLAY_ERROR = {

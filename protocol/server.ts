@@ -191,6 +191,25 @@ export class ProtocolServer {
     return g.name;
   }
 
+  /**
+   * implement() and addGlobal() for only the interfaces the schema defines: a compositor
+   * written for the whole base protocol serves a schema with interfaces removed (from the
+   * XML) by skipping them, rather than failing.
+   */
+  definedOnly(): Pick<ProtocolServer, "implement"> & {
+    addGlobal(iface: string, version: number | undefined, bind?: (r: Resource) => void): void;
+  } {
+    const has = (iface: string) => getInterface(this.schema, iface) !== undefined;
+    return {
+      implement: ((iface: string, impl: InterfaceImpl) => {
+        if (has(iface)) this.implement(iface, impl);
+      }) as ProtocolServer["implement"],
+      addGlobal: (iface, version, bind) => {
+        if (has(iface) && version !== undefined) this.addGlobal(iface, version, bind);
+      },
+    };
+  }
+
   removeGlobal(name: number): void {
     if (!this.globals.delete(name)) return;
     for (const c of this.clients) c.announceGlobalRemove(name);
@@ -438,6 +457,7 @@ export class ServerClient {
     return {
       clientId: this.id,
       objectId: msg.objectId,
+      version: msg.sender.version,
       interface: msg.iface.name,
       request: msg.spec.name,
       args: msg.args,
@@ -535,9 +555,11 @@ export class ServerClient {
 
   private write(bytes: Uint8Array, fds: readonly number[]): void {
     if (this.closed) return;
-    this.stats.bytesOut += bytes.length;
-    this.transport.send(bytes, fds);
-    if (this.transport.bufferedBytes > this.server.limits.maxQueuedBytes && !this.error) {
+    // Checked before the bytes are handed over, so no reply is ever buffered past the limit.
+    if (
+      this.transport.bufferedBytes + bytes.length > this.server.limits.maxQueuedBytes &&
+      !this.error
+    ) {
       // wl_connection_flush failing with a full buffer: the client is not reading. There is
       // no room left to tell it, so it is closed without an error event.
       this.error = protoError(
@@ -546,7 +568,10 @@ export class ServerClient {
       );
       this.server.opts.onClientError?.(this, this.error);
       this.close("queue limit");
+      return;
     }
+    this.stats.bytesOut += bytes.length;
+    this.transport.send(bytes, fds);
   }
 
   /**

@@ -27,6 +27,8 @@ export interface VariantContext {
   /** The connection's id in this server (stable for the connection's life). */
   readonly clientId: number;
   readonly objectId: number;
+  /** The version the sender object was bound or created at (a proposal's rule may apply from a version on). */
+  readonly version: number;
   readonly interface: string;
   readonly request: string;
   /** Validated arguments in schema order (an fd argument is the server's fd). */

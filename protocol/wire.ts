@@ -119,12 +119,6 @@ function u32(v: unknown, what: string): number {
   return v;
 }
 
-function i32(v: unknown, what: string): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
-    throw new WireError(WIRE_ERR.BAD_VALUE, `${what}: ${String(v)} is not an int32`);
-  return v;
-}
-
 /**
  * Encodes one message. `args` are in schema order; an fd argument's value is the fd number
  * to put in the ancillary data (returned in `fds`, in order). Word-typed arguments accept

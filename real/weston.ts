@@ -1,7 +1,7 @@
 /**
- * weston, headless: the pixman renderer of the headless backend, kiosk-shell (every
- * xdg_toplevel is mapped fullscreen, so it is actually composited and its buffer read), no
- * idle blanking, and --debug, which lets a client use weston_screenshooter (weston 10's
+ * weston, headless: the pixman renderer of the headless backend, desktop-shell (every
+ * xdg_toplevel is mapped and repainted, so its buffer is actually read; see the args for
+ * why not kiosk-shell), no idle blanking, and --debug, which lets a client use weston_screenshooter (weston 10's
  * screenshooter is otherwise reserved to its own tool) so honest pixels can be checked.
  */
 import { cached, type RealCompositor, requireAvailable } from "./compositor.ts";
@@ -13,7 +13,7 @@ const SOCKET = "shmlab-weston";
 export const weston: RealCompositor = {
   kind: "weston",
   protocol: "wayland",
-  how: `weston --backend=headless-backend.so --socket=${SOCKET} --idle-time=0 --shell=kiosk-shell.so --debug`,
+  how: `weston --backend=headless-backend.so --use-pixman --socket=${SOCKET} --idle-time=0 --shell=desktop-shell.so --debug`,
   probe: cached(() => {
     const binary = findBinary("weston");
     if (!binary)
@@ -31,9 +31,16 @@ export const weston: RealCompositor = {
       binary: a.binary,
       args: () => [
         "--backend=headless-backend.so",
+        // Without it the headless backend uses the noop renderer ("default: no rendering",
+        // weston --help), which reads each shm buffer once at attach and never again.
+        "--use-pixman",
         `--socket=${SOCKET}`,
         "--idle-time=0",
-        "--shell=kiosk-shell.so",
+        // Measured with real/wayland-driver.ts on weston 10.0.1: under kiosk-shell a mapped
+        // toplevel's frame callbacks never fire on the headless output (no seat to activate
+        // it), so no honest client gets past its first frame; desktop-shell maps and
+        // repaints it.
+        "--shell=desktop-shell.so",
         "--width=640",
         "--height=480",
         "--debug",

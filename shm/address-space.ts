@@ -1,7 +1,14 @@
 /**
- * An address space (mm_struct): the sorted VMAs of one process. Mappings are placed
- * top-down from MMAP_BASE, as Linux's default mmap layout does, with a one-page gap between
- * them so that an access just past a mapping's end is SIGSEGV rather than a neighbour's page.
+ * An address space (mm_struct): the VMAs of one process, in a balanced search tree keyed by
+ * start address — the job Linux gives the maple tree. Lookup, insert and remove are
+ * logarithmic, and so is finding a free range: every node carries the usable gap above its
+ * VMA and the largest gap in its subtree (what the maple tree's gap tracking, and before it
+ * the rb-tree's rb_subtree_gap, are for), so a search skips whole subtrees with no room.
+ *
+ * Mappings are placed top-down from MMAP_BASE, as Linux's default mmap layout does, with a
+ * one-page gap between them so that an access just past a mapping's end is SIGSEGV rather
+ * than a neighbour's page. The tree is a treap whose priorities come from a fixed-seed
+ * generator, so the shape (and any cost) is the same on every run.
  */
 
 import { PAGE_SIZE } from "./uapi.ts";
@@ -11,44 +18,218 @@ export const MMAP_BASE = 0x7f00_0000_0000;
 export const MMAP_MIN = 0x1000_0000;
 /** TASK_SIZE on x86_64 with 4-level paging. */
 export const TASK_SIZE = 0x7fff_ffff_f000;
+/** vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT = USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN). */
+export const DEFAULT_MAX_MAP_COUNT = 65530;
+
+interface Node {
+  vma: Vma;
+  prio: number;
+  left: Node | undefined;
+  right: Node | undefined;
+  /** Bytes a new mapping may use between this VMA (plus a guard page) and the next one. */
+  gap: number;
+  /** The largest `gap` in this subtree. */
+  maxGap: number;
+}
+
+/** Usable room above `lower` and below `upper` (or MMAP_BASE), guard pages kept. */
+function gapBetween(lower: Vma, upper: Vma | undefined): number {
+  const top = upper ? Math.min(MMAP_BASE, upper.start - PAGE_SIZE) : MMAP_BASE;
+  return top - (lower.end + PAGE_SIZE);
+}
+
+function pull(n: Node): void {
+  let m = n.gap;
+  if (n.left && n.left.maxGap > m) m = n.left.maxGap;
+  if (n.right && n.right.maxGap > m) m = n.right.maxGap;
+  n.maxGap = m;
+}
+
+/** Splits `t` into the VMAs starting before `key` and the rest. */
+function split(t: Node | undefined, key: number): [Node | undefined, Node | undefined] {
+  if (!t) return [undefined, undefined];
+  if (t.vma.start < key) {
+    const [l, r] = split(t.right, key);
+    t.right = l;
+    pull(t);
+    return [t, r];
+  }
+  const [l, r] = split(t.left, key);
+  t.left = r;
+  pull(t);
+  return [l, t];
+}
+
+/** Joins two treaps where every key of `a` is below every key of `b`. */
+function merge(a: Node | undefined, b: Node | undefined): Node | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  if (a.prio > b.prio) {
+    a.right = merge(a.right, b);
+    pull(a);
+    return a;
+  }
+  b.left = merge(a, b.left);
+  pull(b);
+  return b;
+}
 
 export class AddressSpace {
-  /** Sorted by start; never overlapping. */
-  readonly vmas: Vma[] = [];
-  /** Bumped on every change to the VMA list, so another thread can tell its copy is stale. */
+  private root: Node | undefined;
+  private count = 0;
+  private seed = 0x9e3779b9;
+  /** Bumped on every change to the VMA set, so another thread can tell its copy is stale. */
   generation = 0;
+
+  /** map_count: how many VMAs there are. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Every VMA in address order (a copy: O(n), for walks over the whole space). */
+  get vmas(): Vma[] {
+    const out: Vma[] = [];
+    const walk = (n: Node | undefined) => {
+      if (!n) return;
+      walk(n.left);
+      out.push(n.vma);
+      walk(n.right);
+    };
+    walk(this.root);
+    return out;
+  }
 
   /** The VMA containing addr, or undefined (find_vma + range check). */
   find(addr: number): Vma | undefined {
-    const v = this.vmas;
-    let lo = 0;
-    let hi = v.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const m = v[mid];
-      if (addr < m.start) hi = mid - 1;
-      else if (addr >= m.end) lo = mid + 1;
-      else return m;
+    const v = this.floor(addr);
+    return v && addr < v.end ? v : undefined;
+  }
+
+  /** The VMA with the largest start <= addr. */
+  private floor(addr: number): Vma | undefined {
+    let n = this.root;
+    let best: Vma | undefined;
+    while (n) {
+      if (n.vma.start <= addr) {
+        best = n.vma;
+        n = n.right;
+      } else n = n.left;
     }
-    return undefined;
+    return best;
+  }
+
+  /** The VMA just above `v` (vma_next). */
+  next(v: Vma): Vma | undefined {
+    let n = this.root;
+    let best: Vma | undefined;
+    while (n) {
+      if (n.vma.start > v.start) {
+        best = n.vma;
+        n = n.left;
+      } else n = n.right;
+    }
+    return best;
+  }
+
+  /** The VMA just below `v` (vma_prev). */
+  prev(v: Vma): Vma | undefined {
+    let n = this.root;
+    let best: Vma | undefined;
+    while (n) {
+      if (n.vma.start < v.start) {
+        best = n.vma;
+        n = n.right;
+      } else n = n.left;
+    }
+    return best;
+  }
+
+  /** Whether `v` itself is in this address space. */
+  has(v: Vma): boolean {
+    return this.nodeOf(v.start)?.vma === v;
+  }
+
+  private nodeOf(start: number): Node | undefined {
+    let n = this.root;
+    while (n && n.vma.start !== start) n = start < n.vma.start ? n.left : n.right;
+    return n;
+  }
+
+  /** Recomputes the gap above the VMA starting at `start`, and the maxima on its path. */
+  private refreshGap(v: Vma | undefined): void {
+    if (!v) return;
+    const path: Node[] = [];
+    let n = this.root;
+    while (n && n.vma.start !== v.start) {
+      path.push(n);
+      n = v.start < n.vma.start ? n.left : n.right;
+    }
+    if (!n) return;
+    n.gap = gapBetween(v, this.next(v));
+    pull(n);
+    for (let i = path.length - 1; i >= 0; i--) pull(path[i]);
+  }
+
+  private nextPrio(): number {
+    // xorshift32: a fixed sequence, so the tree's shape is the same on every run.
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x >>> 0;
+    return this.seed;
   }
 
   insert(vma: Vma): void {
-    let i = 0;
-    while (i < this.vmas.length && this.vmas[i].start < vma.start) i++;
-    this.vmas.splice(i, 0, vma);
+    const node: Node = {
+      vma,
+      prio: this.nextPrio(),
+      left: undefined,
+      right: undefined,
+      gap: 0,
+      maxGap: 0,
+    };
+    const [l, r] = split(this.root, vma.start);
+    this.root = merge(merge(l, node), r);
+    this.count++;
+    this.refreshGap(vma);
+    this.refreshGap(this.prev(vma));
     this.generation++;
   }
 
   remove(vma: Vma): void {
-    const i = this.vmas.indexOf(vma);
-    if (i >= 0) this.vmas.splice(i, 1);
+    if (!this.has(vma)) return;
+    const below = this.prev(vma);
+    const [l, rest] = split(this.root, vma.start);
+    const [, r] = split(rest, vma.start + 1);
+    this.root = merge(l, r);
+    this.count--;
+    this.refreshGap(below);
+    this.generation++;
+  }
+
+  /** `v`'s end moved (mremap growing in place, a merge): its gap above changed. */
+  resized(v: Vma): void {
+    this.refreshGap(v);
     this.generation++;
   }
 
   /** VMAs overlapping [start, end), in order. */
   overlapping(start: number, end: number): Vma[] {
-    return this.vmas.filter((v) => v.start < end && v.end > start);
+    const out: Vma[] = [];
+    const walk = (n: Node | undefined) => {
+      if (!n) return;
+      if (n.vma.start >= end) {
+        walk(n.left);
+        return;
+      }
+      // Everything left of n ends at or before n's start.
+      if (n.vma.start > start) walk(n.left);
+      if (n.vma.end > start) out.push(n.vma);
+      walk(n.right);
+    };
+    walk(this.root);
+    return out;
   }
 
   /** True when every byte of [start, end) is inside some VMA. */
@@ -63,12 +244,14 @@ export class AddressSpace {
 
   /**
    * Splits VMAs so that `start` and `end` fall on VMA boundaries, and returns the VMAs now
-   * wholly inside [start, end).
+   * wholly inside [start, end). `maySplit` is asked before each split (vm.max_map_count:
+   * mm/vma.c split_vma refuses with ENOMEM at the limit); it throws to refuse.
    */
-  isolate(start: number, end: number): Vma[] {
+  isolate(start: number, end: number, maySplit?: (edge: number) => void): Vma[] {
     for (const edge of [start, end]) {
       const v = this.find(edge);
       if (v && v.start < edge) {
+        maySplit?.(edge);
         const upper = v.splitAt(edge);
         this.insert(upper);
         if (v.file) v.file.mappings.add(upper);
@@ -79,22 +262,37 @@ export class AddressSpace {
     return this.overlapping(start, end);
   }
 
-  /** A free range of `length` bytes, top-down, with a guard page on each side. */
+  /**
+   * A free range of `length` bytes, top-down, with a guard page on each side: the highest
+   * gap that fits (vm_unmapped_area's top-down search), found by descending only into
+   * subtrees whose largest gap is big enough.
+   */
   allocate(length: number): number | undefined {
-    let top = MMAP_BASE;
-    for (let i = this.vmas.length - 1; i >= 0; i--) {
-      const v = this.vmas[i];
-      if (v.start >= top) {
-        continue;
-      }
-      if (top - length >= v.end + PAGE_SIZE) return top - length;
-      top = v.start - PAGE_SIZE;
+    let n = this.root;
+    let found: Node | undefined;
+    while (n) {
+      if (n.right && n.right.maxGap >= length) n = n.right;
+      else if (n.gap >= length) {
+        found = n;
+        break;
+      } else if (n.left && n.left.maxGap >= length) n = n.left;
+      else break;
     }
+    if (found) {
+      const upper = this.next(found.vma);
+      const top = upper ? Math.min(MMAP_BASE, upper.start - PAGE_SIZE) : MMAP_BASE;
+      return top - length;
+    }
+    // Below the lowest mapping, down to MMAP_MIN.
+    let lowest = this.root;
+    while (lowest?.left) lowest = lowest.left;
+    const top = lowest ? Math.min(MMAP_BASE, lowest.vma.start - PAGE_SIZE) : MMAP_BASE;
     return top - length >= MMAP_MIN ? top - length : undefined;
   }
 
   /** True when [start, end) is free. */
   isFree(start: number, end: number): boolean {
-    return this.overlapping(start, end).length === 0;
+    const v = this.floor(end - 1);
+    return !v || v.end <= start;
   }
 }

@@ -20,6 +20,8 @@ export interface FileCounters {
   pagesAllocated: number;
   pagesTruncated: number;
   pagesPunched: number;
+  /** Pages freed when the inode's last reference went (shmem_evict_inode). */
+  pagesEvicted: number;
   zeroBeyondEofMaps: number;
   shrinks: number;
   grows: number;
@@ -48,6 +50,7 @@ export function newFileCounters(): FileCounters {
     pagesAllocated: 0,
     pagesTruncated: 0,
     pagesPunched: 0,
+    pagesEvicted: 0,
     zeroBeyondEofMaps: 0,
     shrinks: 0,
     grows: 0,

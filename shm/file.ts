@@ -23,6 +23,14 @@ export class ShmemFile {
   /** The inode has exec permission bits (no MFD_NOEXEC_SEAL): F_SEAL_EXEC then implies write seals. */
   execMode = true;
   readonly counters: FileCounters = newFileCounters();
+  /**
+   * Open file descriptions (struct file) of this inode that are still referenced: with the
+   * VMAs in `mappings` (shared anonymous memory has no description, only its VMAs), what
+   * keeps the inode alive. When both are gone it is evicted (truncate.ts evictInode).
+   */
+  openFiles = 0;
+  /** shmem_evict_inode ran: the page cache is empty for good. */
+  evicted = false;
 
   constructor(
     readonly ino: number,

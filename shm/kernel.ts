@@ -3,6 +3,7 @@
  * hook that makes every syscall and every page of a user access a preemption point, and the
  * open-file handles that carry fds between processes (SCM_RIGHTS).
  */
+import { DEFAULT_MAX_MAP_COUNT } from "./address-space.ts";
 import type { ProcessCounters } from "./counters.ts";
 import { Deadlock, ErrnoError } from "./errors.ts";
 import type { OpenFile } from "./file.ts";
@@ -10,6 +11,7 @@ import { FrameTable } from "./frames.ts";
 import { Process } from "./process.ts";
 import { reclaim } from "./reclaim.ts";
 import type { KernelFeature } from "./scenario.ts";
+import { releaseFile } from "./syscalls/files.ts";
 import type { Vma } from "./vma.ts";
 
 /**
@@ -46,6 +48,8 @@ export interface KernelOptions {
   scheduler?: Scheduler;
   /** Record an event log (faults, signals, truncations) for timelines. */
   trace?: boolean;
+  /** sysctl vm.max_map_count: most VMAs per process (default 65530, as on Linux). */
+  maxMapCount?: number;
 }
 
 export class Kernel {
@@ -61,6 +65,8 @@ export class Kernel {
   readonly pinCounts = new Map<number, number>();
   /** "Obsolete feature used" notes, each counted (the kernel would log once). */
   readonly obsoleteFeatureUses = new Map<string, number>();
+  /** sysctl vm.max_map_count. */
+  readonly maxMapCount: number;
   private nextPid = 1;
   private nextIno = 1;
   private nextFileId = 1;
@@ -74,6 +80,7 @@ export class Kernel {
     this.features = new Set(opts.features ?? []);
     this.scheduler = opts.scheduler ?? NO_PREEMPTION;
     this.events = opts.trace ? [] : undefined;
+    this.maxMapCount = opts.maxMapCount ?? DEFAULT_MAX_MAP_COUNT;
     // Memory pressure: before an allocation fails, drop MAP_DROPPABLE pages (LINUX.md rule
     // 17; shrink_folio_list discards droppable folios even when dirty).
     this.frames.onPressure = () => reclaim(this);
@@ -84,6 +91,17 @@ export class Kernel {
     const p = new Process(this, this.nextPid++, name);
     this.processes.set(p.pid, p);
     return p;
+  }
+
+  /**
+   * waitpid: forgets a process that has exited or was killed, so that a long-lived kernel
+   * (a server's) does not keep every process it ever ran. A running process stays.
+   */
+  reap(pid: number): boolean {
+    const p = this.processes.get(pid);
+    if (!p || p.alive) return false;
+    this.processes.delete(pid);
+    return true;
   }
 
   /** @internal */
@@ -132,7 +150,8 @@ export class Kernel {
     const f = this.inFlight.get(handle);
     if (!f) return;
     this.inFlight.delete(handle);
-    f.refs--;
+    // The discarded message's reference may be the file's last (the sender closed its fd).
+    releaseFile(this, f);
   }
 
   /** @internal The counters of the process owning a VMA. */

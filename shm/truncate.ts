@@ -101,3 +101,20 @@ export function punchHole(k: Kernel, file: ShmemFile, offset: number, length: nu
     }
   }
 }
+
+/**
+ * The inode's last reference is gone: iput_final → evict → shmem_evict_inode, which calls
+ * shmem_truncate_range(inode, 0, (loff_t)-1) and frees the whole page cache. A memfd has
+ * no name in any directory (i_nlink 0 from birth), so nothing else can find it again. Pages
+ * held by long-term pins keep the pins' references and go at unpin.
+ */
+export function evictIfUnused(k: Kernel, file: ShmemFile): void {
+  if (file.evicted || file.openFiles > 0 || file.mappings.size > 0) return;
+  file.evicted = true;
+  for (const f of file.pages.values()) {
+    k.frames.put(f);
+    file.counters.pagesEvicted++;
+  }
+  file.pages.clear();
+  k.emit(0, "evict-inode", { ino: file.ino, pages: file.counters.pagesEvicted });
+}

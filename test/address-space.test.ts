@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAP, PROT } from "../shm/uapi.ts";
-import { PG, RW, setup } from "./helpers.ts";
+import { errnoOf, PG, RW, setup } from "./helpers.ts";
 
 describe("address space layout", () => {
   it("places mappings top-down with a guard page between them", () => {
@@ -27,5 +27,103 @@ describe("address space layout", () => {
     const m1 = a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
     a.munmap(m1, PG);
     expect(a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS)).toBe(m1);
+  });
+});
+
+/**
+ * vm.max_map_count. Each expectation is what the host kernel (6.18, max_map_count 65530)
+ * did for the same calls, from a C program that mmapped 3-page anonymous mappings of
+ * alternating protection (so that none merge) until mmap failed: do_mmap refuses only when
+ * map_count > max (the count reaches max + 1); split_vma refuses at >= max; munmap refuses
+ * only an unmap that would leave one more VMA, and mprotect fails after its first split.
+ */
+describe("vm.max_map_count", () => {
+  it("mmap, munmap and mprotect at the limit, as on the host", () => {
+    const { a } = setup();
+    const v: number[] = [];
+    for (;;) {
+      const prot = v.length % 2 ? PROT.PROT_READ : PROT.PROT_NONE;
+      try {
+        v.push(a.mmap(0, 3 * PG, prot, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS));
+      } catch (e) {
+        expect(
+          errnoOf(() => {
+            throw e;
+          }),
+        ).toBe("ENOMEM");
+        break;
+      }
+    }
+    expect(a.mm.size).toBe(65531);
+    const last = v[v.length - 1];
+    const b = v[v.length - 3];
+    const c = v[v.length - 5];
+    expect(errnoOf(() => a.munmap(last + PG, PG))).toBe("ENOMEM");
+    expect(errnoOf(() => a.mprotect(last + PG, PG, RW))).toBe("ENOMEM");
+    a.munmap(last + 2 * PG, PG); // the end of a VMA: no more VMAs after
+    a.munmap(b, PG); // its start: idem
+    expect(a.mm.size).toBe(65531);
+    a.munmap(v[0], 3 * PG);
+    expect(a.mm.size).toBe(65530);
+    expect(errnoOf(() => a.munmap(c + PG, PG))).toBe("ENOMEM");
+    expect(errnoOf(() => a.mprotect(c + PG, PG, RW))).toBe("ENOMEM");
+    a.munmap(v[2], 3 * PG);
+    expect(a.mm.size).toBe(65529);
+    // Two splits needed: the first is made, the second refused.
+    expect(errnoOf(() => a.mprotect(c + PG, PG, RW))).toBe("ENOMEM");
+    expect(a.mm.size).toBe(65530);
+    a.munmap(c + PG, PG);
+    expect(a.mm.size).toBe(65530);
+    a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    expect(a.mm.size).toBe(65531);
+    expect(errnoOf(() => a.mmap(0, PG, PROT.PROT_NONE, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS))).toBe(
+      "ENOMEM",
+    );
+  });
+
+  it("is a kernel option (sysctl)", () => {
+    const { a } = setup({ maxMapCount: 4 });
+    for (let i = 0; i < 5; i++) a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_SHARED | MAP.MAP_ANONYMOUS);
+    expect(errnoOf(() => a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS))).toBe(
+      "ENOMEM",
+    );
+  });
+});
+
+describe("address space search tree", () => {
+  it("places, finds and frees like a list scanned top-down would, over a random history", () => {
+    const { a } = setup();
+    let x = 12345;
+    const rnd = (n: number) => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return x % n;
+    };
+    const live: [number, number][] = [];
+    for (let step = 0; step < 3000; step++) {
+      if (live.length === 0 || rnd(3) > 0) {
+        const len = (1 + rnd(4)) * PG;
+        // The reference: the highest gap (guard pages kept) below every live mapping's
+        // neighbour, found by scanning them all.
+        const sorted = [...live].sort((p, q) => p[0] - q[0]);
+        let expectAt: number | undefined;
+        let top = 0x7f00_0000_0000;
+        for (let i = sorted.length - 1; i >= 0 && expectAt === undefined; i--) {
+          if (top - len >= sorted[i][0] + sorted[i][1] + PG) expectAt = top - len;
+          else top = sorted[i][0] - PG;
+        }
+        expectAt ??= top - len;
+        const m = a.mmap(0, len, PROT.PROT_READ, MAP.MAP_SHARED | MAP.MAP_ANONYMOUS);
+        expect(m).toBe(expectAt);
+        live.push([m, len]);
+      } else {
+        const [m, len] = live.splice(rnd(live.length), 1)[0];
+        a.munmap(m, len);
+      }
+      if (step % 100 === 0) {
+        const probe = live[rnd(live.length)];
+        if (probe) expect(a.mm.find(probe[0] + probe[1] - 1)?.start).toBe(probe[0]);
+      }
+    }
+    expect(a.mm.size).toBe(live.length);
   });
 });

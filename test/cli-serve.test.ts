@@ -91,17 +91,19 @@ describe("shmlab serve", () => {
     }
   });
 
-  it("none: the server reports its own SIGBUS death and exits 1 on SIGINT, without crashing Node", async () => {
+  it("none: the server reports its own SIGBUS death, restarts the compositor, and exits 1 on SIGINT", async () => {
     const s = await serve("none");
     try {
       const c = await attack(s.url);
       expect(c.closed).toBe(true);
       await new Promise((r) => setTimeout(r, 200));
-      expect(s.out()).toMatch(/compositor DIED: .*SIGBUS/);
+      expect(s.out()).toMatch(/compositor DIED \(generation 1, policy none\): .*SIGBUS/);
+      expect(s.out()).toMatch(/compositor restarted \(generation 2\)/);
     } finally {
       const code = await stop(s.child);
       expect(code).toBe(1);
-      expect(s.out()).toMatch(/"alive": false/);
+      expect(s.out()).toMatch(/"deaths": 1/);
+      expect(s.out()).toMatch(/"generation": 2/);
     }
   });
 });

@@ -3,6 +3,7 @@
  * the compositors' own sources and test suites say — asserted from the run records.
  */
 import { describe, expect, it } from "vitest";
+import type { Behaviour } from "../client/behaviour.ts";
 import { compare } from "../lab/compare.ts";
 import { makeSpec, replayCommand, runOne } from "../lab/run.ts";
 
@@ -113,5 +114,34 @@ describe("verdicts match the compositors' sources (from the run records)", () =>
     const r = runOne(makeSpec({ policy: "seals-required", behaviour: "honest-renderer", seed: 1 }));
     expect(r.verdict).toBe("honest-harmed");
     expect(r.clients.at(-1)!.protocolError?.error).toBe("wl_shm.invalid_fd");
+  });
+
+  it("a hook that throws stops the run, and every client is still stopped (runtime.stop in finally)", () => {
+    let leftAt = "";
+    const watcher: Behaviour = {
+      name: "watcher",
+      description: "waits forever; notes when the run ends it",
+      honest: false,
+      source: "test",
+      *run(c) {
+        try {
+          yield c.setup();
+          for (;;) yield c.roundtrip();
+        } finally {
+          leftAt = "stopped";
+        }
+      },
+    };
+    let frames = 0;
+    expect(() =>
+      runOne(makeSpec({ policy: "libwayland", behaviour: "watcher", frames: 8 }), {
+        behaviour: watcher,
+        afterFrame: () => {
+          if (++frames === 2) throw new Error("hook failed");
+        },
+      }),
+    ).toThrow("hook failed");
+    expect(frames).toBe(2);
+    expect(leftAt).toBe("stopped");
   });
 });

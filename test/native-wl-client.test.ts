@@ -135,3 +135,42 @@ describe.skipIf(!avail.available)("native wl-client helper", () => {
     expect(sys.alive).toBe(true);
   });
 });
+
+describe.skipIf(!avail.available)("native wl-client helper lifetime", () => {
+  it("dies with the Node process that started it, even on SIGKILL (no stray helpers)", async () => {
+    const { spawn } = await import("node:child_process");
+    const script = `
+      import { WlClientProcess } from ${JSON.stringify(new URL("../native/wl-client.ts", import.meta.url).pathname)};
+      const p = await WlClientProcess.start(${JSON.stringify(binary)});
+      console.log(p.pid);
+      setInterval(() => {}, 1000);
+    `;
+    for (const signal of ["SIGINT", "SIGKILL"] as const) {
+      const node = spawn(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", script],
+        {
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
+      const pid = await new Promise<number>((resolve) =>
+        node.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))),
+      );
+      expect(pid).toBeGreaterThan(0);
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      node.kill(signal);
+      await new Promise((r) => node.once("exit", r));
+      let alive = true;
+      for (let i = 0; i < 200 && alive; i++) {
+        try {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 10));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+          alive = false;
+        }
+      }
+      expect(alive, `helper ${pid} outlived node killed by ${signal}`).toBe(false);
+    }
+  });
+});

@@ -252,6 +252,29 @@ describe("handlers, failures and limits", () => {
     expect(errors).toEqual([PROTO_ERR.QUEUE_LIMIT]);
   });
 
+  it("a reply that would pass the queue limit is refused before it is handed to the transport", async () => {
+    // Issue 18 finding 3: the limit was checked after the send, so one huge reply was
+    // built and buffered in full first.
+    const errors: string[] = [];
+    const s = plainServer({
+      limits: { maxQueuedBytes: 64 },
+      onClientError: (_c, e) => errors.push(e.code),
+    });
+    const [, st] = createPair();
+    Object.defineProperty(st, "bufferedBytes", { get: () => 60 });
+    const sent: number[] = [];
+    const send = st.send.bind(st);
+    st.send = (b, f) => {
+      sent.push(b.length);
+      send(b, f);
+    };
+    const c = s.connect(st);
+    c.postEvent(1, "error", [1, 0, "x".repeat(200)]);
+    expect(c.closed).toBe(true);
+    expect(errors).toEqual([PROTO_ERR.QUEUE_LIMIT]);
+    expect(sent).toEqual([]);
+  });
+
   it("a refused message's fds are closed, not leaked into the compositor", async () => {
     const ts = createTestServer();
     const { client, proc } = ts.connectLocal();

@@ -86,7 +86,7 @@ describe("WebSocket transport and the syscall channel, on the simulated kernel",
     const l = await listenWebSocket({ onConnection: () => {} });
     try {
       expect(l.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
-      expect((l.server.address() as { address: string }).address).toBe("127.0.0.1");
+      expect((l.http.address() as { address: string }).address).toBe("127.0.0.1");
     } finally {
       await l.close();
     }

@@ -1,6 +1,6 @@
 /**
  * `shmlab compare`: every policy against every behaviour on the same seeds, as a matrix.
- * `npm start` runs it with the defaults. `shmlab review` compares two protocol variants.
+ * `npm start` runs it with the defaults. `shmlab review` (review.ts) compares two protocols.
  */
 import { writeFileSync } from "node:fs";
 import { SingleBar } from "cli-progress";
@@ -14,21 +14,14 @@ import {
   compare,
   defaultBehaviours,
   defaultPolicies,
-  diffCells,
 } from "../../lab/compare.ts";
-import {
-  renderLegend,
-  renderMatrix,
-  renderRun,
-  replayLines,
-  shortCell,
-} from "../../lab/matrix-text.ts";
+import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
 import { variantNames } from "../../protocol/variant.ts";
 import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(",").filter(Boolean)];
 
-interface Opts {
+export interface Opts {
   policies?: string[];
   behaviours?: string[];
   seed: string;
@@ -42,7 +35,7 @@ interface Opts {
   progress: boolean;
 }
 
-function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onProgress"> {
+export function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onProgress"> {
   const policies = o.policies?.length ? o.policies : defaultPolicies();
   const behaviours = o.behaviours?.length ? o.behaviours : defaultBehaviours();
   checkNames("policy", policies, policyNames());
@@ -81,7 +74,7 @@ function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onProgress
   };
 }
 
-function runWithProgress(
+export function runWithProgress(
   opts: Omit<CompareOptions, "onProgress">,
   show: boolean,
   images: boolean,
@@ -109,7 +102,7 @@ function runWithProgress(
   }
 }
 
-function addSelection(c: Command): Command {
+export function addSelection(c: Command): Command {
   return c
     .option("--policies <names>", "comma-separated policies (default: all)", list)
     .option(
@@ -169,36 +162,6 @@ export function register(program: Command): void {
         const { renderHtmlReport } = await import("../../lab/report-html.ts");
         writeFileSync(o.html, renderHtmlReport(result));
         console.log(`report written to ${o.html}`);
-      }
-    });
-
-  addSelection(
-    program
-      .command("review")
-      .description("the same matrix for two protocol variants, and the cells that differ"),
-  )
-    .requiredOption(
-      "--variant <name>",
-      "a protocol variant (give two)",
-      (v: string, p: string[]) => [...p, v],
-      [] as string[],
-    )
-    .action((o: Opts) => {
-      if (o.variant.length !== 2) {
-        throw Object.assign(new Error("review needs exactly two --variant options"), {
-          code: "SHMLAB_ERR_BAD_OPTION",
-        });
-      }
-      const [a, b] = o.variant.map((v) => runWithProgress(optionsFrom(o, v), o.progress, false));
-      console.log(
-        `variant ${o.variant[0]}:\n${renderMatrix(a)}\n\nvariant ${o.variant[1]}:\n${renderMatrix(b)}\n`,
-      );
-      const d = diffCells(a, b);
-      console.log(`${d.length} cell(s) differ between ${o.variant[0]} and ${o.variant[1]}:`);
-      for (const x of d) {
-        console.log(
-          `  ${x.a.policy} × ${x.a.behaviour}: ${shortCell(x.a.text)} → ${shortCell(x.b.text)}`,
-        );
       }
     });
 }

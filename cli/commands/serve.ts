@@ -1,20 +1,12 @@
 /**
  * `shmlab serve`: a compositor with the chosen policy on a WebSocket, frames driven by a
- * real-interval clock. Each remote connection gets a process of its own in the simulated
- * kernel: its syscall channel (memfd_create, ftruncate, pwrite, fcntl seals...) runs there
- * (protocol/kernel-gateway.ts ProcessSyscallGateway), and the fd numbers it sends are that
- * process's, passed to the compositor's process as sendmsg would (remoteFdBridge).
+ * real-interval clock, supervised by ServeService (cli/serve-service.ts): per-client
+ * limits, timeouts, Host/Origin checks, a loud death and a restart, GET /health.
  * Loopback only unless --host says otherwise. Stops on SIGINT and prints the run's stats.
  */
 import type { Command } from "commander";
-import { IntervalClock } from "../../compositor/clock.ts";
-import { Compositor } from "../../compositor/compositor.ts";
 import { loadPolicy, policyNames } from "../../compositor/policies/index.ts";
-import { ProcessSyscallGateway, remoteFdBridge } from "../../protocol/kernel-gateway.ts";
-import { listenWebSocket } from "../../protocol/transports/websocket.ts";
-import { ProcessKilled } from "../../shm/errors.ts";
-import { Kernel } from "../../shm/kernel.ts";
-import { KERNEL_FEATURES } from "../../shm/scenario.ts";
+import { DEFAULT_SERVE_LIMITS, ServeService } from "../serve-service.ts";
 
 interface ServeOptions {
   policy: string;
@@ -24,9 +16,32 @@ interface ServeOptions {
   height: string;
   fps: string;
   variant?: string;
+  restart: boolean;
+  maxClients: string;
+  maxPerAddress: string;
+  handshakeTimeout: string;
+  idleTimeout: string;
+  maxClientFds: string;
+  maxClientMemory: string;
+  memory: string;
+  allowOrigin: string[];
+  allowHost: string[];
 }
 
+const MiB = 1024 * 1024;
+
+/** A non-negative integer option, or a clear error naming the option. */
+function count(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name} must be a whole number ≥ 0, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
 export function register(program: Command): void {
+  const d = DEFAULT_SERVE_LIMITS;
   program
     .command("serve")
     .description(
@@ -43,71 +58,83 @@ export function register(program: Command): void {
     .option("--height <px>", "output height", "720")
     .option("--fps <n>", "frames per second of the real-interval clock", "60")
     .option("--variant <name>", "protocol variant (standard, sealed-pools, shrinkable-pools)")
+    .option("--no-restart", "when the compositor dies, refuse new clients instead of restarting it")
+    .option("--max-clients <n>", "simultaneous clients", String(d.maxClients))
+    .option(
+      "--max-per-address <n>",
+      "simultaneous sockets from one address",
+      String(d.maxPerAddress),
+    )
+    .option(
+      "--handshake-timeout <ms>",
+      "upgrade and first message within (0: none)",
+      String(d.handshakeTimeoutMs),
+    )
+    .option(
+      "--idle-timeout <ms>",
+      "close a client silent this long (0: never)",
+      String(d.idleTimeoutMs),
+    )
+    .option(
+      "--max-client-fds <n>",
+      "fds one client may have the compositor hold",
+      String(d.maxClientFds),
+    )
+    .option(
+      "--max-client-memory <MiB>",
+      "file memory one client may hold",
+      String(d.maxClientMemory / MiB),
+    )
+    .option("--memory <MiB>", "the simulated kernel's physical memory", String(d.memoryLimit / MiB))
+    .option("--allow-origin <origin>", "also accept this browser Origin (repeatable)", collect, [])
+    .option("--allow-host <name>", "also accept this Host header name (repeatable)", collect, [])
     .action(async (opts: ServeOptions) => {
       const policy = await loadPolicy(opts.policy);
-      // Every proposal is switched on: a policy uses only what it asks for.
-      const kernel = new Kernel({ features: [...KERNEL_FEATURES] });
-      const comp = new Compositor({
-        kernel,
+      const service = new ServeService({
         policy,
-        width: Number(opts.width),
-        height: Number(opts.height),
-        clock: new IntervalClock(1000 / Number(opts.fps)),
-        server: opts.variant ? { variant: opts.variant } : {},
-      });
-      let n = 0;
-      const reportDeath = (e: ProcessKilled) => {
-        console.log(`compositor DIED: ${e.message} — ${comp.deathCause}`);
-        process.exitCode = 1;
-      };
-      const listener = await listenWebSocket({
         host: opts.host,
-        port: Number(opts.port),
-        // A death inside a request handler (create_pool's mapping, say) reaches here, not
-        // the frame clock: report it the same way.
-        onHandlerError: (e) => {
-          if (e instanceof ProcessKilled && e.pid === comp.proc.pid) reportDeath(e);
-          else console.error(`handler error: ${(e as Error)?.message ?? String(e)}`);
+        port: count("port", opts.port),
+        width: count("width", opts.width),
+        height: count("height", opts.height),
+        fps: count("fps", opts.fps),
+        variant: opts.variant,
+        restart: opts.restart,
+        allowOrigins: opts.allowOrigin,
+        allowHosts: opts.allowHost,
+        limits: {
+          maxClients: count("max-clients", opts.maxClients),
+          maxPerAddress: count("max-per-address", opts.maxPerAddress),
+          handshakeTimeoutMs: count("handshake-timeout", opts.handshakeTimeout),
+          idleTimeoutMs: count("idle-timeout", opts.idleTimeout),
+          maxClientFds: count("max-client-fds", opts.maxClientFds),
+          maxClientMemory: count("max-client-memory", opts.maxClientMemory) * MiB,
+          memoryLimit: count("memory", opts.memory) * MiB,
         },
-        onConnection: (t, who) => {
-          if (!comp.alive) {
-            t.close("compositor is dead");
-            return;
-          }
-          const proc = kernel.spawn(`remote-${++n}`);
-          const c = comp.connect(t, {
-            fds: remoteFdBridge(kernel, proc, comp.proc),
-            syscalls: new ProcessSyscallGateway(proc),
-            label: `${proc.name} (${who})`,
-          });
-          console.log(`+ ${c.label}`);
-          c.onClose(() =>
-            console.log(`- ${c.label}${c.error ? `: ${c.error.message} [${c.error.code}]` : ""}`),
-          );
+        // A death is reported on stderr; exit status 1 says one happened.
+        warn: (line) => {
+          console.error(line);
+          if (line.startsWith("compositor DIED")) process.exitCode = 1;
         },
       });
+      const url = await service.listen();
       console.log(`shmlab compositor, policy ${policy.name} (${policy.source})`);
-      console.log(`listening on ${listener.url}  (Ctrl-C to stop)`);
-      let errorsShown = 0;
-      comp.start({
-        onFrame: () => {
-          for (const e of comp.errors.slice(errorsShown))
-            console.log(
-              `! ${e.client}: ${e.interface}#${e.objectId} error ${e.code}: ${e.message}`,
-            );
-          errorsShown = comp.errors.length;
-        },
-        onDeath: reportDeath,
-      });
+      console.log(
+        `listening on ${url}  (Ctrl-C to stop; status: ${url.replace("ws:", "http:")}/health)`,
+      );
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
-      comp.stop();
-      await listener.close();
-      const s = comp.stats();
+      const h = service.status();
+      const s = service.compositor.stats();
+      await service.close();
       console.log(
         JSON.stringify(
           {
             policy: policy.name,
             alive: s.alive,
+            generation: h.generation,
+            deaths: h.deaths,
+            lastDeath: h.lastDeath,
+            connections: h.connectionsTotal,
+            refused: h.refused,
             death: s.death,
             frames: s.frames,
             faults: s.faults,
@@ -117,7 +144,6 @@ export function register(program: Command): void {
             anonPages: s.anonPages,
             zeroPages: s.zeroPages,
             composeMs: Math.round(s.composeMs),
-            errors: s.errors,
             notices: s.notices,
           },
           null,

@@ -16,6 +16,7 @@
  */
 import { SHM_ERROR } from "../../protocol/schema.ts";
 import type { SigInfo } from "../../shm/errors.ts";
+import { onErrno } from "../../shm/expected-errors.ts";
 import type { SigAction } from "../../shm/signal.ts";
 import { MAP, SEAL } from "../../shm/uapi.ts";
 import { type Policy, type ShmPool, ShmRefusal } from "../policy.ts";
@@ -83,13 +84,11 @@ export const kwin: Policy = {
         const m = newMap(pool.fd, pool.size, "failed to map shm pool");
         pool.state.mapping = m;
         pool.addr = m.addr;
-        let impossible = false;
-        try {
-          const seals = proc.getSeals(pool.fd);
-          if (seals & SEAL.F_SEAL_SHRINK) impossible = proc.fstatSize(pool.fd) >= m.size;
-        } catch {
-          // F_GET_SEALS == -1: not a memfd; sigbusImpossible stays false.
-        }
+        // F_GET_SEALS == -1 (EINVAL: not a memfd): sigbusImpossible stays false.
+        const seals = onErrno(["EINVAL", "EBADF"], () => proc.getSeals(pool.fd), 0);
+        const impossible =
+          (seals & SEAL.F_SEAL_SHRINK) !== 0 &&
+          onErrno(["EBADF"], () => proc.fstatSize(pool.fd) >= m.size, false);
         pool.state.sigbusImpossible = impossible;
       },
       growPool(pool, size) {

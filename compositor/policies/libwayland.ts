@@ -21,6 +21,7 @@
  */
 import { SHM_ERROR } from "../../protocol/schema.ts";
 import type { SigInfo } from "../../shm/errors.ts";
+import { onErrno } from "../../shm/expected-errors.ts";
 import type { SigAction } from "../../shm/signal.ts";
 import { SEAL } from "../../shm/uapi.ts";
 import type { Policy, ShmPool } from "../policy.ts";
@@ -87,20 +88,11 @@ export const libwayland: Policy = {
     return {
       mapPool(pool) {
         // #ifdef HAVE_MEMFD_CREATE: seals = fcntl(fd, F_GET_SEALS); -1 → 0.
-        let seals = 0;
-        try {
-          seals = proc.getSeals(pool.fd);
-        } catch {
-          seals = 0;
-        }
-        let sigbusIsImpossible = false;
-        if (seals & SEAL.F_SEAL_SHRINK) {
-          try {
-            sigbusIsImpossible = proc.fstatSize(pool.fd) >= pool.size;
-          } catch {
-            sigbusIsImpossible = false;
-          }
-        }
+        const seals = onErrno(["EINVAL", "EBADF"], () => proc.getSeals(pool.fd), 0);
+        // "if ((seals & F_SEAL_SHRINK) && fstat(fd, &statbuf) >= 0)"
+        const sigbusIsImpossible =
+          (seals & SEAL.F_SEAL_SHRINK) !== 0 &&
+          onErrno(["EBADF"], () => proc.fstatSize(pool.fd) >= pool.size, false);
         pool.state.sigbusIsImpossible = sigbusIsImpossible;
         libwaylandMap(proc, pool);
       },

@@ -10,6 +10,7 @@
  * Reads are plain loads with no handler: with the seal, the file cannot shrink.
  */
 import { SHM_ERROR } from "../../protocol/schema.ts";
+import { onErrno } from "../../shm/expected-errors.ts";
 import type { Process } from "../../shm/process.ts";
 import { SEAL } from "../../shm/uapi.ts";
 import { type Policy, type ShmPool, ShmRefusal } from "../policy.ts";
@@ -17,12 +18,10 @@ import { LIBWAYLAND_PROFILE } from "../validation.ts";
 import { libwaylandGrow, libwaylandMap, loadSpan, mappedAccess, unmapQuiet } from "./common.ts";
 
 function requireSealed(proc: Process, pool: ShmPool, size: number): void {
-  let seals = 0;
-  try {
-    seals = proc.getSeals(pool.fd);
-  } catch {
-    throw new ShmRefusal(SHM_ERROR.invalid_fd, "pool fd is not a sealable memfd");
-  }
+  // F_GET_SEALS fails with EINVAL on anything but a memfd. Only that is a refusal: a
+  // compositor killed mid-call stays killed.
+  const seals = onErrno(["EINVAL", "EBADF"], () => proc.getSeals(pool.fd), null);
+  if (seals === null) throw new ShmRefusal(SHM_ERROR.invalid_fd, "pool fd is not a sealable memfd");
   if ((seals & SEAL.F_SEAL_SHRINK) === 0)
     throw new ShmRefusal(
       SHM_ERROR.invalid_fd,

@@ -9,19 +9,15 @@
  *
  * The handler thread. A real compositor runs a thread blocked in read(uffd); when the
  * compositor's main thread faults on a registered hole it sleeps in handle_userfault until
- * that thread's ioctl wakes it. In the simulation the faulting process calls the kernel's
- * Scheduler.block(p, until, "userfaultfd"); this policy chains a scheduler in front of the
- * kernel's current one whose block, for the compositor's process and a userfaultfd wait,
- * first runs the handler thread (service(): read every pending event, UFFDIO_ZEROPAGE each
- * page) and then delegates. That keeps the model's order faithful — the fault is reported,
- * another thread reads and resolves it, the faulting access retries — without the
- * compositor reading its own uffd mid-access, which a single thread could not do. Every
- * other scheduling decision stays with the scheduler that was installed before (the lab's
- * seeded one); a lab that installs its scheduler later must call `service()` of the
- * compositor's policy from its block for the compositor (Compositor.serviceThreads()).
+ * that thread's ioctl wakes it. The policy asks the compositor (PolicyEnv.onBlocked) to run
+ * the handler thread (service(): read every pending event, UFFDIO_ZEROPAGE each page)
+ * whenever its main thread sleeps on a userfaultfd wait. That keeps the model's order
+ * faithful — the fault is reported, another thread reads and resolves it, the faulting
+ * access retries — without the compositor reading its own uffd mid-access, which a single
+ * thread could not do. The lab's scheduler also runs it between steps
+ * (Compositor.serviceThreads()).
  */
 import { ErrnoError } from "../../shm/errors.ts";
-import type { Scheduler } from "../../shm/kernel.ts";
 import { PAGE_SIZE, UFFD } from "../../shm/uapi.ts";
 import type { Policy } from "../policy.ts";
 import { LIBWAYLAND_PROFILE } from "../validation.ts";
@@ -68,18 +64,10 @@ export const userfaultfd: Policy = {
       return ran;
     }
 
-    const k = env.kernel;
-    const below: Scheduler = k.scheduler;
-    k.scheduler = {
-      point: (p, site) => below.point(p, site),
-      block(p, until, what) {
-        if (p === proc && what === "userfaultfd") {
-          service();
-          if (until()) return;
-        }
-        below.block(p, until, what);
-      },
-    };
+    // The handler thread runs while the main thread sleeps in handle_userfault.
+    env.onBlocked("userfaultfd", () => {
+      service();
+    });
 
     const register = (addr: number, size: number) =>
       proc.uffdioRegister(uffd, addr, pageAlign(size), UFFD.UFFDIO_REGISTER_MODE_MISSING);

@@ -8,6 +8,7 @@
  * the compositor then sees the client's new data. Needs the kernel feature
  * "zero-beyond-eof".
  */
+import { onErrno } from "../../shm/expected-errors.ts";
 import type { Policy } from "../policy.ts";
 import { LIBWAYLAND_PROFILE } from "../validation.ts";
 import { libwaylandGrow, libwaylandMap, loadSpan, mappedAccess, unmapQuiet } from "./common.ts";
@@ -25,11 +26,8 @@ export const zeroBeyondEof: Policy = {
       mapPool(pool) {
         // The flag is on the inode: set it through the fd, before libwayland closes it. A
         // pipe fails here with EINVAL, as its mmap would.
-        try {
-          proc.setZeroBeyondEof(pool.fd);
-        } catch {
-          // Not a shmem file: mmap below refuses it with libwayland's error.
-        }
+        // EINVAL: not a shmem file: mmap below refuses it with libwayland's error.
+        onErrno(["EINVAL", "EBADF"], () => proc.setZeroBeyondEof(pool.fd), undefined);
         libwaylandMap(proc, pool);
       },
       growPool: (pool, size) => libwaylandGrow(proc, pool, size),

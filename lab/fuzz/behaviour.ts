@@ -20,6 +20,7 @@ import type { ClientSys } from "../../client/sys.ts";
 import { encodeMessage } from "../../protocol/codec.ts";
 import { getInterface } from "../../protocol/schema.ts";
 import { ProcessKilled } from "../../shm/errors.ts";
+import { onErrno } from "../../shm/expected-errors.ts";
 import { FALLOC, MFD } from "../../shm/uapi.ts";
 import { type Action, type ActionKind, PG, type RawKind, type SizeArg } from "./actions.ts";
 
@@ -137,11 +138,8 @@ class Executor {
   }
 
   private fileSize(f: FileSlot): number {
-    try {
-      return this.sys.fstatSize(f.fd);
-    } catch {
-      return 0;
-    }
+    // EBADF: the program closed it.
+    return onErrno(["EBADF"], () => this.sys.fstatSize(f.fd), 0);
   }
 
   private size(arg: SizeArg, fileBytes: number, poolBytes: number): number {

@@ -9,7 +9,7 @@ import type { Behaviour } from "../../client/behaviour.ts";
 import type { Policy } from "../../compositor/policy.ts";
 import type { KernelFeature } from "../../shm/scenario.ts";
 import type { RunRecord } from "../record.ts";
-import { makeSpec, type RunView, runOne } from "../run.ts";
+import { makeSpec, Run } from "../run.ts";
 import type { Program } from "./actions.ts";
 import { type ActionResult, actionBehaviour, type ExecState } from "./behaviour.ts";
 import { Checker, type InvariantName, InvariantViolation, promiseOf } from "./invariants.ts";
@@ -63,52 +63,6 @@ export interface CaseResult {
   record: RunRecord | null;
 }
 
-const LOG_CAP = 400;
-const KERNEL_KINDS = new Set([
-  "ftruncate",
-  "SIGBUS",
-  "SIGSEGV",
-  "killed",
-  "punch-hole",
-  "add-seals",
-  "fork",
-  "uffd-fault",
-]);
-
-function collectLog(v: RunView | undefined, record: RunRecord | null): LogEvent[] {
-  const out: LogEvent[] = [];
-  if (record) for (const t of record.timeline) out.push({ ...t });
-  if (!record && v) {
-    // Stopped by a hook: no record, so the log comes from the kernel and the compositor.
-    for (const e of v.kernel.events ?? []) {
-      if (!KERNEL_KINDS.has(e.kind)) continue;
-      const who = v.kernel.processes.get(e.pid)?.name ?? `pid ${e.pid}`;
-      const detail = Object.entries(e.detail)
-        .map(
-          ([k, x]) => `${k}=${typeof x === "number" && k === "addr" ? `0x${x.toString(16)}` : x}`,
-        )
-        .join(" ");
-      out.push({ who, what: e.kind, detail });
-      if (out.length >= LOG_CAP) break;
-    }
-    for (const e of v.compositor.errors)
-      out.push({
-        frame: e.frame,
-        who: "compositor",
-        what: "protocol error",
-        detail: `${e.client}: code ${e.code} on ${e.interface}@${e.objectId}: ${e.message}`,
-      });
-    for (const n of v.compositor.notices)
-      out.push({
-        frame: n.frame,
-        who: "compositor",
-        what: "policy",
-        detail: `${n.client} ${n.pool}: ${n.what}`,
-      });
-  }
-  return out.slice(0, LOG_CAP);
-}
-
 /** Runs one case. Never throws for anything the simulation does (that is the result). */
 export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
   const states = new Map<string, ExecState>();
@@ -117,7 +71,6 @@ export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
   const behaviours: Behaviour[] = fc.program.clients.map((actions) =>
     actionBehaviour(actions, (s) => states.set(s.label, s)),
   );
-  let last: RunView | undefined;
   let record: RunRecord | null = null;
   let failure: Failure | null = null;
   const spec = makeSpec({
@@ -130,21 +83,22 @@ export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
     kernelFeatures: fc.kernelFeatures,
     preempt: fc.preempt,
   });
+  let run: Run | undefined;
   try {
     if (!behaviours.length) behaviours.push(actionBehaviour([], (s) => states.set(s.label, s)));
-    record = runOne(spec, {
+    run = new Run(spec, {
       policy,
       behaviour: behaviours[behaviours.length - 1],
       companions: behaviours.slice(0, -1),
-      afterAction: (v) => {
-        last = v;
-        checker.afterAction(v);
-      },
-      afterFrame: (v) => {
-        last = v;
-        checker.afterFrame(v);
-      },
+      afterAction: (v) => checker.afterAction(v),
+      afterFrame: (v) => checker.afterFrame(v),
     });
+    try {
+      run.play();
+    } finally {
+      run.end();
+    }
+    record = run.record();
     if (!record.compositor.alive) {
       const d = record.compositor.death;
       failure = {
@@ -156,26 +110,7 @@ export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
       };
     }
   } catch (e) {
-    if (e instanceof InvariantViolation) {
-      failure = {
-        invariant: e.invariant,
-        place: e.place,
-        detail: e.detail,
-        frame: e.frame,
-        expected: false,
-      };
-    } else {
-      const err = e as Error;
-      const at = (err?.stack ?? "").split("\n").find((l) => l.includes(" at ")) ?? "";
-      const where = at.replace(/^\s*at\s+/, "").replace(/\(.*[\\/]([^\\/]+:\d+):\d+\)/, "($1)");
-      failure = {
-        invariant: "internal-error",
-        place: `${err?.name ?? "Error"} in ${where}`,
-        detail: `${err?.name ?? "Error"}: ${err?.message ?? String(e)}`,
-        frame: (last as RunView | undefined)?.frame ?? 0,
-        expected: false,
-      };
-    }
+    failure = failureOf(e, run?.view.frame ?? 0);
   }
   const actions = [...states.values()].map((s) => ({
     label: s.label,
@@ -183,12 +118,35 @@ export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
     results: s.results,
   }));
   const kinds = [...new Set([...states.values()].flatMap((s) => [...s.kindsRun]))].sort();
-  const log = collectLog(last, record);
+  // The run's own timeline, the same whether it ended or a hook stopped it.
+  const log: LogEvent[] = run ? run.timeline.events.map((t) => ({ ...t })) : [];
   const digest = createHash("sha256")
     .update(JSON.stringify({ failure, actions, log, record: record?.digest ?? null }))
     .digest("hex")
     .slice(0, 16);
   return { failure, digest, actions, log, kinds, record };
+}
+
+/** What a run that threw broke: an invariant (thrown by a hook), or the simulation itself. */
+function failureOf(e: unknown, frame: number): Failure {
+  if (e instanceof InvariantViolation)
+    return {
+      invariant: e.invariant,
+      place: e.place,
+      detail: e.detail,
+      frame: e.frame,
+      expected: false,
+    };
+  const err = e as Error;
+  const at = (err?.stack ?? "").split("\n").find((l) => l.includes(" at ")) ?? "";
+  const where = at.replace(/^\s*at\s+/, "").replace(/\(.*[\\/]([^\\/]+:\d+):\d+\)/, "($1)");
+  return {
+    invariant: "internal-error",
+    place: `${err?.name ?? "Error"} in ${where}`,
+    detail: `${err?.name ?? "Error"}: ${err?.message ?? String(e)}`,
+    frame,
+    expected: false,
+  };
 }
 
 /** The dedup key of a failure: which invariant, and where it broke. */

@@ -143,12 +143,15 @@ export function knownSignatures(dir: string, policy: string): Set<string> {
   if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     if (!name.endsWith(".json") || name === "corpus.json") continue;
+    let f: Partial<Finding>;
     try {
-      const f = JSON.parse(readFileSync(join(dir, name), "utf8")) as Partial<Finding>;
-      if (f.schema === FINDING_SCHEMA && f.policy === policy && f.signature) out.add(f.signature);
-    } catch {
-      // Not ours, or being written: ignore.
+      f = JSON.parse(readFileSync(join(dir, name), "utf8")) as Partial<Finding>;
+    } catch (e) {
+      // Not JSON (not ours, or being written), or gone since the listing: not a finding.
+      if (e instanceof SyntaxError || (e as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw e;
     }
+    if (f?.schema === FINDING_SCHEMA && f.policy === policy && f.signature) out.add(f.signature);
   }
   return out;
 }

@@ -17,7 +17,7 @@
  * listed as not reproducible, with the session's seed.
  */
 import { Piscina } from "piscina";
-import { getBehaviour, registerBehaviour } from "../../client/behaviours/index.ts";
+import { behaviourNames, registerBehaviour } from "../../client/behaviours/index.ts";
 import { runStress, type StressClientSpec } from "../../client/stress.ts";
 import type { Policy } from "../../compositor/policy.ts";
 import { ACTION_KINDS } from "./actions.ts";
@@ -53,11 +53,8 @@ export interface StressFuzzReport {
 const WORKER = new URL("./stress-worker.ts", import.meta.url).href;
 
 function ensureRegistered(): void {
-  try {
-    getBehaviour(FUZZ_BEHAVIOUR_NAME);
-  } catch {
+  if (!behaviourNames().includes(FUZZ_BEHAVIOUR_NAME))
     registerBehaviour(actionBehaviour(undefined));
-  }
 }
 
 /** What a stress session's report says went wrong, or null. */

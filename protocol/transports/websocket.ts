@@ -15,9 +15,15 @@
  *   - backpressure: `bufferedBytes` is ws's bufferedAmount, which the server checks after
  *     every send against its maxQueuedBytes (a client that does not read is disconnected);
  *   - every socket, and the server, has an 'error' listener: an unhandled 'error' event
- *     would otherwise throw and take down the whole process, i.e. every other client.
+ *     would otherwise throw and take down the whole process, i.e. every other client;
+ *   - raw sockets are bounded: a per-address cap, a handshake timeout (upgrade and first
+ *     message), an idle timeout, and a total socket cap, so sockets that never speak cannot
+ *     exhaust the fds or the connection slots (issue 18 finding 4);
+ *   - the handshake's Host must name this server and a browser's Origin must be loopback
+ *     or allowed: a web page cannot reach the compositor by DNS rebinding or cross-origin.
  */
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { DEFAULT_LIMITS } from "../codec.ts";
 import { PROTO_ERR, protoError } from "../errors.ts";
@@ -77,13 +83,43 @@ export class WebSocketTransport extends BaseTransport {
     return this.ws.bufferedAmount;
   }
 
+  private closeCode = 1000;
+  private closeText = "";
+
+  /** Closes with a WebSocket close code and reason (at most 123 bytes), e.g. 1011 and why. */
+  closeWith(code: number, reason: string): void {
+    this.closeCode = code;
+    this.closeText = reason;
+    this.close(reason);
+  }
+
   protected doClose(): void {
     // close() sends the close frame after the data already queued, so a wl_display.error
     // sent just before reaches the client.
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
-      this.ws.close(1000);
+      this.ws.close(this.closeCode, this.closeText);
   }
 }
+
+/** Defaults of the listener's limits (docs/protocol.md section 7). */
+export const DEFAULT_LISTEN_LIMITS = Object.freeze({
+  maxConnections: 64,
+  maxPerAddress: 8,
+  handshakeTimeoutMs: 5_000,
+  idleTimeoutMs: 120_000,
+});
+
+/** WebSocket close codes the listener uses, each with a reason text. */
+export const CLOSE = Object.freeze({
+  /** RFC 6455 1008 policy violation: idle or handshake timeout. */
+  TIMEOUT: 1008,
+  /** 1013 try again later: a connection limit. */
+  TRY_AGAIN: 1013,
+  /** 1011 internal error: the compositor died (serve). */
+  SERVER_ERROR: 1011,
+  /** 1012 service restart: the server is restarting the compositor (serve). */
+  RESTART: 1012,
+});
 
 export interface WebSocketListenOptions {
   /** Default 127.0.0.1. */
@@ -91,61 +127,216 @@ export interface WebSocketListenOptions {
   /** Default 0: any free port. */
   port?: number;
   maxPayload?: number;
-  /** Most simultaneous connections; more are refused at the handshake. */
+  /** Most simultaneous connections; more are refused at the handshake (close 1013). */
   maxConnections?: number;
+  /** Most simultaneous sockets (open or still in the HTTP handshake) from one address. */
+  maxPerAddress?: number;
+  /**
+   * A TCP connection must complete the WebSocket upgrade and send its first message within
+   * this many ms, or it is closed (1008 "handshake timeout"). 0: no limit.
+   */
+  handshakeTimeoutMs?: number;
+  /** A connection that sends nothing for this many ms is closed (1008 "idle timeout"). 0: never. */
+  idleTimeoutMs?: number;
+  /**
+   * Extra values allowed in the Origin header, as full origins ("https://example.org"). An
+   * absent Origin (not a browser) and loopback origins are always allowed; any other
+   * origin is refused with HTTP 403, as is a Host header that does not name this server
+   * (DNS rebinding).
+   */
+  allowOrigins?: readonly string[];
+  /** Extra host names allowed in the Host header (loopback names and the bound host always are). */
+  allowHosts?: readonly string[];
   onConnection: (t: WebSocketTransport, remote: string) => void;
   /** What a connection's message handler threw (see WebSocketTransport). */
   onHandlerError?: (e: unknown, t: WebSocketTransport) => void;
+  /** Told of every connection refused before it became a transport, with why. */
+  onRefused?: (remote: string, why: string) => void;
+  /** Plain HTTP requests (not upgrades): return true when answered; others get 426. */
+  onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface WebSocketListener {
   readonly server: WebSocketServer;
+  readonly http: Server;
   readonly port: number;
   readonly url: string;
+  /** Sockets (upgraded or not) per remote address, right now. */
+  socketsPerAddress(): ReadonlyMap<string, number>;
   close(): Promise<void>;
+}
+
+const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
+
+/** The host part of a Host header or URL authority, without the port, lower case. */
+function hostPart(authority: string): string {
+  const a = authority.trim().toLowerCase();
+  if (a.startsWith("[")) return a.slice(0, a.indexOf("]") + 1);
+  const colon = a.lastIndexOf(":");
+  return colon >= 0 && a.indexOf(":") === colon ? a.slice(0, colon) : a;
+}
+
+function isLoopbackHost(h: string): boolean {
+  return LOOPBACK_NAMES.has(h) || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** Why a handshake's Host or Origin is refused, or undefined when both are acceptable. */
+export function checkHostAndOrigin(
+  headers: { host?: string; origin?: string },
+  boundHost: string,
+  allowHosts: readonly string[] = [],
+  allowOrigins: readonly string[] = [],
+): string | undefined {
+  const host = headers.host === undefined ? "" : hostPart(headers.host);
+  const bound = hostPart(boundHost.includes(":") ? `[${boundHost}]` : boundHost);
+  const hostOk =
+    isLoopbackHost(host) || host === bound || allowHosts.some((h) => hostPart(h) === host);
+  if (!hostOk) return `Host ${JSON.stringify(headers.host ?? "")} is not this server`;
+  const origin = headers.origin;
+  if (origin === undefined) return undefined;
+  if (allowOrigins.includes(origin)) return undefined;
+  let originHost: string;
+  try {
+    originHost = hostPart(new URL(origin).host);
+  } catch (e) {
+    if (e instanceof TypeError) return `Origin ${JSON.stringify(origin)} is not a URL`;
+    throw e;
+  }
+  if (isLoopbackHost(originHost)) return undefined;
+  return `Origin ${JSON.stringify(origin)} is not allowed`;
 }
 
 export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocketListener> {
   const host = opts.host ?? "127.0.0.1";
-  const maxConnections = opts.maxConnections ?? 64;
+  const maxConnections = opts.maxConnections ?? DEFAULT_LISTEN_LIMITS.maxConnections;
+  const maxPerAddress = opts.maxPerAddress ?? DEFAULT_LISTEN_LIMITS.maxPerAddress;
+  const handshakeMs = opts.handshakeTimeoutMs ?? DEFAULT_LISTEN_LIMITS.handshakeTimeoutMs;
+  const idleMs = opts.idleTimeoutMs ?? DEFAULT_LISTEN_LIMITS.idleTimeoutMs;
+  const perAddress = new Map<string, number>();
+  const refused = (who: string, why: string) => opts.onRefused?.(who, why);
+  const http = createServer((req, res) => {
+    if (opts.onHttpRequest?.(req, res)) return;
+    res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket only\n");
+  });
+  // Raw sockets are bounded too: each address may hold a few, the server a few more than
+  // it has connection slots (sockets still in the handshake), and each must finish its
+  // handshake in time.
+  http.maxConnections = maxConnections + 2 * maxPerAddress;
+  http.on("connection", (sock: Socket) => {
+    const addr = sock.remoteAddress ?? "?";
+    const n = (perAddress.get(addr) ?? 0) + 1;
+    perAddress.set(addr, n);
+    sock.once("close", () => {
+      const left = (perAddress.get(addr) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(addr);
+      else perAddress.set(addr, left);
+    });
+    sock.on("error", () => {
+      // A reset socket concerns only itself; 'close' follows.
+    });
+    if (n > maxPerAddress) {
+      refused(addr, `more than ${maxPerAddress} sockets from one address`);
+      sock.destroy();
+      return;
+    }
+    if (handshakeMs > 0) {
+      const t = setTimeout(() => {
+        if (!(sock as Socket & { upgraded?: boolean }).upgraded) {
+          refused(addr, "handshake timeout");
+          sock.destroy();
+        }
+      }, handshakeMs);
+      t.unref();
+      sock.once("close", () => clearTimeout(t));
+    }
+  });
   return new Promise((resolve, reject) => {
     const wss = new WebSocketServer({
-      host,
-      port: opts.port ?? 0,
+      noServer: true,
       maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD,
       perMessageDeflate: false, // compression would let a small message expand into a big one
       clientTracking: true,
+      // Text frames are refused by the transport with the documented protocol error; ws's
+      // own UTF-8 check would close them with 1007 and no event first.
+      skipUTF8Validation: true,
     });
-    wss.on("error", (e) => reject(e));
-    wss.on("listening", () => {
-      wss.removeAllListeners("error");
-      wss.on("error", () => {
-        // Errors after listening (e.g. a failed handshake) concern one socket, not the server.
+    wss.on("error", () => {
+      // Errors after listening (e.g. a failed handshake) concern one socket, not the server.
+    });
+    http.on("upgrade", (req, socket: Socket, head) => {
+      const who = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      const why = checkHostAndOrigin(
+        { host: req.headers.host, origin: req.headers.origin },
+        host,
+        opts.allowHosts,
+        opts.allowOrigins,
+      );
+      if (why) {
+        refused(who, why);
+        socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n${why}\n`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+    });
+    http.once("error", (e) => reject(e));
+    http.listen(opts.port ?? 0, host, () => {
+      http.on("error", () => {
+        // After listening, errors concern one socket.
       });
-      const port = (wss.address() as AddressInfo).port;
+      const port = (http.address() as AddressInfo).port;
       resolve({
         server: wss,
+        http,
         port,
         url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`,
+        socketsPerAddress: () => perAddress,
         close: () =>
           new Promise<void>((res) => {
             for (const c of wss.clients) c.terminate();
-            wss.close(() => res());
+            wss.close();
+            http.closeAllConnections?.();
+            http.close(() => res());
           }),
       });
     });
     wss.on("connection", (ws, req) => {
       ws.on("error", () => {});
+      const who = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       if (wss.clients.size > maxConnections) {
-        ws.close(1013, "too many connections");
+        refused(who, "too many connections");
+        ws.close(CLOSE.TRY_AGAIN, "too many connections");
         return;
       }
+      const sock = req.socket as Socket & { upgraded?: boolean };
+      let heard = false;
+      let idle: NodeJS.Timeout | undefined;
+      const armIdle = () => {
+        if (idle) clearTimeout(idle);
+        const ms = heard ? idleMs : handshakeMs;
+        if (ms <= 0) return;
+        idle = setTimeout(() => {
+          refused(who, heard ? "idle timeout" : "handshake timeout");
+          ws.close(CLOSE.TIMEOUT, heard ? "idle timeout" : "handshake timeout");
+          // A peer that does not answer the close is cut off.
+          setTimeout(() => ws.terminate(), 1000).unref();
+        }, ms);
+        idle.unref();
+      };
+      sock.upgraded = true;
+      armIdle();
+      ws.on("message", () => {
+        heard = true;
+        armIdle();
+      });
+      ws.on("close", () => {
+        if (idle) clearTimeout(idle);
+      });
       const onErr = opts.onHandlerError;
       const t: WebSocketTransport = new WebSocketTransport(
         ws,
         onErr ? (e) => onErr(e, t) : undefined,
       );
-      opts.onConnection(t, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+      opts.onConnection(t, who);
     });
   });
 }

@@ -5,8 +5,9 @@
  */
 import { ErrnoError, errno } from "../errors.ts";
 import { MAX_FILE_SIZE, OpenFile, PIPE_BUFFERS, Pipe, ShmemFile } from "../file.ts";
+import type { Kernel } from "../kernel.ts";
 import type { Process } from "../process.ts";
-import { growFile, punchHole, shrinkFile } from "../truncate.ts";
+import { evictIfUnused, growFile, punchHole, shrinkFile } from "../truncate.ts";
 import { FALLOC, MFD, PAGE_SIZE, SEAL } from "../uapi.ts";
 
 const MFD_NAME_MAX_LEN = 249; // NAME_MAX - strlen("memfd:")
@@ -42,6 +43,7 @@ export function memfdCreate(p: Process, name: string, flags: number): number {
   const k = p.kernel;
   const file = new ShmemFile(k.allocIno(), name, seals);
   file.execMode = !(flags & MFD.MFD_NOEXEC_SEAL);
+  file.openFiles = 1;
   return p.fds.install(new OpenFile(k.allocFileId(), file, true, true), "memfd_create");
 }
 
@@ -63,11 +65,17 @@ export function dup(p: Process, fd: number): number {
   return p.fds.install(p.fds.get(fd, "dup"), "dup");
 }
 
-/** Drops one reference to an open file; the last one releases pipe ends. */
-export function releaseFile(f: OpenFile): void {
+/**
+ * Drops one reference to an open file (fput); the last one releases pipe ends, and a shmem
+ * inode no fd, mapping or message in flight holds any more is evicted with its pages.
+ */
+export function releaseFile(k: Kernel, f: OpenFile): void {
   f.refs--;
   if (f.refs > 0) return;
-  if (f.inode.kind === "pipe") {
+  if (f.inode.kind === "shmem") {
+    f.inode.openFiles--;
+    evictIfUnused(k, f.inode);
+  } else if (f.inode.kind === "pipe") {
     if (f.pipeEnd === "r") f.inode.readers--;
     else f.inode.writers--;
   } else if (f.inode.kind === "userfaultfd") {
@@ -79,12 +87,12 @@ export function releaseFile(f: OpenFile): void {
 
 export function close(p: Process, fd: number): void {
   p.enter("close");
-  releaseFile(p.fds.remove(fd, "close"));
+  releaseFile(p.kernel, p.fds.remove(fd, "close"));
 }
 
 /** close() without the syscall entry, for exit and process death. */
 export function closeQuiet(p: Process, fd: number): void {
-  releaseFile(p.fds.remove(fd, "close"));
+  releaseFile(p.kernel, p.fds.remove(fd, "close"));
 }
 
 /** fs/open.c do_sys_ftruncate, then mm/shmem.c shmem_setattr. */

@@ -10,7 +10,7 @@ import { type OpenFile, ShmemFile } from "../file.ts";
 import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
-import { punchHole } from "../truncate.ts";
+import { evictIfUnused, punchHole } from "../truncate.ts";
 import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
 import {
   makePte,
@@ -64,7 +64,10 @@ export function removeVma(p: Process, v: Vma): void {
     v.file.mappings.delete(v);
     if (v.flags.shared && v.flags.mayWrite) v.file.writableMappings--;
   }
-  if (v.openFile) releaseFile(v.openFile);
+  // remove_vma → fput(vma->vm_file): the mapping's reference to the file goes. Shared
+  // anonymous memory has no open description here; its last VMA is its last reference.
+  if (v.openFile) releaseFile(p.kernel, v.openFile);
+  else if (v.file) evictIfUnused(p.kernel, v.file);
 }
 
 /**
@@ -89,13 +92,12 @@ export function mergeNeighbours(p: Process, v: Vma): Vma {
     a.resize(b.end);
     b.forEachPresent(0, b.pages, (i, pte) => a.setPte(base + i, pte));
     a.anonVma ||= b.anonVma;
-    p.mm.remove(b);
+    p.mm.remove(b); // also refreshes a's gap above
   };
-  const i = p.mm.vmas.indexOf(v);
-  if (i < 0) return v;
-  const next = p.mm.vmas[i + 1];
+  if (!p.mm.has(v)) return v;
+  const next = p.mm.next(v);
   if (next && mergeable(v, next)) absorb(v, next);
-  const prev = p.mm.vmas[i - 1];
+  const prev = p.mm.prev(v);
   if (prev && mergeable(prev, v)) {
     absorb(prev, v);
     return prev;
@@ -103,9 +105,25 @@ export function mergeNeighbours(p: Process, v: Vma): Vma {
   return v;
 }
 
-/** Unmaps [start, end), splitting VMAs at the edges (do_vmi_munmap). */
-function unmapRange(p: Process, start: number, end: number): void {
+/**
+ * Unmaps [start, end), splitting VMAs at the edges (do_vmi_munmap). mm/vma.c
+ * vms_gather_munmap_vmas: "Make sure that map_count on return from munmap() will not exceed
+ * its limit; but let map_count go just above its limit temporarily, to help free resources
+ * as expected" — only an unmap strictly inside one VMA (which leaves one more) is refused.
+ */
+function unmapRange(p: Process, start: number, end: number, syscall: string): void {
+  const first = p.mm.find(start);
+  if (first && first.start < start && end < first.end && p.mm.size >= p.kernel.maxMapCount) {
+    errno("ENOMEM", syscall, "vm.max_map_count reached");
+  }
   for (const v of p.mm.isolate(start, end)) removeVma(p, v);
+}
+
+/** mm/vma.c split_vma: "if (vma->vm_mm->map_count >= sysctl_max_map_count) return -ENOMEM". */
+function splitGuard(p: Process, syscall: string): () => void {
+  return () => {
+    if (p.mm.size >= p.kernel.maxMapCount) errno("ENOMEM", syscall, "vm.max_map_count reached");
+  };
 }
 
 /** mm/mmap.c do_mmap (with arch sys_mmap's offset check first). */
@@ -127,6 +145,9 @@ export function mmap(
   const len = pageAlign(length);
   if (len > TASK_SIZE) errno("ENOMEM", "mmap");
   const pgoff = offset / PAGE_SIZE;
+  // do_mmap: "Too many mappings? if (mm->map_count > sysctl_max_map_count) return -ENOMEM;"
+  // (">": one mmap may take the count to the limit plus one, as the host shows).
+  if (p.mm.size > p.kernel.maxMapCount) errno("ENOMEM", "mmap", "vm.max_map_count reached");
   const fixed = (flags & (MAP.MAP_FIXED | MAP.MAP_FIXED_NOREPLACE)) !== 0;
   let start: number;
   if (fixed) {
@@ -207,7 +228,7 @@ export function mmap(
       errno("EINVAL", "mmap", "MAP_NOFAULT needs a file");
     }
   }
-  if (fixed) unmapRange(p, start, start + len);
+  if (fixed) unmapRange(p, start, start + len, "mmap");
   const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
   attach(p, v);
   const merged = mergeNeighbours(p, v);
@@ -245,7 +266,7 @@ export function munmap(p: Process, addr: number, length: number): void {
   }
   const len = pageAlign(length);
   if (len === 0) errno("EINVAL", "munmap", "zero length");
-  unmapRange(p, addr, addr + len);
+  unmapRange(p, addr, addr + len, "munmap");
   p.kernel.emit(p.pid, "munmap", { addr, length: len });
 }
 
@@ -274,26 +295,37 @@ export function mremap(
   if (oldLen > vma.end - addr) errno("EFAULT", "mremap", "range spans mappings");
   if (flags & MREMAP.MREMAP_FIXED) {
     if (!aligned(newAddr)) errno("EINVAL", "mremap");
-    unmapRange(p, newAddr, newAddr + newLen);
-    const [piece] = p.mm.isolate(addr, addr + oldLen);
+    unmapRange(p, newAddr, newAddr + newLen, "mremap");
+    moveRoom(p);
+    const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
     return move(p, piece, newAddr, newLen);
   }
   if (newLen <= oldLen) {
-    if (newLen < oldLen) unmapRange(p, addr + newLen, addr + oldLen);
+    if (newLen < oldLen) unmapRange(p, addr + newLen, addr + oldLen, "mremap");
     return addr;
   }
   // Grow: in place when the VMA ends here and the space after it is free.
   if (addr + oldLen === vma.end && p.mm.isFree(vma.end, addr + newLen + PAGE_SIZE)) {
-    const [piece] = p.mm.isolate(addr, addr + oldLen);
+    const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
     piece.resize(addr + newLen);
-    p.mm.generation++;
+    p.mm.resized(piece);
     return addr;
   }
   if (!(flags & MREMAP.MREMAP_MAYMOVE)) errno("ENOMEM", "mremap", "cannot grow in place");
   const dest = p.mm.allocate(newLen);
   if (dest === undefined || dest < MMAP_MIN) errno("ENOMEM", "mremap");
-  const [piece] = p.mm.isolate(addr, addr + oldLen);
+  moveRoom(p);
+  const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
   return move(p, piece, dest, newLen);
+}
+
+/**
+ * mm/mremap.c: a move may split the source and the destination and unmap the old range: "We'd
+ * prefer to avoid failure later on in do_munmap: which may split one vma into three before
+ * unmapping. if (mm->map_count >= sysctl_max_map_count - 3) return -ENOMEM;"
+ */
+function moveRoom(p: Process): void {
+  if (p.mm.size >= p.kernel.maxMapCount - 3) errno("ENOMEM", "mremap", "vm.max_map_count");
 }
 
 /** move_vma: the entries travel with the VMA (move_page_tables). */
@@ -335,7 +367,7 @@ export function mprotect(p: Process, addr: number, length: number, prot: number)
 }
 
 function applyProt(p: Process, start: number, end: number, prot: number): void {
-  const pieces = p.mm.isolate(start, end);
+  const pieces = p.mm.isolate(start, end, splitGuard(p, "mprotect"));
   for (const v of pieces) {
     v.prot = prot;
     // Removing write access write-protects every entry; adding it leaves them to fault.
@@ -346,7 +378,7 @@ function applyProt(p: Process, start: number, end: number, prot: number): void {
     // private copies included, survive): access is refused by the VMA's protection.
   }
   // mprotect_fixup merges the changed pieces with compatible neighbours.
-  for (const v of pieces) if (p.mm.vmas.includes(v)) mergeNeighbours(p, v);
+  for (const v of pieces) if (p.mm.has(v)) mergeNeighbours(p, v);
   p.mm.generation++;
 }
 
@@ -410,12 +442,12 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
     case MADV.MADV_KEEPONFORK:
       if (v.file || v.flags.shared)
         errno("EINVAL", "madvise", "WIPEONFORK is for private anonymous memory");
-      for (const piece of p.mm.isolate(lo, hi))
+      for (const piece of p.mm.isolate(lo, hi, splitGuard(p, "madvise")))
         piece.flags.wipeOnFork = advice === MADV.MADV_WIPEONFORK;
       return;
     case MADV.MADV_DONTFORK:
     case MADV.MADV_DOFORK:
-      for (const piece of p.mm.isolate(lo, hi))
+      for (const piece of p.mm.isolate(lo, hi, splitGuard(p, "madvise")))
         piece.flags.dontFork = advice === MADV.MADV_DONTFORK;
       return;
     case MADV_PAGEOUT:
@@ -428,7 +460,8 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
       return;
     case MADV.MADV_USERFAULT:
       if (v.file) errno("EINVAL", "madvise", "MADV_USERFAULT is for anonymous memory");
-      for (const piece of p.mm.isolate(lo, hi)) piece.flags.userfault = true;
+      for (const piece of p.mm.isolate(lo, hi, splitGuard(p, "madvise")))
+        piece.flags.userfault = true;
       return;
   }
 }

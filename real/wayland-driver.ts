@@ -1,0 +1,219 @@
+/**
+ * The Wayland RealDriver (real/target.ts): runs a catalogue behaviour and `plan.honest`
+ * honest bystanders as real clients against a running compositor, and reports what each
+ * one observed.
+ *
+ * Every client is the model's own code — the behaviour generator, client/client.ts,
+ * protocol/client.ts — over a ClientSys that is a real process (real/native-sys.ts) and a
+ * Transport that speaks the binary wire through that process's socket
+ * (real/wire-transport.ts). One helper process per client, so a client that dies of SIGBUS
+ * dies alone. The roster mirrors lab/run.ts: bystanders first (indices 0..honest-1, sealed
+ * pools), the client under test last.
+ *
+ * Every helper is killed when the run ends, on error too; if Node itself dies, the helpers
+ * die with it (PR_SET_PDEATHSIG in wl-client.c).
+ */
+import { getBehaviour } from "../client/behaviours/index.ts";
+import { Client } from "../client/client.ts";
+import { ClientRuntime, makeContext } from "../client/runtime.ts";
+import { OP, WlClientError, WlClientProcess, wlClientAvailability } from "../native/wl-client.ts";
+import { BASE_SCHEMA, findEnum } from "../protocol/schema.ts";
+import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
+import { NativeSys } from "./native-sys.ts";
+import type {
+  ExitInfo,
+  RealClientObservation,
+  RealDriver,
+  RealInstance,
+  RealProtocolError,
+  RealRunObservation,
+  RealRunPlan,
+} from "./target.ts";
+import { type WireErrorEvent, WireTransport } from "./wire-transport.ts";
+
+/** Surface size of every client, as in lab/run.ts. */
+const SURFACE = 48;
+
+export class WaylandDriverError extends Error {
+  readonly code = "SHM_ERR_REAL_WAYLAND";
+}
+
+interface Participant {
+  index: number;
+  honest: boolean;
+  behaviour: string;
+  proc: WlClientProcess;
+  transport: WireTransport;
+  sys: NativeSys;
+  runtime: ClientRuntime;
+  /** The helper's exit before the driver killed it (its own death), if it died. */
+  ownExit: ExitInfo | null;
+}
+
+/**
+ * The error's enum name. libwayland's wl_shm (wayland-shm.c) posts WL_SHM_ERROR_* codes on
+ * wl_shm_pool and wl_buffer resources too ("error accessing SHM buffer" is
+ * WL_SHM_ERROR_INVALID_FD on the wl_buffer), so those two read wl_shm's enum.
+ */
+export function errorName(iface: string, code: number): string {
+  const owner = iface === "wl_buffer" || iface === "wl_shm_pool" ? "wl_shm" : iface;
+  const e =
+    findEnum(BASE_SCHEMA, `${owner}.error`) ??
+    XDG_INTERFACES[owner]?.enums.find((x) => x.name === "error");
+  return e?.entries.find((x) => x.value === code)?.name ?? String(code);
+}
+
+function toProtocolError(e: WireErrorEvent): RealProtocolError {
+  return {
+    interface: e.interface,
+    error: errorName(e.interface, e.code),
+    code: e.code,
+    objectId: e.objectId,
+    message: e.message,
+  };
+}
+
+export class WaylandDriver implements RealDriver {
+  readonly endpointKind = "wayland" as const;
+
+  async run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation> {
+    if (instance.endpoint.kind !== "wayland")
+      throw new WaylandDriverError(`${instance.kind} has no Wayland socket`);
+    const avail = await wlClientAvailability();
+    if (!avail.available) throw new WaylandDriverError(avail.reason);
+    const attacker = getBehaviour(plan.behaviour);
+    const honest = getBehaviour("honest-renderer");
+    const started = Date.now();
+    const deadline = started + plan.timeoutMs;
+    const people: Participant[] = [];
+    try {
+      const roster = [...Array.from({ length: plan.honest }, () => honest), attacker];
+      for (let index = 0; index < roster.length; index++) {
+        const b = roster[index];
+        const params: Record<string, number | string | boolean> =
+          index < plan.honest
+            ? { width: SURFACE, height: SURFACE, frames: plan.frames, seal: true }
+            : { width: SURFACE, height: SURFACE, frames: plan.frames, ...plan.params };
+        people.push(
+          await this.join(
+            avail.binary,
+            instance.endpoint.socket,
+            b.name,
+            index,
+            plan.seed,
+            params,
+            {
+              honest: b.honest,
+            },
+          ),
+        );
+      }
+      const timedOut = () => Date.now() >= deadline || instance.exited() !== null;
+      await Promise.all(people.map((p) => p.runtime.drive({ shouldStop: timedOut })));
+      // What the compositor does after the last request (a read at its next repaint) may
+      // still end a connection: one short settle so "open" means open.
+      await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+      return {
+        target: { kind: instance.kind, version: instance.version },
+        plan,
+        compositor: { alive: instance.exited() === null, exit: instance.exited() },
+        clients: people.map((p) => this.observe(p)),
+        ms: Date.now() - started,
+      };
+    } finally {
+      await stopAll(people);
+    }
+  }
+
+  private async join(
+    binary: string,
+    socket: string,
+    behaviour: string,
+    index: number,
+    seed: number,
+    params: Record<string, number | string | boolean>,
+    opts: { honest: boolean },
+  ): Promise<Participant> {
+    const proc = await WlClientProcess.start(binary);
+    const p: Partial<Participant> = { index, honest: opts.honest, behaviour, proc, ownExit: null };
+    proc.exited().then(() => {
+      if (p.ownExit === null && !stopping.has(proc)) p.ownExit = proc.exit;
+    });
+    const r = proc.call(OP.CONNECT, [], new TextEncoder().encode(socket));
+    if (r.status < 0) {
+      proc.kill();
+      throw new WaylandDriverError(`cannot connect to ${socket}: errno ${-r.status}`);
+    }
+    const transport = new WireTransport(proc);
+    const sys = NativeSys.of(proc);
+    const client = new Client(transport, sys, { label: `${behaviour}#${index}` });
+    transport.allocate = (iface, version) =>
+      client.proto.objects.allocate({ interface: iface, version });
+    p.transport = transport;
+    p.sys = sys;
+    p.runtime = new ClientRuntime(
+      getBehaviour(behaviour),
+      client,
+      makeContext(seed, index, params),
+    );
+    return p as Participant;
+  }
+
+  private observe(p: Participant): RealClientObservation {
+    const rep = p.runtime.report();
+    const s = p.transport.stats;
+    const killed: ExitInfo | null = p.runtime.killed
+      ? { code: null, signal: p.runtime.killed.signal }
+      : p.ownExit?.signal
+        ? p.ownExit
+        : null;
+    const notes = [...rep.notes, ...s.notes];
+    if (rep.reason) notes.push(`ended: ${rep.reason}`);
+    notes.push(`${s.sent} messages sent, ${s.configures} xdg configures acked`);
+    if (s.eventsDropped)
+      notes.push(`${s.eventsDropped} events of interfaces shmlab does not model`);
+    return {
+      index: p.index,
+      behaviour: p.behaviour,
+      honest: p.honest,
+      protocolError: s.displayError ? toProtocolError(s.displayError) : null,
+      errors: [],
+      connection:
+        s.closedBy === "server"
+          ? "closed-by-server"
+          : s.closedBy === "client"
+            ? "closed-by-client"
+            : "open",
+      killed,
+      framesDone: s.framesDone,
+      releases: rep.releases,
+      commits: rep.commits,
+      pixels: "unchecked",
+      waitingFor: rep.waitingFor ?? null,
+      notes,
+    };
+  }
+}
+
+const stopping = new Set<WlClientProcess>();
+
+async function stopAll(people: readonly Participant[]): Promise<void> {
+  for (const p of people) {
+    stopping.add(p.proc);
+    try {
+      p.runtime.stop("run over");
+    } catch (e) {
+      if (!(e instanceof WlClientError)) throw e;
+    }
+    p.proc.kill();
+  }
+  await Promise.all(people.map((p) => Promise.race([p.proc.exited(), sleep(2000)])));
+  for (const p of people) stopping.delete(p.proc);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The driver the lab uses for weston, sway, mutter, kwin and cage. */
+export const waylandDriver: RealDriver = new WaylandDriver();

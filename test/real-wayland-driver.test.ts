@@ -1,0 +1,103 @@
+/**
+ * The Wayland driver against a real weston started by real/weston.ts: the catalogue's own
+ * behaviours as real clients over the binary wire.
+ *
+ * What weston 10 / libwayland-server 1.21 does, predicted from wayland-shm.c (1.21) before
+ * it was asserted: the pixman renderer reads an shm buffer between
+ * wl_shm_buffer_begin_access and wl_shm_buffer_end_access; a read past the end of a
+ * truncated file raises SIGBUS, whose handler (sigbus_handler) finds the faulting address
+ * inside the pool currently accessed, maps anonymous zero pages over the pool
+ * (mmap MAP_FIXED) and sets fallback_mapping_used; end_access then posts
+ * WL_SHM_ERROR_INVALID_FD, "error accessing SHM buffer", on the wl_buffer. weston survives.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { wlClientAvailability } from "../native/wl-client.ts";
+import type { LaunchedInstance } from "../real/instance.ts";
+import type { RealRunPlan } from "../real/target.ts";
+import { waylandDriver } from "../real/wayland-driver.ts";
+import { weston } from "../real/weston.ts";
+
+const probe = weston.probe();
+const native = await wlClientAvailability();
+const why = !probe.available ? probe.why : !native.available ? native.reason : "";
+if (why) console.log(`real weston driver tests skipped: ${why}`);
+
+let instance: LaunchedInstance | undefined;
+beforeAll(async () => {
+  if (!why) instance = await weston.start();
+});
+afterAll(async () => {
+  await instance?.stop();
+});
+
+const plan = (behaviour: string, extra: Partial<RealRunPlan> = {}): RealRunPlan => ({
+  behaviour,
+  honest: 1,
+  seed: 7,
+  frames: 4,
+  params: {},
+  timeoutMs: 8000,
+  ...extra,
+});
+
+describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
+  it("honest-renderer: every frame is called back and every buffer but the last released", async () => {
+    const obs = await waylandDriver.run(instance!, plan("honest-renderer"));
+    expect(obs.compositor.alive).toBe(true);
+    expect(obs.clients).toHaveLength(2);
+    for (const c of obs.clients) {
+      expect(c.protocolError).toBeNull();
+      expect(c.killed).toBeNull();
+      expect(c.connection).toBe("open");
+      expect(c.commits).toBe(4);
+      expect(c.framesDone).toBe(4);
+      // double buffering: the buffer on screen at the end is still held by weston
+      expect(c.releases).toBe(3);
+      expect(c.waitingFor).toBeNull();
+    }
+    expect(obs.target.version).toMatch(/^weston 10/);
+  });
+
+  it("truncate-after-commit: weston survives and posts wl_shm.invalid_fd on the wl_buffer", async () => {
+    const obs = await waylandDriver.run(instance!, plan("truncate-after-commit"));
+    expect(obs.compositor.alive).toBe(true);
+    const [bystander, attacker] = obs.clients;
+    expect(attacker.behaviour).toBe("truncate-after-commit");
+    expect(attacker.protocolError).toMatchObject({
+      interface: "wl_buffer",
+      error: "invalid_fd",
+      code: 2,
+      message: "error accessing SHM buffer",
+    });
+    expect(attacker.killed).toBeNull();
+    // the bystander is untouched
+    expect(bystander.protocolError).toBeNull();
+    expect(bystander.framesDone).toBe(4);
+  });
+
+  it("fork-child-truncates: the same error, whichever process shrank the file", async () => {
+    const obs = await waylandDriver.run(instance!, plan("fork-child-truncates"));
+    expect(obs.compositor.alive).toBe(true);
+    const attacker = obs.clients[1];
+    expect(attacker.protocolError).toMatchObject({ interface: "wl_buffer", error: "invalid_fd" });
+    expect(obs.clients[0].protocolError).toBeNull();
+  });
+
+  it("unknown-format: libwayland's wl_shm refuses it with wl_shm.invalid_format", async () => {
+    const obs = await waylandDriver.run(instance!, plan("unknown-format"));
+    expect(obs.clients[1].protocolError).toMatchObject({
+      interface: "wl_shm_pool",
+      error: "invalid_format",
+    });
+    expect(obs.compositor.alive).toBe(true);
+  });
+
+  it("a sealed honest pool is never an error, and the run ends within its bound", async () => {
+    const obs = await waylandDriver.run(
+      instance!,
+      plan("honest-renderer", { honest: 0, params: { seal: true } }),
+    );
+    expect(obs.clients[0].protocolError).toBeNull();
+    expect(obs.clients[0].framesDone).toBe(4);
+  });
+});
