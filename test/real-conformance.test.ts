@@ -1,0 +1,116 @@
+/**
+ * The real judge end to end (needs weston, sway and a C compiler; each part skips with a
+ * note without them): a few behaviours on the installed compositors agree with the policies
+ * that follow them — including the two cells where a real compositor once proved the model
+ * wrong — and `shmlab conformance --compositors` interrupted by Ctrl-C leaves no compositor
+ * running. Bounded: a handful of runs, each on a fresh instance.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runRealConformance } from "../lab/real-conformance.ts";
+import { wlClientAvailability } from "../native/wl-client.ts";
+import { getReal } from "../real/index.ts";
+import { isRunning } from "../real/instance.ts";
+
+const REPO = join(import.meta.dirname, "..");
+const client = await wlClientAvailability();
+const why = (kind: string): string | null => {
+  const a = getReal(kind).probe();
+  if (!a.available) return a.why;
+  if (!client.available) return client.reason;
+  return null;
+};
+for (const k of ["weston", "sway"])
+  if (why(k)) console.log(`real ${k} conformance skipped: ${why(k)}`);
+
+describe("model policies against the installed compositors (seed 1)", () => {
+  it.skipIf(why("weston") !== null)(
+    "weston-10 agrees with weston, including its SIGSEGV on resize-during-read",
+    async () => {
+      const r = await runRealConformance({
+        compositors: ["weston"],
+        behaviours: ["truncate-after-commit", "resize-pool-smaller", "resize-during-read"],
+        seed: 1,
+        frames: 8,
+        honest: 1,
+      });
+      expect(r.targets[0].policies).toEqual(["weston-10"]);
+      expect(r.targets[0].version).toMatch(/^weston 10\./);
+      const died = r.cells.find((c) => c.behaviour === "resize-during-read")!;
+      expect(died.real).toEqual({ verdict: "died", cell: "DIED SIGSEGV" });
+      expect(r.cells.filter((c) => !c.agree).map((c) => [c.behaviour, c.model, c.real])).toEqual(
+        [],
+      );
+    },
+  );
+
+  it.skipIf(why("sway") !== null)(
+    "wlroots-0.15 agrees with sway, including its SIGBUS on destroy-buffer-then-shrink",
+    async () => {
+      const r = await runRealConformance({
+        compositors: ["sway"],
+        behaviours: ["truncate-after-commit", "destroy-buffer-then-shrink"],
+        seed: 1,
+        frames: 8,
+        honest: 1,
+      });
+      expect(r.targets[0].policies).toEqual(["wlroots-0.15"]);
+      const died = r.cells.find((c) => c.behaviour === "destroy-buffer-then-shrink")!;
+      expect(died.real).toEqual({ verdict: "died", cell: "DIED SIGBUS" });
+      expect(r.cells.filter((c) => !c.agree).map((c) => [c.behaviour, c.model, c.real])).toEqual(
+        [],
+      );
+    },
+  );
+});
+
+/** Processes whose working directory is under `dir` (our compositors run in their runtime dir). */
+function processesUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let cwd: string;
+    try {
+      cwd = readlinkSync(`/proc/${e}/cwd`);
+    } catch (err) {
+      if (["ENOENT", "EACCES", "ESRCH"].includes((err as NodeJS.ErrnoException).code ?? ""))
+        continue;
+      throw err;
+    }
+    if (cwd.startsWith(dir) && isRunning(Number(e))) out.push(Number(e));
+  }
+  return out;
+}
+
+describe.skipIf(why("weston") !== null || why("sway") !== null)("Ctrl-C", () => {
+  it("interrupting `shmlab conformance --compositors` leaves no compositor running", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "shmlab-ctrlc-"));
+    try {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "cli/main.ts", "conformance", "--compositors", "weston,sway"],
+        { cwd: REPO, env: { ...process.env, TMPDIR: tmp }, stdio: ["ignore", "ignore", "pipe"] },
+      );
+      // Wait until a compositor of its is running, then press Ctrl-C.
+      let seen: number[] = [];
+      for (let i = 0; i < 300 && !seen.length; i++) {
+        await new Promise((f) => setTimeout(f, 50));
+        seen = processesUnder(tmp);
+      }
+      expect(seen.length).toBeGreaterThan(0);
+      const exit = new Promise<string | null>((r) => child.on("exit", (_c, s) => r(s)));
+      child.kill("SIGINT");
+      expect(await exit).toBe("SIGINT");
+      for (let i = 0; i < 100 && seen.some(isRunning); i++)
+        await new Promise((f) => setTimeout(f, 20));
+      expect(seen.filter(isRunning)).toEqual([]);
+      expect(processesUnder(tmp)).toEqual([]);
+      expect(readdirSync(tmp).filter((n) => n.startsWith("shmlab-"))).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
