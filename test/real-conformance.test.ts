@@ -10,6 +10,9 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { compare } from "../lab/compare.ts";
+import { renderMatrix } from "../lab/matrix-text.ts";
+import { compareReal, withRealColumns } from "../lab/real-compare.ts";
 import { runRealConformance } from "../lab/real-conformance.ts";
 import { wlClientAvailability } from "../native/wl-client.ts";
 import { getReal } from "../real/index.ts";
@@ -63,6 +66,33 @@ describe("model policies against the installed compositors (seed 1)", () => {
       expect(r.cells.filter((c) => !c.agree).map((c) => [c.behaviour, c.model, c.real])).toEqual(
         [],
       );
+    },
+  );
+});
+
+describe("compare --real", () => {
+  it.skipIf(why("weston") !== null)(
+    "adds a column for weston, labelled with its version, beside the policies",
+    async () => {
+      const behaviours = ["negative-size", "resize-during-read"];
+      const base = { behaviours, seed: 1, seeds: 1, frames: 8, honest: 1 };
+      const cols = await compareReal({ compositors: ["weston", "mutter"], ...base });
+      expect(cols[0].label).toMatch(/^weston 10\.\d+\.\d+$/);
+      expect(cols[0].cells.map((c) => [c.behaviour, c.verdict, c.text])).toEqual([
+        ["negative-size", "error-to-client", "invalid_stride"],
+        ["resize-during-read", "died", "DIED SIGSEGV"],
+      ]);
+      // mutter is not installed here: one line, no column.
+      if (!getReal("mutter").probe().available) expect(cols[1].skipped).toMatch(/not installed/);
+      const model = compare({
+        ...base,
+        policies: ["weston-10"],
+        variant: "standard",
+        kernelFeatures: [],
+      });
+      const text = renderMatrix(withRealColumns(model, cols), 200);
+      expect(text).toContain(cols[0].label);
+      expect(text).not.toContain("mutter");
     },
   );
 });
