@@ -103,6 +103,11 @@ export function policiesFollowing(
   return { matching: [...new Set(matching)], other };
 }
 
+/** The policy held against `kind` at `version` (the first that follows it), or null. */
+export function realCompositorPolicy(kind: RealKind, version: string): string | null {
+  return policiesFollowing(kind, version).matching[0] ?? null;
+}
+
 /** A driver's refusal of a behaviour it cannot express on this wire (a stable code). */
 function isNotApplicable(e: unknown): boolean {
   const code = (e as { code?: string }).code ?? "";

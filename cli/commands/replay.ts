@@ -9,6 +9,7 @@ import { getPolicy, loadPolicy } from "../../compositor/policies/index.ts";
 import { signature } from "../../lab/fuzz/case.ts";
 import { readFinding } from "../../lab/fuzz/finding.ts";
 import { replayFinding } from "../../lab/fuzz/fuzz.ts";
+import { isRealFinding, replayReal } from "./fuzz-real.ts";
 
 export function register(program: Command): void {
   program
@@ -16,7 +17,9 @@ export function register(program: Command): void {
     .description("rerun a fuzz finding exactly and print what happened (exit 1 if it still fails)")
     .argument("<file>", "a finding file written by shmlab fuzz")
     .option("--json", "print the replay's result as JSON")
-    .action(async (file: string, o: { json?: boolean }) => {
+    .option("--real <name>", "also run the case on a real compositor (weston, sway)")
+    .action(async (file: string, o: { json?: boolean; real?: string }) => {
+      if (isRealFinding(file)) return replayReal(file, o.real, Boolean(o.json));
       const f = readFinding(file);
       const policy = f.policyFile ? await loadPolicy(f.policyFile) : getPolicy(f.policy);
       const { result, sameFailure, sameDigest } = replayFinding(f, policy);
@@ -53,5 +56,10 @@ export function register(program: Command): void {
         );
       }
       process.exitCode = result.failure ? 1 : 0;
+      if (o.real) {
+        const before = process.exitCode;
+        await replayReal(file, o.real, Boolean(o.json));
+        process.exitCode = Math.max(Number(before), Number(process.exitCode ?? 0));
+      }
     });
 }
