@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // SHMLAB_KERNEL_CHECKS=1 runs the kernel's self-check after every syscall (docs/testing.md).
+    setupFiles: ["test/setup/kernel-self-check.ts"],
   },
 });

@@ -8,7 +8,7 @@
  * its ProcessKilled, errors from what the server sent, pixels from the output framebuffer.
  */
 import { createHash } from "node:crypto";
-import type { Behaviour } from "../client/behaviour.ts";
+import type { Behaviour, SystemEvents } from "../client/behaviour.ts";
 import { getBehaviour } from "../client/behaviours/index.ts";
 import type { Client } from "../client/client.ts";
 import { renderFrame } from "../client/pattern.ts";
@@ -19,6 +19,7 @@ import type { Policy } from "../compositor/policy.ts";
 import { getInterface } from "../protocol/schema.ts";
 import { ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
+import { reclaim } from "../shm/reclaim.ts";
 import type { KernelFeature } from "../shm/scenario.ts";
 import { Participant } from "./participant.ts";
 import { encodePng } from "./png.ts";
@@ -190,6 +191,14 @@ export class Run {
     // the seals-required policy demands); the client under test follows spec.params.
     const bystander = { width: SURFACE, height: SURFACE, frames: 0, seal: true };
     const tested = { width: SURFACE, height: SURFACE, frames: 0, ...spec.params };
+    const system: SystemEvents = {
+      // The machine comes under memory pressure: kswapd's reclaim, an event of the run.
+      memoryPressure: () => {
+        const pages = reclaim(this.kernel);
+        this.timeline.note("system", "memory pressure", `${pages} droppable page(s) reclaimed`);
+        return pages;
+      },
+    };
     return roster.map(
       (b, i) =>
         new Participant(
@@ -199,6 +208,7 @@ export class Run {
           this.comp,
           spec.seed,
           i >= spec.honest ? tested : bystander,
+          system,
         ),
     );
   }

@@ -52,6 +52,11 @@ export function findDeviceBuffer(k: Kernel, name: string): DeviceBuffer | undefi
   return devices.get(k)?.get(name);
 }
 
+/** Every device buffer of a kernel (each of its frames holds one reference for the device). */
+export function deviceBuffers(k: Kernel): DeviceBuffer[] {
+  return [...(devices.get(k)?.values() ?? [])];
+}
+
 /** The driver's mmap of a device buffer into `p` (remap_pfn_range): a VM_PFNMAP mapping. */
 export function mapDeviceBuffer(
   p: Process,

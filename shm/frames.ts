@@ -130,6 +130,11 @@ export class FrameTable {
     }
   }
 
+  /** Frames ever handed out, the zero page included: every live frame is below this. */
+  get extent(): number {
+    return this.top;
+  }
+
   refs(f: number): number {
     return f === ZERO_FRAME ? Number.POSITIVE_INFINITY : Atomics.load(this.refcount, f);
   }

@@ -145,6 +145,11 @@ export class Kernel {
     return fd;
   }
 
+  /** The files in flight between processes (each holds one reference), for self-checks. */
+  filesInFlight(): OpenFile[] {
+    return [...this.inFlight.values()];
+  }
+
   /** Drops a handle that will never be received (the message was discarded). */
   dropHandle(handle: number): void {
     const f = this.inFlight.get(handle);

@@ -91,4 +91,20 @@ describe("userfaultfd on shmem (rule 16)", () => {
     expect(a.write(out, m, 16)).toBe(16);
     expect(a.pread(out, 1, 0)[0]).toBe(7);
   });
+
+  // Found by the kernel self-check (pte-write): UFFDIO_COPY used to install a writable entry
+  // whatever the range's protection. mfill_atomic_install_pte: "bool writable =
+  // dst_vma->vm_flags & VM_WRITE".
+  it("UFFDIO_COPY into a read-only range installs a read-only page: a store is SIGSEGV (SEGV_ACCERR)", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const m = a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    const u = a.userfaultfd();
+    a.uffdioApi(u, 0);
+    a.uffdioRegister(u, m, PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    expect(a.uffdioCopy(u, m, new Uint8Array(PG).fill(7))).toBe(PG);
+    expect(a.load(m, 1)[0]).toBe(7);
+    expect(() => a.store(m, new Uint8Array([1]))).toThrow(/SIGSEGV \(unhandled SEGV_ACCERR/);
+    expect(a.counters.sigsegv).toBe(1);
+  });
 });

@@ -20,6 +20,7 @@ import("tsx/esm/api").then(async (m) => {
   const { RemoteProcess } = await import(${JSON.stringify(new URL("../shm/remote-process.ts", import.meta.url).href)});
   const p = new RemoteProcess(workerData.setup);
   const go = new Int32Array(workerData.go);
+  parentPort.postMessage("ready");
   Atomics.wait(go, 0, 0);
   p.ftruncate(workerData.fd, 0);
   parentPort.postMessage("truncated");
@@ -88,12 +89,24 @@ async function attempt(): Promise<{ faultPage: number; startedAt: number; served
     workerData: { setup, go, fd: clientFd },
     transferList: [setup.port],
   });
-  const done = new Promise((resolve, reject) => {
-    w.once("message", resolve);
-    w.once("error", reject);
-  });
-  // Wait until the worker is up (its first request would be served by the event loop).
-  await new Promise((r) => setTimeout(r, 300));
+  const messages: string[] = [];
+  const next = (want: string) =>
+    new Promise<void>((resolve, reject) => {
+      const onMessage = (msg: string) => {
+        messages.push(msg);
+        if (msg === want) {
+          w.off("message", onMessage);
+          resolve();
+        }
+      };
+      w.on("message", onMessage);
+      w.once("error", reject);
+    });
+  // Wait until the worker is up and parked on \`go\`: on a loaded machine its start-up (tsx,
+  // the imports) takes far longer than any fixed sleep, and a worker that is not yet waiting
+  // when the read starts can only truncate after the read is over.
+  await next("ready");
+  const done = next("truncated");
   reader.load(m, PAGES * PAGE_SIZE);
   await done;
   await w.terminate();

@@ -5,8 +5,9 @@
  */
 import { errno } from "../errors.ts";
 import { OpenFile, UffdFile } from "../file.ts";
+import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import type { Process } from "../process.ts";
-import { PAGE_SIZE, UFFD } from "../uapi.ts";
+import { PAGE_SIZE, PROT, UFFD } from "../uapi.ts";
 import { UffdContext, type UffdEvent } from "../userfaultfd.ts";
 import { makePte, PTE_ANON, PTE_WRITE } from "../vma.ts";
 
@@ -117,7 +118,11 @@ function install(
       } else {
         const f = k.frames.alloc(u.ctx.ownerPid, "ioctl");
         k.frames.view().set(chunk, f * PAGE_SIZE);
-        v.setPte(i, makePte(f, PTE_ANON | PTE_WRITE));
+        // mfill_atomic_install_pte: "bool writable = dst_vma->vm_flags & VM_WRITE" — a
+        // read-only range gets a read-only entry — and folio_add_new_anon_rmap(...,
+        // RMAP_EXCLUSIVE): the new page is this process's alone.
+        k.frames.flags[f] = FRAME_ANON_EXCLUSIVE;
+        v.setPte(i, makePte(f, PTE_ANON | (v.prot & PROT.PROT_WRITE ? PTE_WRITE : 0)));
       }
     }
     done += PAGE_SIZE;

@@ -1,0 +1,306 @@
+/**
+ * Framing and compositing: wl_surface's double-buffered state (attach, frame callbacks,
+ * commit), the compositor's copy of each surface's last buffer read (its "texture"), the
+ * layout of surfaces on the output, the framebuffer, and what a frame sends back (release,
+ * frame done). Reading a buffer is the pools' business (pools.ts): a frame hands each newly
+ * committed buffer to `read`.
+ */
+import { interfaceError } from "../protocol/errors.ts";
+import type { Resource, ServerClient } from "../protocol/server.ts";
+import type { Buffer } from "./pools.ts";
+
+/** Where one surface is on the output, and what it shows. */
+export interface SurfacePlacement {
+  client: string;
+  clientId: number;
+  surface: number;
+  /** The region of the output the surface occupies (clipped to its tile). */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** The buffer whose contents are shown (the last one read), or null. */
+  buffer: { width: number; height: number; stride: number; format: number } | null;
+}
+
+interface Surface {
+  readonly id: number;
+  readonly client: ServerClient;
+  readonly seq: number;
+  pending: { attached: boolean; buffer: Buffer | null; frames: number[] };
+  current: { buffer: Buffer | null; dirty: boolean; frames: number[] };
+  /** The compositor's copy of the last buffer read (its "texture"). */
+  texture: Uint8Array | null;
+  texGeom: { width: number; height: number; stride: number; bpp: number; format: number } | null;
+}
+
+/** What reading the newly committed buffers of a frame did. */
+export interface FrameReads {
+  buffersRead: number;
+  bytesCopied: number;
+  released: Buffer[];
+}
+
+/** Where the policy changes how surfaces hold buffers (weston 10, wlroots 0.15). */
+export interface OutputRules {
+  /** wl_buffer.release only when another buffer replaces it (reads at every repaint). */
+  releaseOnReplace: boolean;
+  /** wl_surface.commit attached this live buffer (weston's pixman_renderer_attach). */
+  attach?(b: Buffer): void;
+  /** Keep a destroyed buffer on screen and read it at every repaint, unbracketed. */
+  readDestroyed?(b: Buffer, into: Uint8Array): void;
+  /** A kept destroyed buffer left the screen: release its pool. */
+  releaseDetached(b: Buffer): void;
+}
+
+export class Output {
+  /** One 32-bit pixel per element, the buffers' bytes as they are (little-endian). */
+  readonly framebuffer: Uint32Array;
+  private readonly fb8: Uint8Array;
+  private readonly surfaces = new Set<Surface>();
+  private nextSeq = 1;
+  private lastPlacements: SurfacePlacement[] = [];
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    private readonly rules: OutputRules = { releaseOnReplace: false, releaseDetached: () => {} },
+  ) {
+    this.framebuffer = new Uint32Array(new SharedArrayBuffer(width * height * 4));
+    this.fb8 = new Uint8Array(this.framebuffer.buffer);
+  }
+
+  /** wl_surface's requests, and wl_compositor.create_surface. */
+  implement(s: { implement(iface: string, impl: object): void }): void {
+    s.implement("wl_compositor", {
+      create_surface: (r: Resource, args: unknown[]) =>
+        this.createSurface(r.client, args[0] as number),
+      // Regions (opaque, input) change nothing this compositor draws.
+      create_region: () => {},
+    });
+    s.implement("wl_region", { destroy: () => {}, add: () => {}, subtract: () => {} });
+    s.implement("wl_surface", {
+      destroy: () => {},
+      attach: (r: Resource, args: unknown[]) => {
+        const sf = r.data as Surface;
+        const id = args[0] as number;
+        sf.pending.attached = true;
+        sf.pending.buffer = id ? (r.client.resource(id)?.data as Buffer) : null;
+      },
+      // Every frame copies whole buffers, so damage changes nothing here.
+      damage: () => {},
+      damage_buffer: () => {},
+      frame: (r: Resource, args: unknown[]) => {
+        (r.data as Surface).pending.frames.push(args[0] as number);
+      },
+      set_opaque_region: () => {},
+      set_input_region: () => {},
+      commit: (r: Resource) => this.commit(r.data as Surface),
+      // Transform and scale are validated (the protocol's errors) but not applied.
+      set_buffer_transform: (r: Resource, args: unknown[]) => {
+        const t = args[0] as number;
+        // wayland.xml: "if transform is not one of the values from the wl_output.transform enum"
+        if (t < 0 || t > 7)
+          throw interfaceError(r.id, 1, `buffer transform value (${t}) is invalid`);
+      },
+      set_buffer_scale: (r: Resource, args: unknown[]) => {
+        const scale = args[0] as number;
+        if (scale < 1)
+          throw interfaceError(r.id, 0, `buffer scale value (${scale}) is not positive`);
+      },
+    });
+  }
+
+  private createSurface(client: ServerClient, id: number): void {
+    const res = client.resource(id)!;
+    const s: Surface = {
+      id,
+      client,
+      seq: this.nextSeq++,
+      pending: { attached: false, buffer: null, frames: [] },
+      current: { buffer: null, dirty: false, frames: [] },
+      texture: null,
+      texGeom: null,
+    };
+    res.data = s;
+    this.surfaces.add(s);
+    res.onDestroy = () => {
+      this.dropDetached(s);
+      this.surfaces.delete(s);
+    };
+  }
+
+  /** The surface no longer shows a destroyed buffer it kept: that buffer's pool goes. */
+  private dropDetached(s: Surface): void {
+    const b = s.current.buffer;
+    if (!b?.detached) return;
+    s.current.buffer = null;
+    this.rules.releaseDetached(b);
+  }
+
+  private commit(s: Surface): void {
+    const p = s.pending;
+    if (p.attached) {
+      this.dropDetached(s);
+      const old = s.current.buffer;
+      // A compositor that keeps reading the client's memory (weston's and wlroots 0.15's
+      // pixman renderers) releases a buffer only once another one replaces it.
+      if (this.rules.releaseOnReplace && old && old !== p.buffer && old.alive && !old.client.closed)
+        old.client.postEvent(old.id, "release");
+      s.current.buffer = p.buffer;
+      // weston's pixman_renderer_attach makes its image from the data pointer at commit.
+      if (p.buffer?.alive) this.rules.attach?.(p.buffer);
+      s.current.dirty = p.buffer !== null;
+      if (p.buffer === null) {
+        s.texture = null;
+        s.texGeom = null;
+      }
+    }
+    s.current.frames.push(...p.frames);
+    s.pending = { attached: false, buffer: null, frames: [] };
+  }
+
+  /** The policy instance exists after the output: its readDestroyed is set here. */
+  setReadDestroyed(read: (b: Buffer, into: Uint8Array) => void): void {
+    this.rules.readDestroyed = read;
+  }
+
+  /**
+   * A destroyed buffer is let go of by every surface, unless the policy keeps it on screen
+   * (`readDestroyed`): then true, and its surface reads it until it moves on.
+   */
+  bufferGone(b: Buffer): boolean {
+    const keep =
+      this.rules.readDestroyed !== undefined &&
+      [...this.surfaces].some((s) => s.current.buffer === b);
+    for (const s of this.surfaces) {
+      if (s.current.buffer === b && !keep) s.current.buffer = null;
+      if (s.pending.buffer === b) s.pending.buffer = null;
+    }
+    return keep;
+  }
+
+  /** Surfaces in creation order. */
+  private surfaceList(): Surface[] {
+    return [...this.surfaces].sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * Reads each newly committed buffer into its surface's texture through `read` (a
+   * bracketed access); `invalid` decides that a buffer must not be read (and says so).
+   */
+  readCommitted(
+    read: (b: Buffer, into: Uint8Array) => void,
+    invalid: (b: Buffer) => boolean,
+  ): FrameReads {
+    const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
+    for (const s of this.surfaceList()) {
+      const b = s.current.buffer;
+      if (b?.detached && !s.client.closed) {
+        // Read at every repaint, outside any begin/end_access (wlroots 0.15 pixman).
+        const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+        this.rules.readDestroyed!(b, tex);
+        s.texture = tex;
+        continue;
+      }
+      if (!b || !s.current.dirty || s.client.closed) continue;
+      s.current.dirty = false;
+      if (!b.alive || b.inert || invalid(b)) continue;
+      const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+      read(b, tex);
+      out.buffersRead++;
+      out.bytesCopied += b.span;
+      s.texture = tex;
+      s.texGeom = {
+        width: b.width,
+        height: b.height,
+        stride: b.stride,
+        bpp: b.bpp,
+        format: b.format,
+      };
+      out.released.push(b);
+    }
+    return out;
+  }
+
+  /** Sends wl_buffer.release for what was read, and the frame callbacks with the time. */
+  finishFrame(released: readonly Buffer[], time: number): void {
+    // "wl_buffer.release ... when the compositor no longer uses the contents": they were
+    // copied into the compositor's own memory.
+    if (!this.rules.releaseOnReplace)
+      for (const b of released)
+        if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
+    const ms = Math.floor(time) >>> 0;
+    for (const s of this.surfaceList()) {
+      if (s.client.closed) continue;
+      for (const cb of s.current.frames.splice(0))
+        if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
+    }
+  }
+
+  /**
+   * The layout: surfaces with contents, in creation order, on a grid of
+   * ceil(sqrt(n)) columns; each at its tile's top-left corner, clipped to the tile.
+   */
+  private layout(): { surface: Surface; place: SurfacePlacement }[] {
+    const shown = this.surfaceList().filter((s) => s.texture && s.texGeom && !s.client.closed);
+    const n = shown.length;
+    if (n === 0) return [];
+    const cols = Math.ceil(Math.sqrt(n));
+    const rows = Math.ceil(n / cols);
+    const tw = Math.floor(this.width / cols);
+    const th = Math.floor(this.height / rows);
+    return shown.map((s, i) => {
+      const g = s.texGeom!;
+      const x = (i % cols) * tw;
+      const y = Math.floor(i / cols) * th;
+      return {
+        surface: s,
+        place: {
+          client: s.client.label,
+          clientId: s.client.id,
+          surface: s.id,
+          x,
+          y,
+          width: Math.min(g.width, tw),
+          height: Math.min(g.height, th),
+          buffer: { width: g.width, height: g.height, stride: g.stride, format: g.format },
+        },
+      };
+    });
+  }
+
+  /** Draws every shown surface's texture into the framebuffer. */
+  composite(): void {
+    this.framebuffer.fill(0);
+    const out: SurfacePlacement[] = [];
+    const W = this.width;
+    for (const { surface: s, place: p } of this.layout()) {
+      out.push(p);
+      const tex = s.texture!;
+      const g = s.texGeom!;
+      if (g.bpp !== 4) continue; // every accepted format is 32-bit; others are not drawn
+      const rowBytes = p.width * 4;
+      for (let y = 0; y < p.height; y++) {
+        const src = y * g.stride;
+        this.fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
+      }
+    }
+    this.lastPlacements = out;
+  }
+
+  /** The pixels of one placement, row by row (width * height values). */
+  regionPixels(p: SurfacePlacement): Uint32Array {
+    const out = new Uint32Array(p.width * p.height);
+    for (let y = 0; y < p.height; y++) {
+      const at = (p.y + y) * this.width + p.x;
+      out.set(this.framebuffer.subarray(at, at + p.width), y * p.width);
+    }
+    return out;
+  }
+
+  /** Where each surface was on the last composited frame. */
+  placements(): SurfacePlacement[] {
+    return this.lastPlacements;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Pool and buffer lifecycle: wl_shm.create_pool, wl_shm_pool.create_buffer and .resize, as
+ * the policy's validation profile and mapping code decide them, libwayland's reference
+ * counting (a pool lives while its resource, a buffer or an access holds it) and its
+ * deferred resize, and the bracketed access (begin_access ... end_access) every read of a
+ * buffer goes through.
+ */
+import { interfaceError, type ProtocolError } from "../protocol/errors.ts";
+import type { Resource, ServerClient } from "../protocol/server.ts";
+import { onErrno } from "../shm/expected-errors.ts";
+import type { Process } from "../shm/process.ts";
+import {
+  type Access,
+  type AccessEnd,
+  type BufferArgs,
+  type BufferView,
+  type Policy,
+  type PolicyInstance,
+  type Refusal,
+  type ShmPool,
+  ShmRefusal,
+} from "./policy.ts";
+import { bytesPerPixel } from "./validation.ts";
+
+export interface Pool extends ShmPool {
+  readonly id: number;
+  readonly client: ServerClient;
+  /** Internal references: the wl_shm_pool resource, each buffer, each access in flight. */
+  refs: number;
+  /** libwayland's external_refcount: accesses in flight (a resize waits for 0). */
+  busy: number;
+  /** A resize waiting for the accesses in flight to end. */
+  newSize: number | null;
+  resourceRef: boolean;
+  unmapped: boolean;
+  /** The protocol variant let this pool shrink (shrinkable-pools): check buffers against it. */
+  shrunk?: boolean;
+}
+
+export interface Buffer extends BufferView {
+  readonly id: number;
+  readonly client: ServerClient;
+  readonly pool: Pool;
+  alive: boolean;
+  /** Created from a pool the policy freed (Xorg): shows nothing. */
+  inert: boolean;
+  /**
+   * Its wl_buffer is destroyed but a policy with `readDestroyed` keeps it on screen, its
+   * pool referenced (wlroots 0.15's wl_shm_buffer_ref_pool), until the surface moves on.
+   */
+  detached?: boolean;
+}
+
+/** What the pools need of the compositor around them. */
+export interface PoolHost {
+  readonly proc: Process;
+  readonly policy: Policy;
+  readonly instance: PolicyInstance;
+  /** The compositor is alive (its process, and it has not been declared dead). */
+  alive(): boolean;
+  /** The protocol variant lets pools shrink (shrinkable-pools). */
+  poolsMayShrink(): boolean;
+  /** Something done to a client without a protocol error, for the record. */
+  notice(client: ServerClient, pool: string, what: string): void;
+  panic(reason: string): never;
+  /**
+   * A buffer was destroyed: surfaces let go of it, or one keeps it on screen (true: the
+   * pool stays referenced until `releaseDetached`).
+   */
+  bufferGone(b: Buffer): boolean;
+}
+
+function refusal(objectId: number, r: Refusal): ProtocolError {
+  return interfaceError(objectId, r.code, r.message);
+}
+
+export class ShmPools {
+  private readonly pools = new Set<Pool>();
+
+  constructor(private readonly host: PoolHost) {}
+
+  /** Pools currently held (mapped or readable), for leak checks. */
+  get count(): number {
+    return this.pools.size;
+  }
+
+  /** wl_shm and wl_shm_pool's requests. */
+  implement(s: { implement(iface: string, impl: object): void }): void {
+    s.implement("wl_shm", {
+      create_pool: (r: Resource, args: unknown[]) =>
+        this.createPool(r, args as [number, number, number]),
+      release: () => {},
+    });
+    s.implement("wl_shm_pool", {
+      create_buffer: (r: Resource, args: unknown[]) =>
+        this.createBuffer(r, args as unknown as number[]),
+      destroy: () => {},
+      resize: (r: Resource, args: unknown[]) => this.resizePool(r, args[0] as number),
+    });
+    s.implement("wl_buffer", { destroy: () => {} });
+  }
+
+  private createPool(r: Resource, [id, fd, size]: [number, number, number]): void {
+    const { proc, policy, instance } = this.host;
+    const closeFd = () => {
+      // EBADF: already closed by the policy.
+      if (proc.alive) onErrno(["EBADF"], () => proc.close(fd), undefined);
+    };
+    const bad = policy.profile.createPool(size);
+    if (bad) {
+      closeFd();
+      throw refusal(r.id, bad);
+    }
+    const client = r.client;
+    const pool: Pool = {
+      id,
+      client,
+      name: `${client.label}#${id}`,
+      fd,
+      size,
+      addr: 0,
+      state: {},
+      freed: false,
+      refs: 1,
+      busy: 0,
+      newSize: null,
+      resourceRef: true,
+      unmapped: false,
+    };
+    try {
+      instance.mapPool(pool);
+    } catch (e) {
+      if (e instanceof ShmRefusal) {
+        if (pool.fd >= 0) closeFd();
+        throw refusal(r.id, e.refusal);
+      }
+      throw e;
+    }
+    this.pools.add(pool);
+    const res = client.resource(id)!;
+    res.data = pool;
+    res.onDestroy = () => this.releaseResource(pool);
+  }
+
+  /** The pool's own reference (its wl_shm_pool resource, or Xorg's segment) is gone. */
+  releaseResource(pool: Pool): void {
+    if (!pool.resourceRef) return;
+    pool.resourceRef = false;
+    this.unref(pool);
+  }
+
+  /** A kept destroyed buffer is off screen at last: its pool reference goes. */
+  releaseDetached(b: Buffer): void {
+    if (!b.detached) return;
+    b.detached = false;
+    this.unref(b.pool);
+  }
+
+  private unref(pool: Pool): void {
+    if (--pool.refs > 0 || pool.unmapped) return;
+    pool.unmapped = true;
+    this.pools.delete(pool);
+    if (this.host.alive()) this.host.instance.unmapPool(pool);
+  }
+
+  private createBuffer(r: Resource, args: number[]): void {
+    const [id, offset, width, height, stride, format] = args;
+    const pool = r.data as Pool;
+    const b: BufferArgs = { offset, width, height, stride, format };
+    if (!pool.freed) {
+      const bad = this.host.policy.profile.createBuffer(b, pool.size);
+      if (bad) throw refusal(r.id, bad);
+    }
+    const bpp = bytesPerPixel(format) || 4;
+    const client = r.client;
+    const buf: Buffer = {
+      ...b,
+      id,
+      client,
+      pool,
+      bpp,
+      span: (height - 1) * stride + width * bpp,
+      name: `${client.label}#${id}`,
+      alive: true,
+      inert: pool.freed,
+    };
+    if (pool.freed) {
+      // Xorg: a request naming a freed segment is BadShmSeg, an X error that does not
+      // disconnect; wl_shm has none, so the buffer is inert and the event is noted.
+      this.host.notice(
+        client,
+        pool.name,
+        "BadShmSeg: create_buffer on a freed segment (buffer inert)",
+      );
+    }
+    pool.refs++;
+    const res = client.resource(id)!;
+    res.data = buf;
+    res.onDestroy = () => {
+      buf.alive = false;
+      if (this.host.bufferGone(buf)) buf.detached = true;
+      else this.unref(pool);
+    };
+  }
+
+  private resizePool(r: Resource, size: number): void {
+    const { policy } = this.host;
+    const pool = r.data as Pool;
+    const mayShrink = this.host.poolsMayShrink() && size > 0;
+    const bad = mayShrink && size < pool.size ? null : policy.profile.resize(size, pool.size);
+    if (bad?.thenPanic) {
+      r.client.postError(r.id, bad.code, bad.message);
+      this.host.panic(bad.thenPanic);
+    }
+    if (bad) throw refusal(r.id, bad);
+    if (pool.freed) return;
+    if (mayShrink && size < pool.size) pool.shrunk = true;
+    if (policy.deferResizeWhileReading && pool.busy > 0) {
+      // wayland-shm.c shm_pool_resize: "we defer the resize ... until the compositor
+      // finishes dereferencing the pool".
+      pool.newSize = size;
+      return;
+    }
+    this.finishResize(pool, size);
+  }
+
+  private finishResize(pool: Pool, size: number): void {
+    pool.newSize = null;
+    try {
+      this.host.instance.growPool(pool, size);
+    } catch (e) {
+      if (!(e instanceof ShmRefusal)) throw e;
+      // "only if pool->resource != NULL": a destroyed pool's resize fails silently.
+      if (pool.resourceRef && !pool.client.closed)
+        pool.client.postError(pool.id, e.refusal.code, e.refusal.message);
+    }
+  }
+
+  /**
+   * One bracketed access to a buffer: begin_access, `fn`, end_access; then a deferred
+   * resize, and the error end_access decided, posted on the wl_buffer.
+   */
+  access(b: Buffer, fn: (a: Access) => void): AccessEnd | undefined {
+    const instance = this.host.instance;
+    const pool = b.pool;
+    pool.refs++;
+    pool.busy++;
+    let end: AccessEnd | undefined;
+    try {
+      const a = instance.beginAccess(b);
+      fn(a);
+      end = instance.endAccess(a);
+    } finally {
+      // On a death nothing below matters; on another failure (a Deadlock, a bug) the pool
+      // must not stay marked as being read.
+      pool.busy--;
+    }
+    if (pool.busy === 0 && pool.newSize !== null && !pool.unmapped)
+      this.finishResize(pool, pool.newSize);
+    this.unref(pool);
+    if (end?.error && b.alive && !b.client.closed)
+      b.client.postError(b.id, end.error.code, end.error.message);
+    return end;
+  }
+}
