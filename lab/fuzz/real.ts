@@ -63,11 +63,7 @@ function ensureRegistered(): void {
 }
 
 /** What a case is, judged: the kind of finding, or null. */
-export function kindOf(
-  model: VerdictResult,
-  real: VerdictResult,
-  agree: boolean,
-): RealFindingKind | null {
+export function kindOf(real: VerdictResult, agree: boolean): RealFindingKind | null {
   if (real.verdict === "died") return "real-died";
   if (real.verdict === "honest-harmed") return "real-honest-harmed";
   if (!agree) return "model-disagrees";
@@ -96,7 +92,7 @@ export async function runRealCase(
     const real = await runReal(inst, driver, planOf(spec, c.timeoutMs));
     const pair = pairVerdicts(facts, real);
     return {
-      kind: kindOf(pair.model, pair.real, pair.agree),
+      kind: kindOf(pair.real, pair.agree),
       model: pair.model,
       real: pair.real,
       observation: real.observation,
