@@ -20,6 +20,8 @@ export const weston10: Policy = {
     "weston 10.0.1 libweston/pixman-renderer.c (pixman_renderer_attach, repaint_region) over wayland 1.21.0 src/wayland-shm.c",
   summary: "libwayland 1.21's handler; the data pointer is taken at commit and read at repaint",
   versionOf: "libwayland",
+  clientReceives:
+    "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access; the compositor dies of SIGSEGV when the pool is resized between a commit and its repaint",
   // Its pixman renderer reads the client's buffer at every repaint (no copy), so the
   // buffer is released only when the next one is attached (weston_buffer_reference;
   // wlr_buffer unlocked when the surface's texture is replaced). Seen on the real one: a

@@ -27,6 +27,8 @@ export const wlroots015: Policy = {
   summary:
     "libwayland's wl_shm and SIGBUS handler; every live-buffer read bracketed by begin/end_access",
   versionOf: "wlroots",
+  clientReceives:
+    "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access; the compositor dies of SIGBUS when a destroyed buffer still on screen is shrunk",
   // Its pixman renderer reads the client's buffer at every repaint (no copy), so the
   // buffer is released only when the next one is attached (weston_buffer_reference;
   // wlr_buffer unlocked when the surface's texture is replaced). Seen on the real one: a
