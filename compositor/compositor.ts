@@ -93,6 +93,16 @@ export interface CompositorOptions {
   name?: string;
   /** Passed to the ProtocolServer (variant, limits, codec...). */
   server?: Omit<ServerOptions, "files" | "onClientError">;
+  /**
+   * Most bytes of buffer copies (textures) kept for one client; a commit whose read would
+   * need more is wl_display.error no_memory for that client. Default: no limit.
+   */
+  maxClientTextureBytes?: number;
+  /**
+   * Most bytes of pools mapped for one client at once; a create_pool or resize past it is
+   * wl_display.error no_memory. Default: no limit.
+   */
+  maxClientPoolBytes?: number;
 }
 
 export interface LocalClient {
@@ -137,7 +147,7 @@ export class Compositor {
       );
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
-    this.output = new Output(this.width, this.height, {
+    this.output = new Output(this.width, this.height, opts.maxClientTextureBytes, {
       releaseOnReplace: policy.releaseOnReplace === true,
       attach: (b) => this.instance.attach?.(b),
       readDestroyed: undefined,
@@ -172,6 +182,7 @@ export class Compositor {
       notice: (client, pool, what) => this.notice(client, pool, what),
       panic: (reason) => this.panic(reason),
       bufferGone: (b) => this.output.bufferGone(b),
+      maxClientPoolBytes: opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY,
     });
     this.installGlobals();
   }

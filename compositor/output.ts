@@ -6,6 +6,7 @@
  * committed buffer to `read`.
  */
 import { interfaceError } from "../protocol/errors.ts";
+import { DISPLAY_ERROR, DISPLAY_ID } from "../protocol/schema.ts";
 import type { Resource, ServerClient } from "../protocol/server.ts";
 import type { Buffer } from "./pools.ts";
 
@@ -60,10 +61,18 @@ export class Output {
   private readonly surfaces = new Set<Surface>();
   private nextSeq = 1;
   private lastPlacements: SurfacePlacement[] = [];
+  /** How many surfaces hold each texture, and the bytes of textures held per client. */
+  private readonly texUsers = new Map<Uint8Array, number>();
+  private readonly clientTexBytes = new Map<ServerClient, number>();
 
   constructor(
     readonly width: number,
     readonly height: number,
+    /**
+     * Most bytes of buffer copies (textures) kept for one client; a commit whose read would
+     * need more is wl_display.error no_memory for that client, before anything is read.
+     */
+    private readonly maxClientTextureBytes = Number.POSITIVE_INFINITY,
     private readonly rules: OutputRules = { releaseOnReplace: false, releaseDetached: () => {} },
   ) {
     this.framebuffer = new Uint32Array(new SharedArrayBuffer(width * height * 4));
@@ -127,6 +136,7 @@ export class Output {
     res.onDestroy = () => {
       this.dropDetached(s);
       this.surfaces.delete(s);
+      this.setTexture(s, null);
     };
   }
 
@@ -138,6 +148,48 @@ export class Output {
     this.rules.releaseDetached(b);
   }
 
+  /** Points a surface at a texture, keeping the per-texture and per-client counts. */
+  private setTexture(s: Surface, tex: Uint8Array | null): void {
+    const old = s.texture;
+    if (old === tex) return;
+    const bytes = this.clientTexBytes.get(s.client) ?? 0;
+    let delta = 0;
+    if (old) {
+      const n = (this.texUsers.get(old) ?? 1) - 1;
+      if (n <= 0) {
+        this.texUsers.delete(old);
+        delta -= old.length;
+      } else this.texUsers.set(old, n);
+    }
+    if (tex) {
+      const n = this.texUsers.get(tex) ?? 0;
+      if (n === 0) delta += tex.length;
+      this.texUsers.set(tex, n + 1);
+    }
+    if (bytes + delta <= 0) this.clientTexBytes.delete(s.client);
+    else this.clientTexBytes.set(s.client, bytes + delta);
+    s.texture = tex;
+  }
+
+  /** A buffer no surface shows any more keeps no texture (wlroots drops the client buffer). */
+  private dropUnshownTexture(b: Buffer | null): void {
+    if (!b?.texture) return;
+    for (const s of this.surfaces) if (s.current.buffer === b) return;
+    b.texture = null;
+  }
+
+  /** The texture to read `b` into for `s`, or null when the client's budget has no room. */
+  private textureFor(s: Surface, b: Buffer): Uint8Array | null {
+    if (b.texture && b.texture.length === b.span) return b.texture;
+    const own = s.texture;
+    // The surface's previous copy, when no one else holds it, is reused in place.
+    if (own && own.length === b.span && this.texUsers.get(own) === 1) return own;
+    const held = this.clientTexBytes.get(s.client) ?? 0;
+    const freed = own && this.texUsers.get(own) === 1 ? own.length : 0;
+    if (held - freed + b.span > this.maxClientTextureBytes) return null;
+    return new Uint8Array(b.span);
+  }
+
   private commit(s: Surface): void {
     const p = s.pending;
     if (p.attached) {
@@ -147,12 +199,14 @@ export class Output {
       // pixman renderers) releases a buffer only once another one replaces it.
       if (this.rules.releaseOnReplace && old && old !== p.buffer && old.alive && !old.client.closed)
         old.client.postEvent(old.id, "release");
+      const before = old;
       s.current.buffer = p.buffer;
       // weston's pixman_renderer_attach makes its image from the data pointer at commit.
       if (p.buffer?.alive) this.rules.attach?.(p.buffer);
       s.current.dirty = p.buffer !== null;
+      if (before !== p.buffer) this.dropUnshownTexture(before);
       if (p.buffer === null) {
-        s.texture = null;
+        this.setTexture(s, null);
         s.texGeom = null;
       }
     }
@@ -173,6 +227,9 @@ export class Output {
     const keep =
       this.rules.readDestroyed !== undefined &&
       [...this.surfaces].some((s) => s.current.buffer === b);
+    // Surfaces keep showing what they copied; the buffer's own reference goes (unless one
+    // keeps the destroyed buffer itself on screen).
+    if (!keep) b.texture = null;
     for (const s of this.surfaces) {
       if (s.current.buffer === b && !keep) s.current.buffer = null;
       if (s.pending.buffer === b) s.pending.buffer = null;
@@ -198,19 +255,29 @@ export class Output {
       const b = s.current.buffer;
       if (b?.detached && !s.client.closed) {
         // Read at every repaint, outside any begin/end_access (wlroots 0.15 pixman).
-        const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+        const tex = b.texture && b.texture.length === b.span ? b.texture : new Uint8Array(b.span);
         this.rules.readDestroyed!(b, tex);
-        s.texture = tex;
+        b.texture = tex;
+        this.setTexture(s, tex);
         continue;
       }
       if (!b || !s.current.dirty || s.client.closed) continue;
       s.current.dirty = false;
       if (!b.alive || b.inert || invalid(b)) continue;
-      const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
+      const tex = this.textureFor(s, b);
+      if (!tex) {
+        s.client.postError(
+          DISPLAY_ID,
+          DISPLAY_ERROR.no_memory,
+          `buffer copies for this client would pass ${this.maxClientTextureBytes} bytes`,
+        );
+        continue;
+      }
       read(b, tex);
       out.buffersRead++;
       out.bytesCopied += b.span;
-      s.texture = tex;
+      b.texture = tex;
+      this.setTexture(s, tex);
       s.texGeom = {
         width: b.width,
         height: b.height,

@@ -5,7 +5,7 @@
  * deferred resize, and the bracketed access (begin_access ... end_access) every read of a
  * buffer goes through.
  */
-import { interfaceError, type ProtocolError } from "../protocol/errors.ts";
+import { interfaceError, PROTO_ERR, type ProtocolError, protoError } from "../protocol/errors.ts";
 import type { Resource, ServerClient } from "../protocol/server.ts";
 import { onErrno } from "../shm/expected-errors.ts";
 import type { Process } from "../shm/process.ts";
@@ -45,6 +45,12 @@ export interface Buffer extends BufferView {
   /** Created from a pool the policy freed (Xorg): shows nothing. */
   inert: boolean;
   /**
+   * The compositor's copy of this buffer (its texture), shared by every surface showing it:
+   * one per buffer at most, dropped when the buffer is destroyed or shown by no surface
+   * (output.ts).
+   */
+  texture: Uint8Array | null;
+  /**
    * Its wl_buffer is destroyed but a policy with `readDestroyed` keeps it on screen, its
    * pool referenced (wlroots 0.15's wl_shm_buffer_ref_pool), until the surface moves on.
    */
@@ -68,6 +74,12 @@ export interface PoolHost {
    * pool stays referenced until `releaseDetached`).
    */
   bufferGone(b: Buffer): boolean;
+  /**
+   * Most bytes of pools mapped for one client at once (a pool stays mapped while any of its
+   * buffers lives): bounds the pages the compositor's own reads can fault into a client's
+   * files. Infinity: no limit.
+   */
+  readonly maxClientPoolBytes: number;
 }
 
 function refusal(objectId: number, r: Refusal): ProtocolError {
@@ -112,6 +124,10 @@ export class ShmPools {
       throw refusal(r.id, bad);
     }
     const client = r.client;
+    if (this.poolBytes(client) + size > this.host.maxClientPoolBytes) {
+      closeFd();
+      throw this.poolLimit();
+    }
     const pool: Pool = {
       id,
       client,
@@ -140,6 +156,22 @@ export class ShmPools {
     const res = client.resource(id)!;
     res.data = pool;
     res.onDestroy = () => this.releaseResource(pool);
+  }
+
+  /** Bytes of the pools mapped for `client` now. */
+  private poolBytes(client: ServerClient): number {
+    if (this.host.maxClientPoolBytes === Number.POSITIVE_INFINITY) return 0;
+    let n = 0;
+    for (const p of this.pools) if (p.client === client) n += p.size;
+    return n;
+  }
+
+  /** Past the per-client budget: wl_display.error no_memory, as libwayland posts for ENOMEM. */
+  private poolLimit(): ProtocolError {
+    return protoError(
+      PROTO_ERR.OBJECT_LIMIT,
+      `pools mapped for this client would pass ${this.host.maxClientPoolBytes} bytes`,
+    );
   }
 
   /** The pool's own reference (its wl_shm_pool resource, or Xorg's segment) is gone. */
@@ -183,6 +215,7 @@ export class ShmPools {
       name: `${client.label}#${id}`,
       alive: true,
       inert: pool.freed,
+      texture: null,
     };
     if (pool.freed) {
       // Xorg: a request naming a freed segment is BadShmSeg, an X error that does not
@@ -214,6 +247,11 @@ export class ShmPools {
     }
     if (bad) throw refusal(r.id, bad);
     if (pool.freed) return;
+    if (
+      size > pool.size &&
+      this.poolBytes(r.client) - pool.size + size > this.host.maxClientPoolBytes
+    )
+      throw this.poolLimit();
     if (mayShrink && size < pool.size) pool.shrunk = true;
     if (policy.deferResizeWhileReading && pool.busy > 0) {
       // wayland-shm.c shm_pool_resize: "we defer the resize ... until the compositor

@@ -31,6 +31,8 @@ export interface CompareOptions {
   frames: number;
   honest: number;
   images?: boolean;
+  /** Keep each run's wire trace (WAYLAND_DEBUG form) in its record (RunRecord.trace). */
+  trace?: boolean;
   onProgress?: (done: number, total: number, last: RunRecord) => void;
 }
 
@@ -48,7 +50,7 @@ export interface Cell {
 
 export interface CompareResult {
   schema: typeof COMPARE_SCHEMA;
-  options: Omit<CompareOptions, "onProgress" | "images">;
+  options: Omit<CompareOptions, "onProgress" | "images" | "trace">;
   policies: { name: string; source: string; summary: string; clientReceives: string }[];
   behaviours: { name: string; honest: boolean; description: string; source: string }[];
   cells: Cell[];
@@ -103,7 +105,7 @@ export function compare(opts: CompareOptions): CompareResult {
             frames: opts.frames,
             honest: opts.honest,
           }),
-          { images: opts.images },
+          { images: opts.images, trace: opts.trace ? [] : undefined },
         );
         idx.push(runs.length);
         runs.push(r);
@@ -125,7 +127,7 @@ export function compare(opts: CompareOptions): CompareResult {
       });
     }
   }
-  const { onProgress: _p, images: _i, ...options } = opts;
+  const { onProgress: _p, images: _i, trace: _t, ...options } = opts;
   return {
     schema: COMPARE_SCHEMA,
     options,

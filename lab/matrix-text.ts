@@ -6,6 +6,7 @@ import Table from "cli-table3";
 import pc from "picocolors";
 import type { Cell, CompareResult } from "./compare.ts";
 import type { RunRecord, Verdict } from "./record.ts";
+import { eventLine } from "./timeline.ts";
 
 export const LEGEND: readonly { verdict: Verdict; meaning: string }[] = [
   {
@@ -154,8 +155,7 @@ export function renderRun(r: RunRecord): string {
     `cost: ${k.faults} faults, ${k.signals} signals, ${k.syscalls} syscalls, ${k.bytesCopied} bytes copied, ${k.anonPages} anon pages, ${k.zeroPages} zero pages, ${k.msPerFrame.toFixed(2)} ms/frame`,
   );
   out.push("timeline:");
-  for (const e of r.timeline.slice(0, 40))
-    out.push(`  [frame ${e.frame}] ${e.who}: ${e.what}${e.detail ? ` ${e.detail}` : ""}`);
+  for (const e of r.timeline.slice(0, 40)) out.push(`  ${eventLine(e)}`);
   if (r.timeline.length > 40) out.push(`  ... ${r.timeline.length - 40} more (see --json)`);
   out.push(`digest ${r.digest}; replay: ${r.replay}`);
   return out.join("\n");

@@ -142,6 +142,11 @@ export interface RunRecord {
   timeline: TimelineEvent[];
   /** The last frame as PNGs (base64), beside what the honest clients committed. */
   images?: { width: number; height: number; output: string; expected: string };
+  /**
+   * The wire traffic in WAYLAND_DEBUG form with kernel events as `#` comments, when asked
+   * for (compare --trace, --html; fuzz findings). Not part of the digest.
+   */
+  trace?: string[];
   /** A digest of every deterministic fact, so replays can be checked for sameness. */
   digest: string;
 }

@@ -18,6 +18,9 @@ const COLOURS: Record<Verdict, string> = {
   ok: "#66bb6a",
 };
 
+/** Trace lines per run in the report; the rest are a replay away. */
+const HTML_TRACE_LINES = 600;
+
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const cellId = (policy: string, behaviour: string) =>
@@ -113,7 +116,15 @@ export function runDetails(run: RunRecord): string {
 <p>cost: ${k.faults} faults, ${k.signals} signals, ${k.syscalls} syscalls, ${k.bytesCopied} bytes copied, ${k.anonPages} anonymous pages, ${k.zeroPages} zero pages, ${k.msPerFrame.toFixed(2)} ms/frame. Replay: <code>${esc(run.replay)}</code></p>
 ${imgs}
 <table class="clients"><thead><tr><th>client</th><th>outcome</th><th>end</th></tr></thead><tbody>${clients}</tbody></table>
-<details class="timeline"><summary>event timeline (${run.timeline.length} events)</summary><table><thead><tr><th>frame</th><th>who</th><th>what</th><th>detail</th></tr></thead><tbody>${timeline}</tbody></table></details>`;
+<details class="timeline"><summary>event timeline (${run.timeline.length} events)</summary><table><thead><tr><th>frame</th><th>who</th><th>what</th><th>detail</th></tr></thead><tbody>${timeline}</tbody></table></details>${traceDetails(run)}`;
+}
+
+/** The run's wire traffic as WAYLAND_DEBUG lines (lab/wire-trace.ts), kernel events as comments. */
+function traceDetails(run: RunRecord): string {
+  if (!run.trace) return "";
+  const shown = run.trace.slice(0, HTML_TRACE_LINES);
+  const more = run.trace.length - shown.length;
+  return `<details class="trace"><summary>wire trace, WAYLAND_DEBUG form (${run.trace.length} lines)</summary><pre>${esc(shown.join("\n"))}${more > 0 ? `\n# … ${more} more lines: ${esc(run.replay)} --trace -` : ""}</pre></details>`;
 }
 
 function drilldowns(r: CompareResult): string {
@@ -145,6 +156,7 @@ details.cell{margin:.3em 0;border-left:3px solid #ddd;padding-left:.6em}
 details.cell>summary{cursor:pointer}
 table.clients td,.timeline td{padding:1px 8px;vertical-align:top;font-size:12px}
 code{background:#f3f3f3;padding:0 .3em}
+details.trace pre{font-size:11px;line-height:1.3;background:#fafafa;padding:.4em;overflow-x:auto}
 `;
 
 export function renderHtmlReport(r: CompareResult): string {

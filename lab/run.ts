@@ -40,6 +40,7 @@ import {
   type RunFacts,
   verdictOf,
 } from "./verdict.ts";
+import { WireTracer } from "./wire-trace.ts";
 
 const HONEST = "honest-renderer";
 const WIDTH = 256;
@@ -113,6 +114,12 @@ export interface RunOptions {
   companions?: readonly Behaviour[];
   /** The plain facts the verdict was computed from (a real run is held against them). */
   onFacts?: (f: RunFacts) => void;
+  /**
+   * Record the run's wire traffic here, in WAYLAND_DEBUG form with kernel events as
+   * comments (wire-trace.ts). The caller's array: a run that throws keeps what it wrote.
+   * The record then carries it as `trace`.
+   */
+  trace?: string[];
 }
 
 /**
@@ -142,6 +149,7 @@ export class Run {
   private readonly commitOpcode: number;
   private virtualMs = 0;
   private ended = false;
+  private readonly tracer?: WireTracer;
 
   constructor(
     readonly spec: RunSpec,
@@ -157,6 +165,7 @@ export class Run {
       trace: true,
       memoryLimit: 512 * 1024 * 1024,
     });
+    if (opts.trace) this.tracer = new WireTracer(this.kernel, () => this.virtualMs, opts.trace);
     this.comp = new Compositor({
       kernel: this.kernel,
       policy,
@@ -164,8 +173,9 @@ export class Run {
       height: HEIGHT,
       // Virtual time, so that the server's per-second message limit trips at the same
       // message in every replay: 60 frames per second, a tenth of a microsecond per action.
-      server: { variant: spec.variant, now: () => this.virtualMs },
+      server: { variant: spec.variant, now: () => this.virtualMs, onMessage: this.tracer?.message },
     });
+    this.tracer?.watch(this.comp);
     this.sched.compositorPid = this.comp.proc.pid;
     this.pick = rng.fork("actions");
     this.timeline = new Timeline(this.kernel, this.comp);
@@ -308,6 +318,7 @@ export class Run {
       throw e;
     }
     this.timeline.harvest();
+    this.tracer?.flush();
     for (const p of this.people) {
       const bad = p.check(frame, this.comp, this.spec.seed, this.people);
       if (bad) this.timeline.note(p.label, "pixels", bad);
@@ -321,6 +332,7 @@ export class Run {
     if (this.ended) return;
     this.ended = true;
     this.timeline.harvest();
+    this.tracer?.flush();
     for (const p of this.people) p.ended = true;
     for (const p of this.people) p.runtime.stop("run ended");
   }
@@ -428,6 +440,10 @@ export class Run {
       digest: "",
     };
     if (this.opts.images) record.images = images(this.comp, this.people);
+    if (this.tracer) {
+      this.tracer.flush();
+      record.trace = this.tracer.lines;
+    }
     record.digest = digestOf(record);
     return record;
   }
@@ -435,7 +451,9 @@ export class Run {
 
 /** Everything deterministic about a run, hashed: equal digests mean the same run. */
 function digestOf(r: RunRecord): string {
-  const { cost, images: _i, digest: _d, ...rest } = r;
+  // The trace says the same as the rest, in another form: traced and untraced runs of a
+  // seed have one digest.
+  const { cost, images: _i, digest: _d, trace: _t, ...rest } = r;
   const { msPerFrame: _m, ...detCost } = cost;
   return createHash("sha256")
     .update(JSON.stringify({ ...rest, cost: detCost }))

@@ -297,8 +297,11 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedInstance> {
     child,
     spec.faultLine,
   );
-  register(inst);
   child.once("exit", (code, signal) => inst.noteExit({ code, signal }));
+  if (!register(inst)) {
+    await inst.stop();
+    throw new RealStartError(`${spec.kind} not started: shmlab is stopping`, logPath);
+  }
   try {
     const endpoint = await waitReady(spec, inst, child, runtimeDir);
     (inst as { endpoint: Endpoint }).endpoint = endpoint;

@@ -23,9 +23,19 @@ type Sig = (typeof SIGNALS)[number];
 let installed = false;
 let stopping = false;
 
-export function register(r: Registered): void {
+/**
+ * Registers a started process. During a stop on a signal it is stopped at once and false
+ * is returned: the command's loop may still be starting its next case, and that one must
+ * not outlive us either.
+ */
+export function register(r: Registered): boolean {
   live.add(r);
   install();
+  if (stopping) {
+    void r.stop();
+    return false;
+  }
+  return true;
 }
 
 export function unregister(r: Registered): void {
@@ -61,7 +71,11 @@ function onSignal(sig: Sig): void {
   stopping = true;
   // Stop them properly (weston removes its socket on SIGTERM), then die of the same signal
   // so the shell sees the usual status — unless someone else also listens for it.
-  void stopAll().finally(() => {
+  const drain = async () => {
+    // Until nothing is left: what was started while we stopped is stopped too.
+    while (live.size) await stopAll();
+  };
+  void drain().finally(() => {
     stopping = false;
     uninstall();
     if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);

@@ -53,7 +53,10 @@ export class SignalWatch implements Registered {
       : spawn(strace, args, { stdio: ["ignore", "ignore", "pipe"] });
     if (child.pid === undefined) return { why: "strace did not start" };
     const w = new SignalWatch(child, outPath);
-    register(w);
+    if (!register(w)) {
+      await w.stop();
+      return { why: "shmlab is stopping" };
+    }
     const attached = await new Promise<string | null>((resolve) => {
       let err = "";
       const timer = setTimeout(

@@ -266,6 +266,8 @@ class Runner implements Scheduler {
         return 0;
       case "fstat_size":
         return p.fstatSize(a("fd"));
+      case "fstat_blocks":
+        return p.fstatBlocks(a("fd"));
       case "pread":
         return rle(p.pread(a("fd"), a("length"), a("offset")));
       case "pwrite":

@@ -17,6 +17,7 @@ import {
 } from "../../lab/compare.ts";
 import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
 import { compareReal, type RealColumn, withRealColumns } from "../../lab/real-compare.ts";
+import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
 import { variantNames } from "../../protocol/variant.ts";
 import { getReal } from "../../real/index.ts";
 import type { RealKind } from "../../real/target.ts";
@@ -82,6 +83,7 @@ export function runWithProgress(
   opts: Omit<CompareOptions, "onProgress">,
   show: boolean,
   images: boolean,
+  trace = false,
 ): CompareResult {
   const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   const bar =
@@ -98,6 +100,7 @@ export function runWithProgress(
     return compare({
       ...opts,
       images,
+      trace,
       onProgress: (done, _t, last) =>
         bar?.update(done, { cell: `${last.spec.policy} × ${last.spec.behaviour}` }),
     });
@@ -145,9 +148,21 @@ export function register(program: Command): void {
       "--real <names>",
       "add a column per real compositor (weston,sway,xvfb), started headless, labelled with its version",
     )
-    .action(async (o: Opts) => {
-      const opts = optionsFrom(o, o.variant[0] ?? "standard");
-      const model = runWithProgress(opts, o.progress, Boolean(o.html));
+    .option(
+      "--trace <file>",
+      "write every run's wire traffic in WAYLAND_DEBUG form, kernel events as # comments (- for stdout)",
+    )
+    .option("--protocol <file.xml>", "a protocol proposal as the variant (docs/review.md)")
+    .option("--rules <file.ts>", "the proposal's rules module (with --protocol)")
+    .action(async (o: Opts & { protocol?: string; rules?: string; trace?: string }) => {
+      if (o.rules && !o.protocol)
+        throw Object.assign(new Error("--rules goes with --protocol FILE.xml"), {
+          code: "SHMLAB_ERR_BAD_OPTION",
+        });
+      const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
+      await ensureProposalVariant(variant);
+      const opts = optionsFrom(o, variant);
+      const model = runWithProgress(opts, o.progress, Boolean(o.html), Boolean(o.html || o.trace));
       const realCols = o.real ? await realColumns(o.real, opts, o.progress) : [];
       const result = realCols.length ? withRealColumns(model, realCols) : model;
       for (const c of realCols.filter((x) => x.skipped))
@@ -165,6 +180,11 @@ export function register(program: Command): void {
         console.log(
           "  any cell: npx shmlab compare --policies <policy> --behaviours <behaviour> --seed <seed>",
         );
+      }
+      if (o.trace === "-") console.log(`\n${traceText(model)}`);
+      else if (o.trace) {
+        writeFileSync(o.trace, traceText(model));
+        console.log(`\nwire traces written to ${o.trace}`);
       }
       if (o.json) {
         writeFileSync(o.json, JSON.stringify({ ...model, real: realCols }, null, 1));
@@ -202,4 +222,18 @@ async function realColumns(
   });
   if (show) process.stderr.write(`\r${" ".repeat(60)}\r`);
   return cols;
+}
+
+/** Every run's trace, each after a comment naming the run and how to replay it. */
+function traceText(r: CompareResult): string {
+  return r.runs
+    .map((run) =>
+      [
+        `# shmlab run: ${run.spec.policy} × ${run.spec.behaviour}, seed ${run.spec.seed}, variant ${run.spec.variant}: ${run.cell}`,
+        `# replay: ${run.replay} --trace -`,
+        ...(run.trace ?? []),
+      ].join("\n"),
+    )
+    .join("\n\n")
+    .concat("\n");
 }
