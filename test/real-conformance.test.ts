@@ -51,13 +51,11 @@ describe("model policies against the installed compositors (seed 1)", () => {
   it.skipIf(why("weston") !== null)(
     "weston-10 agrees with weston, including its SIGSEGV on resize-during-read",
     async () => {
-      const r = await runRealConformance({
-        compositors: ["weston"],
-        behaviours: ["truncate-after-commit", "resize-pool-smaller", "resize-during-read"],
-        seed: 1,
-        frames: 8,
-        honest: 1,
-      });
+      const r = await agreeing("weston", [
+        "truncate-after-commit",
+        "resize-pool-smaller",
+        "resize-during-read",
+      ]);
       expect(r.targets[0].policies).toEqual(["weston-10"]);
       expect(r.targets[0].version).toMatch(/^weston 10\./);
       const died = r.cells.find((c) => c.behaviour === "resize-during-read")!;
@@ -71,13 +69,7 @@ describe("model policies against the installed compositors (seed 1)", () => {
   it.skipIf(why("sway") !== null)(
     "wlroots-0.15 agrees with sway, including its SIGBUS on destroy-buffer-then-shrink",
     async () => {
-      const r = await runRealConformance({
-        compositors: ["sway"],
-        behaviours: ["truncate-after-commit", "destroy-buffer-then-shrink"],
-        seed: 1,
-        frames: 8,
-        honest: 1,
-      });
+      const r = await agreeing("sway", ["truncate-after-commit", "destroy-buffer-then-shrink"]);
       expect(r.targets[0].policies).toEqual(["wlroots-0.15"]);
       const died = r.cells.find((c) => c.behaviour === "destroy-buffer-then-shrink")!;
       expect(died.real).toEqual({ verdict: "died", cell: "DIED SIGBUS" });
