@@ -76,7 +76,11 @@ export interface LaunchSpec {
    * catches SIGBUS in OsSigHandler, logs "Caught signal 7 (Bus error)" and aborts).
    */
   faultLine?: RegExp;
-  /** Count delivered SIGBUS/SIGSEGV with strace (default true). */
+  /**
+   * Count delivered SIGBUS/SIGSEGV with strace. Off unless SHMLAB_REAL_STRACE=1: a Ctrl-C
+   * landing while strace attaches can still leave that strace behind (found by
+   * test/real-conformance.test.ts; docs/real-compositors.md), and nothing may outlive us.
+   */
   watchSignals?: boolean;
 }
 
@@ -128,7 +132,9 @@ export class LaunchedInstance implements RealInstance {
   private readonly exitWaiters: ((e: ExitInfo) => void)[] = [];
   private stopping: Promise<ExitInfo> | null = null;
   /** strace counting delivered SIGBUS/SIGSEGV, or why there is none. */
-  watch: SignalWatch | { why: string } = { why: "not attached" };
+  watch: SignalWatch | { why: string } = {
+    why: "strace not attached (SHMLAB_REAL_STRACE=1 attaches it)",
+  };
 
   constructor(
     readonly kind: RealKind,
@@ -184,13 +190,14 @@ export class LaunchedInstance implements RealInstance {
   }
 
   private async doStop(): Promise<ExitInfo> {
+    // The tracer first, while its tracee still lives.
+    if (this.watch instanceof SignalWatch) await this.watch.stop();
     if (!this.exit) {
       this.signal("SIGTERM");
       const timer = setTimeout(() => this.signal("SIGKILL"), STOP_GRACE_MS);
       await this.waitExit();
       clearTimeout(timer);
     }
-    if (this.watch instanceof SignalWatch) await this.watch.stop();
     rmSync(this.runtimeDir, { recursive: true, force: true });
     unregister(this);
     return this.exit!;
@@ -305,7 +312,7 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedInstance> {
   try {
     const endpoint = await waitReady(spec, inst, child, runtimeDir);
     (inst as { endpoint: Endpoint }).endpoint = endpoint;
-    if (spec.watchSignals !== false) {
+    if (spec.watchSignals ?? process.env.SHMLAB_REAL_STRACE === "1") {
       inst.watch = await SignalWatch.attach(inst.pid, logPath.replace(/\.log$/, ".signals"));
     }
     return inst;

@@ -43,6 +43,11 @@ export function unregister(r: Registered): void {
   if (live.size === 0) uninstall();
 }
 
+/** True while a signal's stop is under way: start nothing new. */
+export function isStopping(): boolean {
+  return stopping;
+}
+
 /** The instances still registered (for tests and for `stopAll`). */
 export function liveInstances(): readonly Registered[] {
   return [...live];

@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { type Registered, register, unregister } from "./registry.ts";
+import { isStopping, type Registered, register, unregister } from "./registry.ts";
 import { findBinary } from "./versions.ts";
 
 const ATTACH_TIMEOUT_MS = 5000;
@@ -32,6 +32,7 @@ export class SignalWatch implements Registered {
 
   /** Attaches to `pid`; null (with the reason in `why`) where it cannot. */
   static async attach(pid: number, outPath: string): Promise<SignalWatch | { why: string }> {
+    if (isStopping()) return { why: "shmlab is stopping" };
     const strace = findBinary("strace");
     if (!strace) return { why: "strace is not installed" };
     const setpriv = findBinary("setpriv");
@@ -92,14 +93,17 @@ export class SignalWatch implements Registered {
     return (readFileSync(this.outPath, "utf8").match(re) ?? []).length;
   }
 
-  /** Detaches (strace detaches cleanly on SIGTERM, leaving the compositor running). */
+  /**
+   * Ends strace with SIGKILL: the kernel detaches its tracees when the tracer dies (they go
+   * on untouched), while a SIGTERM can be lost when it lands in the middle of strace
+   * attaching to the threads of a compositor that is being killed at the same time — a
+   * Ctrl-C test found one strace left behind that way.
+   */
   async stop(): Promise<void> {
     if (this.exited) return;
     const done = new Promise<void>((r) => this.child.once("exit", () => r()));
-    signal(this.pid, "SIGTERM");
-    const t = setTimeout(() => signal(this.pid, "SIGKILL"), 2000);
+    signal(this.pid, "SIGKILL");
     await done;
-    clearTimeout(t);
   }
 }
 

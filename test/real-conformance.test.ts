@@ -6,7 +6,7 @@
  * running. Bounded: a handful of runs, each on a fresh instance.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -125,6 +125,31 @@ function processesUnder(dir: string): number[] {
   return out;
 }
 
+/** Running strace processes attached to one of `pids` (`strace -f -p PID ...`). */
+function tracersOf(pids: number[]): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+    } catch (err) {
+      if (["ENOENT", "EACCES", "ESRCH"].includes((err as NodeJS.ErrnoException).code ?? ""))
+        continue;
+      throw err;
+    }
+    const p = argv.indexOf("-p");
+    if (
+      argv[0].endsWith("strace") &&
+      p > 0 &&
+      pids.includes(Number(argv[p + 1])) &&
+      isRunning(Number(e))
+    )
+      out.push(Number(e));
+  }
+  return out;
+}
+
 describe.skipIf(why("weston") !== null || why("sway") !== null)("Ctrl-C", () => {
   it("interrupting `shmlab conformance --compositors` leaves no compositor running", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "shmlab-ctrlc-"));
@@ -148,6 +173,8 @@ describe.skipIf(why("weston") !== null || why("sway") !== null)("Ctrl-C", () => 
         await new Promise((f) => setTimeout(f, 20));
       expect(seen.filter(isRunning)).toEqual([]);
       expect(processesUnder(tmp)).toEqual([]);
+      // Nor the strace that counted their signals (its cwd is ours, its target theirs).
+      expect(tracersOf(seen)).toEqual([]);
       // The compositors' runtime dirs are gone too. (The native client's FIFO dirs,
       // shmlab-wlc-*, are native/wl-client.ts's to clean; not asserted here.)
       expect(readdirSync(tmp).filter((n) => /^shmlab-(weston|sway|xvfb)-/.test(n))).toEqual([]);
