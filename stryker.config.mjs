@@ -39,6 +39,7 @@ export default {
     "shm/fault.ts",
     "shm/truncate.ts",
     "lab/fuzz/invariants.ts",
+    "lab/verdict.ts",
   ],
   // The suites that pin those rules. The whole suite would also work, but its worker-thread,
   // host-kernel and browser suites add minutes per mutant and pin no rule the unit suites
@@ -62,5 +63,8 @@ export default {
     "test/policy-libwayland-wlcs.test.ts",
     "test/proposals.test.ts",
     "test/fuzz-invariants.test.ts",
+    "test/verdict.test.ts",
+    "test/oracle-live.test.ts",
+    "test/policy-libwayland-handler.test.ts",
   ],
 };

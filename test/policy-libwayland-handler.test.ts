@@ -31,10 +31,10 @@ function setup(opts: { seals?: number } = {}) {
   client.pwrite(cfd, new Uint8Array(2 * PG).fill(0x5a), 0);
   if (opts.seals) client.addSeals(cfd, opts.seals);
   const env: PolicyEnv = {
-    kernel: k,
     panic: (reason) => {
       throw new Error(`panic: ${reason}`);
     },
+    onBlocked: () => {},
   };
   const policy = libwayland.create(comp, env);
   const pool: ShmPool = {
@@ -195,10 +195,10 @@ describe("libwayland: a sealed pool skips the handler (sigbus_is_impossible)", (
     comp.ftruncate(fd, PG);
     comp.addSeals(fd, SEAL.F_SEAL_SHRINK);
     const policy = libwayland.create(comp, {
-      kernel: k,
       panic: (r) => {
         throw new Error(r);
       },
+      onBlocked: () => {},
     });
     const pool: ShmPool = { name: "p", fd, size: 2 * PG, addr: 0, state: {}, freed: false };
     policy.mapPool(pool);

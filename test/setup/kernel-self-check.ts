@@ -5,16 +5,14 @@
  * suite's speed and the benchmarks are those of the plain kernel.
  *
  *   SHMLAB_KERNEL_CHECKS=1 npm test      (npm run test:kernel-checks)
- *   SHMLAB_KERNEL_CHECKS=all npm test    also "orphan-file": pages of a file nothing
- *                                        references must be gone (issue 18 makes it hold)
  */
 import { afterEach } from "vitest";
 import { checkAfterEverySyscall, type KernelInvariantError } from "../../shm/self-check.ts";
 
 const mode = process.env.SHMLAB_KERNEL_CHECKS;
-if (mode === "1" || mode === "all") {
+if (mode === "1") {
   const seen: KernelInvariantError[] = [];
-  checkAfterEverySyscall((e) => seen.push(e), { orphanFiles: mode === "all" });
+  checkAfterEverySyscall((e) => seen.push(e));
   afterEach(() => {
     const first = seen[0];
     seen.length = 0;
