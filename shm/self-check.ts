@@ -313,7 +313,7 @@ export function checkAfterEverySyscall(
   const check = (k: Kernel) => {
     const n = (calls.get(k) ?? 0) + 1;
     calls.set(k, n);
-    const over = Math.ceil(sizeOf(k) / CHECK_EVERY_SYSCALL_BELOW);
+    const over = Math.max(1, Math.ceil(sizeOf(k) / CHECK_EVERY_SYSCALL_BELOW));
     const every = over * over;
     if (n % every !== 0) return;
     try {
