@@ -6,6 +6,11 @@
 // the tests that reach a mutant run against it), incremental (a rerun only tests mutants
 // whose code or covering tests changed; the state lives in .cache/, never committed).
 // Narrow a run while working: `npm run mutate -- --mutate protocol/codec.ts`.
+// The kernel's self-check after every syscall (docs/testing.md) runs in the mutation runs
+// too: a mutant that breaks refcounts, the reverse map or the page tables' bookkeeping
+// breaks a Linux invariant, and the check says so even when no test looks at that memory.
+process.env.SHMLAB_KERNEL_CHECKS ??= "1";
+
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   testRunner: "vitest",
