@@ -5,7 +5,7 @@
  * Clients draw 128x128 XRGB8888 pattern frames straight into the kernel's physical memory;
  * the compositor composites on this thread every millisecond it can.
  */
-import { createClientPool, mixedClients, runStress, warmClientPool } from "../client/stress.ts";
+import { createClientPool, mixedClients, runStress, warmClientPool } from "../lab/worker-stress.ts";
 import type { BenchResult, BenchSuite } from "./harness.ts";
 
 const COUNTS = [1, 4, 16, 64];

@@ -42,16 +42,28 @@ export interface ServeLimits {
   memoryLimit: number;
   /** Bytes of file memory one client's files may hold (ENOMEM past it). */
   maxClientMemory: number;
+  /** Bytes of pools the compositor maps for one client (no_memory past it). */
+  maxClientPoolBytes: number;
+  /** Bytes of buffer copies (textures) the compositor keeps for one client (no_memory). */
+  maxClientTextureBytes: number;
 }
 
+/**
+ * Sized so that every client at its limits still fits beside the others: a client's files
+ * hold at most maxClientMemory written by it plus maxClientPoolBytes faulted in by the
+ * compositor's reads, 64 MiB; 14 clients are 896 MiB of the 1 GiB kernel, the rest is the
+ * compositor's own. The fds: 14 × 24 = 336 of the compositor's 1021.
+ */
 export const DEFAULT_SERVE_LIMITS: Readonly<ServeLimits> = Object.freeze({
-  maxClients: 32,
+  maxClients: 14,
   maxPerAddress: DEFAULT_LISTEN_LIMITS.maxPerAddress,
   handshakeTimeoutMs: DEFAULT_LISTEN_LIMITS.handshakeTimeoutMs,
   idleTimeoutMs: DEFAULT_LISTEN_LIMITS.idleTimeoutMs,
   maxClientFds: 24,
   memoryLimit: 1024 * 1024 * 1024,
-  maxClientMemory: 64 * 1024 * 1024,
+  maxClientMemory: 32 * 1024 * 1024,
+  maxClientPoolBytes: 32 * 1024 * 1024,
+  maxClientTextureBytes: 16 * 1024 * 1024,
 });
 
 export interface ServeConfig {
@@ -91,8 +103,12 @@ export interface HealthStatus {
   deaths: number;
   lastDeath: DeathRecord | null;
   kernelProcesses: number;
-  memory: { framesInUse: number; framesLimit: number };
+  /** Kernel frames now, at most ever (the frame table never shrinks: RSS keeps the peak). */
+  memory: { framesInUse: number; framesPeak: number; framesLimit: number };
   rssBytes: number;
+  /** V8 heap in use, and memory outside it (Buffers, ArrayBuffers), for where RSS went. */
+  heapUsedBytes: number;
+  externalBytes: number;
   uptimeMs: number;
   limits: ServeLimits;
 }
@@ -162,6 +178,8 @@ export class ServeService {
       height: this.cfg.height ?? 720,
       clock: new IntervalClock(1000 / (this.cfg.fps ?? 60)),
       server: this.cfg.variant ? { variant: this.cfg.variant } : {},
+      maxClientPoolBytes: this.limits.maxClientPoolBytes,
+      maxClientTextureBytes: this.limits.maxClientTextureBytes,
     });
     const g: Generation = { n, kernel, comp, transports: new Set(), reported: false };
     comp.start({
@@ -292,6 +310,7 @@ export class ServeService {
   status(): HealthStatus {
     const g = this.gen;
     const fs = g.kernel.frames.getStats();
+    const mem = process.memoryUsage();
     return {
       status: g.comp.alive ? "ok" : "dead",
       policy: g.comp.policy.name,
@@ -303,8 +322,10 @@ export class ServeService {
       deaths: this.deathCount,
       lastDeath: this.deaths[this.deaths.length - 1] ?? null,
       kernelProcesses: g.kernel.processes.size,
-      memory: { framesInUse: fs.inUse, framesLimit: fs.limit },
-      rssBytes: process.memoryUsage.rss(),
+      memory: { framesInUse: fs.inUse, framesPeak: fs.peak, framesLimit: fs.limit },
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      externalBytes: mem.external,
       uptimeMs: Date.now() - this.started,
       limits: { ...this.limits },
     };

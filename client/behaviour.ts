@@ -28,6 +28,18 @@ export interface BehaviourContext {
   random(): number;
   /** Parameters from the scenario (surface size, frame count, seal or not...). */
   params: Readonly<Record<string, number | string | boolean>>;
+  /**
+   * What the run around the client can make happen to the whole machine, where a run
+   * provides it (the lab's deterministic runs do; a worker or remote client has none). A
+   * client cannot cause these itself: they stand for the rest of the system.
+   */
+  system?: SystemEvents;
+}
+
+/** Events of the machine, not of any one client; the run performs and records them. */
+export interface SystemEvents {
+  /** Memory pressure, now (kswapd reclaims); returns the droppable pages dropped. */
+  memoryPressure(): number;
 }
 
 export interface Behaviour {

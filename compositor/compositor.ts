@@ -6,6 +6,10 @@
  * every newly committed buffer through the policy, composites every surface into the
  * output framebuffer, releases the buffers it read and sends the frame callbacks.
  *
+ * Its three jobs live in files of their own: pool and buffer lifecycle (pools.ts), framing
+ * and compositing (output.ts), and what it counts (stats.ts). This file connects them to
+ * the server, the process and the clock, and owns the compositor's death.
+ *
  * Death. If the compositor's process is killed (a SIGBUS with no handler, a policy's
  * panic), the compositor is dead: `alive` is false, every client connection is closed, and
  * the ProcessKilled propagates out of frame() or out of the transport's delivery to the
@@ -13,7 +17,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { ProtocolClient } from "../protocol/client.ts";
-import { interfaceError, type ProtocolError } from "../protocol/errors.ts";
+import type { ProtocolError } from "../protocol/errors.ts";
 import {
   processFileInspector,
   serverFdBridge,
@@ -23,7 +27,6 @@ import type { InterfaceSpec, Schema } from "../protocol/schema.ts";
 import {
   type ConnectOptions,
   ProtocolServer,
-  type Resource,
   type ServerClient,
   type ServerOptions,
 } from "../protocol/server.ts";
@@ -31,177 +34,22 @@ import type { Transport } from "../protocol/transport.ts";
 import { createPair } from "../protocol/transports/pair.ts";
 import { getVariant, type ProtocolVariant, STANDARD } from "../protocol/variant.ts";
 import { ProcessKilled } from "../shm/errors.ts";
-import { onErrno } from "../shm/expected-errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
+import { Output, type SurfacePlacement } from "./output.ts";
 import { getPolicy } from "./policies/index.ts";
+import type { Access, AccessEnd, Policy, PolicyInstance, PolicyNotice } from "./policy.ts";
+import { type Buffer, type Pool, ShmPools } from "./pools.ts";
 import {
-  type Access,
-  type AccessEnd,
-  type BufferArgs,
-  type BufferView,
-  type Policy,
-  type PolicyInstance,
-  type PolicyNotice,
-  type Refusal,
-  type ShmPool,
-  ShmRefusal,
-} from "./policy.ts";
-import { bytesPerPixel } from "./validation.ts";
-
-// ---- state ---------------------------------------------------------------------------
-
-interface Pool extends ShmPool {
-  readonly id: number;
-  readonly client: ServerClient;
-  /** Internal references: the wl_shm_pool resource, each buffer, each access in flight. */
-  refs: number;
-  /** libwayland's external_refcount: accesses in flight (a resize waits for 0). */
-  busy: number;
-  /** A resize waiting for the accesses in flight to end. */
-  newSize: number | null;
-  resourceRef: boolean;
-  unmapped: boolean;
-  /** The protocol variant let this pool shrink (shrinkable-pools): check buffers against it. */
-  shrunk?: boolean;
-}
-
-interface Buffer extends BufferView {
-  readonly id: number;
-  readonly client: ServerClient;
-  readonly pool: Pool;
-  alive: boolean;
-  /** Created from a pool the policy freed (Xorg): shows nothing. */
-  inert: boolean;
-}
-
-export interface Rect {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-interface Surface {
-  readonly id: number;
-  readonly client: ServerClient;
-  readonly seq: number;
-  pending: {
-    attached: boolean;
-    buffer: Buffer | null;
-    damage: Rect[];
-    bufferDamage: Rect[];
-    frames: number[];
-  };
-  current: { buffer: Buffer | null; dirty: boolean; frames: number[]; damage: Rect[] };
-  /** The compositor's copy of the last buffer read (its "texture"). */
-  texture: Uint8Array | null;
-  texGeom: { width: number; height: number; stride: number; bpp: number; format: number } | null;
-  scale: number;
-  transform: number;
-}
-
-// ---- stats ---------------------------------------------------------------------------
-
-/** The compositor process's kernel counters at one moment (or a difference of two). */
-export interface KernelFigures {
-  faults: number;
-  sigbus: number;
-  sigsegv: number;
-  signals: number;
-  syscalls: number;
-  bytesUserRead: number;
-  bytesKernelCopied: number;
-  anonPages: number;
-  zeroPages: number;
-  uffdFaults: number;
-}
-
-export interface ProtocolErrorRecord {
-  frame: number;
-  client: string;
-  clientId: number;
-  objectId: number;
-  interface: string;
-  code: number;
-  message: string;
-  protoCode: string;
-}
-
-export interface NoticeRecord {
-  frame: number;
-  client: string;
-  clientId: number;
-  pool: string;
-  what: string;
-}
-
-/** Where one surface is on the output, and what it shows. */
-export interface SurfacePlacement {
-  client: string;
-  clientId: number;
-  surface: number;
-  /** The region of the output the surface occupies (clipped to its tile). */
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-  /** The buffer whose contents are shown (the last one read), or null. */
-  buffer: { width: number; height: number; stride: number; format: number } | null;
-}
-
-export interface FrameStats extends KernelFigures {
-  frame: number;
-  /** The frame clock's time for this frame (ms). */
-  time: number;
-  composeMs: number;
-  buffersRead: number;
-  /** Bytes the compositor read out of clients' pools into its own memory. */
-  bytesCopied: number;
-  errors: ProtocolErrorRecord[];
-  notices: NoticeRecord[];
-  alive: boolean;
-  surfaces: SurfacePlacement[];
-}
-
-export interface RunStats extends KernelFigures {
-  frames: number;
-  composeMs: number;
-  buffersRead: number;
-  bytesCopied: number;
-  errors: ProtocolErrorRecord[];
-  notices: NoticeRecord[];
-  alive: boolean;
-  death: { signal: string; reason: string; addr: number; cause: string } | null;
-  surfaces: SurfacePlacement[];
-}
-
-function figures(p: Process): KernelFigures {
-  const c = p.counters;
-  let syscalls = 0;
-  for (const n of Object.values(c.syscalls)) syscalls += n;
-  return {
-    faults: c.minorFaults + c.majorFaults,
-    sigbus: c.sigbus,
-    sigsegv: c.sigsegv,
-    signals: c.sigbus + c.sigsegv,
-    syscalls,
-    bytesUserRead: c.bytesUserRead,
-    bytesKernelCopied: c.bytesKernelCopied,
-    anonPages: c.anonPages,
-    zeroPages: c.zeroPageMaps,
-    uffdFaults: c.uffdFaults,
-  };
-}
-
-function diff(a: KernelFigures, b: KernelFigures): KernelFigures {
-  const out = {} as KernelFigures;
-  for (const k of Object.keys(a) as (keyof KernelFigures)[]) out[k] = a[k] - b[k];
-  return out;
-}
-
-// ---- the compositor ------------------------------------------------------------------
+  diff,
+  type FrameStats,
+  figures,
+  type KernelFigures,
+  type NoticeRecord,
+  type ProtocolErrorRecord,
+  type RunStats,
+} from "./stats.ts";
 
 /**
  * wl_shm_pool.create_buffer's format, as the compositor's server decodes it: a plain uint
@@ -212,7 +60,7 @@ function diff(a: KernelFigures, b: KernelFigures): KernelFigures {
  * check). protocol/'s schema refuses values outside the enum during validation; the
  * compositor's schema leaves them to the handler. Everything else of the variant is kept.
  */
-export function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
+function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
   return {
     ...v,
     schema(base: Schema): Schema {
@@ -245,6 +93,16 @@ export interface CompositorOptions {
   name?: string;
   /** Passed to the ProtocolServer (variant, limits, codec...). */
   server?: Omit<ServerOptions, "files" | "onClientError">;
+  /**
+   * Most bytes of buffer copies (textures) kept for one client; a commit whose read would
+   * need more is wl_display.error no_memory for that client. Default: no limit.
+   */
+  maxClientTextureBytes?: number;
+  /**
+   * Most bytes of pools mapped for one client at once; a create_pool or resize past it is
+   * wl_display.error no_memory. Default: no limit.
+   */
+  maxClientPoolBytes?: number;
 }
 
 export interface LocalClient {
@@ -269,15 +127,12 @@ export class Compositor {
   deathCause = "";
   readonly errors: ProtocolErrorRecord[] = [];
   readonly notices: NoticeRecord[] = [];
-  private readonly fb8: Uint8Array;
   private readonly instance: PolicyInstance;
-  private readonly surfaces = new Map<Surface, true>();
-  private readonly pools = new Set<Pool>();
-  private nextSeq = 1;
+  private readonly output: Output;
+  private readonly pools: ShmPools;
   private frameNo = 0;
   private readonly start0: KernelFigures;
   private totals = { composeMs: 0, buffersRead: 0, bytesCopied: 0 };
-  private lastPlacements: SurfacePlacement[] = [];
   private localClients = 0;
 
   constructor(opts: CompositorOptions = {}) {
@@ -292,8 +147,15 @@ export class Compositor {
       );
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
-    this.framebuffer = new Uint32Array(new SharedArrayBuffer(this.width * this.height * 4));
-    this.fb8 = new Uint8Array(this.framebuffer.buffer);
+    this.output = new Output(this.width, this.height, opts.maxClientTextureBytes);
+    // Xorg's ShmPutImage: X errors at the put, and the read inside the request.
+    this.output.onCommit = (b) => this.pools.commitChecks(b);
+    if (this.policy.readAtCommit)
+      this.output.readAtCommit = {
+        read: (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        invalid: (b) => this.invalidBeyondShrink(b),
+      };
+    this.framebuffer = this.output.framebuffer;
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
     this.start0 = figures(this.proc);
@@ -307,6 +169,18 @@ export class Compositor {
     this.instance = policy.create(this.proc, {
       panic: (reason) => this.panic(reason),
       onBlocked: (what, run) => this.onBlocked(what, run),
+    });
+    const instance = this.instance;
+    this.pools = new ShmPools({
+      proc: this.proc,
+      policy,
+      instance,
+      alive: () => this.alive && this.proc.alive,
+      poolsMayShrink: () => this.server.variant.rules.poolsMayShrink,
+      notice: (client, pool, what, xError) => this.notice(client, pool, what, xError),
+      panic: (reason) => this.panic(reason),
+      bufferGone: (b) => this.output.bufferGone(b),
+      maxClientPoolBytes: opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY,
     });
     this.installGlobals();
   }
@@ -420,231 +294,8 @@ export class Compositor {
     s.addGlobal("wl_shm", this.server.schema.interfaces.wl_shm?.version, (r) => {
       for (const f of formats) r.client.postEvent(r.id, "format", [f]);
     });
-
-    s.implement("wl_compositor", {
-      create_surface: (r, args) => this.createSurface(r.client, args[0] as number),
-      create_region: (r, args) => {
-        r.client.resource(args[0] as number)!.data = { rects: [] };
-      },
-    });
-    s.implement("wl_region", { destroy: () => {}, add: () => {}, subtract: () => {} });
-
-    s.implement("wl_surface", {
-      destroy: () => {},
-      attach: (r, args) => {
-        const s = r.data as Surface;
-        const id = args[0] as number;
-        s.pending.attached = true;
-        s.pending.buffer = id ? (r.client.resource(id)?.data as Buffer) : null;
-      },
-      damage: (r, args) => {
-        const [x, y, width, height] = args as unknown as number[];
-        (r.data as Surface).pending.damage.push({ x, y, width, height });
-      },
-      damage_buffer: (r, args) => {
-        const [x, y, width, height] = args as unknown as number[];
-        (r.data as Surface).pending.bufferDamage.push({ x, y, width, height });
-      },
-      frame: (r, args) => {
-        (r.data as Surface).pending.frames.push(args[0] as number);
-      },
-      set_opaque_region: () => {},
-      set_input_region: () => {},
-      commit: (r) => this.commit(r.data as Surface),
-      set_buffer_transform: (r, args) => {
-        const t = args[0] as number;
-        // wayland.xml: "if transform is not one of the values from the wl_output.transform enum"
-        if (t < 0 || t > 7)
-          throw interfaceError(r.id, 1, `buffer transform value (${t}) is invalid`);
-        (r.data as Surface).transform = t;
-      },
-      set_buffer_scale: (r, args) => {
-        const scale = args[0] as number;
-        if (scale < 1)
-          throw interfaceError(r.id, 0, `buffer scale value (${scale}) is not positive`);
-        (r.data as Surface).scale = scale;
-      },
-    });
-
-    s.implement("wl_shm", {
-      create_pool: (r, args) => this.createPool(r, args as [number, number, number]),
-      release: () => {},
-    });
-    s.implement("wl_shm_pool", {
-      create_buffer: (r, args) => this.createBuffer(r, args as unknown as number[]),
-      destroy: () => {},
-      resize: (r, args) => this.resizePool(r, args[0] as number),
-    });
-    s.implement("wl_buffer", { destroy: () => {} });
-  }
-
-  private createSurface(client: ServerClient, id: number): void {
-    const res = client.resource(id)!;
-    const s: Surface = {
-      id,
-      client,
-      seq: this.nextSeq++,
-      pending: { attached: false, buffer: null, damage: [], bufferDamage: [], frames: [] },
-      current: { buffer: null, dirty: false, frames: [], damage: [] },
-      texture: null,
-      texGeom: null,
-      scale: 1,
-      transform: 0,
-    };
-    res.data = s;
-    this.surfaces.set(s, true);
-    res.onDestroy = () => {
-      this.surfaces.delete(s);
-    };
-  }
-
-  private commit(s: Surface): void {
-    const p = s.pending;
-    if (p.attached) {
-      s.current.buffer = p.buffer;
-      s.current.dirty = p.buffer !== null;
-      if (p.buffer === null) {
-        s.texture = null;
-        s.texGeom = null;
-      }
-    }
-    s.current.frames.push(...p.frames);
-    s.current.damage = [...p.damage, ...p.bufferDamage];
-    s.pending = { attached: false, buffer: null, damage: [], bufferDamage: [], frames: [] };
-  }
-
-  private refusal(objectId: number, r: Refusal): ProtocolError {
-    return interfaceError(objectId, r.code, r.message);
-  }
-
-  private createPool(r: Resource, [id, fd, size]: [number, number, number]): void {
-    const closeFd = () => {
-      // EBADF: already closed by the policy.
-      if (this.proc.alive) onErrno(["EBADF"], () => this.proc.close(fd), undefined);
-    };
-    const bad = this.policy.profile.createPool(size);
-    if (bad) {
-      closeFd();
-      throw this.refusal(r.id, bad);
-    }
-    const client = r.client;
-    const pool: Pool = {
-      id,
-      client,
-      name: `${client.label}#${id}`,
-      fd,
-      size,
-      addr: 0,
-      state: {},
-      freed: false,
-      refs: 1,
-      busy: 0,
-      newSize: null,
-      resourceRef: true,
-      unmapped: false,
-    };
-    try {
-      this.instance.mapPool(pool);
-    } catch (e) {
-      if (e instanceof ShmRefusal) {
-        if (pool.fd >= 0) closeFd();
-        throw this.refusal(r.id, e.refusal);
-      }
-      throw e;
-    }
-    this.pools.add(pool);
-    const res = client.resource(id)!;
-    res.data = pool;
-    res.onDestroy = () => {
-      if (pool.resourceRef) {
-        pool.resourceRef = false;
-        this.unrefPool(pool);
-      }
-    };
-  }
-
-  private unrefPool(pool: Pool): void {
-    if (--pool.refs > 0 || pool.unmapped) return;
-    pool.unmapped = true;
-    this.pools.delete(pool);
-    if (this.alive && this.proc.alive) this.instance.unmapPool(pool);
-  }
-
-  private createBuffer(r: Resource, args: number[]): void {
-    const [id, offset, width, height, stride, format] = args;
-    const pool = r.data as Pool;
-    const b: BufferArgs = { offset, width, height, stride, format };
-    if (!pool.freed) {
-      const bad = this.policy.profile.createBuffer(b, pool.size);
-      if (bad) throw this.refusal(r.id, bad);
-    }
-    const bpp = bytesPerPixel(format) || 4;
-    const client = r.client;
-    const buf: Buffer = {
-      ...b,
-      id,
-      client,
-      pool,
-      bpp,
-      span: (height - 1) * stride + width * bpp,
-      name: `${client.label}#${id}`,
-      alive: true,
-      inert: pool.freed,
-    };
-    if (pool.freed) {
-      // Xorg: a request naming a freed segment is BadShmSeg, an X error that does not
-      // disconnect; wl_shm has none, so the buffer is inert and the event is noted.
-      this.notices.push({
-        frame: this.frameNo,
-        client: client.label,
-        clientId: client.id,
-        pool: pool.name,
-        what: "BadShmSeg: create_buffer on a freed segment (buffer inert)",
-      });
-    }
-    pool.refs++;
-    const res = client.resource(id)!;
-    res.data = buf;
-    res.onDestroy = () => {
-      buf.alive = false;
-      for (const s of this.surfaces.keys()) {
-        if (s.current.buffer === buf) s.current.buffer = null;
-        if (s.pending.buffer === buf) s.pending.buffer = null;
-      }
-      this.unrefPool(pool);
-    };
-  }
-
-  private resizePool(r: Resource, size: number): void {
-    const pool = r.data as Pool;
-    const mayShrink = this.server.variant.rules.poolsMayShrink && size > 0;
-    const bad = mayShrink && size < pool.size ? null : this.policy.profile.resize(size, pool.size);
-    if (bad?.thenPanic) {
-      r.client.postError(r.id, bad.code, bad.message);
-      this.panic(bad.thenPanic);
-    }
-    if (bad) throw this.refusal(r.id, bad);
-    if (pool.freed) return;
-    if (mayShrink && size < pool.size) pool.shrunk = true;
-    if (this.policy.deferResizeWhileReading && pool.busy > 0) {
-      // wayland-shm.c shm_pool_resize: "we defer the resize ... until the compositor
-      // finishes dereferencing the pool".
-      pool.newSize = size;
-      return;
-    }
-    this.finishResize(pool, size);
-  }
-
-  private finishResize(pool: Pool, size: number): void {
-    pool.newSize = null;
-    try {
-      this.instance.growPool(pool, size);
-    } catch (e) {
-      if (!(e instanceof ShmRefusal)) throw e;
-      // "only if pool->resource != NULL": a destroyed pool's resize fails silently.
-      if (pool.resourceRef && !pool.client.closed)
-        pool.client.postError(pool.id, e.refusal.code, e.refusal.message);
-    }
+    this.output.implement(s);
+    this.pools.implement(s);
   }
 
   private recordError(c: ServerClient, e: ProtocolError): void {
@@ -657,6 +308,17 @@ export class Compositor {
       code: e.wlCode,
       message: e.message,
       protoCode: e.code,
+    });
+  }
+
+  private notice(client: ServerClient, pool: string, what: string, xError?: string): void {
+    this.notices.push({
+      frame: this.frameNo,
+      client: client.label,
+      clientId: client.id,
+      pool,
+      what,
+      ...(xError ? { xError } : {}),
     });
   }
 
@@ -674,7 +336,7 @@ export class Compositor {
   ): AccessEnd | undefined {
     const b = client.resource(bufferId)?.data as Buffer | undefined;
     if (!b?.alive) throw new Error(`no live buffer ${bufferId}`);
-    return this.guardDeath(() => this.access(b, fn));
+    return this.guardDeath(() => this.pools.access(b, fn));
   }
 
   /** Reads a buffer's bytes through the policy (as frame() does) into a new array. */
@@ -696,45 +358,22 @@ export class Compositor {
     }
   }
 
-  private invalidBeyondShrink(b: Buffer): void {
+  /**
+   * shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is never
+   * read again (reading it would run past the shrunk mapping: SIGSEGV).
+   */
+  private invalidBeyondShrink(b: Buffer): boolean {
+    if (!(b.pool.shrunk && b.offset + b.span > b.pool.size)) return false;
     b.inert = true;
-    this.notices.push({
-      frame: this.frameNo,
-      client: b.client.label,
-      clientId: b.client.id,
-      pool: b.pool.name,
-      what: `buffer ${b.id} lies beyond the shrunk pool (${b.pool.size} bytes): invalid, not read`,
-    });
-  }
-
-  private access(b: Buffer, fn: (a: Access) => void): AccessEnd | undefined {
-    const pool = b.pool;
-    pool.refs++;
-    pool.busy++;
-    let end: AccessEnd | undefined;
-    try {
-      const a = this.instance.beginAccess(b);
-      fn(a);
-      end = this.instance.endAccess(a);
-    } finally {
-      // On a death nothing below matters; on another failure (a Deadlock, a bug) the pool
-      // must not stay marked as being read.
-      pool.busy--;
-    }
-    if (pool.busy === 0 && pool.newSize !== null && !pool.unmapped)
-      this.finishResize(pool, pool.newSize);
-    this.unrefPool(pool);
-    if (end?.error && b.alive && !b.client.closed)
-      b.client.postError(b.id, end.error.code, end.error.message);
-    return end;
+    this.notice(
+      b.client,
+      b.pool.name,
+      `buffer ${b.id} lies beyond the shrunk pool (${b.pool.size} bytes): invalid, not read`,
+    );
+    return true;
   }
 
   // ---- frames --------------------------------------------------------------------------
-
-  /** Surfaces in creation order. */
-  private surfaceList(): Surface[] {
-    return [...this.surfaces.keys()].sort((a, b) => a.seq - b.seq);
-  }
 
   /**
    * One frame: read each newly committed buffer through the policy, composite every
@@ -749,46 +388,15 @@ export class Compositor {
     const errors0 = this.errors.length;
     const notices0 = this.notices.length;
     const time = this.clock.tick();
-    let buffersRead = 0;
-    let bytesCopied = 0;
+    let reads = { buffersRead: 0, bytesCopied: 0 };
     try {
-      const released: Buffer[] = [];
-      for (const s of this.surfaceList()) {
-        const b = s.current.buffer;
-        if (!b || !s.current.dirty || s.client.closed) continue;
-        s.current.dirty = false;
-        if (!b.alive || b.inert) continue;
-        // shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is
-        // never read again (reading it would run past the shrunk mapping: SIGSEGV).
-        if (b.pool.shrunk && b.offset + b.span > b.pool.size) {
-          this.invalidBeyondShrink(b);
-          continue;
-        }
-        const tex = s.texture && s.texture.length === b.span ? s.texture : new Uint8Array(b.span);
-        this.access(b, (a) => this.instance.read(a, tex));
-        buffersRead++;
-        bytesCopied += b.span;
-        s.texture = tex;
-        s.texGeom = {
-          width: b.width,
-          height: b.height,
-          stride: b.stride,
-          bpp: b.bpp,
-          format: b.format,
-        };
-        released.push(b);
-      }
-      this.composite();
-      // "wl_buffer.release ... when the compositor no longer uses the contents": they were
-      // copied into the compositor's own memory.
-      for (const b of released)
-        if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
-      const ms = Math.floor(time) >>> 0;
-      for (const s of this.surfaceList()) {
-        if (s.client.closed) continue;
-        for (const cb of s.current.frames.splice(0))
-          if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
-      }
+      const r = this.output.readCommitted(
+        (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        (b) => this.invalidBeyondShrink(b),
+      );
+      reads = r;
+      this.output.composite();
+      this.output.finishFrame(r.released, time);
       const notes: PolicyNotice[] = this.instance.idle?.() ?? [];
       for (const n of notes) this.policyNotice(n);
     } catch (e) {
@@ -797,100 +405,36 @@ export class Compositor {
     }
     const composeMs = performance.now() - t0;
     this.totals.composeMs += composeMs;
-    this.totals.buffersRead += buffersRead;
-    this.totals.bytesCopied += bytesCopied;
+    this.totals.buffersRead += reads.buffersRead;
+    this.totals.bytesCopied += reads.bytesCopied;
     return {
       ...diff(figures(this.proc), before),
       frame,
       time,
       composeMs,
-      buffersRead,
-      bytesCopied,
+      buffersRead: reads.buffersRead,
+      bytesCopied: reads.bytesCopied,
       errors: this.errors.slice(errors0),
       notices: this.notices.slice(notices0),
       alive: this.alive,
-      surfaces: this.lastPlacements,
+      surfaces: this.output.placements(),
     };
   }
 
   private policyNotice(n: PolicyNotice): void {
     const pool = n.pool as Pool;
-    this.notices.push({
-      frame: this.frameNo,
-      client: pool.client.label,
-      clientId: pool.client.id,
-      pool: pool.name,
-      what: n.what,
-    });
+    this.notice(pool.client, pool.name, n.what);
     // The segment's own reference is freed (ShmDetachSegment: buffers keep theirs).
-    if (pool.freed && pool.resourceRef) {
-      pool.resourceRef = false;
-      this.unrefPool(pool);
-    }
-  }
-
-  /**
-   * The layout: surfaces with contents, in creation order, on a grid of
-   * ceil(sqrt(n)) columns; each at its tile's top-left corner, clipped to the tile.
-   */
-  layout(): { surface: Surface; place: SurfacePlacement }[] {
-    const shown = this.surfaceList().filter((s) => s.texture && s.texGeom && !s.client.closed);
-    const n = shown.length;
-    if (n === 0) return [];
-    const cols = Math.ceil(Math.sqrt(n));
-    const rows = Math.ceil(n / cols);
-    const tw = Math.floor(this.width / cols);
-    const th = Math.floor(this.height / rows);
-    return shown.map((s, i) => {
-      const g = s.texGeom!;
-      const x = (i % cols) * tw;
-      const y = Math.floor(i / cols) * th;
-      return {
-        surface: s,
-        place: {
-          client: s.client.label,
-          clientId: s.client.id,
-          surface: s.id,
-          x,
-          y,
-          width: Math.min(g.width, tw),
-          height: Math.min(g.height, th),
-          buffer: { width: g.width, height: g.height, stride: g.stride, format: g.format },
-        },
-      };
-    });
-  }
-
-  private composite(): void {
-    this.framebuffer.fill(0);
-    const out: SurfacePlacement[] = [];
-    const W = this.width;
-    for (const { surface: s, place: p } of this.layout()) {
-      out.push(p);
-      const tex = s.texture!;
-      const g = s.texGeom!;
-      if (g.bpp !== 4) continue; // every accepted format is 32-bit; others are not drawn
-      const rowBytes = p.width * 4;
-      for (let y = 0; y < p.height; y++) {
-        const src = y * g.stride;
-        this.fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
-      }
-    }
-    this.lastPlacements = out;
+    if (pool.freed) this.pools.releaseResource(pool);
   }
 
   /** The pixels of one placement, row by row (width * height values). */
   regionPixels(p: SurfacePlacement): Uint32Array {
-    const out = new Uint32Array(p.width * p.height);
-    for (let y = 0; y < p.height; y++) {
-      const at = (p.y + y) * this.width + p.x;
-      out.set(this.framebuffer.subarray(at, at + p.width), y * p.width);
-    }
-    return out;
+    return this.output.regionPixels(p);
   }
 
   placements(): SurfacePlacement[] {
-    return this.lastPlacements;
+    return this.output.placements();
   }
 
   /** Runs the policy's helper threads (the userfaultfd handler) once; true if any ran. */
@@ -900,7 +444,7 @@ export class Compositor {
 
   /** Pools currently held (mapped or readable), for leak checks. */
   get poolCount(): number {
-    return this.pools.size;
+    return this.pools.count;
   }
 
   stats(): RunStats {
@@ -920,7 +464,7 @@ export class Compositor {
             cause: this.deathCause,
           }
         : null,
-      surfaces: this.lastPlacements,
+      surfaces: this.output.placements(),
     };
   }
 

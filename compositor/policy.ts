@@ -21,15 +21,27 @@ export interface Refusal {
    * The text is the panic message.
    */
   thenPanic?: string;
+  /**
+   * An X11 error reply ("BadValue", "BadMatch"...) instead of a wl_shm error: Xorg answers
+   * a bad MIT-SHM request with an error and keeps the client (Xext/shm.c returns the error
+   * code to the dispatcher, which sends it and carries on). Nothing is posted on the wire;
+   * the object the request made is inert and the error is kept as a notice.
+   */
+  xError?: string;
+  /**
+   * Accepted with no error but drawing nothing (an X request whose 16-bit fields cannot
+   * carry the wl_shm geometry: what reaches the server draws nothing the model can read).
+   */
+  drawsNothing?: boolean;
 }
 
 /** Thrown by policy code to refuse a request (posted on the sender, like a profile refusal). */
 export class ShmRefusal extends Error {
   readonly refusal: Refusal;
-  constructor(code: number, message: string) {
+  constructor(code: number, message: string, xError?: string) {
     super(message);
     this.name = "ShmRefusal";
-    this.refusal = { code, message };
+    this.refusal = xError ? { code, message, xError } : { code, message };
   }
 }
 
@@ -164,5 +176,15 @@ export interface Policy {
    * pointers into it"); policies that make a new mapping instead (wlroots, KWin) do not.
    */
   readonly deferResizeWhileReading: boolean;
+  /**
+   * Behaviours this policy's protocol cannot express (MIT-SHM has no pool resize), each
+   * with the reason: the lab reports them as not applicable instead of inventing a verdict.
+   */
+  readonly notApplicable?: Readonly<Record<string, string>>;
+  /**
+   * The buffer is read while the commit is processed, not at the next frame: Xorg's
+   * ProcShmPutImage copies the image during the request.
+   */
+  readonly readAtCommit?: boolean;
   create(proc: Process, env: PolicyEnv): PolicyInstance;
 }

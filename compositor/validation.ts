@@ -200,26 +200,54 @@ export const SMITHAY_PROFILE: ValidationProfile = {
 };
 
 /**
- * Xorg MIT-SHM translated to wl_shm (X has no pools of a declared size): ProcShmAttachFd
- * fstats the fd and maps st_size (the pool's size is the file's, not the request's), an
- * empty file is BadMatch (→ invalid_fd); ShmPutImage's VERIFY_SHMSIZE bound (BadValue →
- * invalid_stride) is libwayland's geometry check against that size. The create_pool size
- * check is wl_shm's own (X has none).
+ * Xorg MIT-SHM translated to wl_shm: create_buffer + commit is ShmPutImage(totalWidth =
+ * stride / 4, totalHeight = height, src = the whole buffer, ZPixmap, depth 24) at the
+ * buffer's offset, checked here in ProcShmPutImage's order against the segment's size (the
+ * file's st_size at ShmAttachFd, not a size the client claims). Every failure is an X error
+ * after which Xorg keeps the client (Refusal.xError). X has no pool size (ShmAttachFd
+ * carries none) and no resize, so createPool and resize refuse nothing here: the behaviours
+ * that need them are not applicable (xorg-mit-shm's notApplicable).
  */
+const xRefuse = (xError: string, message: string): Refusal => ({
+  code: SHM_ERROR.invalid_stride,
+  message,
+  xError,
+});
+
+/** ProcShmPutImage's checks, on the request's 16- and 32-bit fields as they go on the wire. */
+function xorgPutImage(b: BufferArgs, size: number): Refusal | null {
+  const offset = b.offset >>> 0;
+  // VERIFY_SHMPTR: "if ((offset & 3) || (offset > shmdesc->size)) ... return BadValue"
+  if (offset & 3 || offset > size)
+    return xRefuse("BadValue", `offset ${offset} in a ${size}-byte segment`);
+  // format: only XYBitmap, XYPixmap, ZPixmap; "client->errorValue = stuff->format; return BadValue"
+  if (b.format !== ARGB8888 && b.format !== XRGB8888)
+    return xRefuse("BadValue", `image format ${hex(b.format)}`);
+  // CARD16 fields: a wl_shm geometry wider or taller than 65535 is truncated on the wire
+  // (real/x11-wire.ts writes what the client gives). Height 65536 becomes 0: the put has
+  // nothing to check or draw. The model does not redraw other truncations; it draws nothing.
+  if (b.width > 0xffff || b.height > 0xffff || (b.stride >>> 0) / 4 > 0xffff)
+    return { code: 0, message: "geometry beyond X's 16-bit fields", drawsNothing: true };
+  const totalWidth = Math.floor((b.stride >>> 0) / 4) & 0xffff;
+  const totalHeight = b.height & 0xffff;
+  const length = totalWidth * 4; // PixmapBytePad(totalWidth, 24): 32 bits per pixel
+  // "length > (shmdesc->size - stuff->offset) / stuff->totalHeight" → BadValue
+  if (totalHeight !== 0 && length > Math.floor((size - offset) / totalHeight))
+    return xRefuse("BadValue", `${totalWidth}x${totalHeight} at ${offset} outside the segment`);
+  // "(stuff->srcX + stuff->srcWidth) > stuff->totalWidth" → BadValue (srcX is 0)
+  if ((b.width & 0xffff) > totalWidth) return xRefuse("BadValue", `srcWidth ${b.width & 0xffff}`);
+  return null;
+}
+
 export const XORG_PROFILE: ValidationProfile = {
-  source: "xserver Xext/shm.c (ProcShmAttachFd, ShmPutImage VERIFY_SHMSIZE), translated to wl_shm",
+  source:
+    "xserver Xext/shm.c (ProcShmAttachFd, ProcShmPutImage: VERIFY_SHMPTR and the length check), translated to wl_shm",
   formats: [ARGB8888, XRGB8888],
-  createPool(size) {
-    return size <= 0 ? refuse(SHM_ERROR.invalid_stride, `invalid size (${size})`) : null;
-  },
-  createBuffer(b, poolSize) {
-    if (b.format !== ARGB8888 && b.format !== XRGB8888)
-      return refuse(SHM_ERROR.invalid_format, `invalid format ${hex(b.format)}`);
-    if (libwaylandGeometryBad(b, poolSize))
-      return refuse(SHM_ERROR.invalid_stride, "BadValue: outside the shared memory segment");
+  createPool() {
     return null;
   },
-  resize(size, poolSize) {
-    return size < poolSize ? refuse(SHM_ERROR.invalid_fd, "shrinking pool invalid") : null;
+  createBuffer: xorgPutImage,
+  resize() {
+    return null;
   },
 };

@@ -31,6 +31,8 @@ export interface CompareOptions {
   frames: number;
   honest: number;
   images?: boolean;
+  /** Keep each run's wire trace (WAYLAND_DEBUG form) in its record (RunRecord.trace). */
+  trace?: boolean;
   onProgress?: (done: number, total: number, last: RunRecord) => void;
 }
 
@@ -48,10 +50,15 @@ export interface Cell {
 
 export interface CompareResult {
   schema: typeof COMPARE_SCHEMA;
-  options: Omit<CompareOptions, "onProgress" | "images">;
+  options: Omit<CompareOptions, "onProgress" | "images" | "trace">;
   policies: { name: string; source: string; summary: string; clientReceives: string }[];
   behaviours: { name: string; honest: boolean; description: string; source: string }[];
   cells: Cell[];
+  /**
+   * Pairs the policy's protocol cannot express (Policy.notApplicable: MIT-SHM has no pool
+   * resize): not run, shown as "n/a" with the reason, never as an invented verdict.
+   */
+  notApplicable: { policy: string; behaviour: string; why: string }[];
   runs: RunRecord[];
   elapsedMs: number;
 }
@@ -87,9 +94,15 @@ export function compare(opts: CompareOptions): CompareResult {
   const t0 = performance.now();
   const runs: RunRecord[] = [];
   const cells: Cell[] = [];
+  const notApplicable: CompareResult["notApplicable"] = [];
   const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   for (const policy of opts.policies) {
+    const na = getPolicy(policy).notApplicable ?? {};
     for (const behaviour of opts.behaviours) {
+      if (na[behaviour]) {
+        notApplicable.push({ policy, behaviour, why: na[behaviour] });
+        continue;
+      }
       const idx: number[] = [];
       for (let i = 0; i < opts.seeds; i++) {
         const r = runOne(
@@ -102,7 +115,7 @@ export function compare(opts: CompareOptions): CompareResult {
             frames: opts.frames,
             honest: opts.honest,
           }),
-          { images: opts.images },
+          { images: opts.images, trace: opts.trace ? [] : undefined },
         );
         idx.push(runs.length);
         runs.push(r);
@@ -124,7 +137,7 @@ export function compare(opts: CompareOptions): CompareResult {
       });
     }
   }
-  const { onProgress: _p, images: _i, ...options } = opts;
+  const { onProgress: _p, images: _i, trace: _t, ...options } = opts;
   return {
     schema: COMPARE_SCHEMA,
     options,
@@ -137,6 +150,7 @@ export function compare(opts: CompareOptions): CompareResult {
       return { name, honest: b.honest, description: b.description, source: b.source };
     }),
     cells,
+    notApplicable,
     runs,
     elapsedMs: performance.now() - t0,
   };

@@ -6,6 +6,7 @@ import Table from "cli-table3";
 import pc from "picocolors";
 import type { Cell, CompareResult } from "./compare.ts";
 import type { RunRecord, Verdict } from "./record.ts";
+import { eventLine } from "./timeline.ts";
 
 export const LEGEND: readonly { verdict: Verdict; meaning: string }[] = [
   {
@@ -33,6 +34,7 @@ export function shortCell(text: string, max = 10): string {
   return text
     .replace(/^DIED SIG(\w+)/, "DIED($1)")
     .replace(/^invalid_/, "inv_")
+    .replace(/^Bad(\w+) \(kept\)/, "Bad$1+")
     .replace(/^zeros, no error/, "zeros")
     .replace(/^last frame kept, no error/, "kept")
     .replace(/^survived, not shown, no error/, "survived")
@@ -90,7 +92,8 @@ export function renderMatrix(r: CompareResult, width = process.stdout.columns ||
         const row: string[] = [b.honest ? `${b.name} (honest)` : b.name];
         for (const p of cols) {
           const c = r.cells.find((x) => x.policy === p && x.behaviour === b.name);
-          row.push(c ? colourFor(c.verdict)(shortCell(c.text)) : "");
+          const na = r.notApplicable?.some((x) => x.policy === p && x.behaviour === b.name);
+          row.push(c ? colourFor(c.verdict)(shortCell(c.text)) : na ? pc.dim("n/a") : "");
         }
         t.push(row);
       }
@@ -103,6 +106,7 @@ export function renderLegend(): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
   lines.push(
     `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
+    `  "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");
 }
@@ -154,8 +158,7 @@ export function renderRun(r: RunRecord): string {
     `cost: ${k.faults} faults, ${k.signals} signals, ${k.syscalls} syscalls, ${k.bytesCopied} bytes copied, ${k.anonPages} anon pages, ${k.zeroPages} zero pages, ${k.msPerFrame.toFixed(2)} ms/frame`,
   );
   out.push("timeline:");
-  for (const e of r.timeline.slice(0, 40))
-    out.push(`  [frame ${e.frame}] ${e.who}: ${e.what}${e.detail ? ` ${e.detail}` : ""}`);
+  for (const e of r.timeline.slice(0, 40)) out.push(`  ${eventLine(e)}`);
   if (r.timeline.length > 40) out.push(`  ... ${r.timeline.length - 40} more (see --json)`);
   out.push(`digest ${r.digest}; replay: ${r.replay}`);
   return out.join("\n");

@@ -3,7 +3,7 @@
  * connection, which of its frames reached the compositor, who closed its connection, and
  * what its region of the output shows.
  */
-import type { Behaviour } from "../client/behaviour.ts";
+import type { Behaviour, SystemEvents } from "../client/behaviour.ts";
 import { Client } from "../client/client.ts";
 import { classifyRegion } from "../client/pattern.ts";
 import { ClientRuntime, makeContext } from "../client/runtime.ts";
@@ -60,6 +60,7 @@ export class Participant {
     comp: Compositor,
     seed: number,
     params: Readonly<Record<string, number | string | boolean>>,
+    system: SystemEvents,
   ) {
     const label = `${behaviour.name}#${index}`;
     const proc = kernel.spawn(label);
@@ -75,7 +76,8 @@ export class Participant {
       label,
       schema: comp.server.schema,
     });
-    this.runtime = new ClientRuntime(behaviour, this.client, makeContext(seed, index, params));
+    const ctx = { ...makeContext(seed, index, params), system };
+    this.runtime = new ClientRuntime(behaviour, this.client, ctx);
     // Whichever end closes first closed the connection: the other end hears of it only
     // when the scheduler delivers the close.
     st.onClose(() => {

@@ -60,6 +60,8 @@ export type HostileOutcome =
       /** What the client's own window showed on the last frame (zero, stale = an earlier frame...). */
       screen: PixelClass | "none";
     }
+  /** An X11 error (Refusal.xError) after which the server kept the client (Xorg). */
+  | { kind: "x-error"; error: string; message: string }
   | { kind: "undetected" }
   | { kind: "killed-compositor"; how: string }
   | { kind: "self-destructed"; how: string };
@@ -142,6 +144,11 @@ export interface RunRecord {
   timeline: TimelineEvent[];
   /** The last frame as PNGs (base64), beside what the honest clients committed. */
   images?: { width: number; height: number; output: string; expected: string };
+  /**
+   * The wire traffic in WAYLAND_DEBUG form with kernel events as `#` comments, when asked
+   * for (compare --trace, --html; fuzz findings). Not part of the digest.
+   */
+  trace?: string[];
   /** A digest of every deterministic fact, so replays can be checked for sameness. */
   digest: string;
 }

@@ -18,6 +18,9 @@ const COLOURS: Record<Verdict, string> = {
   ok: "#66bb6a",
 };
 
+/** Trace lines per run in the report; the rest are a replay away. */
+const HTML_TRACE_LINES = 400;
+
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const cellId = (policy: string, behaviour: string) =>
@@ -32,6 +35,9 @@ function matrix(r: CompareResult): string {
       const tds = r.policies
         .map((p) => {
           const c = r.cells.find((x) => x.policy === p.name && x.behaviour === b.name);
+          const na = r.notApplicable?.find((x) => x.policy === p.name && x.behaviour === b.name);
+          if (na)
+            return `<td class="na" title="${esc(`${p.name} × ${b.name}: not applicable — ${na.why}`)}">n/a</td>`;
           if (!c) return "<td></td>";
           return `<td class="v-${c.verdict}" title="${esc(`${p.name} × ${b.name}: ${c.verdict} — ${c.text}`)}"><a href="#${cellId(p.name, b.name)}">${esc(shortCell(c.text))}</a></td>`;
         })
@@ -113,7 +119,21 @@ export function runDetails(run: RunRecord): string {
 <p>cost: ${k.faults} faults, ${k.signals} signals, ${k.syscalls} syscalls, ${k.bytesCopied} bytes copied, ${k.anonPages} anonymous pages, ${k.zeroPages} zero pages, ${k.msPerFrame.toFixed(2)} ms/frame. Replay: <code>${esc(run.replay)}</code></p>
 ${imgs}
 <table class="clients"><thead><tr><th>client</th><th>outcome</th><th>end</th></tr></thead><tbody>${clients}</tbody></table>
-<details class="timeline"><summary>event timeline (${run.timeline.length} events)</summary><table><thead><tr><th>frame</th><th>who</th><th>what</th><th>detail</th></tr></thead><tbody>${timeline}</tbody></table></details>`;
+<details class="timeline"><summary>event timeline (${run.timeline.length} events)</summary><table><thead><tr><th>frame</th><th>who</th><th>what</th><th>detail</th></tr></thead><tbody>${timeline}</tbody></table></details>${traceDetails(run)}`;
+}
+
+/**
+ * The run's wire traffic as WAYLAND_DEBUG lines (lab/wire-trace.ts): the client under test's
+ * messages and every kernel comment. The bystanders' frames repeat and would make the
+ * report several times larger; the whole trace is one replay away.
+ */
+function traceDetails(run: RunRecord): string {
+  if (!run.trace) return "";
+  const tested = `{${run.clients.at(-1)?.label}}`;
+  const kept = run.trace.filter((l) => l.startsWith("#") || l.includes(tested));
+  const shown = kept.slice(0, HTML_TRACE_LINES);
+  const left = kept.length - shown.length;
+  return `<details class="trace"><summary>wire trace, WAYLAND_DEBUG form (${esc(tested)} and kernel events: ${shown.length} of ${run.trace.length} lines)</summary><pre>${esc(shown.join("\n"))}${left > 0 ? `\n# … ${left} more` : ""}\n# the whole trace: ${esc(run.replay)} --trace -</pre></details>`;
 }
 
 function drilldowns(r: CompareResult): string {
@@ -133,6 +153,7 @@ table.matrix{border-collapse:collapse;font-size:12px}
 .matrix thead th{writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom;background:#eee}
 .matrix tbody th{background:#f5f5f5;font-weight:normal}
 .matrix td a{color:#fff;text-decoration:none;display:block}
+.matrix td.na{background:#eee;color:#777}
 ${Object.entries(COLOURS)
   .map(([v, c]) => `.v-${v}{background:${c}}.t-${v}{color:${c}}`)
   .join("\n")}
@@ -145,6 +166,7 @@ details.cell{margin:.3em 0;border-left:3px solid #ddd;padding-left:.6em}
 details.cell>summary{cursor:pointer}
 table.clients td,.timeline td{padding:1px 8px;vertical-align:top;font-size:12px}
 code{background:#f3f3f3;padding:0 .3em}
+details.trace pre{font-size:11px;line-height:1.3;background:#fafafa;padding:.4em;overflow-x:auto}
 `;
 
 export function renderHtmlReport(r: CompareResult): string {

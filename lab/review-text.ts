@@ -4,7 +4,8 @@
  */
 import pc from "picocolors";
 import { colourFor, shortCell } from "./matrix-text.ts";
-import { type ChangedCell, eventText, type Review } from "./review.ts";
+import type { ChangedCell, Review } from "./review.ts";
+import { eventLine } from "./timeline.ts";
 
 /** Wraps `text` at `width` columns, every line after the first indented by `indent`. */
 export function wrap(text: string, width: number, indent = ""): string {
@@ -25,8 +26,8 @@ const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` 
 /** The two runs' timelines of one changed cell, side by side, at most `rows` rows. */
 export function sideBySide(c: ChangedCell, review: Review, width: number, rows = 30): string {
   const col = Math.max(30, Math.floor((width - 3) / 2));
-  const a = c.base.run.timeline.map(eventText);
-  const b = c.proposal.run.timeline.map(eventText);
+  const a = c.base.run.timeline.map(eventLine);
+  const b = c.proposal.run.timeline.map(eventLine);
   const out = [
     pc.bold(
       `── ${c.policy} × ${c.behaviour}: ${shortCell(c.base.text)} → ${shortCell(c.proposal.text)}`,

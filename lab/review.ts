@@ -6,7 +6,7 @@
  */
 import type { Cell, CompareResult } from "./compare.ts";
 import { shortCell } from "./matrix-text.ts";
-import type { RunRecord, TimelineEvent, Verdict } from "./record.ts";
+import type { RunRecord, Verdict } from "./record.ts";
 
 export const REVIEW_SCHEMA = "shmlab.review/1";
 
@@ -87,7 +87,7 @@ export function review(
   }
   const summaries = a.behaviours
     .filter((beh) => changes.some((c) => c.behaviour === beh.name))
-    .map((beh) => summarise(beh, changes, a.policies.length, proposal.name));
+    .map((beh) => summarise(beh, changes, a.policies.length));
   return {
     schema: REVIEW_SCHEMA,
     base,
@@ -103,7 +103,6 @@ function summarise(
   beh: CompareResult["behaviours"][number],
   all: ChangedCell[],
   policies: number,
-  proposalName: string,
 ): BehaviourSummary {
   const mine = all.filter((c) => c.behaviour === beh.name);
   const closes: string[] = [];
@@ -134,7 +133,7 @@ function summarise(
     shifts: [...shifts.values()],
     unchanged: policies - mine.length,
   };
-  return { ...summary, paragraph: paragraph(summary, beh.description, mine, proposalName) };
+  return { ...summary, paragraph: paragraph(summary, beh.description, mine) };
 }
 
 const names = (ps: string[]) =>
@@ -150,7 +149,6 @@ function paragraph(
   s: Omit<BehaviourSummary, "paragraph">,
   description: string,
   mine: ChangedCell[],
-  proposal: string,
 ): string {
   const parts: string[] = [];
   const kind = s.honest ? "honest" : "hostile";
@@ -163,7 +161,7 @@ function paragraph(
   };
   if (s.closes.length)
     parts.push(
-      `${proposal} closes this attack under ${s.closes.length} polic${s.closes.length > 1 ? "ies" : "y"} (${moves(s.closes)}).`,
+      `The proposal closes this attack under ${s.closes.length} polic${s.closes.length > 1 ? "ies" : "y"} (${moves(s.closes)}).`,
     );
   if (s.opens.length)
     parts.push(
@@ -180,7 +178,7 @@ function paragraph(
   if (rest.length) parts.push(`The answer changes under ${names(rest)} (${moves(rest)}).`);
   const example = mine.find((c) => told(c.proposal.run) && !told(c.base.run)) ?? mine[0];
   const t = told(example.proposal.run);
-  if (t) parts.push(`With ${proposal} the client is told ${t} (${example.policy}).`);
+  if (t) parts.push(`With the proposal the client is told ${t} (${example.policy}).`);
   const deathBefore = mine.find((c) => c.base.run.compositor.death);
   if (deathBefore && s.closes.length)
     parts.push(
@@ -192,9 +190,4 @@ function paragraph(
       : "No policy is unchanged.",
   );
   return parts.join(" ");
-}
-
-/** One timeline event as one line, as `shmlab compare` prints a run. */
-export function eventText(e: TimelineEvent): string {
-  return `[frame ${e.frame}] ${e.who}: ${e.what}${e.detail ? ` ${e.detail}` : ""}`;
 }

@@ -8,7 +8,7 @@
  * its ProcessKilled, errors from what the server sent, pixels from the output framebuffer.
  */
 import { createHash } from "node:crypto";
-import type { Behaviour } from "../client/behaviour.ts";
+import type { Behaviour, SystemEvents } from "../client/behaviour.ts";
 import { getBehaviour } from "../client/behaviours/index.ts";
 import type { Client } from "../client/client.ts";
 import { renderFrame } from "../client/pattern.ts";
@@ -19,6 +19,7 @@ import type { Policy } from "../compositor/policy.ts";
 import { getInterface } from "../protocol/schema.ts";
 import { ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
+import { reclaim } from "../shm/reclaim.ts";
 import type { KernelFeature } from "../shm/scenario.ts";
 import { Participant } from "./participant.ts";
 import { encodePng } from "./png.ts";
@@ -33,6 +34,7 @@ import { Rng } from "./rng.ts";
 import { type Actor, SeededScheduler } from "./scheduler.ts";
 import { errorName, Timeline } from "./timeline.ts";
 import { type ClientFacts, type CompositorFacts, hostileOutcomeOf, verdictOf } from "./verdict.ts";
+import { WireTracer } from "./wire-trace.ts";
 
 const HONEST = "honest-renderer";
 const WIDTH = 256;
@@ -104,6 +106,12 @@ export interface RunOptions {
    * verdict stays the last client's.
    */
   companions?: readonly Behaviour[];
+  /**
+   * Record the run's wire traffic here, in WAYLAND_DEBUG form with kernel events as
+   * comments (wire-trace.ts). The caller's array: a run that throws keeps what it wrote.
+   * The record then carries it as `trace`.
+   */
+  trace?: string[];
 }
 
 /**
@@ -133,6 +141,7 @@ export class Run {
   private readonly commitOpcode: number;
   private virtualMs = 0;
   private ended = false;
+  private readonly tracer?: WireTracer;
 
   constructor(
     readonly spec: RunSpec,
@@ -148,6 +157,7 @@ export class Run {
       trace: true,
       memoryLimit: 512 * 1024 * 1024,
     });
+    if (opts.trace) this.tracer = new WireTracer(this.kernel, () => this.virtualMs, opts.trace);
     this.comp = new Compositor({
       kernel: this.kernel,
       policy,
@@ -155,8 +165,9 @@ export class Run {
       height: HEIGHT,
       // Virtual time, so that the server's per-second message limit trips at the same
       // message in every replay: 60 frames per second, a tenth of a microsecond per action.
-      server: { variant: spec.variant, now: () => this.virtualMs },
+      server: { variant: spec.variant, now: () => this.virtualMs, onMessage: this.tracer?.message },
     });
+    this.tracer?.watch(this.comp);
     this.sched.compositorPid = this.comp.proc.pid;
     this.pick = rng.fork("actions");
     this.timeline = new Timeline(this.kernel, this.comp);
@@ -182,6 +193,14 @@ export class Run {
     // the seals-required policy demands); the client under test follows spec.params.
     const bystander = { width: SURFACE, height: SURFACE, frames: 0, seal: true };
     const tested = { width: SURFACE, height: SURFACE, frames: 0, ...spec.params };
+    const system: SystemEvents = {
+      // The machine comes under memory pressure: kswapd's reclaim, an event of the run.
+      memoryPressure: () => {
+        const pages = reclaim(this.kernel);
+        this.timeline.note("system", "memory pressure", `${pages} droppable page(s) reclaimed`);
+        return pages;
+      },
+    };
     return roster.map(
       (b, i) =>
         new Participant(
@@ -191,6 +210,7 @@ export class Run {
           this.comp,
           spec.seed,
           i >= spec.honest ? tested : bystander,
+          system,
         ),
     );
   }
@@ -290,6 +310,7 @@ export class Run {
       throw e;
     }
     this.timeline.harvest();
+    this.tracer?.flush();
     for (const p of this.people) {
       const bad = p.check(frame, this.comp, this.spec.seed, this.people);
       if (bad) this.timeline.note(p.label, "pixels", bad);
@@ -303,6 +324,7 @@ export class Run {
     if (this.ended) return;
     this.ended = true;
     this.timeline.harvest();
+    this.tracer?.flush();
     for (const p of this.people) p.ended = true;
     for (const p of this.people) p.runtime.stop("run ended");
   }
@@ -323,6 +345,9 @@ export class Run {
         committed: p.committed,
         killed: rep.killed ? { signal: rep.killed.signal, reason: rep.killed.reason } : null,
         notices: comp.notices.filter((n) => n.client === p.label).map((n) => n.what),
+        xErrors: comp.notices
+          .filter((n) => n.client === p.label && n.xError)
+          .map((n) => n.xError as string),
       };
     });
     return {
@@ -409,6 +434,10 @@ export class Run {
       digest: "",
     };
     if (this.opts.images) record.images = images(this.comp, this.people);
+    if (this.tracer) {
+      this.tracer.flush();
+      record.trace = this.tracer.lines;
+    }
     record.digest = digestOf(record);
     return record;
   }
@@ -416,7 +445,9 @@ export class Run {
 
 /** Everything deterministic about a run, hashed: equal digests mean the same run. */
 function digestOf(r: RunRecord): string {
-  const { cost, images: _i, digest: _d, ...rest } = r;
+  // The trace says the same as the rest, in another form: traced and untraced runs of a
+  // seed have one digest.
+  const { cost, images: _i, digest: _d, trace: _t, ...rest } = r;
   const { msPerFrame: _m, ...detCost } = cost;
   return createHash("sha256")
     .update(JSON.stringify({ ...rest, cost: detCost }))

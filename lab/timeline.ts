@@ -43,6 +43,11 @@ export function formatDetail(detail: Record<string, unknown>): string {
     .join(" ");
 }
 
+/** One event as one line, as `shmlab compare` prints a run and `shmlab review` sets two side by side. */
+export function eventLine(e: TimelineEvent): string {
+  return `[frame ${e.frame}] ${e.who}: ${e.what}${e.detail ? ` ${e.detail}` : ""}`;
+}
+
 /** Collects a run's events as they happen; `harvest` picks up what is new since last time. */
 export class Timeline {
   readonly events: TimelineEvent[] = [];

@@ -33,6 +33,12 @@ export interface ClientFacts {
   killed: { signal: string; reason: string } | null;
   /** What the compositor's policy did to it without an error (Xorg freeing a segment). */
   notices: readonly string[];
+  /**
+   * X11 errors it received while staying connected ("BadValue", "BadShmSeg"...), in order:
+   * Xorg keeps a client after an error (a real X11 run: its error replies; the model:
+   * Refusal.xError notices). Absent or empty for Wayland.
+   */
+  xErrors?: readonly string[];
 }
 
 /** What is known of the compositor at the end of a run. */
@@ -100,6 +106,9 @@ export function hostileOutcomeOf(
       how: c.notices[0] ?? `${comp.faultsHandled} SIGBUS handled`,
       screen,
     };
+  // An X error with the client kept (Xorg): the client was told, and stays.
+  const xErr = c.xErrors?.[0];
+  if (xErr) return { kind: "x-error", error: xErr, message: c.notices[0] ?? xErr };
   if (comp.zeroPages > 0 || c.notices.length)
     return { kind: "tolerated", how: c.notices[0] ?? "zero pages mapped beyond EOF", screen };
   if (c.killed) return { kind: "self-destructed", how: `${c.killed.signal} (${c.killed.reason})` };
@@ -134,6 +143,8 @@ export function verdictOf(facts: RunFacts): VerdictResult {
 }
 
 function verdictOfHostile(o: HostileOutcome): VerdictResult {
+  // Xorg answered with an X error and kept the client: the error reached the client.
+  if (o.kind === "x-error") return { verdict: "error-to-client", cell: `${o.error} (kept)` };
   if (o.kind === "tolerated") {
     // What the client's own window showed at the end: the handler's zeros, or (a policy
     // that keeps a copy) its last good frame.

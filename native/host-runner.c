@@ -764,6 +764,10 @@ static int exec_parsed(char *copy, char *line, int recvd, struct sb *bind, struc
     struct stat st;
     if (fstat(fd, &st) < 0) result_errno(out, errno);
     else result_value(out, (long long)st.st_size);
+  } else if (!strcmp(op, "fstat_blocks")) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) result_errno(out, errno);
+    else result_value(out, (long long)st.st_blocks);
   } else if (!strcmp(op, "pread")) {
     long long len = arg_i(&a, "length", 0);
     if (len < 0 || len > (1LL << 30)) {

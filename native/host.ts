@@ -97,7 +97,8 @@ export function hostAvailability(): Promise<HostAvailability> {
     let src: Buffer;
     try {
       src = readFileSync(HOST_RUNNER_SOURCE);
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       return {
         available: false,
         reason: `missing ${HOST_RUNNER_SOURCE}: host conformance skipped`,

@@ -13,6 +13,7 @@
  * - processFileInspector lets variant hooks ask F_GET_SEALS and fstat of received fds.
  */
 import { ErrnoError, ProcessKilled } from "../shm/errors.ts";
+import { isErrno, onErrno } from "../shm/expected-errors.ts";
 import type { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { PROTO_ERR, protoError } from "./errors.ts";
@@ -134,13 +135,8 @@ export class ProcessSyscallGateway implements SyscallGateway {
         case "fstat": {
           const fd = a[0] as number;
           const size = p.fstatSize(fd);
-          let seals = 0;
-          try {
-            seals = p.getSeals(fd);
-          } catch {
-            // Not a memfd: no seals to report.
-          }
-          return [size, seals];
+          // EINVAL: not a memfd, no seals to report.
+          return [size, onErrno(["EINVAL"], () => p.getSeals(fd), 0)];
         }
       }
     } catch (e) {
@@ -165,11 +161,8 @@ export function workerFdBridge(kernel: Kernel, proc: Process): FdBridge {
     incoming: (h) => kernel.importFd(proc, h),
     drop: (h) => kernel.dropHandle(h),
     discard: (fd) => {
-      try {
-        proc.close(fd);
-      } catch {
-        // Already closed.
-      }
+      // EBADF: already closed.
+      onErrno(["EBADF"], () => proc.close(fd), undefined);
     },
   };
 }
@@ -193,11 +186,8 @@ export function serverFdBridge(kernel: Kernel, server: Process): FdBridge {
       }
     },
     discard: (fd) => {
-      try {
-        server.close(fd);
-      } catch {
-        // Already closed.
-      }
+      // EBADF: already closed.
+      onErrno(["EBADF"], () => server.close(fd), undefined);
     },
     drop: (h) => kernel.dropHandle(h),
   };
@@ -268,11 +258,8 @@ export function remoteFdBridge(
     },
     discard: (fd) => {
       held.delete(fd);
-      try {
-        server.close(fd);
-      } catch {
-        // Already closed.
-      }
+      // EBADF: already closed.
+      onErrno(["EBADF"], () => server.close(fd), undefined);
     },
   };
 }
@@ -283,15 +270,13 @@ export function processFileInspector(server: Process): FileInspector {
     inspect(fd) {
       try {
         const size = server.fstatSize(fd);
-        let seals = 0;
-        try {
-          seals = server.getSeals(fd);
-        } catch {
-          // Not sealable (a pipe, say): no seals.
-        }
+        // EINVAL: not sealable (a pipe, say), no seals.
+        const seals = onErrno(["EINVAL"], () => server.getSeals(fd), 0);
         return { size, seals };
-      } catch {
-        return null;
+      } catch (e) {
+        // EBADF: no such fd. A kill or a bug is not "no file".
+        if (isErrno(e, ["EBADF"])) return null;
+        throw e;
       }
     },
   };

@@ -30,9 +30,12 @@ import {
 } from "./schema.ts";
 import {
   DEFAULT_RULES,
+  getVariant,
   type ProtocolVariant,
+  registerVariant,
   type VariantHook,
   type VariantRules,
+  variantNames,
 } from "./variant.ts";
 import { checkReferences, interfaceOf, messageOf } from "./xml-schema.ts";
 
@@ -62,10 +65,11 @@ export function proposalSchema(text: string, file: string, base: Schema = BASE_S
         `<interface name="${p.name}">`,
         `unknown interface: a proposal changes interfaces of the base protocol (${Object.keys(base.interfaces).join(", ")})`,
       );
-    checkExtends(p, b);
     merged[p.name] = interfaceOf(p);
   }
+  // A name that refers to nothing is the more basic mistake: reported first.
   checkReferences(parsed.interfaces, merged);
+  for (const p of parsed.interfaces) checkExtends(p, base.interfaces[p.name]);
   return deepFreeze({ interfaces: withLibwaylandChecks(merged) });
 }
 
@@ -146,7 +150,8 @@ function checkExtends(p: ParsedInterface, b: InterfaceSpec): void {
 
 /**
  * Loads a proposal: its XML (checked against the base) and, if given, its rules module's
- * default export. The variant is named after the files ("sealed-pools.xml+sealed-pools.ts").
+ * default export. The variant is named after the files as given, so that the name is also
+ * how to load it again (a replay command's `--variant a.xml+a.ts`, parseProposalName).
  */
 export async function loadProposal(xmlPath: string, rulesPath?: string): Promise<ProtocolVariant> {
   const text = readFileSync(xmlPath, "utf8");
@@ -161,14 +166,26 @@ export async function loadProposal(xmlPath: string, rulesPath?: string): Promise
       );
   }
   return {
-    // The rules are part of the proposal's identity: the same XML with and without them
-    // are two variants.
-    name: rulesPath ? `${basename(xmlPath)}+${basename(rulesPath)}` : basename(xmlPath),
+    name: proposalName(xmlPath, rulesPath),
     description: rules.description ?? `${basename(xmlPath)} (no rules file: XML changes only)`,
     schema: () => schema,
     rules: rules.rules,
     hooks: rules.hooks,
   };
+}
+
+/**
+ * The rules are part of a proposal's identity: the same XML with and without them are two
+ * variants. "dir/p.xml+dir/p.ts", or "dir/p.xml" without rules.
+ */
+export function proposalName(xmlPath: string, rulesPath?: string): string {
+  return rulesPath ? `${xmlPath}+${rulesPath}` : xmlPath;
+}
+
+/** The files a proposal's variant name names, or null if it names no proposal. */
+export function parseProposalName(name: string): { xml: string; rules?: string } | null {
+  const m = /^(.+\.xml)(?:\+(.+\.[cm]?[jt]s))?$/.exec(name);
+  return m ? { xml: m[1], ...(m[2] ? { rules: m[2] } : {}) } : null;
 }
 
 async function loadRules(path: string): Promise<ProposalRules> {
@@ -190,4 +207,18 @@ async function loadRules(path: string): Promise<ProposalRules> {
 
 function rulesError(path: string, why: string): Error {
   return Object.assign(new Error(`${path}: ${why}`), { code: RULES_ERR });
+}
+
+/**
+ * Makes a proposal's variant selectable by its name (`dir/p.xml+dir/p.ts`): loaded and
+ * registered on first use, so `--variant` and replay commands accept proposals too. Other
+ * names are left to the registry (getVariant reports unknown ones).
+ */
+export async function ensureProposalVariant(name: string): Promise<ProtocolVariant | null> {
+  const files = parseProposalName(name);
+  if (!files) return null;
+  if (variantNames().includes(name)) return getVariant(name);
+  const v = await loadProposal(files.xml, files.rules);
+  registerVariant(v);
+  return v;
 }

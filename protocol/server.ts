@@ -113,6 +113,24 @@ export interface ServerOptions {
   onClientError?: (client: ServerClient, err: ProtocolError) => void;
   /** Told of handler failures that are the server's own bugs (not the client's fault). */
   onInternalError?: (client: ServerClient, err: unknown) => void;
+  /**
+   * Told of every request as it is dispatched (after validation, before any handler) and
+   * every event as it is sent, where libwayland's server prints them for WAYLAND_DEBUG
+   * (wl_closure_print in wayland-server.c). For traces (wayland-debug.ts).
+   */
+  onMessage?: (m: TracedMessage) => void;
+}
+
+/** A message the server dispatched or sent, for WAYLAND_DEBUG-style traces. */
+export interface TracedMessage {
+  readonly client: ServerClient;
+  /** "request": received from the client; "event": sent to it (libwayland's " -> "). */
+  readonly direction: "request" | "event";
+  readonly objectId: number;
+  readonly interface: string;
+  readonly spec: MessageSpec;
+  /** In schema order: ids for object/new_id (0 = null), the server's fd for fd. */
+  readonly args: readonly unknown[];
 }
 
 export interface ConnectOptions {
@@ -346,8 +364,8 @@ export class ServerClient {
     for (let i = from; i < handles.length; i++) {
       try {
         this.fds.drop?.(handles[i]);
-      } catch {
-        // A handle the kernel does not know needs no release.
+      } catch (e) {
+        this.contain(e);
       }
     }
   }
@@ -423,6 +441,7 @@ export class ServerClient {
         `more than ${this.server.limits.maxObjects} objects`,
       );
     const ifaceName = msg.iface.name;
+    this.traceMessage("request", msg.objectId, ifaceName, msg.spec, msg.args);
     const hook = this.server.variant.hooks[`${ifaceName}.${msg.spec.name}`];
     if (hook) hook(this.variantContext(msg));
     const res = msg.sender;
@@ -545,8 +564,29 @@ export class ServerClient {
     const { wire, fds } = checkOutgoing(this.server.schema, spec, args, (fd) =>
       this.fds.outgoing(fd),
     );
+    this.traceMessage("event", objectId, r.interface, spec, args);
     this.write(encodeMessage(objectId, opcode, wire), fds);
     if (spec.destructor) this.destroyResource(objectId);
+  }
+
+  private traceMessage(
+    direction: TracedMessage["direction"],
+    objectId: number,
+    iface: string,
+    spec: MessageSpec,
+    args: readonly unknown[],
+  ): void {
+    const sink = this.server.opts.onMessage;
+    if (!sink) return;
+    try {
+      sink({ client: this, direction, objectId, interface: iface, spec, args });
+    } catch (e) {
+      // A tracer's bug is the server's, never the client's: reported, and the message goes
+      // on. With no one to report it to, it is not hidden.
+      const report = this.server.opts.onInternalError;
+      if (isProcessDeath(e) || !report) throw e;
+      report(this, e);
+    }
   }
 
   private sendControl(items: unknown[]): void {
@@ -600,8 +640,10 @@ export class ServerClient {
     for (const fd of fds) {
       try {
         this.fds.discard(fd);
-      } catch {
-        // Closing a refused fd is best effort; the process's exit closes it anyway.
+      } catch (e) {
+        // Closing a refused fd is best effort (the bridge already ignores EBADF); what else
+        // fails is reported, not hidden.
+        this.contain(e);
       }
     }
     if (this.closed || this.error) return;
@@ -615,6 +657,13 @@ export class ServerClient {
     this.error = err;
     // The error names an object that may be dead or never existed (an unknown sender); the
     // event goes out on the display, naming the id as a number, as libwayland does.
+    const display = getInterface(this.server.schema, "wl_display");
+    if (display)
+      this.traceMessage("event", DISPLAY_ID, "wl_display", display.events[0], [
+        err.objectId >>> 0,
+        err.wlCode >>> 0,
+        clampMessage(err.message),
+      ]);
     try {
       this.transport.send(
         encodeMessage(DISPLAY_ID, 0, [
@@ -624,25 +673,39 @@ export class ServerClient {
         ]),
         [],
       );
-    } catch {
-      // A transport that cannot even send is already gone.
+    } catch (e) {
+      // A transport that cannot send is going; the client is closed below either way.
+      this.contain(e);
     }
     try {
       this.server.opts.onClientError?.(this, err);
-    } catch {
-      // Observers must not break containment.
+    } catch (e) {
+      // An observer must not break containment, nor be silenced.
+      this.contain(e);
     }
     this.close("protocol error");
   }
 
   close(reason = "closed"): void {
     if (this.closed) return;
+    let failed: { e: unknown } | undefined;
     try {
       this.transport.close(reason);
-    } catch {
-      // Already closed underneath.
+    } catch (e) {
+      failed = { e };
     }
-    this.teardown();
+    this.teardown(); // closed on this side whatever the transport did
+    if (failed) this.contain(failed.e);
+  }
+
+  /**
+   * A failure on the way out of a client (closing, telling it, releasing its fds): the
+   * server's own process death propagates (isProcessDeath); anything else is reported to
+   * onInternalError instead of being swallowed, and the client is still closed.
+   */
+  private contain(e: unknown): void {
+    if (isProcessDeath(e)) throw e;
+    this.server.opts.onInternalError?.(this, e);
   }
 
   private teardown(): void {

@@ -13,12 +13,19 @@
  * Every helper is killed when the run ends, on error too; if Node itself dies, the helpers
  * die with it (PR_SET_PDEATHSIG in wl-client.c).
  */
+import type { Behaviour } from "../client/behaviour.ts";
 import { getBehaviour } from "../client/behaviours/index.ts";
 import { Client } from "../client/client.ts";
 import { ClientRuntime, makeContext } from "../client/runtime.ts";
 import { OP, WlClientError, WlClientProcess, wlClientAvailability } from "../native/wl-client.ts";
 import { BASE_SCHEMA, findEnum } from "../protocol/schema.ts";
 import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
+import {
+  type CaptureResult,
+  captureScreen,
+  locateAndClassify,
+  type Screenshot,
+} from "./capture.ts";
 import { NativeSys } from "./native-sys.ts";
 import type {
   ExitInfo,
@@ -42,6 +49,7 @@ interface Participant {
   index: number;
   honest: boolean;
   behaviour: string;
+  program: Behaviour;
   proc: WlClientProcess;
   transport: WireTransport;
   sys: NativeSys;
@@ -73,21 +81,42 @@ function toProtocolError(e: WireErrorEvent): RealProtocolError {
   };
 }
 
+export interface WaylandDriverOptions {
+  /** Take a screenshot after each run to check honest pixels (default true). */
+  pixels?: boolean;
+}
+
 export class WaylandDriver implements RealDriver {
   readonly endpointKind = "wayland" as const;
 
-  async run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation> {
+  constructor(private readonly opts: WaylandDriverOptions = {}) {}
+
+  /**
+   * Runs the plan. `cast` replaces the catalogue lookup of `plan.behaviour` for programs
+   * that are not in the catalogue (a fuzz case's action lists, lab/fuzz/behaviour.ts):
+   * `behaviour` is the client under test, `companions` run between the bystanders and it,
+   * with the test's params, as lab/run.ts places them.
+   */
+  async run(
+    instance: RealInstance,
+    plan: RealRunPlan,
+    cast: { behaviour?: Behaviour; companions?: readonly Behaviour[] } = {},
+  ): Promise<RealRunObservation> {
     if (instance.endpoint.kind !== "wayland")
       throw new WaylandDriverError(`${instance.kind} has no Wayland socket`);
     const avail = await wlClientAvailability();
     if (!avail.available) throw new WaylandDriverError(avail.reason);
-    const attacker = getBehaviour(plan.behaviour);
+    const attacker = cast.behaviour ?? getBehaviour(plan.behaviour);
     const honest = getBehaviour("honest-renderer");
     const started = Date.now();
     const deadline = started + plan.timeoutMs;
     const people: Participant[] = [];
     try {
-      const roster = [...Array.from({ length: plan.honest }, () => honest), attacker];
+      const roster = [
+        ...Array.from({ length: plan.honest }, () => honest),
+        ...(cast.companions ?? []),
+        attacker,
+      ];
       for (let index = 0; index < roster.length; index++) {
         const b = roster[index];
         const params: Record<string, number | string | boolean> =
@@ -95,17 +124,7 @@ export class WaylandDriver implements RealDriver {
             ? { width: SURFACE, height: SURFACE, frames: plan.frames, seal: true }
             : { width: SURFACE, height: SURFACE, frames: plan.frames, ...plan.params };
         people.push(
-          await this.join(
-            avail.binary,
-            instance.endpoint.socket,
-            b.name,
-            index,
-            plan.seed,
-            params,
-            {
-              honest: b.honest,
-            },
-          ),
+          await this.join(avail.binary, instance.endpoint.socket, b, index, plan.seed, params),
         );
       }
       const timedOut = () => Date.now() >= deadline || instance.exited() !== null;
@@ -113,11 +132,14 @@ export class WaylandDriver implements RealDriver {
       // What the compositor does after the last request (a read at its next repaint) may
       // still end a connection: one short settle so "open" means open.
       await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+      const clients = people.map((p) => this.observe(p));
+      if (this.opts.pixels !== false)
+        await this.checkPixels(avail.binary, instance, plan, people, clients, deadline);
       return {
         target: { kind: instance.kind, version: instance.version },
         plan,
         compositor: { alive: instance.exited() === null, exit: instance.exited() },
-        clients: people.map((p) => this.observe(p)),
+        clients,
         ms: Date.now() - started,
       };
     } finally {
@@ -128,14 +150,20 @@ export class WaylandDriver implements RealDriver {
   private async join(
     binary: string,
     socket: string,
-    behaviour: string,
+    b: Behaviour,
     index: number,
     seed: number,
     params: Record<string, number | string | boolean>,
-    opts: { honest: boolean },
   ): Promise<Participant> {
     const proc = await WlClientProcess.start(binary);
-    const p: Partial<Participant> = { index, honest: opts.honest, behaviour, proc, ownExit: null };
+    const p: Partial<Participant> = {
+      index,
+      honest: b.honest,
+      behaviour: b.name,
+      program: b,
+      proc,
+      ownExit: null,
+    };
     proc.exited().then(() => {
       if (p.ownExit === null && !stopping.has(proc)) p.ownExit = proc.exit;
     });
@@ -146,17 +174,94 @@ export class WaylandDriver implements RealDriver {
     }
     const transport = new WireTransport(proc);
     const sys = NativeSys.of(proc);
-    const client = new Client(transport, sys, { label: `${behaviour}#${index}` });
+    const client = new Client(transport, sys, { label: `${b.name}#${index}` });
     transport.allocate = (iface, version) =>
       client.proto.objects.allocate({ interface: iface, version });
     p.transport = transport;
     p.sys = sys;
-    p.runtime = new ClientRuntime(
-      getBehaviour(behaviour),
-      client,
-      makeContext(seed, index, params),
-    );
+    p.runtime = new ClientRuntime(b, client, makeContext(seed, index, params));
     return p as Participant;
+  }
+
+  /**
+   * Honest clients' windows in a screenshot of the output, classified against each one's
+   * latest committed frame; "unchecked" (with the reason in the notes) where the compositor
+   * offers no capture or died. A window not on screen at all is retaken up to twice, 100 ms
+   * apart: sway sometimes shows a freshly mapped pair of windows one repaint late.
+   */
+  private async checkPixels(
+    binary: string,
+    instance: RealInstance,
+    plan: RealRunPlan,
+    people: readonly Participant[],
+    clients: RealClientObservation[],
+    deadline: number,
+  ): Promise<void> {
+    const honest = people.filter((p) => p.honest);
+    if (honest.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
+      // within the run's bound where it leaves room, and never less than half a second
+      const budget = Math.max(500, Math.min(3000, deadline - Date.now()));
+      const shot = await this.screenshot(binary, instance, budget);
+      let missing = false;
+      for (const p of honest) {
+        const obs = clients[people.indexOf(p)];
+        if (!shot.ok) {
+          obs.notes.push(`pixels unchecked: ${shot.why}`);
+          continue;
+        }
+        const got = this.judge(shot.shot, plan, people, p);
+        obs.pixels = got.pixels;
+        if (got.note) obs.notes.push(got.note);
+        if (got.pixels === "none" && got.note) missing = true;
+      }
+      if (!shot.ok || !missing || attempt === 2 || Date.now() + 100 >= deadline) return;
+      for (const p of honest) {
+        const notes = clients[people.indexOf(p)].notes;
+        if (notes.length && notes[notes.length - 1].startsWith("pixels via")) notes.pop();
+      }
+      await sleep(100);
+    }
+  }
+
+  private async screenshot(
+    binary: string,
+    instance: RealInstance,
+    timeoutMs: number,
+  ): Promise<CaptureResult> {
+    if (instance.exited() !== null || instance.endpoint.kind !== "wayland")
+      return { ok: false, why: "compositor gone" };
+    const proc = await WlClientProcess.start(binary);
+    try {
+      return await captureScreen(proc, instance.endpoint.socket, timeoutMs);
+    } finally {
+      stopping.add(proc);
+      proc.kill();
+      await Promise.race([proc.exited(), sleep(2000)]);
+      stopping.delete(proc);
+    }
+  }
+
+  private judge(
+    shot: Screenshot,
+    plan: RealRunPlan,
+    people: readonly Participant[],
+    p: Participant,
+  ): { pixels: RealClientObservation["pixels"]; note?: string } {
+    const client = p.runtime.client;
+    const surface = [...client.surfaces][0];
+    const latest = surface === undefined ? undefined : client.latestFrame.get(surface);
+    if (latest === undefined) return { pixels: "none" };
+    const bystander = p.index < plan.honest;
+    const w = bystander ? SURFACE : Number(plan.params.width ?? SURFACE);
+    const h = bystander ? SURFACE : Number(plan.params.height ?? SURFACE);
+    const others = people.filter((q) => q !== p).map((q) => q.index);
+    const got = locateAndClassify(shot, plan.seed, p.index, latest, w, h, others);
+    const where = got.at ? ` at ${got.at.x},${got.at.y} ${JSON.stringify(got.counts)}` : "";
+    return {
+      pixels: got.pixels,
+      note: `pixels via ${shot.via}: ${got.pixels}${got.why ? ` (${got.why})` : ""}${where} (frame ${latest})`,
+    };
   }
 
   private observe(p: Participant): RealClientObservation {
@@ -216,4 +321,4 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** The driver the lab uses for weston, sway, mutter, kwin and cage. */
-export const waylandDriver: RealDriver = new WaylandDriver();
+export const waylandDriver = new WaylandDriver();

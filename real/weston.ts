@@ -10,6 +10,21 @@ import { findBinary, libraryVersion, output } from "./versions.ts";
 
 const SOCKET = "shmlab-weston";
 
+/**
+ * No animations: desktop-shell zooms a new window in and fades the whole screen in at
+ * start, so a screenshot taken in the first few hundred ms shows blended pixels (measured:
+ * an honest 48x48 window read "other" 2304/2304 right after mapping, "correct" once
+ * settled). No panel, a plain background.
+ */
+const CONFIG = `[shell]
+animation=none
+close-animation=none
+startup-animation=none
+focus-animation=none
+panel-position=none
+background-color=0xff202020
+`;
+
 export const weston: RealCompositor = {
   kind: "weston",
   protocol: "wayland",
@@ -29,7 +44,9 @@ export const weston: RealCompositor = {
       kind: "weston",
       version: a.version,
       binary: a.binary,
-      args: () => [
+      files: { "weston.ini": CONFIG },
+      args: (dir) => [
+        `--config=${dir}/weston.ini`,
         "--backend=headless-backend.so",
         // Without it the headless backend uses the noop renderer ("default: no rendering",
         // weston --help), which reads each shm buffer once at attach and never again.

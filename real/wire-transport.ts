@@ -78,11 +78,16 @@ export class WireTransport extends BaseTransport {
   private readonly reader = new WireReader();
   private readonly frameCallbacks = new Set<number>();
   private xdgGlobal: { name: number; version: number } | null = null;
+  private sendFailed = false;
   private wmBase = 0;
   /** xdg_surface id -> wl_surface id, for surfaces waiting for their first configure. */
-  private readonly unconfigured = new Set<number>();
-  /** Requests held until the first configure; their fds are dups owned here. */
-  private held: { bytes: Uint8Array; fds: number[]; owned: number[] }[] = [];
+  /** xdg_surface id -> its wl_surface, until the first configure is acked. */
+  private readonly unconfigured = new Map<number, number>();
+  /**
+   * Requests held, in order, behind an attach to a surface still waiting for its first
+   * configure; their fds are dups owned here.
+   */
+  private held: { bytes: Uint8Array; fds: number[]; owned: number[]; attachTo?: number }[] = [];
 
   constructor(
     private readonly proc: WlClientProcess,
@@ -120,6 +125,12 @@ export class WireTransport extends BaseTransport {
       });
     } catch (e) {
       if (!isProtocolError(e)) throw e;
+      const cut = this.truncated(frameBytes, fds);
+      if (cut) {
+        this.stats.notes.push(`sent a ${cut.length}-byte cut wire message (${e.code} frame)`);
+        this.put(cut, [...fds]);
+        return;
+      }
       this.stats.notes.push(`sent ${frameBytes.length} undecodable frame bytes raw (${e.code})`);
       this.put(frameBytes, [...fds]);
       return;
@@ -132,6 +143,7 @@ export class WireTransport extends BaseTransport {
     const iface = this.ifaces.get(objectId);
     const spec = iface ? interfaceSpec(iface)?.requests[opcode] : undefined;
     let out: { bytes: Uint8Array; fds: number[] } | undefined;
+    let bySchema = false;
     if (spec && spec.args.length === args.length) {
       try {
         // An fd argument is its slot in `fds` (validate.ts checkOutgoing); on the wire it is
@@ -141,6 +153,7 @@ export class WireTransport extends BaseTransport {
         );
         out = encodeWire(objectId, opcode, spec.args, wireArgs);
         this.track(spec.args, wireArgs);
+        bySchema = true;
       } catch (e) {
         if (!(e instanceof WireError)) throw e;
         out = undefined;
@@ -157,13 +170,52 @@ export class WireTransport extends BaseTransport {
         return;
       }
     }
-    this.put(out.bytes, out.fds);
+    // xdg_surface: "the client must ... ack_configure ... before committing a buffer"
+    const attachTo =
+      bySchema && iface === "wl_surface" && spec?.name === "attach" && args[0] !== 0
+        ? objectId
+        : undefined;
+    this.put(out.bytes, out.fds, attachTo);
+    if (!bySchema) return;
     if (iface === "wl_registry" && spec?.name === "bind" && args[1] === "wl_compositor")
       this.bindXdg();
     if (iface === "wl_compositor" && spec?.name === "create_surface")
       this.makeToplevel(args[0] as number);
     if (iface === "wl_surface" && spec?.name === "frame")
       this.frameCallbacks.add(args[0] as number);
+  }
+
+  /**
+   * A msgpack frame cut short (protocol-garbage's malformed-bytes, disconnect-mid-request's
+   * half-frame) means "this message, cut": the same message on the wire, with only the
+   * bytes of the header and arguments the cut frame still held, and at least one byte
+   * short. A libwayland server cannot tell such a message from one still arriving.
+   */
+  private truncated(b: Uint8Array, fds: readonly number[]): Uint8Array | undefined {
+    const pre = msgpackPrefix(b);
+    if (pre.objectId === undefined || pre.opcode === undefined) return undefined;
+    const iface = this.ifaces.get(pre.objectId);
+    const spec = iface ? interfaceSpec(iface)?.requests[pre.opcode] : undefined;
+    if (!spec) return undefined;
+    const args = spec.args.map((a, i) => {
+      if (a.type === "fd") return fds[i] ?? 0;
+      const v = pre.args[i];
+      if (a.type === "string") return typeof v === "string" ? v : "";
+      return typeof v === "number" ? v : 0;
+    });
+    let full: Uint8Array;
+    try {
+      full = encodeWire(pre.objectId, pre.opcode, spec.args, args).bytes;
+    } catch (e) {
+      if (e instanceof WireError) return undefined;
+      throw e;
+    }
+    let kept = 8;
+    spec.args.forEach((a, i) => {
+      if (i < pre.args.length && a.type !== "fd")
+        kept += a.type === "string" || a.type === "array" ? full.length : 4;
+    });
+    return full.subarray(0, Math.min(kept, full.length - 1));
   }
 
   private track(spec: readonly WireArgSpec[], args: readonly unknown[]): void {
@@ -210,12 +262,22 @@ export class WireTransport extends BaseTransport {
     this.request(xs, "get_toplevel", [top]);
     this.request(top, "set_title", ["shmlab"]);
     this.request(surface, "commit", []);
-    this.unconfigured.add(xs);
+    this.unconfigured.set(xs, surface);
   }
 
-  /** Puts bytes on the wire now, or holds them while a surface waits for its configure. */
-  private put(bytes: Uint8Array, fds: number[]): void {
-    if (this.unconfigured.size > 0) {
+  private waitsForConfigure(surface: number | undefined): boolean {
+    if (surface === undefined) return false;
+    for (const s of this.unconfigured.values()) if (s === surface) return true;
+    return false;
+  }
+
+  /**
+   * Puts bytes on the wire now, or holds them: an attach to a surface still waiting for its
+   * first configure, and everything after it (order is kept across objects, since a later
+   * request may destroy what a held one names).
+   */
+  private put(bytes: Uint8Array, fds: number[], attachTo?: number): void {
+    if (this.held.length > 0 || this.waitsForConfigure(attachTo)) {
       // libwayland-client dups an fd argument when it marshals the request
       // (wl_closure_marshal: wl_os_dupfd_cloexec), so the application may close its fd at
       // once — as scene() does right after create_pool. Held requests need the same.
@@ -224,10 +286,19 @@ export class WireTransport extends BaseTransport {
         const r = this.callHelper(OP.DUP, [fd]);
         dups.push(r && r.status >= 0 ? r.vals[0] : fd);
       }
-      this.held.push({ bytes, fds: dups, owned: dups.filter((d, i) => d !== fds[i]) });
+      this.held.push({ bytes, fds: dups, owned: dups.filter((d, i) => d !== fds[i]), attachTo });
       return;
     }
     this.write(bytes, fds);
+  }
+
+  /** Sends held requests from the front until one still waits for its configure. */
+  private drain(): void {
+    while (this.held.length > 0 && !this.waitsForConfigure(this.held[0].attachTo)) {
+      const h = this.held.shift()!;
+      this.write(h.bytes, h.fds);
+      for (const fd of h.owned) this.callHelper(OP.CLOSE, [fd]);
+    }
   }
 
   private callHelper(op: number, args: number[]) {
@@ -251,8 +322,10 @@ export class WireTransport extends BaseTransport {
       return;
     }
     if (r.status < 0) {
-      // EPIPE / ECONNRESET: the compositor has closed the connection; its EOF follows.
-      this.stats.notes.push(`sendmsg failed: errno ${-r.status}`);
+      // EPIPE / ECONNRESET / ENOTCONN: the compositor has closed the connection (its EOF
+      // follows or came); noted once, later requests are dropped as libwayland-client does.
+      if (!this.sendFailed) this.stats.notes.push(`sendmsg failed: errno ${-r.status}`);
+      this.sendFailed = true;
       return;
     }
     this.stats.sent++;
@@ -334,20 +407,12 @@ export class WireTransport extends BaseTransport {
       this.request(m.objectId, "pong", [m.args[0]]);
     } else if (iface === "xdg_surface" && name === "configure") {
       this.stats.configures++;
-      // ack goes straight out, before anything held (held requests include the commit it
-      // must precede)
+      // the ack goes straight out, before the held attach and commit it must precede
       const out = encodeWire(m.objectId, 4, XDG_INTERFACES.xdg_surface.requests[4].args, [
         m.args[0],
       ]);
       this.write(out.bytes, out.fds);
-      if (this.unconfigured.delete(m.objectId) && this.unconfigured.size === 0) {
-        const held = this.held;
-        this.held = [];
-        for (const h of held) {
-          this.write(h.bytes, h.fds);
-          for (const fd of h.owned) this.callHelper(OP.CLOSE, [fd]);
-        }
-      }
+      if (this.unconfigured.delete(m.objectId)) this.drain();
     } else if (iface === "xdg_toplevel" && name === "close") {
       this.stats.notes.push("xdg_toplevel.close received");
     }
@@ -365,4 +430,69 @@ export class WireTransport extends BaseTransport {
       if (!(e instanceof WlClientError)) throw e;
     }
   }
+}
+
+/**
+ * The complete items at the start of a cut msgpack frame [objectId, opcode, [args...]]:
+ * only the value types shmlab's frames use (ints, strings, nil, arrays).
+ */
+export function msgpackPrefix(b: Uint8Array): {
+  objectId?: number;
+  opcode?: number;
+  opcodeComplete: boolean;
+  args: unknown[];
+} {
+  let pos = 0;
+  const read = (): { v: unknown; array?: number } | undefined => {
+    if (pos >= b.length) return undefined;
+    const t = b[pos];
+    const need = (n: number) => (pos + 1 + n <= b.length ? n : -1);
+    const uint = (n: number) => {
+      let v = 0;
+      for (let i = 0; i < n; i++) v = v * 256 + b[pos + 1 + i];
+      return v;
+    };
+    let n: number;
+    const one = (item: { v: unknown; array?: number }) => {
+      pos++;
+      return item;
+    };
+    if (t <= 0x7f) return one({ v: t });
+    if (t >= 0xe0) return one({ v: t - 256 });
+    if (t >= 0x90 && t <= 0x9f) return one({ v: null, array: t & 0x0f });
+    if (t === 0xc0) return one({ v: null });
+    if (t >= 0xa0 && t <= 0xbf) {
+      if ((n = need(t & 0x1f)) < 0) return undefined;
+      const v = new TextDecoder().decode(b.subarray(pos + 1, pos + 1 + n));
+      pos += 1 + n;
+      return { v };
+    }
+    const sizes: Record<number, number> = { 204: 1, 205: 2, 206: 4, 208: 1, 209: 2, 210: 4 };
+    if (sizes[t] === undefined || need(sizes[t]) < 0) return undefined;
+    let v = uint(sizes[t]);
+    if (t >= 0xd0) v = v >= 2 ** (8 * sizes[t] - 1) ? v - 2 ** (8 * sizes[t]) : v;
+    pos += 1 + sizes[t];
+    return { v };
+  };
+  const out: { objectId?: number; opcode?: number; opcodeComplete: boolean; args: unknown[] } = {
+    opcodeComplete: false,
+    args: [],
+  };
+  const head = read();
+  if (head?.array !== 3) return out;
+  const id = read();
+  if (!id || typeof id.v !== "number") return out;
+  out.objectId = id.v;
+  const op = read();
+  if (!op || typeof op.v !== "number") return out;
+  out.opcode = op.v;
+  const list = read();
+  if (!list || list.array === undefined) return out;
+  out.opcodeComplete = true;
+  for (let i = 0; i < list.array; i++) {
+    const a = read();
+    if (!a || a.array !== undefined) break;
+    out.args.push(a.v);
+  }
+  return out;
 }

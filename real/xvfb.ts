@@ -10,7 +10,7 @@ import { findBinary, packageVersionOf } from "./versions.ts";
 export const xvfb: RealCompositor = {
   kind: "xvfb",
   protocol: "x11",
-  how: "Xvfb -displayfd 3 -nolisten tcp -screen 0 640x480x24 +extension MIT-SHM",
+  how: "Xvfb -displayfd 3 -nolisten tcp -noreset -screen 0 640x480x24 +extension MIT-SHM",
   probe: cached(() => {
     const binary = findBinary("Xvfb");
     if (!binary) return { available: false, why: "Xvfb is not installed (apt-get install xvfb)" };
@@ -31,6 +31,9 @@ export const xvfb: RealCompositor = {
         "3",
         "-nolisten",
         "tcp",
+        // Without it the server resets when its last client leaves, and closes connections
+        // that arrive during the reset: every driver run ends with all its clients gone.
+        "-noreset",
         "-screen",
         "0",
         "640x480x24",

@@ -2,7 +2,7 @@
  * Catching only what is expected. `onErrno(codes, fn, fallback)` runs `fn` and turns an
  * ErrnoError whose errno is one of `codes` into `fallback`; every other error — a process
  * killed mid-call (ProcessKilled), a Deadlock, a bug — propagates. This replaces bare
- * `catch {}` blocks, which turned even a kill into "the call failed".
+ * catch blocks with no binding, which turned even a kill into "the call failed".
  */
 import { ErrnoError } from "./errors.ts";
 import type { Errno } from "./uapi.ts";

@@ -33,6 +33,7 @@ export const USER_SYSCALLS: ReadonlySet<string> = new Set([
   "ftruncate",
   "fallocate",
   "fstatSize",
+  "fstatBlocks",
   "pread",
   "pwrite",
   "read",
@@ -123,6 +124,10 @@ export class Process {
   }
   fstatSize(fd: number): number {
     return files.fstatSize(this, fd);
+  }
+  /** fstat's st_blocks (512-byte units allocated). */
+  fstatBlocks(fd: number): number {
+    return files.fstatBlocks(this, fd);
   }
   pread(fd: number, length: number, offset: number): Uint8Array {
     return files.pread(this, fd, length, offset);

@@ -283,13 +283,7 @@ export class RemoteKernelHost {
     if (this.closed) return;
     this.closed = true;
     for (const p of this.processes.values()) {
-      if (p.alive) {
-        try {
-          p.exit();
-        } catch {
-          // Already dying.
-        }
-      }
+      if (p.alive) p.exit();
     }
     // A worker terminated in the middle of a store leaves its epoch published.
     Atomics.store(this.kernel.frames.epochs, this.slot, 0);

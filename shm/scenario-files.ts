@@ -16,8 +16,9 @@ export function findScenarioFiles(root: string): ScenarioFile[] {
     let names: string[];
     try {
       names = readdirSync(dir).sort();
-    } catch {
-      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // no such folder: no scenarios
+      throw e;
     }
     for (const n of names) {
       const p = join(dir, n);

@@ -158,8 +158,9 @@ class Runner implements Scheduler {
           if (p.alive) {
             try {
               p.kill("SIGKILL", undefined, "killed");
-            } catch {
-              // kill() unwinds by throwing; here there is nothing to unwind.
+            } catch (e) {
+              // kill() unwinds by throwing its own ProcessKilled; here there is nothing to unwind.
+              if (!(e instanceof ProcessKilled)) throw e;
             }
           }
         }
@@ -266,6 +267,8 @@ class Runner implements Scheduler {
         return 0;
       case "fstat_size":
         return p.fstatSize(a("fd"));
+      case "fstat_blocks":
+        return p.fstatBlocks(a("fd"));
       case "pread":
         return rle(p.pread(a("fd"), a("length"), a("offset")));
       case "pwrite":

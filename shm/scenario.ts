@@ -64,6 +64,7 @@ export const SCENARIO_OPS = [
   "ftruncate",
   "fallocate",
   "fstat_size",
+  "fstat_blocks",
   "pread",
   "pwrite",
   "read",

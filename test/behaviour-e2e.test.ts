@@ -5,7 +5,7 @@
  * it (WLCS and weston expectations named per case).
  */
 import { describe, expect, it } from "vitest";
-import { BEHAVIOURS, getBehaviour } from "../client/behaviours/index.ts";
+import { behaviourNames, getBehaviour } from "../client/behaviours/index.ts";
 import { GARBAGE_KINDS } from "../client/behaviours/protocol-garbage.ts";
 import { checkHonest, connectLocalClient, type LocalClient, runLocal } from "../client/local.ts";
 import { allCorrect } from "../client/pattern.ts";
@@ -73,7 +73,7 @@ function iface(o: Outcome, objectId: number): string | undefined {
 describe("every behaviour against libwayland", () => {
   it("covers every built-in behaviour in this file", () => {
     const tested = new Set(TESTED);
-    expect(BEHAVIOURS.map((b) => b.name).filter((n) => !tested.has(n))).toEqual([]);
+    expect(behaviourNames().filter((n) => !tested.has(n))).toEqual([]);
   });
 
   it("honest-renderer: every frame of two honest clients lands exactly", async () => {
@@ -159,6 +159,16 @@ describe("every behaviour against libwayland", () => {
     const h = checkHonest(o.comp, o.bad, [0]);
     expect(h.frame).toBe(5);
     expect(h.counts && allCorrect(h.counts)).toBe(true);
+  });
+
+  it("memory-pressure: the truncated commit gets invalid_fd on the wl_buffer; no lab, no pressure", async () => {
+    const o = await run("memory-pressure");
+    assertContained(o);
+    const e = errorOf(o)!;
+    expect(e).toMatchObject({ code: SHM_ERROR.invalid_fd, message: "error accessing SHM buffer" });
+    expect(iface(o, e.objectId)).toBe("wl_buffer");
+    // Memory pressure is the run's event (lab/run.ts); a client run on its own has none.
+    expect(o.bad.client.notes).toEqual(["pool file truncated to 0 under the committed buffer"]);
   });
 
   it("punch-holes: no signal, no error, and the punched pages show as zeros", async () => {
@@ -408,6 +418,7 @@ const TESTED = [
   "zero-length-file",
   "destroy-buffer-then-shrink",
   "shrink-regrow",
+  "memory-pressure",
   "punch-holes",
   "seal-then-play",
   "resize-pool-smaller",

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Behaviour } from "../client/behaviour.ts";
 import { until } from "../client/behaviour.ts";
-import { BEHAVIOURS, getBehaviour, loadBehaviour } from "../client/behaviours/index.ts";
+import { behaviourNames, getBehaviour, loadBehaviour } from "../client/behaviours/index.ts";
 import { Client } from "../client/client.ts";
 import {
   allCorrect,
@@ -208,13 +208,13 @@ describe("Client + ClientRuntime against the protocol test server", () => {
 describe("behaviour registry", () => {
   it("every built-in has a kebab-case unique name, a description and a source", () => {
     const names = new Set<string>();
-    for (const b of BEHAVIOURS) {
+    for (const b of behaviourNames().map(getBehaviour)) {
       expect(b.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
       expect(names.has(b.name)).toBe(false);
       names.add(b.name);
       expect(b.source.length).toBeGreaterThan(10);
     }
-    expect(BEHAVIOURS.filter((b) => b.honest).map((b) => b.name)).toEqual(["honest-renderer"]);
+    expect(behaviourNames().filter((n) => getBehaviour(n).honest)).toEqual(["honest-renderer"]);
     expect(() => getBehaviour("nope")).toThrow(/unknown behaviour/);
   });
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { getPolicy } from "../compositor/policies/index.ts";
 import { makeSpec, runOne } from "../lab/run.ts";
-import { ErrnoError } from "../shm/errors.ts";
+import { ProcessKilled } from "../shm/errors.ts";
 import { pin, unpin } from "../shm/gup.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { reclaim } from "../shm/reclaim.ts";
@@ -64,8 +64,8 @@ describe("droppable pages under pressure", () => {
       err = e;
     }
     // A user fault that cannot get a page is the OOM kill (VM_FAULT_OOM), not an errno.
-    expect(err).toBeDefined();
-    expect(err instanceof ErrnoError).toBe(false);
+    expect(err).toBeInstanceOf(ProcessKilled);
+    expect(err).toMatchObject({ pid: a.pid, signal: "SIGKILL", reason: "oom" });
     expect(a.alive).toBe(false);
   });
 });
@@ -97,6 +97,11 @@ describe("droppable-cache policy under memory pressure", () => {
     // After the reclaim the cache reads zero: black, and the policy noticed.
     expect(dc.seen.at(-1)).toBe(0);
     expect(dc.rec.compositor.notices.map((n) => n.what).join()).toMatch(/memory pressure/);
+    // The pressure is the run's event, on its timeline, not a syscall of the client.
+    const pressure = dc.rec.timeline.filter((t) => t.what === "memory pressure");
+    expect(pressure).toHaveLength(1);
+    expect(pressure[0].who).toBe("system");
+    expect(pressure[0].detail).toMatch(/^[1-9]\d* droppable page\(s\) reclaimed$/);
     // wlroots shows zeros as soon as the pool faults: pressure changes nothing there.
     const wl = nonZero("wlroots");
     expect(wl.seen[2]).toBe(0);

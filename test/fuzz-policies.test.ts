@@ -6,7 +6,7 @@
  * reports replays to the same digest.
  */
 import { describe, expect, it } from "vitest";
-import { BUILTIN_POLICIES, getPolicy } from "../compositor/policies/index.ts";
+import { getPolicy, policyNames } from "../compositor/policies/index.ts";
 import { fuzz, replayFinding } from "../lab/fuzz/fuzz.ts";
 
 /** Real findings, documented in docs/fuzz.md ("Findings"), by policy. */
@@ -17,7 +17,7 @@ const DOCUMENTED: Record<string, string[]> = {
 const RUNS = 25;
 
 describe("fuzz against every policy (bounded)", () => {
-  it.each(BUILTIN_POLICIES.map((p) => p.name))("%s", (name) => {
+  it.each(policyNames())("%s", (name) => {
     const policy = getPolicy(name);
     const r = fuzz({ policy, policyArg: name, seed: 1, runs: RUNS, shrinkRuns: 60 });
     expect(r.runs).toBe(RUNS);

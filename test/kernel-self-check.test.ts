@@ -251,7 +251,7 @@ describe("kernel self-check", () => {
 
   // With SHMLAB_KERNEL_CHECKS=1 the suite-wide wrap (test/setup) would rightly fail this
   // test for its deliberate corruption; the wrap is the same function, tested here alone.
-  it.skipIf(process.env.SHMLAB_KERNEL_CHECKS === "1")(
+  it.skipIf(["1", "all"].includes(process.env.SHMLAB_KERNEL_CHECKS ?? ""))(
     "after every syscall: a wrapped kernel reports a corruption at the next syscall, even if the caller swallows it (skipped under the suite-wide checks)",
     () => {
       const seen: KernelInvariantError[] = [];

@@ -145,3 +145,31 @@ describe("verdicts match the compositors' sources (from the run records)", () =>
     expect(leftAt).toBe("stopped");
   });
 });
+
+describe("behaviours a policy's protocol cannot express", () => {
+  it("are n/a in the comparison, with the reason, and never run", async () => {
+    const { renderMatrix } = await import("../lab/matrix-text.ts");
+    const r = compare({
+      policies: ["libwayland", "xorg-mit-shm"],
+      behaviours: ["resize-pool-smaller", "pipe-fd"],
+      seed: 1,
+      seeds: 1,
+      variant: "standard",
+      kernelFeatures: [],
+      frames: 4,
+      honest: 1,
+    });
+    expect(r.notApplicable).toEqual([
+      {
+        policy: "xorg-mit-shm",
+        behaviour: "resize-pool-smaller",
+        why: expect.stringMatching(/no pool resize/),
+      },
+    ]);
+    expect(r.runs.map((x) => `${x.spec.policy}/${x.spec.behaviour}`)).not.toContain(
+      "xorg-mit-shm/resize-pool-smaller",
+    );
+    expect(r.cells.find((c) => c.policy === "xorg-mit-shm")?.text).toBe("BadMatch (kept)");
+    expect(renderMatrix(r, 200)).toMatch(/n\/a/);
+  });
+});

@@ -210,6 +210,28 @@ describe("handlers, failures and limits", () => {
     expect(internal).toHaveBeenCalledTimes(1);
   });
 
+  it("an observer that throws is reported as the server's bug, not swallowed, and the client still closes", async () => {
+    const internal = vi.fn();
+    const s = plainServer({
+      onClientError: () => {
+        throw new RangeError("observer bug");
+      },
+      onInternalError: internal,
+    });
+    s.implement("wl_surface", {
+      commit: (r) => {
+        throw interfaceError(r.id, 2, "invalid size");
+      },
+    });
+    const p = await withSurface(s);
+    p.send(4, 6, []);
+    await settle();
+    expect(p.error()).toEqual([4, 2, "invalid size"]);
+    expect(p.closed).toBe(true);
+    expect(internal).toHaveBeenCalledTimes(1);
+    expect(internal.mock.calls[0][1]).toBeInstanceOf(RangeError);
+  });
+
   it("the object limit is no_memory", async () => {
     const s = plainServer({ limits: { maxObjects: 5 } });
     const p = await withSurface(s); // display, registry, compositor, surface = 4

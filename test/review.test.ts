@@ -271,6 +271,28 @@ describe("shmlab review on the command line", () => {
       ),
     ]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    for (const [name, text, message] of [
+      [
+        "dup.xml",
+        shmBody.replace(
+          '<request name="destroy" type="destructor"/>',
+          '<request name="destroy" type="destructor"/>\n<request name="destroy"/>',
+        ),
+        /<request name="destroy"> of wl_shm_pool: duplicate request name \(first at line \d+\)/,
+      ],
+      [
+        "missing.xml",
+        shmBody.replace('interface="wl_buffer"', 'interface="wl_bufer"'),
+        /<arg name="id"> of wl_shm_pool\.create_buffer: interface wl_bufer is not defined/,
+      ],
+    ] as const) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      const r = shmlab("review", "--protocol", path, "--no-progress");
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
     const unclosed = join(dir, "unclosed.xml");
     writeFileSync(unclosed, shmBody.replace("</protocol>", ""));
     const u = shmlab("review", "--protocol", unclosed, "--no-progress");
@@ -304,6 +326,18 @@ describe("shmlab review on the command line", () => {
         .trim()
         .split("\n");
     expect(changed(fromXml.stdout)).toEqual(changed(builtIn.stdout));
+    // The proposal side's replay command reruns that run, loading the proposal by its name.
+    const replay = fromXml.stdout
+      .split("\n")
+      .find((l) => l.includes("--variant examples/protocols/sealed-pools.xml+"));
+    expect(replay).toBeDefined();
+    const args = (replay as string)
+      .trim()
+      .replace(/^npx shmlab /, "")
+      .split(" ");
+    const rerun = shmlab(...args);
+    expect(rerun.status).toBe(0);
+    expect(rerun.stdout).toMatch(/→ error-to-client: invalid_fd|→ honest-harmed: refused/);
     // The heading and 3 cells: libwayland × truncate-after-commit is inv_fd either way.
     expect(changed(fromXml.stdout).length).toBe(4);
     expect(fromXml.stdout).toMatch(/3 of 4 cells change/);

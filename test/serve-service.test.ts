@@ -155,6 +155,26 @@ describe("serve: memory and tables", () => {
     honest.disconnect();
   });
 
+  it("a huge sparse pool and buffer are refused with no_memory; the compositor lives (finding 2)", async () => {
+    const { s, url } = await start("none", { limits: { memoryLimit: 128 * MiB } });
+    const attacker = await client(url);
+    const side = 8192;
+    const m = await attacker.remoteMemfd(side * side * 4).promise; // sparse: no pages
+    const surface = attacker.createSurface();
+    const pool = attacker.createPool(m.fd, m.size);
+    const b = attacker.createBuffer(pool, 0, side, side, side * 4);
+    attacker.attach(surface, b);
+    attacker.commit(surface, b);
+    await until(() => attacker.closed);
+    expect(attacker.error?.code).toBe(2); // wl_display.error no_memory
+    await until(() => false, 100);
+    expect(s.compositor.alive).toBe(true);
+    expect(s.status().generation).toBe(1);
+    const honest = await client(url);
+    expect(honest.closed).toBe(false);
+    honest.disconnect();
+  });
+
   it("client processes are reaped and protocol errors consumed: nothing grows per connection", async () => {
     const { s, url } = await start("libwayland");
     for (let i = 0; i < 30; i++) {

@@ -31,11 +31,10 @@ function buf(p: ValidationProfile, change: Partial<BufferArgs>, pool = FIT) {
 }
 const code = (r: { code: number } | null) => r?.code ?? "accepted";
 
-/** The libwayland condition, shared by KWin and Xorg's VERIFY_SHMSIZE translation. */
+/** The libwayland condition, shared by KWin. */
 describe.each([
   ["libwayland", LIBWAYLAND_PROFILE],
   ["kwin", KWIN_PROFILE],
-  ["xorg", XORG_PROFILE],
 ])("%s: libwayland's shm_pool_create_buffer condition", (_name, p) => {
   // "if (offset < 0 || width <= 0 || height <= 0 || stride < width ||
   //      INT32_MAX / stride < height || offset > pool->size - stride * height)"
@@ -84,7 +83,7 @@ describe.each([
   });
   it("the message carries the geometry as the C format string prints it", () => {
     const r = buf(p, { width: 7, height: 9, stride: 5 });
-    expect(r?.message).toContain(p === XORG_PROFILE ? "BadValue" : "(7x9, 5)");
+    expect(r?.message).toContain("(7x9, 5)");
   });
   it('create_pool: size <= 0 is invalid_stride ("invalid size (%d)"); 1 byte is a pool', () => {
     expect(p.createPool(1)).toBeNull();
@@ -115,15 +114,44 @@ describe("libwayland: format_is_supported", () => {
     // "invalid format 0x%x": a negative int reinterpreted as unsigned.
     expect(buf(LIBWAYLAND_PROFILE, { format: -1 })?.message).toBe("invalid format 0xffffffff");
   });
-  it("Xorg's translation reports the format the same way", () => {
-    expect(buf(XORG_PROFILE, { format: 2 })).toEqual({
-      code: SHM_ERROR.invalid_format,
-      message: "invalid format 0x2",
-    });
-  });
   it("the format is checked before the geometry", () => {
     expect(code(buf(LIBWAYLAND_PROFILE, { format: 2, width: 0 }))).toBe(SHM_ERROR.invalid_format);
-    expect(code(buf(XORG_PROFILE, { format: 2, width: 0 }))).toBe(SHM_ERROR.invalid_format);
+  });
+});
+
+/**
+ * Xorg (Xext/shm.c ProcShmPutImage, the commit of the translation): each failure is an X
+ * error after which the client stays (Refusal.xError), measured so on Xvfb 21.1.7.
+ */
+describe("xorg: ProcShmPutImage's checks on the wire's CARD16/CARD32 fields", () => {
+  const xe = (r: { xError?: string } | null) => r?.xError ?? "accepted";
+  it("VERIFY_SHMPTR: (offset & 3) || offset > size is BadValue", () => {
+    expect(buf(XORG_PROFILE, { offset: 4 }, FIT + 4)).toBeNull();
+    expect(xe(buf(XORG_PROFILE, { offset: 2 }, FIT + 4))).toBe("BadValue");
+    expect(xe(buf(XORG_PROFILE, { offset: FIT + 8, height: 1 }, FIT + 4))).toBe("BadValue");
+  });
+  it("length > (size - offset) / totalHeight is BadValue, in C's integer division", () => {
+    // length = PixmapBytePad(totalWidth = 256 / 4, 24) = 256; FIT / 64 = 256 fits.
+    expect(buf(XORG_PROFILE, {})).toBeNull();
+    expect(xe(buf(XORG_PROFILE, {}, FIT - 1))).toBe("BadValue");
+    expect(buf(XORG_PROFILE, {}, FIT + 63)).toBeNull(); // (FIT + 63) / 64 is still 256
+  });
+  it("srcX + srcWidth > totalWidth is BadValue: a stride in pixels is caught here", () => {
+    expect(xe(buf(XORG_PROFILE, { width: 64, stride: 64, height: 1 }, 64))).toBe("BadValue");
+    expect(buf(XORG_PROFILE, { width: 16, stride: 64, height: 1 }, 64)).toBeNull();
+  });
+  it("an image format the wl formats do not map to (ZPixmap, depth 24) is BadValue", () => {
+    expect(xe(buf(XORG_PROFILE, { format: 2 }))).toBe("BadValue");
+    expect(buf(XORG_PROFILE, { format: XRGB8888 })).toBeNull();
+  });
+  it("a height of 65536 is totalHeight 0 on the wire: nothing to check, nothing drawn", () => {
+    expect(buf(XORG_PROFILE, { width: 1, stride: 4, height: 65536 }, 4)).toMatchObject({
+      drawsNothing: true,
+    });
+  });
+  it("ShmAttachFd carries no size and MIT-SHM has no resize: nothing to refuse", () => {
+    expect(XORG_PROFILE.createPool(-1)).toBeNull();
+    expect(XORG_PROFILE.resize(0, FIT)).toBeNull();
   });
 });
 

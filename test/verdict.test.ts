@@ -122,6 +122,18 @@ describe("verdictOf: the rules, in order", () => {
     );
   });
 
+  it("an X11 error with the client kept (Xorg): error-to-client, `BadValue (kept)`; a survived fault still wins", () => {
+    expect(verdictOf(facts([honest(), hostile({ xErrors: ["BadValue"] })]))).toEqual({
+      verdict: "error-to-client",
+      cell: "BadValue (kept)",
+    });
+    // After a busfault the later puts are BadShmSeg: the fault it was never told of decides.
+    const comp = { ...alive, faultsHandled: 1 };
+    expect(
+      verdictOf(facts([honest(), hostile({ pixels: "zero", xErrors: ["BadShmSeg"] })], comp)),
+    ).toEqual({ verdict: "tolerated", cell: "zeros, no error" });
+  });
+
   it("a hostile client dropped without a word was not told: tolerated, not error-to-client", () => {
     expect(verdictOf(facts([honest(), hostile({ closedBy: "compositor" })]))).toEqual({
       verdict: "tolerated",

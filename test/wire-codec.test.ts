@@ -251,3 +251,29 @@ describe("wire reader skipping", () => {
     expect(r.next(lookup)).toMatchObject({ objectId: 1, opcode: 1, args: [5] });
   });
 });
+
+describe("cut msgpack frames (real/wire-transport.ts msgpackPrefix)", () => {
+  it("reads the complete items of a frame cut short", async () => {
+    const { msgpackPrefix } = await import("../real/wire-transport.ts");
+    // [5, 0, [11, 0, 4096]] = 93 05 00 93 0b 00 cd 10 00
+    const full = bytes(0x93, 0x05, 0x00, 0x93, 0x0b, 0x00, 0xcd, 0x10, 0x00);
+    expect(msgpackPrefix(full.subarray(0, 4))).toEqual({
+      objectId: 5,
+      opcode: 0,
+      opcodeComplete: true,
+      args: [],
+    });
+    expect(msgpackPrefix(full.subarray(0, 7)).args).toEqual([11, 0]);
+    expect(msgpackPrefix(full).args).toEqual([11, 0, 4096]);
+    expect(msgpackPrefix(full.subarray(0, 2))).toEqual({
+      objectId: 5,
+      opcodeComplete: false,
+      args: [],
+    });
+    // a negative fixint and a fixstr
+    expect(msgpackPrefix(bytes(0x93, 0x03, 0x01, 0x92, 0xff, 0xa2, 0x68, 0x69)).args).toEqual([
+      -1,
+      "hi",
+    ]);
+  });
+});

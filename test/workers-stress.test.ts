@@ -10,7 +10,7 @@ import {
   runStress,
   type StressClientSpec,
   warmClientPool,
-} from "../client/stress.ts";
+} from "../lab/worker-stress.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 
 const THREADS = 16;

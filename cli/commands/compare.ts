@@ -16,6 +16,7 @@ import {
   defaultPolicies,
 } from "../../lab/compare.ts";
 import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
+import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
 import { variantNames } from "../../protocol/variant.ts";
 import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
 
@@ -78,6 +79,7 @@ export function runWithProgress(
   opts: Omit<CompareOptions, "onProgress">,
   show: boolean,
   images: boolean,
+  trace = false,
 ): CompareResult {
   const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   const bar =
@@ -94,6 +96,7 @@ export function runWithProgress(
     return compare({
       ...opts,
       images,
+      trace,
       onProgress: (done, _t, last) =>
         bar?.update(done, { cell: `${last.spec.policy} × ${last.spec.behaviour}` }),
     });
@@ -137,9 +140,21 @@ export function register(program: Command): void {
     )
     .option("--json <file>", "write every run's full record as JSON (docs/run-record.md)")
     .option("--html <file>", "write a self-contained HTML report")
-    .action(async (o: Opts) => {
-      const opts = optionsFrom(o, o.variant[0] ?? "standard");
-      const result = runWithProgress(opts, o.progress, Boolean(o.html));
+    .option(
+      "--trace <file>",
+      "write every run's wire traffic in WAYLAND_DEBUG form, kernel events as # comments (- for stdout)",
+    )
+    .option("--protocol <file.xml>", "a protocol proposal as the variant (docs/review.md)")
+    .option("--rules <file.ts>", "the proposal's rules module (with --protocol)")
+    .action(async (o: Opts & { protocol?: string; rules?: string; trace?: string }) => {
+      if (o.rules && !o.protocol)
+        throw Object.assign(new Error("--rules goes with --protocol FILE.xml"), {
+          code: "SHMLAB_ERR_BAD_OPTION",
+        });
+      const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
+      await ensureProposalVariant(variant);
+      const opts = optionsFrom(o, variant);
+      const result = runWithProgress(opts, o.progress, Boolean(o.html), Boolean(o.html || o.trace));
       if (result.runs.length === 1) {
         console.log(renderRun(result.runs[0]));
       } else {
@@ -154,6 +169,11 @@ export function register(program: Command): void {
           "  any cell: npx shmlab compare --policies <policy> --behaviours <behaviour> --seed <seed>",
         );
       }
+      if (o.trace === "-") console.log(`\n${traceText(result)}`);
+      else if (o.trace) {
+        writeFileSync(o.trace, traceText(result));
+        console.log(`\nwire traces written to ${o.trace}`);
+      }
       if (o.json) {
         writeFileSync(o.json, JSON.stringify(result, null, 1));
         console.log(`\nrecords written to ${o.json}`);
@@ -164,4 +184,18 @@ export function register(program: Command): void {
         console.log(`report written to ${o.html}`);
       }
     });
+}
+
+/** Every run's trace, each after a comment naming the run and how to replay it. */
+function traceText(r: CompareResult): string {
+  return r.runs
+    .map((run) =>
+      [
+        `# shmlab run: ${run.spec.policy} × ${run.spec.behaviour}, seed ${run.spec.seed}, variant ${run.spec.variant}: ${run.cell}`,
+        `# replay: ${run.replay} --trace -`,
+        ...(run.trace ?? []),
+      ].join("\n"),
+    )
+    .join("\n\n")
+    .concat("\n");
 }

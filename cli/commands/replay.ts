@@ -1,9 +1,10 @@
 /**
  * `shmlab replay FILE`: reruns a fuzz finding's minimal case and prints what happened: the
  * actions and what each got, the event log, the broken invariant, and whether the run is the
- * very same (digest). Exit 1 when the failure reproduces (as `fuzz` does for a finding), 0
+ * very same (digest); `--trace` writes its wire traffic in WAYLAND_DEBUG form. Exit 1 when the failure reproduces (as `fuzz` does for a finding), 0
  * when the case now passes, 2 for a file that cannot be read.
  */
+import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { getPolicy, loadPolicy } from "../../compositor/policies/index.ts";
 import { signature } from "../../lab/fuzz/case.ts";
@@ -16,12 +17,15 @@ export function register(program: Command): void {
     .description("rerun a fuzz finding exactly and print what happened (exit 1 if it still fails)")
     .argument("<file>", "a finding file written by shmlab fuzz")
     .option("--json", "print the replay's result as JSON")
-    .action(async (file: string, o: { json?: boolean }) => {
+    .option("--trace <file>", "write the run's wire trace, WAYLAND_DEBUG form (- for stdout)")
+    .action(async (file: string, o: { json?: boolean; trace?: string }) => {
       const f = readFinding(file);
       const policy = f.policyFile ? await loadPolicy(f.policyFile) : getPolicy(f.policy);
-      const { result, sameFailure, sameDigest } = replayFinding(f, policy);
+      const { result, sameFailure, sameDigest } = replayFinding(f, policy, {
+        trace: Boolean(o.trace),
+      });
       if (o.json) {
-        const { record: _r, ...rest } = result;
+        const { record: _r, trace: _t, ...rest } = result;
         console.log(JSON.stringify({ file, sameFailure, sameDigest, ...rest }, null, 1));
       } else {
         const c = f.case;
@@ -51,6 +55,11 @@ export function register(program: Command): void {
               ? `  same failure, different run (digest ${result.digest}, recorded ${f.digest})`
               : `  NOT reproduced (digest ${result.digest}, recorded ${f.digest})`,
         );
+      }
+      if (o.trace) {
+        const text = `${(result.trace ?? []).join("\n")}\n`;
+        if (o.trace === "-") console.log(`\n${text}`);
+        else writeFileSync(o.trace, text);
       }
       process.exitCode = result.failure ? 1 : 0;
     });

@@ -7,8 +7,8 @@ import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type Review, review } from "../../lab/review.ts";
 import { renderReview } from "../../lab/review-text.ts";
-import { loadProposal } from "../../protocol/proposal.ts";
-import { getVariant, type ProtocolVariant, registerVariant } from "../../protocol/variant.ts";
+import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
+import { getVariant, type ProtocolVariant } from "../../protocol/variant.ts";
 import { addSelection, type Opts, optionsFrom, runWithProgress } from "./compare.ts";
 
 interface ReviewOpts extends Opts {
@@ -25,11 +25,9 @@ const badOption = (message: string) =>
 async function variantFrom(nameOrXml: string, rules?: string): Promise<ProtocolVariant> {
   if (!nameOrXml.endsWith(".xml")) {
     if (rules) throw badOption("--rules goes with --protocol FILE.xml");
-    return getVariant(nameOrXml);
+    return (await ensureProposalVariant(nameOrXml)) ?? getVariant(nameOrXml);
   }
-  const v = await loadProposal(nameOrXml, rules);
-  registerVariant(v);
-  return v;
+  return (await ensureProposalVariant(proposalName(nameOrXml, rules))) as ProtocolVariant;
 }
 
 async function sides(o: ReviewOpts): Promise<[ProtocolVariant, ProtocolVariant]> {
@@ -41,7 +39,7 @@ async function sides(o: ReviewOpts): Promise<[ProtocolVariant, ProtocolVariant]>
   if (o.variant.length !== 2)
     throw badOption("review needs --protocol FILE.xml [--rules FILE.ts], or two --variant options");
   if (o.rules) throw badOption("--rules goes with --protocol FILE.xml");
-  return [getVariant(o.variant[0]), getVariant(o.variant[1])];
+  return [await variantFrom(o.variant[0]), await variantFrom(o.variant[1])];
 }
 
 export function register(program: Command): void {
@@ -73,7 +71,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(timelines) || timelines < 0)
         throw badOption(`--timelines must be an integer >= 0, not ${o.timelines}`);
       const [a, b] = [base, proposal].map((v) =>
-        runWithProgress(optionsFrom(o, v.name), o.progress, Boolean(o.html)),
+        runWithProgress(optionsFrom(o, v.name), o.progress, Boolean(o.html), Boolean(o.html)),
       );
       const r: Review = review(
         a,

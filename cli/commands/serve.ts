@@ -23,6 +23,8 @@ interface ServeOptions {
   idleTimeout: string;
   maxClientFds: string;
   maxClientMemory: string;
+  maxClientPools: string;
+  maxClientTextures: string;
   memory: string;
   allowOrigin: string[];
   allowHost: string[];
@@ -85,6 +87,16 @@ export function register(program: Command): void {
       "file memory one client may hold",
       String(d.maxClientMemory / MiB),
     )
+    .option(
+      "--max-client-pools <MiB>",
+      "pool bytes the compositor maps for one client",
+      String(d.maxClientPoolBytes / MiB),
+    )
+    .option(
+      "--max-client-textures <MiB>",
+      "buffer copies the compositor keeps for one client",
+      String(d.maxClientTextureBytes / MiB),
+    )
     .option("--memory <MiB>", "the simulated kernel's physical memory", String(d.memoryLimit / MiB))
     .option("--allow-origin <origin>", "also accept this browser Origin (repeatable)", collect, [])
     .option("--allow-host <name>", "also accept this Host header name (repeatable)", collect, [])
@@ -108,6 +120,8 @@ export function register(program: Command): void {
           idleTimeoutMs: count("idle-timeout", opts.idleTimeout),
           maxClientFds: count("max-client-fds", opts.maxClientFds),
           maxClientMemory: count("max-client-memory", opts.maxClientMemory) * MiB,
+          maxClientPoolBytes: count("max-client-pools", opts.maxClientPools) * MiB,
+          maxClientTextureBytes: count("max-client-textures", opts.maxClientTextures) * MiB,
           memoryLimit: count("memory", opts.memory) * MiB,
         },
         // A death is reported on stderr; exit status 1 says one happened.

@@ -69,7 +69,11 @@ export function* scene(c: Client, ctx: BehaviourContext, o: SceneOptions = {}): 
     c.process.close(memfd.fd);
     memfd.fd = -1;
   }
-  yield;
+  // A roundtrip: the pool and buffers are accepted before the behaviour goes on, as a
+  // client that syncs after setup does. Where the compositor checks the file at create_pool
+  // (Xorg's ProcShmAttachFd fstat()s it), an attack then meets the mapped pool, not a
+  // validation of an already-truncated file (real Xvfb, docs/real-compositors.md).
+  yield* settle(c);
   return { surface, memfd, pool, buffers, base, width, height, stride, bufferSize };
 }
 

@@ -7,16 +7,15 @@
  * memory, then turns black once reclaim has discarded those pages (LINUX.md rule 17: they
  * read back as zero, with no signal); every other policy shows the same before and after.
  *
- * The pressure stands for the rest of the system (the lab has no memory-pressure knob): the
- * behaviour asks the kernel it runs on to reclaim, as kswapd would, which drops every
- * droppable page of every process that is not pinned (shm/reclaim.ts). A remote client
- * (no local kernel) only truncates.
+ * The pressure stands for the rest of the system, so it is the run's event, not the
+ * client's: the scenario marks when it comes (`ctx.system.memoryPressure()`), and the lab's
+ * run makes the kernel reclaim, as kswapd would, dropping every droppable page of every
+ * process that is not pinned (shm/reclaim.ts), and records it on the timeline. A client
+ * run without a lab around it (a worker, a remote client) only truncates.
  *
  * Params: width, height (64).
  */
-import { reclaim } from "../../shm/reclaim.ts";
 import type { Behaviour } from "../behaviour.ts";
-import { LocalSys } from "../sys.ts";
 import { scene, settle, show } from "./common.ts";
 
 const behaviour: Behaviour = {
@@ -44,9 +43,8 @@ const behaviour: Behaviour = {
     };
     const cb1 = commit();
     yield { what: "frame after truncation or disconnect", ready: () => cb1.done || c.closed };
-    const sys = c.process;
-    if (sys instanceof LocalSys && !c.closed) {
-      const pages = reclaim(sys.kernel);
+    if (ctx.system && !c.closed) {
+      const pages = ctx.system.memoryPressure();
       c.notes.push(`memory pressure: ${pages} droppable page(s) reclaimed system-wide`);
     }
     if (!c.closed) {

@@ -6,9 +6,12 @@
  *
  * - busfault_init at server start installs the handler (SA_SIGINFO, no SA_NODEFER); the
  *   previous action is OsSigHandler, which ends in FatalError ("Server aborting").
- * - ProcShmAttachFd fstats the fd, refuses an empty file (BadMatch → invalid_fd), maps
- *   st_size (not a size the client claims), closes the fd, and registers a busfault record
- *   { addr, size, valid } for the mapping's lifetime.
+ * - ProcShmAttachFd fstats the fd, refuses an empty file (BadMatch), maps st_size (not a
+ *   size the client claims; a failed mmap is BadAccess), closes the fd, and registers a
+ *   busfault record { addr, size, valid } for the mapping's lifetime. Like every MIT-SHM
+ *   error (and ProcShmPutImage's BadValue, validation.ts XORG_PROFILE) these are X errors
+ *   after which Xorg keeps the client: Refusal.xError, not a wl_shm error (measured on
+ *   Xvfb 21.1.7, docs/real-compositors.md).
  * - busfault_sigaction: no record containing si_addr, or the record already invalid →
  *   panic (FatalError); else the record becomes invalid, `busfaulted` is set and anonymous
  *   zero memory is mapped over the whole segment.
@@ -39,6 +42,26 @@ import {
   zeroOver,
 } from "./common.ts";
 
+/**
+ * The catalogue behaviours MIT-SHM cannot express, with the reason (the X11 driver,
+ * real/x11-behaviours.ts, refuses the same ones): reported as not applicable, never as an
+ * invented verdict.
+ */
+export const XORG_NOT_APPLICABLE: Readonly<Record<string, string>> = {
+  "resize-pool-smaller": "MIT-SHM has no pool resize (a segment is the file's size at attach)",
+  "resize-during-read": "MIT-SHM has no pool resize (a segment is the file's size at attach)",
+  "stride-in-pixels":
+    "MIT-SHM has no client stride (ShmPutImage's totalWidth is in pixels; the server pads rows)",
+  "negative-size": "ShmAttachFd carries no size: the server fstat()s the file",
+  "seal-then-play": "two of its four orders resize the pool, which MIT-SHM has not",
+  "flood-buffers": "MIT-SHM has no buffer objects (create_buffer sends nothing)",
+  "unknown-format":
+    "it never commits its buffer, and MIT-SHM sends a format only with ShmPutImage (create_buffer sends nothing)",
+  "memory-pressure": "reclaims the simulated kernel's droppable pages: no real counterpart",
+  "protocol-garbage":
+    "its garbage is Wayland wire garbage; X11 wire garbage meets the X dispatcher (BadRequest, BadLength: client kept), which the model does not simulate",
+};
+
 interface Busfault {
   addr: number;
   size: number;
@@ -55,6 +78,10 @@ export const xorgMitShm: Policy = {
   features: [],
   profile: XORG_PROFILE,
   deferResizeWhileReading: true,
+  notApplicable: XORG_NOT_APPLICABLE,
+  // ProcShmPutImage reads the segment inside the request (PutImage/CopyArea from
+  // shmdesc->addr + offset) and sends ShmCompletion right after.
+  readAtCommit: true,
   create(proc, env) {
     const busfaults: Busfault[] = [];
     let busfaulted = false;
@@ -82,12 +109,14 @@ export const xorgMitShm: Policy = {
         try {
           size = proc.fstatSize(fd);
         } catch (e) {
-          throw new ShmRefusal(SHM_ERROR.invalid_fd, `BadMatch: fstat: ${strerror(e)}`);
+          throw new ShmRefusal(SHM_ERROR.invalid_fd, `fstat: ${strerror(e)}`, "BadMatch");
         }
-        if (size === 0) throw new ShmRefusal(SHM_ERROR.invalid_fd, "BadMatch: empty segment");
+        // "if (fstat(fd, &statb) < 0 || statb.st_size == 0) { close(fd); return BadMatch; }"
+        if (size === 0) throw new ShmRefusal(SHM_ERROR.invalid_fd, "empty file", "BadMatch");
         pool.addr = orRefuse(
           () => proc.mmap(0, size, RW, MAP.MAP_SHARED, fd, 0),
-          () => new ShmRefusal(SHM_ERROR.invalid_fd, "BadAccess: mmap failed"),
+          // "if (shmdesc->addr == ((char *) -1)) { free(shmdesc); return BadAccess; }"
+          () => new ShmRefusal(SHM_ERROR.invalid_fd, "mmap failed", "BadAccess"),
         );
         pool.size = size;
         proc.close(fd);

@@ -61,10 +61,13 @@ export interface CaseResult {
   /** Action kinds that ran (coverage). */
   kinds: string[];
   record: RunRecord | null;
+  /** The run's wire trace (WAYLAND_DEBUG form), when asked for: kept even if the run threw. */
+  trace?: string[];
 }
 
 /** Runs one case. Never throws for anything the simulation does (that is the result). */
-export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
+export function runCase(fc: FuzzCase, policy: Policy, opts: { trace?: boolean } = {}): CaseResult {
+  const trace = opts.trace ? [] : undefined;
   const states = new Map<string, ExecState>();
   const promise = promiseOf(policy);
   const checker = new Checker(promise, fc.seed, states);
@@ -90,6 +93,7 @@ export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
       policy,
       behaviour: behaviours[behaviours.length - 1],
       companions: behaviours.slice(0, -1),
+      trace,
       afterAction: (v) => checker.afterAction(v),
       afterFrame: (v) => checker.afterFrame(v),
     });
@@ -124,7 +128,7 @@ export function runCase(fc: FuzzCase, policy: Policy): CaseResult {
     .update(JSON.stringify({ failure, actions, log, record: record?.digest ?? null }))
     .digest("hex")
     .slice(0, 16);
-  return { failure, digest, actions, log, kinds, record };
+  return { failure, digest, actions, log, kinds, record, ...(trace ? { trace } : {}) };
 }
 
 /** What a run that threw broke: an invariant (thrown by a hook), or the simulation itself. */

@@ -48,6 +48,11 @@ export interface Finding {
   results: { label: string; executed: number; results: ActionResult[] }[];
   /** The run's event log (timeline, kernel events, protocol errors, policy notices). */
   log: LogEvent[];
+  /**
+   * The minimal case's wire traffic in WAYLAND_DEBUG form, kernel events as `#` comments
+   * (lab/wire-trace.ts). Not part of the digest.
+   */
+  trace?: string[];
   /** Digest of the minimal case's run: `shmlab replay` must get the same. */
   digest: string;
   /** How it was found and shrunk. */
@@ -113,6 +118,7 @@ export function makeFinding(
     actions: fc.program.clients.map((l) => l.map(describeAction)),
     results: r.actions,
     log: r.log,
+    ...(r.trace ? { trace: r.trace } : {}),
     digest: r.digest,
     found,
     replay: `npx shmlab replay ${relative(process.cwd(), file) || file}`,

@@ -123,7 +123,8 @@ export function reportFailure(
   mode: Finding["found"]["mode"],
 ): FuzzFinding {
   const small = shrinkCase(fc, r, o.policy, { maxRuns: o.shrinkRuns, maxMs: o.shrinkMs });
-  const again = runCase(small.case, o.policy);
+  // The replay check also records the minimal case's wire trace for the finding.
+  const again = runCase(small.case, o.policy, { trace: true });
   const stable = again.digest === small.result.digest;
   // A policy from a file: keep its absolute path, so replay works from any directory.
   const policyFile = o.policyArg !== o.policy.name ? resolve(o.policyArg) : undefined;
@@ -131,7 +132,7 @@ export function reportFailure(
   const file = `${dir}/${findingFileName(o.policy.name, signature(r.failure!))}`;
   const finding = makeFinding(
     small.case,
-    small.result,
+    { ...small.result, trace: again.trace },
     { mode, seed: fc.seed, actions: actionCount(fc.program), shrinkRuns: small.runs },
     file,
     policyFile,
@@ -250,8 +251,12 @@ export interface ReplayResult {
   sameDigest: boolean;
 }
 
-export function replayFinding(f: Finding, policy: Policy): ReplayResult {
-  const result = runCase(f.case, policy);
+export function replayFinding(
+  f: Finding,
+  policy: Policy,
+  opts: { trace?: boolean } = {},
+): ReplayResult {
+  const result = runCase(f.case, policy, opts);
   return {
     result,
     sameFailure: !!result.failure && signature(result.failure) === f.signature,

@@ -18,8 +18,8 @@
  */
 import { Piscina } from "piscina";
 import { behaviourNames, registerBehaviour } from "../../client/behaviours/index.ts";
-import { runStress, type StressClientSpec } from "../../client/stress.ts";
 import type { Policy } from "../../compositor/policy.ts";
+import { runStress, type StressClientSpec } from "../worker-stress.ts";
 import { ACTION_KINDS } from "./actions.ts";
 import { actionBehaviour, FUZZ_BEHAVIOUR_NAME } from "./behaviour.ts";
 import { type FuzzCase, runCase, signature } from "./case.ts";

@@ -8,6 +8,8 @@
  * signal), so it cannot crash of SIGBUS; it is not a policy and takes no position on one.
  * Its wl_shm checks are libwayland's (src/wayland-shm.c), quoted where they are made.
  */
+
+import { onErrno } from "../../shm/expected-errors.ts";
 import { Kernel } from "../../shm/kernel.ts";
 import type { Process } from "../../shm/process.ts";
 import { ProtocolClient } from "../client.ts";
@@ -73,11 +75,8 @@ export function createTestServer(opts: ServerOptions & { kernel?: Kernel } = {})
   const commits: Commit[] = [];
 
   const closeFd = (fd: number) => {
-    try {
-      compositor.close(fd);
-    } catch {
-      // The fd is the server's; it cannot already be closed unless the test did it.
-    }
+    // EBADF: the fd is the server's; it cannot already be closed unless the test did it.
+    onErrno(["EBADF"], () => compositor.close(fd), undefined);
   };
   const unrefPool = (p: PoolData) => {
     if (--p.refs === 0) closeFd(p.fd);

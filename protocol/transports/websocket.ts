@@ -215,6 +215,9 @@ export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocket
   const perAddress = new Map<string, number>();
   const refused = (who: string, why: string) => opts.onRefused?.(who, why);
   const http = createServer((req, res) => {
+    // A plain HTTP request (GET /health) is not a stalled handshake: its keep-alive socket is
+    // left to the server's keepAliveTimeout, not cut by the handshake timer mid-reuse.
+    (req.socket as Socket & { upgraded?: boolean }).upgraded = true;
     if (opts.onHttpRequest?.(req, res)) return;
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket only\n");
   });

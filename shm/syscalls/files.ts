@@ -169,6 +169,17 @@ export function fstatSize(p: Process, fd: number): number {
   return f.inode.kind === "shmem" ? f.inode.size : 0;
 }
 
+/**
+ * fstat's st_blocks: 512-byte units allocated to the file. A shmem inode counts the pages
+ * in its page cache (shmem_recalc_inode keeps i_blocks at BLOCKS_PER_PAGE per page), so
+ * holes, punched ranges and truncated tails count nothing.
+ */
+export function fstatBlocks(p: Process, fd: number): number {
+  p.enter("fstat");
+  const f = p.fds.get(fd, "fstat");
+  return f.inode.kind === "shmem" ? f.inode.pages.size * (PAGE_SIZE / 512) : 0;
+}
+
 /** Copies file bytes [offset, offset+length) clipped to i_size (rule 7: never past EOF). */
 function readFileBytes(p: Process, file: ShmemFile, offset: number, length: number): Uint8Array {
   const out = new Uint8Array(Math.max(0, Math.min(length, file.size - offset)));

@@ -11,13 +11,8 @@
 import { performance } from "node:perf_hooks";
 import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { Compositor } from "../compositor/compositor.ts";
-import type { ServerClient } from "../protocol/server.ts";
-import { MessagePortTransport } from "../protocol/transports/message-port.ts";
-import { Kernel } from "../shm/kernel.ts";
-import { RemoteKernelHost, ServingScheduler } from "../shm/remote-kernel.ts";
-import { getBehaviour } from "./behaviours/index.ts";
-import { classifyRegion, frameKey, pixelHash } from "./pattern.ts";
+import { getBehaviour } from "../client/behaviours/index.ts";
+import { classifyRegion, frameKey, pixelHash } from "../client/pattern.ts";
 import {
   CTL_HEARTBEAT,
   CTL_LATEST_FRAME,
@@ -25,7 +20,12 @@ import {
   CTL_WORDS,
   type SessionReport,
   type SessionTask,
-} from "./worker.ts";
+} from "../client/worker.ts";
+import { Compositor } from "../compositor/compositor.ts";
+import type { ServerClient } from "../protocol/server.ts";
+import { MessagePortTransport } from "../protocol/transports/message-port.ts";
+import { Kernel } from "../shm/kernel.ts";
+import { RemoteKernelHost, ServingScheduler } from "../shm/remote-kernel.ts";
 
 export interface StressClientSpec {
   behaviour: string;
@@ -114,7 +114,7 @@ interface Session {
   done: Promise<void>;
 }
 
-const WORKER = new URL("./worker.ts", import.meta.url).href;
+const WORKER = new URL("../client/worker.ts", import.meta.url).href;
 
 /**
  * The pool, sized explicitly: `threads` worker threads, each running up to `perThread`
@@ -176,11 +176,7 @@ export async function runStress(opts: StressOptions, pool?: Piscina): Promise<St
     if (error) s.error = error;
     // The thread is gone or done: its client is disconnected and its processes exit, which
     // frees everything the compositor held for it.
-    try {
-      s.remote.close(outcome);
-    } catch {
-      // Already closed.
-    }
+    s.remote.close(outcome); // a no-op once closed
     s.host.close();
   };
 

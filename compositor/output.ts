@@ -1,0 +1,350 @@
+/**
+ * Framing and compositing: wl_surface's double-buffered state (attach, frame callbacks,
+ * commit), the compositor's copy of each surface's last buffer read (its "texture"), the
+ * layout of surfaces on the output, the framebuffer, and what a frame sends back (release,
+ * frame done). Reading a buffer is the pools' business (pools.ts): a frame hands each newly
+ * committed buffer to `read`.
+ */
+import { interfaceError } from "../protocol/errors.ts";
+import { DISPLAY_ERROR, DISPLAY_ID } from "../protocol/schema.ts";
+import type { Resource, ServerClient } from "../protocol/server.ts";
+import type { Buffer } from "./pools.ts";
+
+/** Where one surface is on the output, and what it shows. */
+export interface SurfacePlacement {
+  client: string;
+  clientId: number;
+  surface: number;
+  /** The region of the output the surface occupies (clipped to its tile). */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** The buffer whose contents are shown (the last one read), or null. */
+  buffer: { width: number; height: number; stride: number; format: number } | null;
+}
+
+interface Surface {
+  readonly id: number;
+  readonly client: ServerClient;
+  readonly seq: number;
+  pending: { attached: boolean; buffer: Buffer | null; frames: number[] };
+  current: { buffer: Buffer | null; dirty: boolean; frames: number[] };
+  /** The compositor's copy of the last buffer read (its "texture"). */
+  texture: Uint8Array | null;
+  texGeom: { width: number; height: number; stride: number; bpp: number; format: number } | null;
+}
+
+/** What reading the newly committed buffers of a frame did. */
+export interface FrameReads {
+  buffersRead: number;
+  bytesCopied: number;
+  released: Buffer[];
+}
+
+export class Output {
+  /** One 32-bit pixel per element, the buffers' bytes as they are (little-endian). */
+  readonly framebuffer: Uint32Array;
+  private readonly fb8: Uint8Array;
+  private readonly surfaces = new Set<Surface>();
+  private nextSeq = 1;
+  private lastPlacements: SurfacePlacement[] = [];
+  /** How many surfaces hold each texture, and the bytes of textures held per client. */
+  private readonly texUsers = new Map<Uint8Array, number>();
+  private readonly clientTexBytes = new Map<ServerClient, number>();
+  /** Per-commit checks of the attached buffer (Xorg's ShmPutImage errors). */
+  onCommit: ((attached: Buffer | null) => void) | null = null;
+  /**
+   * Set for a policy that reads at the commit (Policy.readAtCommit: Xorg copies inside
+   * ShmPutImage): the read happens while the commit is dispatched, and the next frame only
+   * releases it.
+   */
+  readAtCommit: {
+    read: (b: Buffer, into: Uint8Array) => void;
+    invalid: (b: Buffer) => boolean;
+  } | null = null;
+  private readEarly: Buffer[] = [];
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    /**
+     * Most bytes of buffer copies (textures) kept for one client; a commit whose read would
+     * need more is wl_display.error no_memory for that client, before anything is read.
+     */
+    private readonly maxClientTextureBytes = Number.POSITIVE_INFINITY,
+  ) {
+    this.framebuffer = new Uint32Array(new SharedArrayBuffer(width * height * 4));
+    this.fb8 = new Uint8Array(this.framebuffer.buffer);
+  }
+
+  /** wl_surface's requests, and wl_compositor.create_surface. */
+  implement(s: { implement(iface: string, impl: object): void }): void {
+    s.implement("wl_compositor", {
+      create_surface: (r: Resource, args: unknown[]) =>
+        this.createSurface(r.client, args[0] as number),
+      // Regions (opaque, input) change nothing this compositor draws.
+      create_region: () => {},
+    });
+    s.implement("wl_region", { destroy: () => {}, add: () => {}, subtract: () => {} });
+    s.implement("wl_surface", {
+      destroy: () => {},
+      attach: (r: Resource, args: unknown[]) => {
+        const sf = r.data as Surface;
+        const id = args[0] as number;
+        sf.pending.attached = true;
+        sf.pending.buffer = id ? (r.client.resource(id)?.data as Buffer) : null;
+      },
+      // Every frame copies whole buffers, so damage changes nothing here.
+      damage: () => {},
+      damage_buffer: () => {},
+      frame: (r: Resource, args: unknown[]) => {
+        (r.data as Surface).pending.frames.push(args[0] as number);
+      },
+      set_opaque_region: () => {},
+      set_input_region: () => {},
+      commit: (r: Resource) => this.commit(r.data as Surface),
+      // Transform and scale are validated (the protocol's errors) but not applied.
+      set_buffer_transform: (r: Resource, args: unknown[]) => {
+        const t = args[0] as number;
+        // wayland.xml: "if transform is not one of the values from the wl_output.transform enum"
+        if (t < 0 || t > 7)
+          throw interfaceError(r.id, 1, `buffer transform value (${t}) is invalid`);
+      },
+      set_buffer_scale: (r: Resource, args: unknown[]) => {
+        const scale = args[0] as number;
+        if (scale < 1)
+          throw interfaceError(r.id, 0, `buffer scale value (${scale}) is not positive`);
+      },
+    });
+  }
+
+  private createSurface(client: ServerClient, id: number): void {
+    const res = client.resource(id)!;
+    const s: Surface = {
+      id,
+      client,
+      seq: this.nextSeq++,
+      pending: { attached: false, buffer: null, frames: [] },
+      current: { buffer: null, dirty: false, frames: [] },
+      texture: null,
+      texGeom: null,
+    };
+    res.data = s;
+    this.surfaces.add(s);
+    res.onDestroy = () => {
+      this.surfaces.delete(s);
+      this.setTexture(s, null);
+    };
+  }
+
+  /** Points a surface at a texture, keeping the per-texture and per-client counts. */
+  private setTexture(s: Surface, tex: Uint8Array | null): void {
+    const old = s.texture;
+    if (old === tex) return;
+    const bytes = this.clientTexBytes.get(s.client) ?? 0;
+    let delta = 0;
+    if (old) {
+      const n = (this.texUsers.get(old) ?? 1) - 1;
+      if (n <= 0) {
+        this.texUsers.delete(old);
+        delta -= old.length;
+      } else this.texUsers.set(old, n);
+    }
+    if (tex) {
+      const n = this.texUsers.get(tex) ?? 0;
+      if (n === 0) delta += tex.length;
+      this.texUsers.set(tex, n + 1);
+    }
+    if (bytes + delta <= 0) this.clientTexBytes.delete(s.client);
+    else this.clientTexBytes.set(s.client, bytes + delta);
+    s.texture = tex;
+  }
+
+  /** A buffer no surface shows any more keeps no texture (wlroots drops the client buffer). */
+  private dropUnshownTexture(b: Buffer | null): void {
+    if (!b?.texture) return;
+    for (const s of this.surfaces) if (s.current.buffer === b) return;
+    b.texture = null;
+  }
+
+  /** The texture to read `b` into for `s`, or null when the client's budget has no room. */
+  private textureFor(s: Surface, b: Buffer): Uint8Array | null {
+    if (b.texture && b.texture.length === b.span) return b.texture;
+    const own = s.texture;
+    // The surface's previous copy, when no one else holds it, is reused in place.
+    if (own && own.length === b.span && this.texUsers.get(own) === 1) return own;
+    const held = this.clientTexBytes.get(s.client) ?? 0;
+    const freed = own && this.texUsers.get(own) === 1 ? own.length : 0;
+    if (held - freed + b.span > this.maxClientTextureBytes) return null;
+    return new Uint8Array(b.span);
+  }
+
+  private commit(s: Surface): void {
+    const p = s.pending;
+    if (p.attached) this.onCommit?.(p.buffer);
+    if (p.attached) {
+      const before = s.current.buffer;
+      s.current.buffer = p.buffer;
+      s.current.dirty = p.buffer !== null;
+      if (before !== p.buffer) this.dropUnshownTexture(before);
+      if (p.buffer === null) {
+        this.setTexture(s, null);
+        s.texGeom = null;
+      }
+    }
+    s.current.frames.push(...p.frames);
+    s.pending = { attached: false, buffer: null, frames: [] };
+    if (this.readAtCommit) {
+      const b = this.readSurface(s, this.readAtCommit.read, this.readAtCommit.invalid);
+      if (b) this.readEarly.push(b);
+    }
+  }
+
+  /** A destroyed buffer is let go of by every surface. */
+  bufferGone(b: Buffer): void {
+    // Surfaces keep showing what they copied; the buffer's own reference goes.
+    b.texture = null;
+    for (const s of this.surfaces) {
+      if (s.current.buffer === b) s.current.buffer = null;
+      if (s.pending.buffer === b) s.pending.buffer = null;
+    }
+  }
+
+  /** Surfaces in creation order. */
+  private surfaceList(): Surface[] {
+    return [...this.surfaces].sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * Reads each newly committed buffer into its surface's texture through `read` (a
+   * bracketed access); `invalid` decides that a buffer must not be read (and says so).
+   */
+  readCommitted(
+    read: (b: Buffer, into: Uint8Array) => void,
+    invalid: (b: Buffer) => boolean,
+  ): FrameReads {
+    const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
+    // Buffers read at their commit since the last frame (readAtCommit) count here.
+    const early = this.readEarly.splice(0);
+    const late = this.surfaceList().map((s) => this.readSurface(s, read, invalid));
+    for (const b of [...early, ...late]) {
+      if (!b) continue;
+      out.buffersRead++;
+      out.bytesCopied += b.span;
+      out.released.push(b);
+    }
+    return out;
+  }
+
+  /** Reads a surface's newly committed buffer into its texture; the buffer if it was read. */
+  private readSurface(
+    s: Surface,
+    read: (b: Buffer, into: Uint8Array) => void,
+    invalid: (b: Buffer) => boolean,
+  ): Buffer | null {
+    const b = s.current.buffer;
+    if (!b || !s.current.dirty || s.client.closed) return null;
+    s.current.dirty = false;
+    if (!b.alive || b.inert || invalid(b)) return null;
+    const tex = this.textureFor(s, b);
+    if (!tex) {
+      s.client.postError(
+        DISPLAY_ID,
+        DISPLAY_ERROR.no_memory,
+        `buffer copies for this client would pass ${this.maxClientTextureBytes} bytes`,
+      );
+      return null;
+    }
+    read(b, tex);
+    b.texture = tex;
+    this.setTexture(s, tex);
+    s.texGeom = {
+      width: b.width,
+      height: b.height,
+      stride: b.stride,
+      bpp: b.bpp,
+      format: b.format,
+    };
+    return b;
+  }
+
+  /** Sends wl_buffer.release for what was read, and the frame callbacks with the time. */
+  finishFrame(released: readonly Buffer[], time: number): void {
+    // "wl_buffer.release ... when the compositor no longer uses the contents": they were
+    // copied into the compositor's own memory.
+    for (const b of released) if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
+    const ms = Math.floor(time) >>> 0;
+    for (const s of this.surfaceList()) {
+      if (s.client.closed) continue;
+      for (const cb of s.current.frames.splice(0))
+        if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
+    }
+  }
+
+  /**
+   * The layout: surfaces with contents, in creation order, on a grid of
+   * ceil(sqrt(n)) columns; each at its tile's top-left corner, clipped to the tile.
+   */
+  private layout(): { surface: Surface; place: SurfacePlacement }[] {
+    const shown = this.surfaceList().filter((s) => s.texture && s.texGeom && !s.client.closed);
+    const n = shown.length;
+    if (n === 0) return [];
+    const cols = Math.ceil(Math.sqrt(n));
+    const rows = Math.ceil(n / cols);
+    const tw = Math.floor(this.width / cols);
+    const th = Math.floor(this.height / rows);
+    return shown.map((s, i) => {
+      const g = s.texGeom!;
+      const x = (i % cols) * tw;
+      const y = Math.floor(i / cols) * th;
+      return {
+        surface: s,
+        place: {
+          client: s.client.label,
+          clientId: s.client.id,
+          surface: s.id,
+          x,
+          y,
+          width: Math.min(g.width, tw),
+          height: Math.min(g.height, th),
+          buffer: { width: g.width, height: g.height, stride: g.stride, format: g.format },
+        },
+      };
+    });
+  }
+
+  /** Draws every shown surface's texture into the framebuffer. */
+  composite(): void {
+    this.framebuffer.fill(0);
+    const out: SurfacePlacement[] = [];
+    const W = this.width;
+    for (const { surface: s, place: p } of this.layout()) {
+      out.push(p);
+      const tex = s.texture!;
+      const g = s.texGeom!;
+      if (g.bpp !== 4) continue; // every accepted format is 32-bit; others are not drawn
+      const rowBytes = p.width * 4;
+      for (let y = 0; y < p.height; y++) {
+        const src = y * g.stride;
+        this.fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
+      }
+    }
+    this.lastPlacements = out;
+  }
+
+  /** The pixels of one placement, row by row (width * height values). */
+  regionPixels(p: SurfacePlacement): Uint32Array {
+    const out = new Uint32Array(p.width * p.height);
+    for (let y = 0; y < p.height; y++) {
+      const at = (p.y + y) * this.width + p.x;
+      out.set(this.framebuffer.subarray(at, at + p.width), y * p.width);
+    }
+    return out;
+  }
+
+  /** Where each surface was on the last composited frame. */
+  placements(): SurfacePlacement[] {
+    return this.lastPlacements;
+  }
+}

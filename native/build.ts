@@ -1,0 +1,103 @@
+/**
+ * Compile-on-demand for the small C helpers of the real-compositor judge (native/*.c), the
+ * same way native/host.ts builds host-runner.c: the system compiler, at first use, into
+ * .cache/native/NAME-HASH (hash of source, flags and arch; installed atomically, so two
+ * concurrent builds of one hash are harmless). Where there is no Linux or no compiler the
+ * answer is a one-line reason, never an exception.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import os from "node:os";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const NATIVE_DIR = HERE;
+const CACHE_DIR = join(dirname(HERE), ".cache", "native");
+const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"];
+
+export type NativeBuild =
+  | { available: true; binary: string; compiler: string }
+  | { available: false; reason: string };
+
+function findCompiler(): string | undefined {
+  for (const c of [process.env.CC, "cc", "gcc", "clang"]) {
+    if (!c) continue;
+    const r = spawnSync(c, ["--version"], { stdio: "ignore" });
+    if (!r.error && r.status === 0) return c;
+  }
+  return undefined;
+}
+
+function compile(compiler: string, src: string, out: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const child = spawn(compiler, [...CFLAGS, "-o", tmp, src], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on("error", (e) => resolve(`${compiler}: ${e.message}`));
+    child.on("close", (code) => {
+      if (code !== 0) {
+        rmSync(tmp, { force: true });
+        const first = err.split("\n").find((l) => /error/i.test(l)) ?? err.split("\n")[0];
+        resolve(`${compiler} failed to build ${basename(src)}: ${first?.trim() ?? code}`);
+        return;
+      }
+      try {
+        renameSync(tmp, out);
+        resolve(undefined);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        resolve(`cannot install ${out}: ${(e as Error).message}`);
+      }
+    });
+  });
+}
+
+const builds = new Map<string, Promise<NativeBuild>>();
+
+/** Builds native/NAME.c once per process (and once per source version on disk). */
+export function buildNative(name: string): Promise<NativeBuild> {
+  let b = builds.get(name);
+  if (!b) {
+    b = build(name);
+    builds.set(name, b);
+  }
+  return b;
+}
+
+async function build(name: string): Promise<NativeBuild> {
+  if (process.platform !== "linux")
+    return { available: false, reason: `${name} needs Linux (this is ${process.platform})` };
+  const source = join(HERE, `${name}.c`);
+  let src: Buffer;
+  try {
+    src = readFileSync(source);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      return { available: false, reason: `missing ${source}` };
+    throw e;
+  }
+  const hash = createHash("sha256")
+    .update(src)
+    .update(CFLAGS.join(" "))
+    .update(os.arch())
+    .digest("hex")
+    .slice(0, 16);
+  const binary = join(CACHE_DIR, `${name}-${hash}`);
+  if (existsSync(binary)) return { available: true, binary, compiler: "cached" };
+  const compiler = findCompiler();
+  if (!compiler) return { available: false, reason: `no C compiler (cc) found to build ${name}` };
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const failure = await compile(compiler, source, binary);
+  if (failure) return { available: false, reason: failure };
+  const stale = new RegExp(`^${name}-[0-9a-f]{16}$`);
+  for (const f of readdirSync(CACHE_DIR))
+    if (stale.test(f) && join(CACHE_DIR, f) !== binary) rmSync(join(CACHE_DIR, f), { force: true });
+  return { available: true, binary, compiler };
+}

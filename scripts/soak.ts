@@ -1,0 +1,66 @@
+/**
+ * `npm run soak [-- --minutes M --honest N --interval MS --policy P --seed S
+ * --malloc-mmap-threshold BYTES]`: the soak
+ * test of `shmlab serve` (cli/soak.ts). Not part of CI: it runs for minutes (10 by
+ * default), loopback only, and stops by itself. Exit 1 when the verdict fails.
+ */
+import { runSoak } from "../cli/soak.ts";
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+
+const minutes = Number(arg("minutes", "10"));
+const total = minutes * 60_000;
+const MiB = 1024 * 1024;
+const r = await runSoak({
+  warmupMs: Math.round(total * 0.1),
+  attackMs: Math.round(total * 0.6),
+  cooldownMs: Math.round(total * 0.3),
+  honest: Number(arg("honest", "4")),
+  honestIntervalMs: Number(arg("interval", "100")),
+  policy: arg("policy", "libwayland"),
+  seed: Number(arg("seed", "1")),
+  sampleMs: Math.max(1000, Math.round(total / 600)),
+  log: (l) => console.log(l),
+  // glibc keeps freed heap chunks of large buffers (its mmap threshold rises after the
+  // first free), so a server's RSS may not come down after a burst of 1 MiB messages;
+  // --malloc-mmap-threshold N pins the threshold (MALLOC_MMAP_THRESHOLD_) to test that.
+  serveEnv:
+    arg("malloc-mmap-threshold", "") === ""
+      ? undefined
+      : { MALLOC_MMAP_THRESHOLD_: arg("malloc-mmap-threshold", "") },
+});
+const h = r.honest;
+console.log("\n## soak report");
+console.log(
+  `honest roundtrips ${h.roundtrips}: p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms, max ${h.max.toFixed(1)} ms; per client ${h.perClient.join(", ")}`,
+);
+for (const [ph, v] of Object.entries(h.byPhase))
+  console.log(
+    `  ${ph.padEnd(8)} ${v.n} roundtrips: p50 ${v.p50.toFixed(1)} ms, p99 ${v.p99.toFixed(1)} ms`,
+  );
+console.log(`/health requests that failed: ${r.healthFailures}`);
+console.log(`honest failures: ${h.failures.length ? h.failures.join("; ") : "0"}`);
+console.log(`starved: ${h.starved.length ? h.starved.join("; ") : "none"}`);
+console.log(`attack rounds: ${JSON.stringify(r.attacks)}`);
+console.log("refusals:");
+for (const [k, n] of Object.entries(r.refusals).sort())
+  console.log(`  ${String(n).padStart(6)}  ${k}`);
+console.log(
+  `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)})`,
+);
+console.log(
+  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB of a frame table that never shrinks); compositor deaths ${r.serverDeaths}`,
+);
+const checks: [string, boolean][] = [
+  ["0 honest failures", h.failures.length === 0],
+  ["no honest client starved", h.starved.length === 0],
+  ["RSS bounded after the attackers left (end <= peak)", r.rssEnd <= r.rssPeak],
+  ["kernel memory given back (frames at end <= warm-up + 64)", r.framesEnd <= r.framesStart + 64],
+  ["RSS back within 10 % of start", r.rssRatio <= 1.1],
+  ["honest p99 under 100 ms", h.p99 < 100],
+];
+for (const [what, ok] of checks) console.log(`${ok ? "met   " : "MISSED"}  ${what}`);
+process.exitCode = checks.every(([, ok]) => ok) ? 0 : 1;

@@ -1,0 +1,97 @@
+/**
+ * Finding and judging an honest window in a screenshot (real/capture.ts), on synthetic
+ * screenshots: the window is found by its client tag wherever it sits, and classified with
+ * the lab's own rules.
+ */
+import { describe, expect, it } from "vitest";
+import { renderFrame } from "../client/pattern.ts";
+import { locateAndClassify, type Screenshot } from "../real/capture.ts";
+
+const W = 200;
+const H = 120;
+
+function screen(fill = 0xff202020): Screenshot {
+  const px = new Uint32Array(W * H).fill(fill);
+  return {
+    width: W,
+    height: H,
+    stride: W * 4,
+    format: 1,
+    pixels: new Uint8Array(px.buffer),
+    via: "weston_screenshooter",
+  };
+}
+
+function paint(s: Screenshot, x0: number, y0: number, frame: Uint32Array, w: number, h: number) {
+  const px = new Uint32Array(s.pixels.buffer);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      if (x0 + x < W && y0 + y < H) px[(y0 + y) * W + x0 + x] = frame[y * w + x];
+}
+
+describe("locateAndClassify", () => {
+  it("finds a window by its tag and calls the latest frame correct", () => {
+    const s = screen();
+    paint(s, 37, 21, renderFrame(5, 1, 3, 16, 16), 16, 16);
+    paint(s, 120, 60, renderFrame(5, 0, 3, 16, 16), 16, 16);
+    const got = locateAndClassify(s, 5, 1, 3, 16, 16, [0]);
+    expect(got.at).toEqual({ x: 37, y: 21 });
+    expect(got.pixels).toBe("correct");
+  });
+
+  it("calls an earlier frame stale and a zeroed corner zero", () => {
+    const s = screen();
+    paint(s, 10, 10, renderFrame(5, 0, 1, 16, 16), 16, 16);
+    expect(locateAndClassify(s, 5, 0, 2, 16, 16, []).pixels).toBe("stale");
+    paint(s, 18, 18, new Uint32Array(64), 8, 8);
+    expect(locateAndClassify(s, 5, 0, 1, 16, 16, []).pixels).toBe("zero");
+  });
+
+  it("calls another client's pixels inside the window foreign", () => {
+    const s = screen();
+    paint(s, 10, 10, renderFrame(5, 0, 1, 16, 16), 16, 16);
+    paint(s, 10, 20, renderFrame(5, 2, 1, 16, 6), 16, 6);
+    expect(locateAndClassify(s, 5, 0, 1, 16, 16, [2]).pixels).toBe("foreign");
+  });
+
+  it("says none when no run of the client's tag is on screen", () => {
+    const s = screen(0xff00ffff); // a background whose tag byte is 0
+    // a few scattered pixels with the tag are not a window
+    const px = new Uint32Array(s.pixels.buffer);
+    px[5] = 0xff010203;
+    px[W * 3 + 9] = 0xff010203;
+    expect(locateAndClassify(s, 5, 0, 1, 16, 16, []).pixels).toBe("none");
+  });
+});
+
+describe("locateAndClassify with windows stacked", () => {
+  it("finds the exact origin when the window's left edge is covered", () => {
+    const s = screen();
+    paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
+    // another client's window over its six left columns, top to bottom
+    paint(s, 36, 26, renderFrame(5, 1, 0, 10, 20), 10, 20);
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, [1]);
+    expect(got.at).toEqual({ x: 40, y: 30 });
+    // the covering window's pixels inside the region continue across its edge
+    expect(got.pixels).toBe("unchecked");
+    expect(got.why).toMatch(/covered/);
+  });
+
+  it("a zeroed window of its own (not covered) is zero, not unchecked", () => {
+    const s = screen();
+    const frame = renderFrame(5, 0, 2, 16, 16);
+    frame.fill(0, 0, 16 * 4); // its first four rows zero, inside its own buffer
+    paint(s, 40, 30, frame, 16, 16);
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, []);
+    expect(got.at).toEqual({ x: 40, y: 30 });
+    expect(got.pixels).toBe("zero");
+  });
+
+  it("a zeroed window stacked over this one is recognised as covering it", () => {
+    const s = screen();
+    paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
+    paint(s, 50, 20, new Uint32Array(20 * 20), 20, 20);
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, []);
+    expect(got.pixels).toBe("unchecked");
+  });
+});
