@@ -16,6 +16,7 @@ import type {
   RealRunObservation,
   RealRunPlan,
 } from "../real/target.ts";
+import { x11RunFacts } from "../real/x11-facts.ts";
 import type { RunRecord, RunSpec } from "./record.ts";
 import { runOne } from "./run.ts";
 import { errorName } from "./timeline.ts";
@@ -83,6 +84,9 @@ export function factsOfObservation(
   sigbus: number | null,
   faultNoted: string | null = null,
 ): RunFacts {
+  // X11 has its own facts: errors that keep the client (xErrors), and the faults Xvfb
+  // logged or that a completed put over a cut file implies (real/x11-facts.ts).
+  if (obs.target.kind === "xvfb") return x11RunFacts(obs);
   const exit = obs.compositor.exit;
   return {
     compositor: {
