@@ -34,6 +34,12 @@ export interface RealRunResult extends VerdictResult {
   sigbus: number | null;
   /** The compositor's log's own words for its death, if any ("Caught signal 7 (Bus error)"). */
   faultNoted: string | null;
+  /**
+   * Whether `facts` count the faults the compositor survived: strace's count, or on Xvfb the
+   * server's own ShmBusfaultNotify log line and puts that completed over a cut file
+   * (real/x11-facts.ts), which need no strace. Where false, they are unknown (0).
+   */
+  faultsSeen: boolean;
 }
 
 /** The plan a model spec corresponds to (same behaviour, bystanders, seed, frames, params). */
@@ -105,6 +111,14 @@ export function factsOfObservation(
   };
 }
 
+/**
+ * Whether the facts of `obs` count survived faults: Xvfb's are read off the server's log and
+ * the puts it completed (factsOfObservation's X11 branch), the others only off strace.
+ */
+export function faultsObserved(obs: RealRunObservation, sigbus: number | null): boolean {
+  return obs.target.kind === "xvfb" || sigbus !== null;
+}
+
 /** Facts with every pixel fact removed, for comparing with a side that could not see them. */
 export function maskPixels(f: RunFacts): RunFacts {
   return {
@@ -143,7 +157,16 @@ export async function runReal(
   const faultNoted = instance.faultNoted?.() ?? null;
   const facts = factsOfObservation(observation, sigbus, faultNoted);
   const pixelsUnchecked = observation.clients.some((c) => c.pixels === "unchecked");
-  return { ...verdictOf(facts), observation, facts, pixelsUnchecked, sigbus, faultNoted };
+  const faultsSeen = faultsObserved(observation, sigbus);
+  return {
+    ...verdictOf(facts),
+    observation,
+    facts,
+    pixelsUnchecked,
+    sigbus,
+    faultNoted,
+    faultsSeen,
+  };
 }
 
 /** A model run with the facts its verdict came from. */
@@ -171,12 +194,14 @@ export interface CellPair {
  */
 export function pairVerdicts(model: RunFacts, real: RealRunResult): CellPair {
   const masked = real.pixelsUnchecked;
-  // Faults the real compositor survived are unknown without strace: the model's count is
-  // left out too, so neither side calls an attack "tolerated" on a fact the other lacks.
-  const seen =
-    real.sigbus === null
-      ? { ...model, compositor: { ...model.compositor, faultsHandled: 0, zeroPages: 0 } }
-      : model;
+  // Faults the real compositor survived are unknown where its facts cannot count them (no
+  // strace, not Xvfb's log): the model's count is left out too, so neither side calls an
+  // attack "tolerated" on a fact the other lacks. Where the real side counts them, the
+  // model's count stays: masking it alone turned Xvfb's logged busfaults into model-side
+  // BadShmSeg/"no effect seen" cells (docs/real-compositors.md, Xvfb).
+  const seen = real.faultsSeen
+    ? model
+    : { ...model, compositor: { ...model.compositor, faultsHandled: 0, zeroPages: 0 } };
   const m = verdictOf(masked ? maskPixels(seen) : seen);
   const r = masked ? verdictOf(maskPixels(real.facts)) : { verdict: real.verdict, cell: real.cell };
   return { model: m, real: r, agree: m.verdict === r.verdict && m.cell === r.cell, masked };

@@ -15,6 +15,7 @@ import {
 } from "../lab/real-conformance.ts";
 import {
   factsOfObservation,
+  faultsObserved,
   maskPixels,
   pairVerdicts,
   realErrorName,
@@ -184,6 +185,38 @@ describe("a real observation is classified by the model's verdict rules", () => 
     // Masked, the tolerated cell cannot name the zeros it did not see.
     expect(a.model.cell).toBe("survived, not shown, no error");
     expect(b.model.cell).toBe("zeros, no error");
+  });
+  it("the model's survived faults are masked only where the real facts cannot count them", () => {
+    const spec = makeSpec({ policy: "xorg-mit-shm", ...plan, behaviour: "truncate-during-read" });
+    const { facts } = runModelWithFacts(spec);
+    // The model survives the fault, frees the segment, and answers later puts BadShmSeg.
+    expect(facts.compositor.faultsHandled).toBeGreaterThan(0);
+    expect(facts.clients.at(-1)?.xErrors?.[0]).toBe("BadShmSeg");
+    const real = (faultsSeen: boolean) => ({
+      ...verdictOf(facts),
+      observation: {} as RealRunObservation,
+      facts,
+      pixelsUnchecked: false,
+      sigbus: null,
+      faultNoted: null,
+      faultsSeen,
+    });
+    // Real facts that count faults (Xvfb's busfault log) are compared with the model's count.
+    const seen = pairVerdicts(facts, real(true));
+    expect(seen.agree).toBe(true);
+    expect(seen.model.cell).toBe("zeros, no error");
+    // Where they cannot, the model's count goes too: its verdict then rests on the X error.
+    const unseen = pairVerdicts(facts, real(false));
+    expect(unseen.model.cell).toBe("BadShmSeg (kept)");
+    expect(unseen.agree).toBe(false);
+  });
+
+  it("faults are observed on Xvfb without strace (its log), elsewhere only with it", () => {
+    const obs = (kind: "xvfb" | "weston") =>
+      ({ target: { kind, version: "" } }) as unknown as RealRunObservation;
+    expect(faultsObserved(obs("xvfb"), null)).toBe(true);
+    expect(faultsObserved(obs("weston"), null)).toBe(false);
+    expect(faultsObserved(obs("weston"), 0)).toBe(true);
   });
 });
 

@@ -11,6 +11,7 @@
  *    `st_size == 0` is BadMatch, a failed mmap BadAccess.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runRealConformance } from "../lab/real-conformance.ts";
 import type { RealInstance, RealRunPlan } from "../real/target.ts";
 import { XClient } from "../real/x11-client.ts";
 import { X11NotApplicable, x11Driver } from "../real/x11-driver.ts";
@@ -250,6 +251,30 @@ describe.skipIf(missing !== null)("MIT-SHM on a real Xvfb", () => {
     // The server still serves a fresh run afterwards.
     const again = await x11Driver.run(xvfb, plan("honest-renderer"));
     expect(again.clients.every((c) => c.pixels === "correct")).toBe(true);
+  });
+
+  it("conformance, faults counted from Xvfb's own log: the model's truncation races agree with the server", async () => {
+    // Without strace the real faults are still known (ShmBusfaultNotify's log line, a put
+    // completed over a cut file): the model keeps its count, so both say "tolerated". With
+    // the model's count masked alone these read BadShmSeg (kept) / no effect seen.
+    const r = await runRealConformance({
+      compositors: ["xvfb"],
+      behaviours: ["truncate-during-read", "fork-child-truncates", "destroy-buffer-then-shrink"],
+      seed: 1,
+      frames: 8,
+      honest: 1,
+      timeoutMs: 20_000,
+    });
+    for (const c of r.cells) {
+      expect(c.error, c.behaviour).toBeUndefined();
+      expect([c.behaviour, c.real?.cell, c.model.cell]).toEqual([
+        c.behaviour,
+        "zeros, no error",
+        "zeros, no error",
+      ]);
+    }
+    expect(r.cells).toHaveLength(3);
+    expect(r.disagreements).toBe(0);
   });
 
   it("no helper process outlives a run", async () => {
