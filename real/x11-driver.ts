@@ -83,7 +83,11 @@ export const x11Driver: RealDriver = {
       return {
         target: { kind: instance.kind, version: instance.version },
         plan,
-        compositor: { alive: exit === null, exit },
+        compositor: {
+          alive: exit === null,
+          exit,
+          faultNoted: exit ? (instance.faultNoted?.() ?? null) : null,
+        },
         clients: people.map(observe),
         ms: Date.now() - t0,
       };
