@@ -48,7 +48,7 @@ export function x11RunFacts(o: RealRunObservation) {
             ? ("client" as const)
             : null,
       protocolError: null,
-      pixels: c.pixels === "unchecked" ? ("none" as const) : c.pixels,
+      pixels: c.pixels,
       committed: c.commits > 0,
       killed: c.killed?.signal ? { signal: c.killed.signal, reason: "killed" } : null,
       notices: c.notes.filter((n) => n.startsWith("busfault:")),

@@ -73,3 +73,15 @@ describe("x11RunFacts: the compositor's death", () => {
     expect(verdictOf(f).verdict).not.toBe("died");
   });
 });
+
+describe("x11RunFacts: pixels nobody checked", () => {
+  it("stay unchecked: not 'never shown' harm, and the cell says so", () => {
+    const o = run({ alive: true, exit: null }, [
+      client({ pixels: "unchecked" }),
+      client({ index: 1, behaviour: "truncate-after-attach", honest: false, pixels: "none" }),
+    ]);
+    const f = x11RunFacts(o);
+    expect(f.clients[0].pixels).toBe("unchecked");
+    expect(verdictOf(f)).toEqual({ verdict: "undetected", cell: "no effect seen (unchecked)" });
+  });
+});
