@@ -10,6 +10,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { getBehaviour } from "../client/behaviours/index.ts";
+import { worsePixel } from "../client/pattern.ts";
 import type {
   RealClientObservation,
   RealDriver,
@@ -31,8 +32,6 @@ export class X11NotApplicable extends Error {
 export class X11NoEndpoint extends Error {
   readonly code = "SHM_ERR_X11_NO_ENDPOINT";
 }
-
-const WORSE: readonly XPixels[] = ["none", "correct", "stale", "other", "zero", "foreign"];
 
 interface Participant {
   index: number;
@@ -178,7 +177,7 @@ async function runOne(p: Participant, people: Participant[], plan: RealRunPlan):
       const got = await c.pixels(foreignOf(p, people));
       const prev = p.pixels === "unchecked" ? "none" : p.pixels;
       // "none" only while nothing was ever checked; a later correct frame never hides a bad one.
-      p.pixels = WORSE.indexOf(got) > WORSE.indexOf(prev) ? got : prev;
+      p.pixels = worsePixel<XPixels>(prev, got);
     },
   };
   try {
