@@ -113,6 +113,25 @@ function readPixel(bytes: Uint8Array, offset: number): number {
 
 export type PixelClass = "correct" | "stale" | "zero" | "foreign" | "other";
 
+/**
+ * How bad each class is, "none" (nothing seen yet) least: a stale frame is old but the
+ * client's own; "other" is garbage; zeros lose the window; foreign pixels leak another
+ * client's contents. The one ranking for the lab and the real drivers.
+ */
+const PIXEL_RANK: Record<PixelClass | "none", number> = {
+  none: 0,
+  correct: 1,
+  stale: 2,
+  other: 3,
+  zero: 4,
+  foreign: 5,
+};
+
+/** The worse of two pixel classes (a later correct frame never hides a bad one). */
+export function worsePixel<T extends PixelClass | "none">(a: T, b: T): T {
+  return PIXEL_RANK[b] > PIXEL_RANK[a] ? b : a;
+}
+
 export interface RegionCounts {
   correct: number;
   stale: number;

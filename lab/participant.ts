@@ -5,7 +5,7 @@
  */
 import type { Behaviour, SystemEvents } from "../client/behaviour.ts";
 import { Client } from "../client/client.ts";
-import { classifyRegion } from "../client/pattern.ts";
+import { classifyRegion, worsePixel } from "../client/pattern.ts";
 import { ClientRuntime, makeContext } from "../client/runtime.ts";
 import { LocalSys } from "../client/sys.ts";
 import type { Compositor } from "../compositor/compositor.ts";
@@ -15,20 +15,6 @@ import type { Kernel } from "../shm/kernel.ts";
 import { createQueuePair, type QueueTransport } from "./queue-transport.ts";
 import type { HonestResult, PixelClass, PixelCounts } from "./record.ts";
 import type { ClosedBy } from "./verdict.ts";
-
-const CLASS_RANK: Record<PixelClass | "none", number> = {
-  none: 0,
-  correct: 1,
-  stale: 2,
-  other: 3,
-  zero: 4,
-  foreign: 5,
-};
-
-/** The worse of two pixel classes. */
-export function worse(a: PixelClass | "none", b: PixelClass | "none"): PixelClass | "none" {
-  return CLASS_RANK[b] > CLASS_RANK[a] ? b : a;
-}
 
 function emptyCounts(): PixelCounts {
   return { correct: 0, stale: 0, zero: 0, foreign: 0, other: 0, total: 0 };
@@ -158,7 +144,7 @@ export class Participant {
     });
     let worst: PixelClass = "correct";
     for (const k of ["stale", "other", "zero", "foreign"] as const)
-      if (c[k] > 0) worst = worse(worst, k) as PixelClass;
+      if (c[k] > 0) worst = worsePixel<PixelClass | "none">(worst, k) as PixelClass;
     return { worst, counts: c };
   }
 
@@ -174,7 +160,7 @@ export class Participant {
     const { worst, counts: c } = got;
     acc.framesChecked++;
     for (const k of Object.keys(acc.counts) as (keyof PixelCounts)[]) acc.counts[k] += c[k];
-    acc.pixels = worse(acc.pixels, worst);
+    acc.pixels = worsePixel(acc.pixels, worst);
     if (worst === "correct") {
       acc.framesCorrect++;
       return null;

@@ -58,7 +58,7 @@ export type HostileOutcome =
       kind: "tolerated";
       how: string;
       /** What the client's own window showed on the last frame (zero, stale = an earlier frame...). */
-      screen: PixelClass | "none";
+      screen: PixelClass | "none" | "unchecked";
     }
   /** An X11 error (Refusal.xError) after which the server kept the client (Xorg). */
   | { kind: "x-error"; error: string; message: string }

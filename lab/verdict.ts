@@ -24,9 +24,11 @@ export interface ClientFacts {
   protocolError: string | null;
   /**
    * Honest clients: the worst class seen on any checked frame. Others: what their own
-   * window showed on the last frame. "none": not shown.
+   * window showed on the last frame. "none": not shown. "unchecked": shown or not, nobody
+   * could look (a real run without a capture): neither harm nor its absence, so a cell
+   * that rests on it says "(unchecked)".
    */
-  pixels: PixelClass | "none";
+  pixels: PixelClass | "none" | "unchecked";
   /** A commit with contents reached the compositor (so it asked to be shown). */
   committed: boolean;
   /** Its own process was killed (by a signal, the OOM killer...). */
@@ -74,7 +76,8 @@ export interface Harm {
 /** The harm done to one honest client, or null. Pixel harm first: it is what users see. */
 export function honestHarm(c: ClientFacts): Harm | null {
   if (!c.honest) return null;
-  if (c.pixels !== "correct" && c.pixels !== "none") return { kind: "pixels", text: c.pixels };
+  if (c.pixels !== "correct" && c.pixels !== "none" && c.pixels !== "unchecked")
+    return { kind: "pixels", text: c.pixels };
   if (c.protocolError) return { kind: "refused", text: `refused: ${shortError(c.protocolError)}` };
   if (c.closedBy === "compositor") return { kind: "disconnected", text: "honest disconnected" };
   if (c.killed) return { kind: "killed", text: `honest killed (${c.killed.signal})` };
@@ -125,6 +128,16 @@ function shortError(e: string): string {
  * tolerated or undetected.
  */
 export function verdictOf(facts: RunFacts): VerdictResult {
+  const r = verdictOfFacts(facts);
+  if (r.verdict === "died" || r.verdict === "honest-harmed") return r;
+  // No harm found, but an honest client nobody could look at may have been harmed unseen.
+  const unchecked = facts.clients.some((c) => c.honest && c.pixels === "unchecked");
+  return unchecked && !r.cell.endsWith("(unchecked)")
+    ? { verdict: r.verdict, cell: `${r.cell} (unchecked)` }
+    : r;
+}
+
+function verdictOfFacts(facts: RunFacts): VerdictResult {
   const { compositor: comp, clients } = facts;
   if (!comp.alive) return { verdict: "died", cell: `DIED ${comp.death?.signal ?? ""}`.trim() };
   const harms = clients.map(honestHarm).filter((h): h is Harm => h !== null);

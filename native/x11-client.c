@@ -7,6 +7,9 @@
  * write (SCM_RIGHTS) — that is the one thing this helper exists for, beside the syscalls on
  * the pool file (ftruncate, fallocate, seals, a forked child that truncates).
  *
+ * Run as `x11-client PARENT_PID`: it dies with its parent (PR_SET_PDEATHSIG) and exits 3 at
+ * once if that parent is already gone.
+ *
  * Line protocol, one command per stdin line, exactly one answer line on stdout each:
  *
  *   connect PATH                 -> ok | err ERRNO
@@ -187,8 +190,15 @@ static void do_forktrunc(int fd, long size) {
   printf("ok %d\n", (int)pid);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: x11-client PARENT_PID\n");
+    return 2;
+  }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* PR_SET_PDEATHSIG only covers a parent that dies after the call; one that died before it
+   * left us reparented, and nobody would ever stop us. */
+  if (getppid() != (pid_t)atol(argv[1])) return 3;
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, NULL, _IOFBF, 1 << 16);
   size_t cap = 0;

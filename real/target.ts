@@ -44,6 +44,8 @@ export interface RealInstance {
   exited(): ExitInfo | null;
   /** Stops it (SIGTERM, then SIGKILL after a grace period) and removes its runtime dir. */
   stop(): Promise<ExitInfo>;
+  /** Its log's own account of a fatal fault ("Caught signal 7 (Bus error)"), where it has one. */
+  faultNoted?(): string | null;
 }
 
 /** One run on a real instance: the behaviour under test plus `honest` honest bystanders. */
@@ -95,7 +97,15 @@ export interface RealRunObservation {
   target: { kind: RealKind; version: string };
   plan: RealRunPlan;
   /** The compositor after the run: alive, or how it died. */
-  compositor: { alive: boolean; exit: ExitInfo | null };
+  compositor: {
+    alive: boolean;
+    exit: ExitInfo | null;
+    /**
+     * After a death, the fault its log reported, if any. Xvfb's signal handler catches
+     * SIGBUS, logs "Caught signal 7 (Bus error)" and aborts: exit says SIGABRT, this says why.
+     */
+    faultNoted?: string | null;
+  };
   clients: RealClientObservation[];
   /** Wall-clock milliseconds of the run, start of the instance excluded. */
   ms: number;

@@ -14,7 +14,7 @@
  *   roundtrip              → GetInputFocus
  * and the pool file's syscalls go to the native helper's real memfd.
  */
-import { renderFrame } from "../client/pattern.ts";
+import { renderFrame, worsePixel } from "../client/pattern.ts";
 import { X11Connection } from "./x11-conn.ts";
 import { X11Helper } from "./x11-native.ts";
 import {
@@ -253,15 +253,6 @@ export class XClient {
   }
 }
 
-const RANK: Record<XPixels, number> = {
-  none: 0,
-  correct: 1,
-  stale: 2,
-  other: 3,
-  zero: 4,
-  foreign: 5,
-};
-
 /**
  * Depth-24 pixels carry no alpha: a pixel's top byte is whatever the server keeps, so it is
  * normalised (0 stays 0, anything else gets the pattern's 0xff) before the lab's own
@@ -297,7 +288,7 @@ export function classifyWindow(
             ? "foreign"
             : "other";
     }
-    if (RANK[cls] > RANK[worst]) worst = cls;
+    worst = worsePixel<XPixels>(worst, cls);
   }
   return background === n ? "none" : worst;
 }

@@ -97,8 +97,11 @@ export class X11Connection {
     try {
       await this.helper.ok(`send ${Buffer.from(bytes).toString("hex")} ${fd}`);
     } catch (e) {
-      if (!(e instanceof SyscallError)) throw e;
-      // EPIPE/ECONNRESET: the server is gone; what it said last is read by pump().
+      // Only EPIPE/ECONNRESET (send(2): "the connection was reset by peer" / "the local end
+      // has been shut down") mean the server is gone; EBADF, EINVAL... are our own bugs.
+      if (!(e instanceof SyscallError) || (e.errno !== "EPIPE" && e.errno !== "ECONNRESET"))
+        throw e;
+      // The server is gone; what it said last is read by pump().
       await this.pump(0);
       if (!this.closed) this.connection = "closed-by-server";
     }

@@ -10,6 +10,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { getBehaviour } from "../client/behaviours/index.ts";
+import { worsePixel } from "../client/pattern.ts";
 import type {
   RealClientObservation,
   RealDriver,
@@ -19,6 +20,7 @@ import type {
 } from "./target.ts";
 import { X11_NOT_APPLICABLE, X11_SCRIPTS, type XScriptContext } from "./x11-behaviours.ts";
 import { XClient, type XPixels } from "./x11-client.ts";
+import { NativeError, SyscallError } from "./x11-native.ts";
 
 export { X11_NOT_APPLICABLE, x11Applies } from "./x11-behaviours.ts";
 
@@ -26,7 +28,10 @@ export class X11NotApplicable extends Error {
   readonly code = "SHM_ERR_X11_NOT_APPLICABLE";
 }
 
-const WORSE: readonly XPixels[] = ["none", "correct", "stale", "other", "zero", "foreign"];
+/** The instance handed to the X11 driver has no X11 endpoint (a Wayland compositor). */
+export class X11NoEndpoint extends Error {
+  readonly code = "SHM_ERR_X11_NO_ENDPOINT";
+}
 
 interface Participant {
   index: number;
@@ -44,7 +49,7 @@ export const x11Driver: RealDriver = {
   endpointKind: "x11",
   async run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation> {
     if (instance.endpoint.kind !== "x11")
-      throw new Error(`x11 driver: instance ${instance.kind} has no X11 endpoint`);
+      throw new X11NoEndpoint(`x11 driver: instance ${instance.kind} has no X11 endpoint`);
     const script = X11_SCRIPTS[plan.behaviour];
     if (!script)
       throw new X11NotApplicable(
@@ -83,7 +88,11 @@ export const x11Driver: RealDriver = {
       return {
         target: { kind: instance.kind, version: instance.version },
         plan,
-        compositor: { alive: exit === null, exit },
+        compositor: {
+          alive: exit === null,
+          exit,
+          faultNoted: exit ? (instance.faultNoted?.() ?? null) : null,
+        },
         clients: people.map(observe),
         ms: Date.now() - t0,
       };
@@ -168,7 +177,7 @@ async function runOne(p: Participant, people: Participant[], plan: RealRunPlan):
       const got = await c.pixels(foreignOf(p, people));
       const prev = p.pixels === "unchecked" ? "none" : p.pixels;
       // "none" only while nothing was ever checked; a later correct frame never hides a bad one.
-      p.pixels = WORSE.indexOf(got) > WORSE.indexOf(prev) ? got : prev;
+      p.pixels = worsePixel<XPixels>(prev, got);
     },
   };
   try {
@@ -177,7 +186,9 @@ async function runOne(p: Participant, people: Participant[], plan: RealRunPlan):
     // Never rejects: after a timeout nobody awaits this any more (the helpers are being
     // stopped under it), so a failure is kept and rethrown by run() if it is still waiting.
     p.notes.push(`script stopped: ${(e as Error).message}`);
-    if (!(e instanceof Error) || !("code" in e)) p.failure = e;
+    // The helper's own failures are observations (a syscall refused, the helper gone);
+    // anything else, whatever its shape, is a bug of the driver or a script.
+    if (!(e instanceof NativeError) && !(e instanceof SyscallError)) p.failure = e;
   }
 }
 

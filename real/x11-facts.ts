@@ -11,7 +11,8 @@
  *   line ("busfault:" notes), or a put that completed although its pixels lay beyond the
  *   file's end when the server read it ("sigbus (inferred)"), counted once per client;
  * - notices: the busfault lines (the model's "segment freed" notice);
- * - closedBy: "compositor" when the server closed the socket, "client" when it left.
+ * - closedBy: "compositor" when the server closed the socket, "client" when it left;
+ * - death: the exit signal, with the fault the server's log noted (faultNoted) as its cause.
  */
 import type { RealClientObservation, RealRunObservation } from "./target.ts";
 
@@ -28,8 +29,10 @@ export function x11RunFacts(o: RealRunObservation) {
       death: o.compositor.exit
         ? {
             signal: o.compositor.exit.signal ?? `exit ${o.compositor.exit.code}`,
-            reason: "unhandled",
-            cause: "",
+            // The server's own word, not a guess: Xvfb aborts on a fault it caught, so the
+            // signal alone (SIGABRT) does not say a SIGBUS killed it; its log line does.
+            reason: o.compositor.faultNoted ? "fault logged" : "no fault logged",
+            cause: o.compositor.faultNoted ?? "",
           }
         : null,
       faultsHandled: o.clients.reduce((n, c) => n + faults(c), 0),
@@ -45,7 +48,7 @@ export function x11RunFacts(o: RealRunObservation) {
             ? ("client" as const)
             : null,
       protocolError: null,
-      pixels: c.pixels === "unchecked" ? ("none" as const) : c.pixels,
+      pixels: c.pixels,
       committed: c.commits > 0,
       killed: c.killed?.signal ? { signal: c.killed.signal, reason: "killed" } : null,
       notices: c.notes.filter((n) => n.startsWith("busfault:")),

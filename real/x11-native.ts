@@ -31,13 +31,36 @@ export async function x11HelperAvailability(): Promise<
   return b.available ? { available: true, binary: b.binary } : { available: false, why: b.reason };
 }
 
+/**
+ * Helpers still running. If Node exits (process.exit, the end of the event loop, or a
+ * SIGINT whose handler exits) they are killed here; if Node dies of a signal, the kernel
+ * kills them (PR_SET_PDEATHSIG in x11-client.c). Either way none outlives the run.
+ */
+const live = new Set<X11Helper>();
+let exitHook = false;
+function watch(h: X11Helper): void {
+  live.add(h);
+  if (exitHook) return;
+  exitHook = true;
+  process.on("exit", () => {
+    for (const q of live) q.kill();
+  });
+}
+
+/** How many helpers are running now (0 after every run: none outlives its driver). */
+export function liveX11Helpers(): number {
+  return live.size;
+}
+
 export class X11Helper {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiting: { resolve(s: string): void; reject(e: Error): void }[] = [];
   private exit: ExitInfo | null = null;
 
   private constructor(binary: string) {
-    this.child = spawn(binary, [], { stdio: ["pipe", "pipe", "pipe"] });
+    // Our pid: the helper checks its parent is still us after PR_SET_PDEATHSIG.
+    this.child = spawn(binary, [String(process.pid)], { stdio: ["pipe", "pipe", "pipe"] });
+    watch(this);
     this.child.stdin.on("error", (e: NodeJS.ErrnoException) => {
       // The helper died: its pending commands are answered by the exit handler below.
       if (e.code !== "EPIPE") throw e;
@@ -45,6 +68,7 @@ export class X11Helper {
     const lines = createInterface({ input: this.child.stdout });
     lines.on("line", (l) => this.waiting.shift()?.resolve(l));
     this.child.on("exit", (code, signal) => {
+      live.delete(this);
       this.exit = { code: signal ? null : code, signal: signal ?? null };
       for (const w of this.waiting.splice(0))
         w.reject(new NativeError(`x11 helper exited (${signal ?? code}) before answering`));
@@ -121,6 +145,11 @@ export class X11Helper {
   /** A forked child process truncates the file and exits; resolves with the child's pid. */
   async forkTruncate(fd: number, size: number): Promise<number> {
     return Number((await this.ok(`forktrunc ${fd} ${size}`))[0]);
+  }
+
+  /** SIGKILL, synchronously (the exit hook cannot wait). */
+  kill(): void {
+    if (!this.exit) this.child.kill("SIGKILL");
   }
 
   /** Ends the helper (it closes its socket and fds by exiting) and waits for it. */

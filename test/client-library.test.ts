@@ -14,6 +14,7 @@ import {
   frameBytes,
   pixelAt,
   renderFrame,
+  worsePixel,
 } from "../client/pattern.ts";
 import { ClientRuntime, makeContext, seededRandom } from "../client/runtime.ts";
 import { LocalSys } from "../client/sys.ts";
@@ -48,6 +49,14 @@ const serverBridge = (ts: ReturnType<typeof createTestServer>) =>
   serverFdBridge(ts.kernel, ts.compositor);
 
 describe("pattern", () => {
+  it("worsePixel: the one severity order, none < correct < stale < other < zero < foreign", () => {
+    const order = ["none", "correct", "stale", "other", "zero", "foreign"] as const;
+    for (const [i, a] of order.entries())
+      for (const [j, b] of order.entries()) {
+        expect(worsePixel(a, b)).toBe(order[Math.max(i, j)]);
+      }
+  });
+
   it("derives every pixel from (seed, client, frame, x, y), never zero", () => {
     const a = renderFrame(1, 0, 0, 8, 8);
     expect(a[3 * 8 + 5]).toBe(pixelAt(1, 0, 0, 5, 3));

@@ -79,6 +79,22 @@ describe("verdictOf: the rules, in order", () => {
     ).toBe("undetected");
   });
 
+  it("an honest client nobody could look at is neither harm nor proof of none", () => {
+    // Committed but unchecked (a real run without a capture): not "never shown" ...
+    const v = verdictOf(facts([honest({ pixels: "unchecked" }), hostile()]));
+    expect(v).toEqual({ verdict: "undetected", cell: "no effect seen (unchecked)" });
+    expect(honestHarm(honest({ pixels: "unchecked" }))).toBeNull();
+    // ... and an honest client under test unchecked is not a plain "ok".
+    expect(verdictOf(facts([honest({ pixels: "unchecked" })]))).toEqual({
+      verdict: "ok",
+      cell: "ok (unchecked)",
+    });
+    // Harm seen elsewhere stays harm.
+    expect(
+      verdictOf(facts([honest({ pixels: "unchecked" }), honest({ pixels: "stale" })])),
+    ).toEqual({ verdict: "honest-harmed", cell: "harmed: stale" });
+  });
+
   it("an honest client whose process was killed is harm", () => {
     const v = verdictOf(
       facts([

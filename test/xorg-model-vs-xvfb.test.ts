@@ -10,6 +10,7 @@
  * Skipped with a note where Xvfb or a C compiler is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { behaviourNames } from "../client/behaviours/index.ts";
 import { XORG_NOT_APPLICABLE } from "../compositor/policies/xorg-mit-shm.ts";
 import { makeSpec, runOne } from "../lab/run.ts";
 import { verdictOf } from "../lab/verdict.ts";
@@ -60,6 +61,12 @@ describe.skipIf(missing !== null)("xorg-mit-shm against Xvfb: the same facts", (
 
   it("the model and the driver agree on which behaviours MIT-SHM cannot express", () => {
     for (const b of Object.keys(XORG_NOT_APPLICABLE)) expect(X11_SCRIPTS[b]).toBeUndefined();
+    // And the reverse: every other catalogue behaviour has a script, so none silently drops
+    // out of this comparison (worker-*: about the model's worker threads, no X11 form).
+    const expressible = behaviourNames().filter(
+      (b) => !(b in XORG_NOT_APPLICABLE) && !b.startsWith("worker-"),
+    );
+    expect(Object.keys(X11_SCRIPTS).sort()).toEqual(expressible.sort());
   });
 
   for (const behaviour of Object.keys(X11_SCRIPTS)) {
