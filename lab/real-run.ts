@@ -63,7 +63,6 @@ export function realErrorName(e: NonNullable<RealClientObservation["protocolErro
 }
 
 function clientFacts(c: RealClientObservation): ClientFacts {
-  const pixels = c.pixels === "unchecked" ? "none" : c.pixels;
   return {
     label: `${c.behaviour}#${c.index}`,
     honest: c.honest,
@@ -74,9 +73,10 @@ function clientFacts(c: RealClientObservation): ClientFacts {
           ? "client"
           : null,
     protocolError: c.protocolError ? realErrorName(c.protocolError) : null,
-    pixels,
-    // Unchecked pixels say nothing about being shown: no "never shown" harm from them.
-    committed: c.pixels === "unchecked" ? false : c.commits > 0,
+    // "unchecked" passes through: verdictOf counts it neither as harm nor as its absence
+    // (no "never shown" from it), and says "(unchecked)" in the cell.
+    pixels: c.pixels,
+    committed: c.commits > 0,
     killed: c.killed
       ? { signal: c.killed.signal ?? `exit ${c.killed.code}`, reason: "client process ended" }
       : null,
