@@ -275,8 +275,15 @@ export class WaylandDriver implements RealDriver {
   private observe(p: Participant): RealClientObservation {
     const rep = p.runtime.report();
     const s = p.transport.stats;
+    // a death seen before its status ("unknown") takes the helper's real signal once reaped
     const killed: ExitInfo | null = p.runtime.killed
-      ? { code: null, signal: p.runtime.killed.signal }
+      ? {
+          code: null,
+          signal:
+            p.runtime.killed.signal === "unknown" && p.ownExit?.signal
+              ? p.ownExit.signal
+              : p.runtime.killed.signal,
+        }
       : p.ownExit?.signal
         ? p.ownExit
         : null;
