@@ -169,20 +169,27 @@ export class WaylandDriver implements RealDriver {
     proc.exited().then(() => {
       if (p.ownExit === null && !stopping.has(proc)) p.ownExit = proc.exit;
     });
-    const r = proc.call(OP.CONNECT, [], new TextEncoder().encode(socket));
-    if (r.status < 0) {
+    // Until it is in `people`, run()'s finally cannot stop it: any failure here kills it.
+    try {
+      const r = proc.call(OP.CONNECT, [], new TextEncoder().encode(socket));
+      if (r.status < 0)
+        throw new WaylandDriverError(`cannot connect to ${socket}: errno ${-r.status}`);
+      const transport = new WireTransport(proc);
+      const sys = NativeSys.of(proc);
+      const client = new Client(transport, sys, { label: `${b.name}#${index}` });
+      transport.allocate = (iface, version) =>
+        client.proto.objects.allocate({ interface: iface, version });
+      p.transport = transport;
+      p.sys = sys;
+      p.runtime = new ClientRuntime(b, client, makeContext(seed, index, params));
+      return p as Participant;
+    } catch (e) {
+      stopping.add(proc);
       proc.kill();
-      throw new WaylandDriverError(`cannot connect to ${socket}: errno ${-r.status}`);
+      await Promise.race([proc.exited(), sleep(2000)]);
+      stopping.delete(proc);
+      throw e;
     }
-    const transport = new WireTransport(proc);
-    const sys = NativeSys.of(proc);
-    const client = new Client(transport, sys, { label: `${b.name}#${index}` });
-    transport.allocate = (iface, version) =>
-      client.proto.objects.allocate({ interface: iface, version });
-    p.transport = transport;
-    p.sys = sys;
-    p.runtime = new ClientRuntime(b, client, makeContext(seed, index, params));
-    return p as Participant;
   }
 
   /**
