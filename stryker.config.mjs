@@ -6,6 +6,11 @@
 // the tests that reach a mutant run against it), incremental (a rerun only tests mutants
 // whose code or covering tests changed; the state lives in .cache/, never committed).
 // Narrow a run while working: `npm run mutate -- --mutate protocol/codec.ts`.
+// The kernel's self-check after every syscall (docs/testing.md) runs in the mutation runs
+// too: a mutant that breaks refcounts, the reverse map or the page tables' bookkeeping
+// breaks a Linux invariant, and the check says so even when no test looks at that memory.
+process.env.SHMLAB_KERNEL_CHECKS ??= "1";
+
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   testRunner: "vitest",
@@ -39,6 +44,7 @@ export default {
     "shm/fault.ts",
     "shm/truncate.ts",
     "lab/fuzz/invariants.ts",
+    "lab/verdict.ts",
   ],
   // The suites that pin those rules. The whole suite would also work, but its worker-thread,
   // host-kernel and browser suites add minutes per mutant and pin no rule the unit suites
@@ -62,5 +68,8 @@ export default {
     "test/policy-libwayland-wlcs.test.ts",
     "test/proposals.test.ts",
     "test/fuzz-invariants.test.ts",
+    "test/verdict.test.ts",
+    "test/oracle-live.test.ts",
+    "test/policy-libwayland-handler.test.ts",
   ],
 };

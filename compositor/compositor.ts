@@ -147,7 +147,12 @@ export class Compositor {
       );
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
-    this.output = new Output(this.width, this.height, opts.maxClientTextureBytes);
+    this.output = new Output(this.width, this.height, opts.maxClientTextureBytes, {
+      releaseOnReplace: policy.releaseOnReplace === true,
+      attach: (b) => this.instance.attach?.(b),
+      readDestroyed: undefined,
+      releaseDetached: (b) => this.pools.releaseDetached(b),
+    });
     // Xorg's ShmPutImage: X errors at the put, and the read inside the request.
     this.output.onCommit = (b) => this.pools.commitChecks(b);
     if (this.policy.readAtCommit)
@@ -171,6 +176,10 @@ export class Compositor {
       onBlocked: (what, run) => this.onBlocked(what, run),
     });
     const instance = this.instance;
+    if (instance.readDestroyed) {
+      const read = instance.readDestroyed.bind(instance);
+      this.output.setReadDestroyed(read);
+    }
     this.pools = new ShmPools({
       proc: this.proc,
       policy,

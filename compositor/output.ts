@@ -42,6 +42,18 @@ export interface FrameReads {
   released: Buffer[];
 }
 
+/** Where the policy changes how surfaces hold buffers (weston 10, wlroots 0.15). */
+export interface OutputRules {
+  /** wl_buffer.release only when another buffer replaces it (reads at every repaint). */
+  releaseOnReplace: boolean;
+  /** wl_surface.commit attached this live buffer (weston's pixman_renderer_attach). */
+  attach?(b: Buffer): void;
+  /** Keep a destroyed buffer on screen and read it at every repaint, unbracketed. */
+  readDestroyed?(b: Buffer, into: Uint8Array): void;
+  /** A kept destroyed buffer left the screen: release its pool. */
+  releaseDetached(b: Buffer): void;
+}
+
 export class Output {
   /** One 32-bit pixel per element, the buffers' bytes as they are (little-endian). */
   readonly framebuffer: Uint32Array;
@@ -73,6 +85,7 @@ export class Output {
      * need more is wl_display.error no_memory for that client, before anything is read.
      */
     private readonly maxClientTextureBytes = Number.POSITIVE_INFINITY,
+    private readonly rules: OutputRules = { releaseOnReplace: false, releaseDetached: () => {} },
   ) {
     this.framebuffer = new Uint32Array(new SharedArrayBuffer(width * height * 4));
     this.fb8 = new Uint8Array(this.framebuffer.buffer);
@@ -133,9 +146,18 @@ export class Output {
     res.data = s;
     this.surfaces.add(s);
     res.onDestroy = () => {
+      this.dropDetached(s);
       this.surfaces.delete(s);
       this.setTexture(s, null);
     };
+  }
+
+  /** The surface no longer shows a destroyed buffer it kept: that buffer's pool goes. */
+  private dropDetached(s: Surface): void {
+    const b = s.current.buffer;
+    if (!b?.detached) return;
+    s.current.buffer = null;
+    this.rules.releaseDetached(b);
   }
 
   /** Points a surface at a texture, keeping the per-texture and per-client counts. */
@@ -184,8 +206,16 @@ export class Output {
     const p = s.pending;
     if (p.attached) this.onCommit?.(p.buffer);
     if (p.attached) {
-      const before = s.current.buffer;
+      this.dropDetached(s);
+      const old = s.current.buffer;
+      // A compositor that keeps reading the client's memory (weston's and wlroots 0.15's
+      // pixman renderers) releases a buffer only once another one replaces it.
+      if (this.rules.releaseOnReplace && old && old !== p.buffer && old.alive && !old.client.closed)
+        old.client.postEvent(old.id, "release");
+      const before = old;
       s.current.buffer = p.buffer;
+      // weston's pixman_renderer_attach makes its image from the data pointer at commit.
+      if (p.buffer?.alive) this.rules.attach?.(p.buffer);
       s.current.dirty = p.buffer !== null;
       if (before !== p.buffer) this.dropUnshownTexture(before);
       if (p.buffer === null) {
@@ -201,14 +231,27 @@ export class Output {
     }
   }
 
-  /** A destroyed buffer is let go of by every surface. */
-  bufferGone(b: Buffer): void {
-    // Surfaces keep showing what they copied; the buffer's own reference goes.
-    b.texture = null;
+  /** The policy instance exists after the output: its readDestroyed is set here. */
+  setReadDestroyed(read: (b: Buffer, into: Uint8Array) => void): void {
+    this.rules.readDestroyed = read;
+  }
+
+  /**
+   * A destroyed buffer is let go of by every surface, unless the policy keeps it on screen
+   * (`readDestroyed`): then true, and its surface reads it until it moves on.
+   */
+  bufferGone(b: Buffer): boolean {
+    const keep =
+      this.rules.readDestroyed !== undefined &&
+      [...this.surfaces].some((s) => s.current.buffer === b);
+    // Surfaces keep showing what they copied; the buffer's own reference goes (unless one
+    // keeps the destroyed buffer itself on screen).
+    if (!keep) b.texture = null;
     for (const s of this.surfaces) {
-      if (s.current.buffer === b) s.current.buffer = null;
+      if (s.current.buffer === b && !keep) s.current.buffer = null;
       if (s.pending.buffer === b) s.pending.buffer = null;
     }
+    return keep;
   }
 
   /** Surfaces in creation order. */
@@ -227,7 +270,9 @@ export class Output {
     const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
     // Buffers read at their commit since the last frame (readAtCommit) count here.
     const early = this.readEarly.splice(0);
-    const late = this.surfaceList().map((s) => this.readSurface(s, read, invalid));
+    const late = this.surfaceList().map((s) =>
+      this.readDetached(s) ? null : this.readSurface(s, read, invalid),
+    );
     for (const b of [...early, ...late]) {
       if (!b) continue;
       out.buffersRead++;
@@ -235,6 +280,21 @@ export class Output {
       out.released.push(b);
     }
     return out;
+  }
+
+  /**
+   * A destroyed buffer that the policy keeps on screen (`readDestroyed`: wlroots 0.15's
+   * pixman renderer) is read again at every repaint, outside any begin/end_access, and is
+   * neither counted as a new read nor released. True when `s` shows such a buffer.
+   */
+  private readDetached(s: Surface): boolean {
+    const b = s.current.buffer;
+    if (!b?.detached || s.client.closed) return false;
+    const tex = b.texture && b.texture.length === b.span ? b.texture : new Uint8Array(b.span);
+    this.rules.readDestroyed!(b, tex);
+    b.texture = tex;
+    this.setTexture(s, tex);
+    return true;
   }
 
   /** Reads a surface's newly committed buffer into its texture; the buffer if it was read. */
@@ -273,7 +333,9 @@ export class Output {
   finishFrame(released: readonly Buffer[], time: number): void {
     // "wl_buffer.release ... when the compositor no longer uses the contents": they were
     // copied into the compositor's own memory.
-    for (const b of released) if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
+    if (!this.rules.releaseOnReplace)
+      for (const b of released)
+        if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
     const ms = Math.floor(time) >>> 0;
     for (const s of this.surfaceList()) {
       if (s.client.closed) continue;

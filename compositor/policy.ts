@@ -153,6 +153,17 @@ export interface PolicyInstance {
   /** Reads the buffer's span into dst (dst.length === buffer.span), in compositor memory. */
   read(access: Access, dst: Uint8Array): void;
   endAccess(access: Access): AccessEnd | undefined;
+  /**
+   * wl_surface.commit attached this live buffer (weston's pixman_renderer_attach takes the
+   * data pointer here and reads through it at repaint).
+   */
+  attach?(buffer: BufferView): void;
+  /**
+   * Present on a policy that keeps a destroyed wl_buffer on screen and reads it at every
+   * repaint, outside any access (wlroots 0.15's saved_data); absent: a destroyed buffer is
+   * dropped from its surface.
+   */
+  readDestroyed?(buffer: BufferView, dst: Uint8Array): void;
   /** Main-loop work between frames (Xorg's busfault_check in WaitForSomething). */
   idle?(): PolicyNotice[];
   /** Work of helper threads the policy runs (the userfaultfd handler); true if any ran. */
@@ -186,5 +197,31 @@ export interface Policy {
    * ProcShmPutImage copies the image during the request.
    */
   readonly readAtCommit?: boolean;
+  /**
+   * wl_buffer.release only when another buffer replaces it on the surface (the compositor
+   * reads the client's memory at every repaint instead of keeping a copy); default: release
+   * once the frame has read it.
+   */
+  readonly releaseOnReplace?: boolean;
+  /**
+   * The real compositors whose behaviour this models, for `shmlab conformance
+   * --compositors`: `version` is a regular expression matched against the installed
+   * instance's version ("sway 1.7 / wlroots 0.15.1 / libwayland-server 1.21.0"); a policy
+   * is held against a compositor only at a version it follows.
+   */
+  readonly follows?: readonly PolicyFollows[];
+  /**
+   * Set on a model of an older version of another policy's code (libwayland-1.21 of
+   * libwayland): it runs where that version is installed, not in the default comparison.
+   */
+  readonly versionOf?: string;
   create(proc: Process, env: PolicyEnv): PolicyInstance;
+}
+
+export interface PolicyFollows {
+  /** real/ kind: weston, sway, xvfb, mutter, kwin, cage. */
+  compositor: string;
+  version: string;
+  /** Why this policy models that compositor (which of its code paths). */
+  why: string;
 }

@@ -52,6 +52,11 @@ export interface Buffer extends BufferView {
    * (output.ts).
    */
   texture: Uint8Array | null;
+  /**
+   * Its wl_buffer is destroyed but a policy with `readDestroyed` keeps it on screen, its
+   * pool referenced (wlroots 0.15's wl_shm_buffer_ref_pool), until the surface moves on.
+   */
+  detached?: boolean;
 }
 
 /** What the pools need of the compositor around them. */
@@ -66,8 +71,11 @@ export interface PoolHost {
   /** Something done to a client without a protocol error (or an X error: `xError`). */
   notice(client: ServerClient, pool: string, what: string, xError?: string): void;
   panic(reason: string): never;
-  /** A buffer was destroyed: surfaces must let go of it. */
-  bufferGone(b: Buffer): void;
+  /**
+   * A buffer was destroyed: surfaces let go of it, or one keeps it on screen (true: the
+   * pool stays referenced until `releaseDetached`).
+   */
+  bufferGone(b: Buffer): boolean;
   /**
    * Most bytes of pools mapped for one client at once (a pool stays mapped while any of its
    * buffers lives): bounds the pages the compositor's own reads can fault into a client's
@@ -185,6 +193,13 @@ export class ShmPools {
     this.unref(pool);
   }
 
+  /** A kept destroyed buffer is off screen at last: its pool reference goes. */
+  releaseDetached(b: Buffer): void {
+    if (!b.detached) return;
+    b.detached = false;
+    this.unref(b.pool);
+  }
+
   private unref(pool: Pool): void {
     if (--pool.refs > 0 || pool.unmapped) return;
     pool.unmapped = true;
@@ -219,8 +234,8 @@ export class ShmPools {
     res.data = buf;
     res.onDestroy = () => {
       buf.alive = false;
-      this.host.bufferGone(buf);
-      this.unref(pool);
+      if (this.host.bufferGone(buf)) buf.detached = true;
+      else this.unref(pool);
     };
   }
 

@@ -70,8 +70,9 @@ export function defaultBehaviours(): string[] {
   return behaviourNames().filter((b) => !WORKER_ONLY.has(b));
 }
 
+/** Every policy but the models of older versions (they run where those are installed). */
 export function defaultPolicies(): string[] {
-  return policyNames();
+  return policyNames().filter((n) => !getPolicy(n).versionOf);
 }
 
 /** Checks names up front: unknown ones are an error that lists the valid ones. */

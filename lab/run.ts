@@ -33,7 +33,13 @@ import {
 import { Rng } from "./rng.ts";
 import { type Actor, SeededScheduler } from "./scheduler.ts";
 import { errorName, Timeline } from "./timeline.ts";
-import { type ClientFacts, type CompositorFacts, hostileOutcomeOf, verdictOf } from "./verdict.ts";
+import {
+  type ClientFacts,
+  type CompositorFacts,
+  hostileOutcomeOf,
+  type RunFacts,
+  verdictOf,
+} from "./verdict.ts";
 import { WireTracer } from "./wire-trace.ts";
 
 const HONEST = "honest-renderer";
@@ -106,6 +112,8 @@ export interface RunOptions {
    * verdict stays the last client's.
    */
   companions?: readonly Behaviour[];
+  /** The plain facts the verdict was computed from (a real run is held against them). */
+  onFacts?: (f: RunFacts) => void;
   /**
    * Record the run's wire traffic here, in WAYLAND_DEBUG form with kernel events as
    * comments (wire-trace.ts). The caller's array: a run that throws keeps what it wrote.
@@ -402,6 +410,7 @@ export class Run {
     const spec = this.spec;
     const stats = this.comp.stats();
     const facts = this.facts();
+    this.opts.onFacts?.(facts);
     const { verdict, cell } = verdictOf(facts);
     const framesRun = stats.frames;
     const record: RunRecord = {

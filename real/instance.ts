@@ -29,6 +29,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { register, unregister } from "./registry.ts";
+import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
 import { pingWayland } from "./wayland-ping.ts";
@@ -75,6 +76,12 @@ export interface LaunchSpec {
    * catches SIGBUS in OsSigHandler, logs "Caught signal 7 (Bus error)" and aborts).
    */
   faultLine?: RegExp;
+  /**
+   * Count delivered SIGBUS/SIGSEGV with strace. Off unless SHMLAB_REAL_STRACE=1: a Ctrl-C
+   * landing while strace attaches can still leave that strace behind (found by
+   * test/real-conformance.test.ts; docs/real-compositors.md), and nothing may outlive us.
+   */
+  watchSignals?: boolean;
 }
 
 /** uid/gid of a user and group by name, from /etc/passwd and /etc/group. */
@@ -124,6 +131,10 @@ export class LaunchedInstance implements RealInstance {
   private exit: ExitInfo | null = null;
   private readonly exitWaiters: ((e: ExitInfo) => void)[] = [];
   private stopping: Promise<ExitInfo> | null = null;
+  /** strace counting delivered SIGBUS/SIGSEGV, or why there is none. */
+  watch: SignalWatch | { why: string } = {
+    why: "strace not attached (SHMLAB_REAL_STRACE=1 attaches it)",
+  };
 
   constructor(
     readonly kind: RealKind,
@@ -153,6 +164,20 @@ export class LaunchedInstance implements RealInstance {
     return this.faultLine.exec(readFileSync(this.logPath, "utf8"))?.[0] ?? null;
   }
 
+  /**
+   * Signals delivered to it so far (handled or fatal), read by strace; null where strace
+   * could not attach (watchNote() says why).
+   */
+  signalsSeen(): { SIGBUS: number; SIGSEGV: number } | null {
+    const w = this.watch;
+    if (!(w instanceof SignalWatch)) return null;
+    return { SIGBUS: w.count("SIGBUS"), SIGSEGV: w.count("SIGSEGV") };
+  }
+
+  watchNote(): string | null {
+    return this.watch instanceof SignalWatch ? null : this.watch.why;
+  }
+
   /** Resolves when the process has exited (immediately if it has). */
   waitExit(): Promise<ExitInfo> {
     if (this.exit) return Promise.resolve(this.exit);
@@ -165,6 +190,8 @@ export class LaunchedInstance implements RealInstance {
   }
 
   private async doStop(): Promise<ExitInfo> {
+    // The tracer first, while its tracee still lives.
+    if (this.watch instanceof SignalWatch) await this.watch.stop();
     if (!this.exit) {
       this.signal("SIGTERM");
       const timer = setTimeout(() => this.signal("SIGKILL"), STOP_GRACE_MS);
@@ -277,11 +304,17 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedInstance> {
     child,
     spec.faultLine,
   );
-  register(inst);
   child.once("exit", (code, signal) => inst.noteExit({ code, signal }));
+  if (!register(inst)) {
+    await inst.stop();
+    throw new RealStartError(`${spec.kind} not started: shmlab is stopping`, logPath);
+  }
   try {
     const endpoint = await waitReady(spec, inst, child, runtimeDir);
     (inst as { endpoint: Endpoint }).endpoint = endpoint;
+    if (spec.watchSignals ?? process.env.SHMLAB_REAL_STRACE === "1") {
+      inst.watch = await SignalWatch.attach(inst.pid, logPath.replace(/\.log$/, ".signals"));
+    }
     return inst;
   } catch (e) {
     await inst.stop();

@@ -11,7 +11,8 @@ import { rmSync } from "node:fs";
 
 export interface Registered {
   readonly pid: number;
-  readonly runtimeDir: string;
+  /** Removed at exit; null for a helper process with no dir of its own. */
+  readonly runtimeDir: string | null;
   /** SIGTERM, a grace period, SIGKILL; resolves once the process has exited. */
   stop(): Promise<unknown>;
 }
@@ -22,14 +23,29 @@ type Sig = (typeof SIGNALS)[number];
 let installed = false;
 let stopping = false;
 
-export function register(r: Registered): void {
+/**
+ * Registers a started process. During a stop on a signal it is stopped at once and false
+ * is returned: the command's loop may still be starting its next case, and that one must
+ * not outlive us either.
+ */
+export function register(r: Registered): boolean {
   live.add(r);
   install();
+  if (stopping) {
+    void r.stop();
+    return false;
+  }
+  return true;
 }
 
 export function unregister(r: Registered): void {
   live.delete(r);
   if (live.size === 0) uninstall();
+}
+
+/** True while a signal's stop is under way: start nothing new. */
+export function isStopping(): boolean {
+  return stopping;
 }
 
 /** The instances still registered (for tests and for `stopAll`). */
@@ -50,7 +66,7 @@ function killAllNow(): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
     }
-    rmSync(r.runtimeDir, { recursive: true, force: true });
+    if (r.runtimeDir) rmSync(r.runtimeDir, { recursive: true, force: true });
   }
   live.clear();
 }
@@ -60,7 +76,11 @@ function onSignal(sig: Sig): void {
   stopping = true;
   // Stop them properly (weston removes its socket on SIGTERM), then die of the same signal
   // so the shell sees the usual status — unless someone else also listens for it.
-  void stopAll().finally(() => {
+  const drain = async () => {
+    // Until nothing is left: what was started while we stopped is stopped too.
+    while (live.size) await stopAll();
+  };
+  void drain().finally(() => {
     stopping = false;
     uninstall();
     if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);

@@ -208,6 +208,32 @@ export class AddressSpace {
     this.generation++;
   }
 
+  /**
+   * Debug self-check (shm/self-check.ts): the treap's order, heap priorities, node count and
+   * every cached gap and subtree maximum, recomputed from scratch. Returns what is wrong.
+   */
+  treeProblem(): string | undefined {
+    const all = this.vmas;
+    if (all.length !== this.count) return `map_count ${this.count}, ${all.length} VMAs in the tree`;
+    const above = new Map<Vma, Vma | undefined>(all.map((v, i) => [v, all[i + 1]]));
+    let problem: string | undefined;
+    const walk = (n: Node | undefined, lo: number, hi: number): number => {
+      if (!n || problem) return Number.NEGATIVE_INFINITY;
+      const v = n.vma;
+      if (v.start < lo || v.start >= hi)
+        problem = `VMA at 0x${v.start.toString(16)} out of key order`;
+      for (const c of [n.left, n.right]) if (c && c.prio > n.prio) problem = "heap order broken";
+      const want = gapBetween(v, above.get(v));
+      if (n.gap !== want)
+        problem = `stale gap above 0x${v.start.toString(16)}: ${n.gap}, not ${want}`;
+      const max = Math.max(n.gap, walk(n.left, lo, v.start), walk(n.right, v.start + 1, hi));
+      if (n.maxGap !== max) problem = `stale subtree gap at 0x${v.start.toString(16)}`;
+      return max;
+    };
+    walk(this.root, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+    return problem;
+  }
+
   /** `v`'s end moved (mremap growing in place, a merge): its gap above changed. */
   resized(v: Vma): void {
     this.refreshGap(v);

@@ -39,6 +39,8 @@ export const KERNEL_INVARIANTS = {
   "anon-exclusive": "SHM_INV_ANON_EXCLUSIVE",
   /** VMAs are page aligned, non-empty, inside TASK_SIZE, sorted and disjoint. */
   "vma-order": "SHM_INV_VMA_ORDER",
+  /** The address space's tree: key and heap order, map_count, every cached gap (allocate's search). */
+  "vma-tree": "SHM_INV_VMA_TREE",
   /** No page-table entry outside its VMA's pages. */
   "pte-outside-vma": "SHM_INV_PTE_OUTSIDE_VMA",
   /** i_mmap holds exactly the live VMAs mapping the file; i_mmap_writable counts them. */
@@ -51,8 +53,7 @@ export const KERNEL_INVARIANTS = {
   "dead-process": "SHM_INV_DEAD_PROCESS",
   /**
    * A file that no fd, mapping or message references holds no pages (iput → evict →
-   * shmem_evict_inode). The model evicts at the last reference (issue 18), so it is checked
-   * by default; `{ orphanFiles: false }` leaves it out.
+   * shmem_evict_inode), and its count of open descriptions matches the ones that exist.
    */
   "orphan-file": "SHM_INV_ORPHAN_FILE",
 } as const;
@@ -157,6 +158,9 @@ function checkProcess(k: Kernel, p: Process, r: Reach): void {
     }
     checkEntries(k, v, where, r);
   }
+  // Last: a VMA whose bounds are wrong also leaves the tree's gaps stale; name the bounds.
+  const tree = p.mm.treeProblem();
+  if (tree) broken("vma-tree", `process ${p.pid}: ${tree}`);
 }
 
 /** The page-table entries of one VMA, against its kind of memory. */
@@ -228,8 +232,16 @@ function checkFile(file: ShmemFile, r: Reach, opts: CheckOptions): void {
     broken("rmap", `ino ${file.ino}: i_mmap_writable ${file.writableMappings}, ${writable} found`);
   }
   for (const f of file.pages.values()) bump(r.refs, f);
-  if ((opts.orphanFiles ?? true) && !r.liveFiles.has(file) && file.pages.size > 0) {
+  if (opts.orphanFiles !== false && !r.liveFiles.has(file) && file.pages.size > 0) {
     broken("orphan-file", `ino ${file.ino} is unreferenced and keeps ${file.pages.size} pages`);
+  }
+  let open = 0;
+  for (const f of r.openFiles.keys()) if (f.inode === file) open++;
+  if (file.openFiles !== open) {
+    broken(
+      "orphan-file",
+      `ino ${file.ino} counts ${file.openFiles} open descriptions, ${open} exist`,
+    );
   }
 }
 
@@ -270,6 +282,15 @@ function checkFrames(k: Kernel, r: Reach): void {
   }
 }
 
+/** Kernels smaller than this (VMAs + frames in use) are checked after every syscall. */
+export const CHECK_EVERY_SYSCALL_BELOW = 1024;
+
+function sizeOf(k: Kernel): number {
+  let n = k.frames.getStats().inUse;
+  for (const p of k.processes.values()) n += p.mm.size;
+  return n;
+}
+
 /** Process methods that enter the kernel beyond USER_SYSCALLS (fd passing, signals, fork). */
 const OTHER_ENTRIES = ["sendFd", "receiveFd", "preadInto", "sigaction", "fork"];
 
@@ -284,7 +305,17 @@ export function checkAfterEverySyscall(
 ): () => void {
   const proto = Process.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
   const saved = new Map<string, (...a: unknown[]) => unknown>();
+  // A check walks the whole kernel. After every syscall while the kernel is small; on a
+  // big one (the max_map_count test makes 65,530 VMAs) after every Nth, N growing with the
+  // square of its size, so that checking a huge kernel costs seconds, not hours.
+  // Deterministic: the same run checks at the same syscalls.
+  const calls = new WeakMap<Kernel, number>();
   const check = (k: Kernel) => {
+    const n = (calls.get(k) ?? 0) + 1;
+    calls.set(k, n);
+    const over = Math.max(1, Math.ceil(sizeOf(k) / CHECK_EVERY_SYSCALL_BELOW));
+    const every = over * over;
+    if (n % every !== 0) return;
     try {
       checkInvariants(k, opts);
     } catch (e) {

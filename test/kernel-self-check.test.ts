@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { deviceBuffer, mapDeviceBuffer } from "../shm/device.ts";
-import type { ShmemFile } from "../shm/file.ts";
 import { activePins, pin, unpin } from "../shm/gup.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
@@ -219,21 +218,35 @@ describe("kernel self-check", () => {
     expectBroken(k, "frame-stats");
   });
 
-  it("orphan-file: an unreferenced file that keeps its pages (the model evicts them, issue 18)", () => {
+  it("orphan-file: a file whose last fd and mapping are gone but keeps a page is caught", () => {
     const k = new Kernel();
     const a = k.spawn("a");
     const fd = a.memfdCreate("f");
     a.ftruncate(fd, PG);
+    const file = a.fds.get(fd, "test").inode as import("../shm/file.ts").ShmemFile;
     a.fill(a.mmap(0, PG, RW, MAP.MAP_SHARED, fd, 0), PG, 1);
-    const file = a.fds.get(fd, "test").inode as ShmemFile;
     checkInvariants(k); // the check learns the file while it is reachable
     a.exit();
-    // shmem_evict_inode ran at the last reference: nothing to report.
+    expect(file.pages.size).toBe(0); // evicted with its last reference (shmem_evict_inode)
     expect(() => checkInvariants(k)).not.toThrow();
-    // A page put back into the evicted file is an orphan.
-    file.pages.set(0, k.frames.alloc(file.ino));
+    file.pages.set(0, k.frames.alloc(file.ino)); // a page that outlived the inode
     expectBroken(k, "orphan-file");
     expect(() => checkInvariants(k, { orphanFiles: false })).not.toThrow();
+  });
+
+  it("orphan-file: an inode's count of open descriptions out of step is caught", () => {
+    const { k, a, fd } = busyKernel();
+    (a.fds.get(fd, "test").inode as import("../shm/file.ts").ShmemFile).openFiles++;
+    expectBroken(k, "orphan-file");
+  });
+
+  it("vma-tree: a gap left stale after a VMA grew behind the tree's back is caught", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const m = a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    vmaOf(a, m).resize(m + 2 * PG); // Vma.resize without AddressSpace.resized
+    expectBroken(k, "vma-tree");
   });
 
   // With SHMLAB_KERNEL_CHECKS=1 the suite-wide wrap (test/setup) would rightly fail this

@@ -137,6 +137,19 @@ const A: Record<string, Expectation> = {
   "droppable-cache": { outcome: { zeros: true, connected: true }, source: S.droppable },
   userfaultfd: { outcome: { dies: /^SIGBUS/ } as never, source: S.uffd },
   populate: { outcome: { dies: /^SIGBUS/ } as never, source: S.populate },
+  // The installed versions' models read a live buffer as libwayland does (bracketed).
+  "libwayland-1.21": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.lw,
+  },
+  "weston-10": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.lw,
+  },
+  "wlroots-0.15": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.lw,
+  },
 };
 
 /** A mapped pool, a buffer and a surface, nothing committed yet (all accepted). */

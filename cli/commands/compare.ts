@@ -16,8 +16,11 @@ import {
   defaultPolicies,
 } from "../../lab/compare.ts";
 import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
+import { compareReal, type RealColumn, withRealColumns } from "../../lab/real-compare.ts";
 import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
 import { variantNames } from "../../protocol/variant.ts";
+import { getReal } from "../../real/index.ts";
+import type { RealKind } from "../../real/target.ts";
 import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(",").filter(Boolean)];
@@ -34,6 +37,7 @@ export interface Opts {
   json?: string;
   html?: string;
   progress: boolean;
+  real?: string;
 }
 
 export function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onProgress"> {
@@ -141,6 +145,10 @@ export function register(program: Command): void {
     .option("--json <file>", "write every run's full record as JSON (docs/run-record.md)")
     .option("--html <file>", "write a self-contained HTML report")
     .option(
+      "--real <names>",
+      "add a column per real compositor (weston,sway,xvfb), started headless, labelled with its version",
+    )
+    .option(
       "--trace <file>",
       "write every run's wire traffic in WAYLAND_DEBUG form, kernel events as # comments (- for stdout)",
     )
@@ -154,36 +162,66 @@ export function register(program: Command): void {
       const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
       await ensureProposalVariant(variant);
       const opts = optionsFrom(o, variant);
-      const result = runWithProgress(opts, o.progress, Boolean(o.html), Boolean(o.html || o.trace));
-      if (result.runs.length === 1) {
+      const model = runWithProgress(opts, o.progress, Boolean(o.html), Boolean(o.html || o.trace));
+      const realCols = o.real ? await realColumns(o.real, opts, o.progress) : [];
+      const result = realCols.length ? withRealColumns(model, realCols) : model;
+      for (const c of realCols.filter((x) => x.skipped))
+        console.log(`real ${c.compositor}: skipped: ${c.skipped}`);
+      if (result.runs.length === 1 && !realCols.length) {
         console.log(renderRun(result.runs[0]));
       } else {
         console.log(
-          `shmlab compare: ${result.policies.length} policies × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
+          `shmlab compare: ${model.policies.length} policies${realCols.length ? ` + ${realCols.filter((c) => !c.skipped).length} real compositor(s)` : ""} × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
         );
         console.log(renderMatrix(result));
         console.log(`\n${renderLegend()}`);
         console.log("\nreplay a cell (one run, with its timeline):");
-        console.log(replayLines(result).join("\n"));
+        console.log(replayLines(model).join("\n"));
         console.log(
           "  any cell: npx shmlab compare --policies <policy> --behaviours <behaviour> --seed <seed>",
         );
       }
-      if (o.trace === "-") console.log(`\n${traceText(result)}`);
+      if (o.trace === "-") console.log(`\n${traceText(model)}`);
       else if (o.trace) {
-        writeFileSync(o.trace, traceText(result));
+        writeFileSync(o.trace, traceText(model));
         console.log(`\nwire traces written to ${o.trace}`);
       }
       if (o.json) {
-        writeFileSync(o.json, JSON.stringify(result, null, 1));
+        writeFileSync(o.json, JSON.stringify({ ...model, real: realCols }, null, 1));
         console.log(`\nrecords written to ${o.json}`);
       }
       if (o.html) {
         const { renderHtmlReport } = await import("../../lab/report-html.ts");
-        writeFileSync(o.html, renderHtmlReport(result));
+        writeFileSync(o.html, renderHtmlReport(model));
         console.log(`report written to ${o.html}`);
       }
     });
+}
+
+async function realColumns(
+  names: string,
+  opts: Omit<CompareOptions, "onProgress">,
+  progress: boolean,
+): Promise<RealColumn[]> {
+  const kinds = names
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const k of kinds) getReal(k); // unknown names: a typed error listing the known ones
+  const show = progress && process.stderr.isTTY;
+  const cols = await compareReal({
+    compositors: kinds as RealKind[],
+    behaviours: opts.behaviours,
+    seed: opts.seed,
+    seeds: opts.seeds,
+    frames: opts.frames,
+    honest: opts.honest,
+    onRun: (k, b) => {
+      if (show) process.stderr.write(`\r real ${k} × ${b}`.padEnd(60));
+    },
+  });
+  if (show) process.stderr.write(`\r${" ".repeat(60)}\r`);
+  return cols;
 }
 
 /** Every run's trace, each after a comment naming the run and how to replay it. */

@@ -9,13 +9,21 @@ import type { Command } from "commander";
 import pc from "picocolors";
 import { describeDiff, runConformance } from "../../lab/conformance.ts";
 import { fuzzConformance } from "../../lab/conformance-fuzz.ts";
+import { type RealConformanceCell, runRealConformance } from "../../lab/real-conformance.ts";
 import { hostAvailability, hostKernelVersion } from "../../native/host.ts";
+import { getReal } from "../../real/index.ts";
+import type { RealKind } from "../../real/target.ts";
 import { resultKey } from "../../shm/scenario.ts";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 interface Opts {
   json?: boolean;
+  compositors?: string | boolean;
+  behaviours?: string;
+  frames: string;
+  honest: string;
+  timeout: string;
   dir: string;
   filter?: string;
   fuzz?: boolean;
@@ -35,12 +43,21 @@ export function register(program: Command): void {
     .option("--dir <dir>", "scenario folder", join(REPO, "scenarios"))
     .option("--filter <text>", "only scenarios whose group/name contains this")
     .option("--fuzz", "differential fuzzing: random scripts on both kernels")
+    .option(
+      "--compositors [names]",
+      "instead: hold each model policy against the real compositor it follows (weston,sway,xvfb by default)",
+    )
+    .option("--behaviours <list>", "with --compositors: only these behaviours (comma-separated)")
+    .option("--frames <n>", "with --compositors: frames per run", "8")
+    .option("--honest <n>", "with --compositors: honest bystanders per run", "1")
+    .option("--timeout <ms>", "with --compositors: wall-clock bound of one real run", "8000")
     .option("--seed <n>", "fuzz seed", "1")
     .option("--runs <n>", "fuzz runs", "200")
     .option("--steps <n>", "steps per fuzz script", "20")
     .option("--save <dir>", "where shrunk disagreements are saved", join(REPO, "scenarios", "fuzz"))
     .action(async (opts: Opts) => {
       if (opts.fuzz) return fuzz(opts);
+      if (opts.compositors) return compositors(opts);
       const report = await runConformance(opts.dir, opts.filter);
       if (opts.json) {
         console.log(JSON.stringify(report, null, 2));
@@ -105,4 +122,62 @@ async function fuzz(opts: Opts): Promise<void> {
   }
   console.log(`${report.runs} runs, ${report.findings.length} disagreement(s)`);
   if (report.findings.length) process.exitCode = 1;
+}
+
+const DEFAULT_COMPOSITORS = "weston,sway,xvfb";
+
+function cellText(c: RealConformanceCell, side: "model" | "real"): string {
+  const v = c[side];
+  if (!v) return c.notApplicable ? "n/a" : `error: ${c.error ?? "?"}`.slice(0, 60);
+  return `${v.cell}${c.masked ? " *" : ""}`;
+}
+
+async function compositors(opts: Opts): Promise<void> {
+  const names = (opts.compositors === true ? DEFAULT_COMPOSITORS : String(opts.compositors))
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const n of names) getReal(n); // unknown names: a typed error listing the known ones
+  const report = await runRealConformance({
+    compositors: names as RealKind[],
+    behaviours: opts.behaviours?.split(",").map((s) => s.trim()),
+    seed: Number(opts.seed),
+    frames: Number(opts.frames),
+    honest: Number(opts.honest),
+    timeoutMs: Number(opts.timeout),
+    onCell: (c) => {
+      if (!opts.json && process.stderr.isTTY)
+        process.stderr.write(`\r${c.compositor} ${c.behaviour}`.padEnd(60));
+    },
+  });
+  if (!opts.json && process.stderr.isTTY) process.stderr.write(`${"\r".padEnd(61)}\r`);
+  if (opts.json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    for (const t of report.targets) {
+      const head = `${t.compositor}${t.version ? ` (${t.version})` : ""}`;
+      if (t.skipped) {
+        console.log(`${head}: skipped: ${t.skipped}`);
+        continue;
+      }
+      console.log(
+        `${head}: policies ${t.policies.join(", ")}; ${t.cells} cells, ${t.disagreements} disagreement(s), ${t.seconds.toFixed(1)} s`,
+      );
+      const table = new Table({
+        head: ["behaviour", "policy", "model", "real", "agree?"],
+        style: { head: [], border: [] },
+        colWidths: [30, 16, 32, 32, 8],
+        wordWrap: true,
+      });
+      for (const c of report.cells.filter((x) => x.compositor === t.compositor)) {
+        const mark = c.notApplicable ? pc.yellow("n/a") : c.agree ? pc.green("yes") : pc.red("NO");
+        table.push([c.behaviour, c.policy, cellText(c, "model"), cellText(c, "real"), mark]);
+      }
+      console.log(table.toString());
+    }
+    console.log(
+      `* pixels unchecked on the real compositor (no capture): compared without pixel facts on both sides.\n${report.disagreements} disagreement(s), ${report.errors} error(s)`,
+    );
+  }
+  if (report.disagreements > 0 || report.errors > 0) process.exitCode = 1;
 }

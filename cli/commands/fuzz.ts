@@ -11,6 +11,7 @@ import { checkNames } from "../../lab/compare.ts";
 import { type FuzzFinding, type FuzzProgress, fuzz } from "../../lab/fuzz/fuzz.ts";
 import { variantNames } from "../../protocol/variant.ts";
 import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
+import { fuzzRealCommand } from "./fuzz-real.ts";
 
 interface Opts {
   policy: string;
@@ -26,6 +27,7 @@ interface Opts {
   kernelFeature: string[];
   corpus: boolean;
   progress: boolean;
+  real?: string;
 }
 
 function bad(message: string, code = "SHMLAB_ERR_BAD_OPTION"): Error {
@@ -89,7 +91,25 @@ export function register(program: Command): void {
     )
     .option("--no-corpus", "do not replay the corpus first")
     .option("--no-progress", "no progress line")
+    .option(
+      "--real <name>",
+      "fuzz a real compositor (weston, sway) beside the model policy that follows it",
+    )
     .action(async (o: Opts) => {
+      if (o.real) {
+        const runs = o.runs !== undefined ? int(o.runs, "runs", 1) : undefined;
+        return fuzzRealCommand({
+          real: o.real,
+          seed: int(o.seed, "seed", 0),
+          runs,
+          timeMs:
+            o.time !== undefined ? parseDuration(o.time) : runs === undefined ? 30_000 : undefined,
+          out: o.out,
+          frames: int(o.frames, "frames", 1),
+          honest: int(o.honest, "honest", 0),
+          progress: o.progress,
+        });
+      }
       checkNames("policy", [o.policy], policyNames());
       const policy = await loadPolicy(o.policy);
       if (!variantNames().includes(o.variant))

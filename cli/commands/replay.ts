@@ -10,6 +10,7 @@ import { getPolicy, loadPolicy } from "../../compositor/policies/index.ts";
 import { signature } from "../../lab/fuzz/case.ts";
 import { readFinding } from "../../lab/fuzz/finding.ts";
 import { replayFinding } from "../../lab/fuzz/fuzz.ts";
+import { isRealFinding, replayReal } from "./fuzz-real.ts";
 
 export function register(program: Command): void {
   program
@@ -18,7 +19,9 @@ export function register(program: Command): void {
     .argument("<file>", "a finding file written by shmlab fuzz")
     .option("--json", "print the replay's result as JSON")
     .option("--trace <file>", "write the run's wire trace, WAYLAND_DEBUG form (- for stdout)")
-    .action(async (file: string, o: { json?: boolean; trace?: string }) => {
+    .option("--real <name>", "also run the case on a real compositor (weston, sway)")
+    .action(async (file: string, o: { json?: boolean; trace?: string; real?: string }) => {
+      if (isRealFinding(file)) return replayReal(file, o.real, Boolean(o.json));
       const f = readFinding(file);
       const policy = f.policyFile ? await loadPolicy(f.policyFile) : getPolicy(f.policy);
       const { result, sameFailure, sameDigest } = replayFinding(f, policy, {
@@ -62,5 +65,10 @@ export function register(program: Command): void {
         else writeFileSync(o.trace, text);
       }
       process.exitCode = result.failure ? 1 : 0;
+      if (o.real) {
+        const before = process.exitCode;
+        await replayReal(file, o.real, Boolean(o.json));
+        process.exitCode = Math.max(Number(before), Number(process.exitCode ?? 0));
+      }
     });
 }

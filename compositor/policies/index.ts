@@ -11,13 +11,16 @@ import { copyPread } from "./copy-pread.ts";
 import { droppableCache } from "./droppable-cache.ts";
 import { kwin } from "./kwin.ts";
 import { libwayland } from "./libwayland.ts";
+import { libwayland121 } from "./libwayland-1-21.ts";
 import { mapNofault } from "./map-nofault.ts";
 import { none } from "./none.ts";
 import { populate } from "./populate.ts";
 import { sealsRequired } from "./seals-required.ts";
 import { smithay } from "./smithay.ts";
 import { userfaultfd } from "./userfaultfd.ts";
+import { weston10 } from "./weston-10.ts";
 import { wlroots } from "./wlroots.ts";
+import { wlroots015 } from "./wlroots-0-15.ts";
 import { xorgMitShm } from "./xorg-mit-shm.ts";
 import { zeroBeyondEof } from "./zero-beyond-eof.ts";
 
@@ -38,6 +41,10 @@ export const BUILTIN_POLICIES: readonly Policy[] = [
 
 const registry = new Map<string, Policy>(BUILTIN_POLICIES.map((p) => [p.name, p]));
 registerPolicy(droppableCache); // issue 9 (docs/hazards.md): beside the twelve, not one of them
+// Models of the versions installed here (docs/real-compositors.md), held against them.
+registerPolicy(libwayland121);
+registerPolicy(wlroots015);
+registerPolicy(weston10);
 
 export function registerPolicy(p: Policy): void {
   if (registry.has(p.name)) throw new Error(`policy ${p.name} already registered`);

@@ -41,6 +41,13 @@ export const kwin: Policy = {
   clientReceives: "nothing: its buffer shows zeros",
   features: [],
   profile: KWIN_PROFILE,
+  follows: [
+    {
+      compositor: "kwin",
+      version: "kwin_wayland 6\\.",
+      why: "ShmClientBuffer with its own wl_shm (KWin 6; 5.27 is not modelled)",
+    },
+  ],
   deferResizeWhileReading: false,
   create(proc) {
     let installed = false;

@@ -53,6 +53,15 @@ export const libwayland: Policy = {
   clientReceives: "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access",
   features: [],
   profile: LIBWAYLAND_PROFILE,
+  follows: [
+    {
+      compositor: "weston",
+      // The model reads wayland-shm.c as of 1.23.90 (docs/policy-sources.md §1); 1.21 is
+      // libwayland-1.21.
+      version: "libwayland-server 1\\.(2[2-9]|[3-9]\\d)",
+      why: "weston's renderers bracket every shm read with wl_shm_buffer_begin/end_access",
+    },
+  ],
   deferResizeWhileReading: true,
   create(proc, env) {
     let installed = false;

@@ -41,6 +41,15 @@ export const wlroots: Policy = {
   clientReceives: "nothing: its buffer shows zeros",
   features: [],
   profile: WLROOTS_PROFILE,
+  follows: [
+    {
+      compositor: "sway",
+      // wlr_shm (types/wlr_shm.c) replaced libwayland's wl_shm in wlroots 0.17.
+      version: "wlroots 0\\.(1[7-9]|[2-9]\\d)",
+      why: "sway's wl_shm is wlroots' own wlr_shm from 0.17 on",
+    },
+    { compositor: "cage", version: "wlroots 0\\.(1[7-9]|[2-9]\\d)", why: "cage is wlroots" },
+  ],
   deferResizeWhileReading: false,
   create(proc) {
     const active: Node[] = [];

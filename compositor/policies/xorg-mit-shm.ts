@@ -77,6 +77,13 @@ export const xorgMitShm: Policy = {
   clientReceives: "nothing, and it stays connected: its segment is freed",
   features: [],
   profile: XORG_PROFILE,
+  follows: [
+    {
+      compositor: "xvfb",
+      version: "Xvfb 21\\.",
+      why: "Xvfb is the Xorg server (Xext/shm.c, os/busfault.c) with a framebuffer in memory",
+    },
+  ],
   deferResizeWhileReading: true,
   notApplicable: XORG_NOT_APPLICABLE,
   // ProcShmPutImage reads the segment inside the request (PutImage/CopyArea from

@@ -1,0 +1,57 @@
+/**
+ * The models of the versions installed here (docs/real-compositors.md): each rule that
+ * settled a disagreement with the real compositor is pinned, beside the policy it differs
+ * from, so that removing the rule turns this red.
+ */
+import { describe, expect, it } from "vitest";
+import { defaultPolicies } from "../lab/compare.ts";
+import { makeSpec, runOne } from "../lab/run.ts";
+
+const run = (policy: string, behaviour: string) =>
+  runOne(makeSpec({ policy, behaviour, seed: 1, frames: 8, honest: 1 }));
+
+describe("weston-10: the pixman image is made from the data pointer at commit", () => {
+  it("a pool resize between commit and repaint moves the mapping: the repaint dies of SIGSEGV", () => {
+    const r = run("weston-10", "resize-during-read");
+    expect(r.verdict).toBe("died");
+    expect(r.compositor.death?.signal).toBe("SIGSEGV");
+  });
+  it("libwayland 1.21 alone reads at the new address and lives", () => {
+    expect(run("libwayland-1.21", "resize-during-read").verdict).not.toBe("died");
+  });
+});
+
+describe("wlroots-0.15: a destroyed wl_buffer still on screen is read without begin_access", () => {
+  it("destroy-buffer-then-shrink kills it with SIGBUS", () => {
+    const r = run("wlroots-0.15", "destroy-buffer-then-shrink");
+    expect(r.verdict).toBe("died");
+    expect(r.compositor.death?.signal).toBe("SIGBUS");
+  });
+  it("libwayland 1.21 alone drops the destroyed buffer and nothing happens", () => {
+    expect(run("libwayland-1.21", "destroy-buffer-then-shrink").verdict).toBe("undetected");
+  });
+});
+
+describe("release only on replace (weston 10 and wlroots 0.15 read the client's memory at repaint)", () => {
+  it("a single-buffered client waiting for its release never gets to truncate", () => {
+    const held = run("weston-10", "memory-pressure");
+    expect(held.verdict).toBe("undetected");
+    const attacker = held.clients[held.clients.length - 1];
+    expect(attacker.releases).toBe(0);
+    // Released after each read, the same client truncates and is told.
+    expect(run("libwayland-1.21", "memory-pressure").verdict).toBe("error-to-client");
+  });
+  it("an honest double-buffered client still gets its releases and every frame", () => {
+    const r = run("wlroots-0.15", "honest-renderer");
+    expect(r.verdict).toBe("ok");
+    expect(r.clients.every((c) => c.releases > 0)).toBe(true);
+  });
+});
+
+describe("versioned policies stay out of the default comparison", () => {
+  it("they run where their version is installed, not in `shmlab compare`", () => {
+    for (const p of ["libwayland-1.21", "weston-10", "wlroots-0.15"])
+      expect(defaultPolicies()).not.toContain(p);
+    expect(defaultPolicies()).toContain("libwayland");
+  });
+});
