@@ -28,7 +28,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { register, unregister } from "./registry.ts";
+import { register, signalGroup, unregister } from "./registry.ts";
 import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
@@ -205,11 +205,7 @@ export class LaunchedInstance implements RealInstance {
 
   private signal(sig: NodeJS.Signals): void {
     if (this.exit) return;
-    try {
-      process.kill(this.pid, sig);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-    }
+    signalGroup(this.pid, sig);
   }
 }
 
