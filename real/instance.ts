@@ -32,7 +32,7 @@ import { register, signalGroup, unregister } from "./registry.ts";
 import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
-import { pingWayland } from "./wayland-ping.ts";
+import { pingWayland, WaylandPingError } from "./wayland-ping.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REAL_LOG_DIR = join(REPO, ".cache", "real", "logs");
@@ -358,7 +358,7 @@ function waitReady(
           () => finish(null, { kind: "wayland", socket: s }),
           (e: Error) => {
             // Not answering yet (or refused while it starts): try again on the next tick.
-            if (!/no answer|closed before|ECONNREFUSED|ENOENT/.test(e.message)) finish(e);
+            if (!(e instanceof WaylandPingError && e.notYet)) finish(e);
             pinging = false;
           },
         );
