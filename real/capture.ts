@@ -31,6 +31,19 @@ export interface Screenshot {
 
 export type CaptureResult = { ok: true; shot: Screenshot } | { ok: false; why: string };
 
+/** A capture client's own request failed in the helper (sendmsg, memfd_create, pread...). */
+export class CaptureError extends Error {
+  readonly code = "SHMLAB_ERR_CAPTURE";
+  constructor(
+    message: string,
+    /** The helper's -errno, as a positive errno number. */
+    readonly errno: number,
+  ) {
+    super(message);
+    this.name = "CaptureError";
+  }
+}
+
 const MFD_CLOEXEC = 1;
 const XRGB8888 = 1;
 /** A window is where a run of this many pixels carries the client's tag. */
@@ -83,7 +96,7 @@ class CaptureClient {
     });
     const out = encodeWire(objectId, opcode, iface.requests[opcode].args, filled);
     const r = this.proc.call(OP.SEND, out.fds, out.bytes);
-    if (r.status < 0) throw new Error(`sendmsg: errno ${-r.status}`);
+    if (r.status < 0) throw new CaptureError(`sendmsg: errno ${-r.status}`, -r.status);
     return id;
   }
 
@@ -115,7 +128,7 @@ class CaptureClient {
 
   call(op: number, args: number[], data?: Uint8Array) {
     const r = this.proc.call(op, args, data);
-    if (r.status < 0) throw new Error(`wl-client op ${op}: errno ${-r.status}`);
+    if (r.status < 0) throw new CaptureError(`wl-client op ${op}: errno ${-r.status}`, -r.status);
     return r;
   }
 }

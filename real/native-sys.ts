@@ -189,7 +189,7 @@ export class NativeSys implements ClientSys {
   syscall(name: string, ...args: unknown[]): unknown {
     const fn = (this as unknown as Record<string, unknown>)[name];
     if (typeof fn !== "function" || name === "syscall" || name.startsWith("_"))
-      throw new Error(`no syscall ${name} on a real client`);
+      throw new ErrnoError("ENOSYS", name, "not a syscall of a real client");
     return (fn as (...a: unknown[]) => unknown).apply(this, args);
   }
 }

@@ -153,6 +153,12 @@ describe.skipIf(!avail.available)("native wl-client helper", () => {
     expect((sys.killedBy as ProcessKilled).signal).toBe("unknown");
   });
 
+  it("an unknown syscall name is ENOSYS, not a plain Error", async () => {
+    const sys = NativeSys.of(await helper());
+    expect(() => sys.syscall("reboot")).toThrow(ErrnoError);
+    expect(() => sys.syscall("reboot")).toThrow(/ENOSYS/);
+  });
+
   it("reports an unknown fd as EBADF, not a crash", async () => {
     const sys = NativeSys.of(await helper());
     expect(() => sys.ftruncate(999, 0)).toThrow(/EBADF/);
