@@ -128,6 +128,15 @@ function closeReason(text: string): string {
   return s;
 }
 
+/** The service's URL asked for before it listens (or after it closed). */
+export class ServeNotListening extends Error {
+  readonly code = "SHMLAB_ERR_SERVE_NOT_LISTENING";
+  constructor() {
+    super("not listening");
+    this.name = "ServeNotListening";
+  }
+}
+
 export class ServeService {
   readonly limits: ServeLimits;
   private readonly cfg: ServeConfig;
@@ -161,7 +170,7 @@ export class ServeService {
   }
 
   get url(): string {
-    if (!this.listener) throw new Error("not listening");
+    if (!this.listener) throw new ServeNotListening();
     return this.listener.url;
   }
 

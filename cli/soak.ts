@@ -41,6 +41,23 @@ export interface SoakOptions {
   serveArgs?: string[];
   /** Extra environment of the server process (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
   serveEnv?: Record<string, string>;
+  /** How long `serve` may take to say where it listens (default 60 s). */
+  startTimeoutMs?: number;
+}
+
+/** The soak's own failures; `pid`: the `serve` child concerned, if any (already stopped). */
+export class SoakError extends Error {
+  constructor(
+    readonly code:
+      | "SHMLAB_ERR_SOAK_HTTP"
+      | "SHMLAB_ERR_SOAK_SERVE_START"
+      | "SHMLAB_ERR_SOAK_SERVE_EXIT",
+    message: string,
+    readonly pid?: number,
+  ) {
+    super(message);
+    this.name = "SoakError";
+  }
 }
 
 export interface RssSample {
@@ -111,7 +128,9 @@ function openWs(url: string, localAddress: string, headers?: Record<string, stri
   return new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(url, { localAddress, headers, perMessageDeflate: false });
     ws.once("error", reject);
-    ws.once("unexpected-response", (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once("unexpected-response", (_q, res) =>
+      reject(new SoakError("SHMLAB_ERR_SOAK_HTTP", `HTTP ${res.statusCode}`)),
+    );
     ws.once("open", () => resolve(ws));
   });
 }
@@ -155,21 +174,43 @@ async function startServer(opts: SoakOptions): Promise<{ child: ChildProcess; ur
     err += d.toString();
     if (err.length > 65536) err = err.slice(-32768);
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}${err}`)), 60_000);
-    const check = () => {
-      const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]);
-      } else if (child.exitCode !== null) {
-        clearTimeout(t);
-        reject(new Error(`serve exited:\n${out}${err}`));
-      } else setTimeout(check, 50);
-    };
-    check();
-  });
-  return { child, url };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(
+        () =>
+          reject(
+            new SoakError(
+              "SHMLAB_ERR_SOAK_SERVE_START",
+              `serve did not start:\n${out}${err}`,
+              child.pid,
+            ),
+          ),
+        opts.startTimeoutMs ?? 60_000,
+      );
+      const check = () => {
+        const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          clearTimeout(t);
+          reject(
+            new SoakError("SHMLAB_ERR_SOAK_SERVE_EXIT", `serve exited:\n${out}${err}`, child.pid),
+          );
+        } else setTimeout(check, 50);
+      };
+      check();
+    });
+    return { child, url };
+  } catch (e) {
+    // a server that never said where it listens is still ours to stop
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGKILL");
+      await gone;
+    }
+    throw e;
+  }
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
@@ -437,8 +478,17 @@ async function health(url: string): Promise<Health> {
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? (() => {});
   const { child, url } = await startServer(opts);
-  const onSigint = () => void stopServer(child);
-  process.once("SIGINT", onSigint);
+  // As real/registry.ts: a signal stops the server, then (nobody else listening) kills us
+  // with the same signal, so `kill <soak pid>` leaves no `serve` child behind.
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  const onSignal = (sig: (typeof signals)[number]) => () => {
+    for (const [s, h] of handlers) process.off(s, h);
+    void stopServer(child).finally(() => {
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    });
+  };
+  const handlers = signals.map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) process.once(s, h);
   const t0 = performance.now();
   const elapsed = () => performance.now() - t0;
   const attackStart = opts.warmupMs;
@@ -568,7 +618,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       serverDeaths: deaths,
     };
   } finally {
-    process.off("SIGINT", onSigint);
+    for (const [s, h] of handlers) process.off(s, h);
     await stopServer(child);
   }
 }

@@ -31,6 +31,19 @@ export interface Screenshot {
 
 export type CaptureResult = { ok: true; shot: Screenshot } | { ok: false; why: string };
 
+/** A capture client's own request failed in the helper (sendmsg, memfd_create, pread...). */
+export class CaptureError extends Error {
+  readonly code = "SHMLAB_ERR_CAPTURE";
+  constructor(
+    message: string,
+    /** The helper's -errno, as a positive errno number. */
+    readonly errno: number,
+  ) {
+    super(message);
+    this.name = "CaptureError";
+  }
+}
+
 const MFD_CLOEXEC = 1;
 const XRGB8888 = 1;
 /** A window is where a run of this many pixels carries the client's tag. */
@@ -83,7 +96,7 @@ class CaptureClient {
     });
     const out = encodeWire(objectId, opcode, iface.requests[opcode].args, filled);
     const r = this.proc.call(OP.SEND, out.fds, out.bytes);
-    if (r.status < 0) throw new Error(`sendmsg: errno ${-r.status}`);
+    if (r.status < 0) throw new CaptureError(`sendmsg: errno ${-r.status}`, -r.status);
     return id;
   }
 
@@ -115,7 +128,7 @@ class CaptureClient {
 
   call(op: number, args: number[], data?: Uint8Array) {
     const r = this.proc.call(op, args, data);
-    if (r.status < 0) throw new Error(`wl-client op ${op}: errno ${-r.status}`);
+    if (r.status < 0) throw new CaptureError(`wl-client op ${op}: errno ${-r.status}`, -r.status);
     return r;
   }
 }
@@ -197,27 +210,28 @@ export async function captureScreen(
   return { ok: true, shot: { width, height, stride, format, pixels, via } };
 }
 
+/** A window's rectangle on screen. */
+export interface WindowRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 /**
- * Finds client `index`'s window by its tag and classifies it against its latest frame,
- * with the lab's ranking (the worst class present). "none": no pixel of it is on screen.
+ * Where client `index`'s window sits: the top-left of the first run of its tag, refined to
+ * the exact origin of its latest frame where 4 visible pixels of it match. null: not on screen.
  */
-export function locateAndClassify(
+export function findWindow(
   shot: Screenshot,
   seed: number,
   index: number,
   latestFrame: number,
   width: number,
   height: number,
-  others: readonly number[],
-): {
-  pixels: PixelClass | "none" | "unchecked";
-  at?: { x: number; y: number };
-  counts?: Record<string, number>;
-  why?: string;
-} {
+): { x: number; y: number; exact: boolean } | null {
   const tag = clientTag(index);
-  const dv = new DataView(shot.pixels.buffer, shot.pixels.byteOffset, shot.pixels.byteLength);
-  const px = (x: number, y: number) => dv.getUint32(y * shot.stride + x * 4, true);
+  const px = reader(shot);
   let x0 = Infinity;
   let y0 = Infinity;
   let first: { x: number; y: number } | null = null;
@@ -235,14 +249,42 @@ export function locateAndClassify(
       }
     }
   }
-  if (!first) return { pixels: "none" };
+  if (!first) return null;
   // The exact origin, where a run of the latest frame is visible: the window's top-left
   // corner may be covered by another window, which would shift a bounding-box origin.
   const origin = exactOrigin(px, first, seed, index, latestFrame, width, height);
-  if (origin) {
-    x0 = origin.x;
-    y0 = origin.y;
-  }
+  return origin ? { ...origin, exact: true } : { x: x0, y: y0, exact: false };
+}
+
+/**
+ * Finds client `index`'s window by its tag and classifies it against its latest frame,
+ * with the lab's ranking (the worst class present). "none": no pixel of it is on screen.
+ *
+ * `covers`: windows whose placement is known (another honest client's window, found at the
+ * exact origin of its own latest frame, with the size it asked for). Wrong pixels where such
+ * a window overlaps this one are "unchecked": stacking is not known, so they may be its.
+ * Nothing else makes a window unchecked. Pixels alone cannot tell a window stacked over
+ * this one from this one's own zero or foreign contents — a hostile client's zeroed window
+ * next to the victim looks the same at the edge — so a guess from them would hide harm.
+ */
+export function locateAndClassify(
+  shot: Screenshot,
+  seed: number,
+  index: number,
+  latestFrame: number,
+  width: number,
+  height: number,
+  others: readonly number[],
+  covers: readonly WindowRect[] = [],
+): {
+  pixels: PixelClass | "none" | "unchecked";
+  at?: { x: number; y: number };
+  counts?: Record<string, number>;
+  why?: string;
+} {
+  const found = findWindow(shot, seed, index, latestFrame, width, height);
+  if (!found) return { pixels: "none" };
+  const { x: x0, y: y0 } = found;
   const rx = Math.max(0, x0);
   const ry = Math.max(0, y0);
   const w = Math.min(x0 + width, shot.width) - rx;
@@ -265,11 +307,21 @@ export function locateAndClassify(
   let worst: PixelClass = "correct";
   for (const k of ["stale", "other", "zero", "foreign"] as const) if (c[k] > 0) worst = k;
   const at = { x: x0, y: y0 };
-  if (worst !== "correct" && occluded(px, rx, ry, w, h, shot, tag)) {
-    // desktop-shell places windows at random and may stack another client's over this one
-    return { pixels: "unchecked", at, counts: { ...c }, why: "covered by another window" };
+  const over = covers.find((r) => overlaps(r, { x: rx, y: ry, width: w, height: h }));
+  if (worst !== "correct" && over) {
+    const why = `overlapped by a known window at ${over.x},${over.y} ${over.width}x${over.height}`;
+    return { pixels: "unchecked", at, counts: { ...c }, why };
   }
   return { pixels: worst, at, counts: { ...c } };
+}
+
+function overlaps(a: WindowRect, b: WindowRect): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+function reader(shot: Screenshot): (x: number, y: number) => number {
+  const dv = new DataView(shot.pixels.buffer, shot.pixels.byteOffset, shot.pixels.byteLength);
+  return (x, y) => dv.getUint32(y * shot.stride + x * 4, true);
 }
 
 /** Where (0, 0) of the latest frame sits, from 4 visible pixels at `first`, if they match. */
@@ -291,38 +343,6 @@ function exactOrigin(
       if (ok) return { x: first.x - bx, y: first.y - by };
     }
   return null;
-}
-
-/**
- * Whether what is wrong inside the region continues across its edge: pixels just outside
- * that match their inside neighbour's kind (both zero, or both carrying the same tag byte).
- * The background (a solid colour) never does, a window stacked over this one does.
- */
-function occluded(
-  px: (x: number, y: number) => number,
-  rx: number,
-  ry: number,
-  w: number,
-  h: number,
-  shot: Screenshot,
-  ownTag: number,
-): boolean {
-  const kind = (v: number) => ((v & 0xffffff) === 0 ? -1 : (v >>> 16) & 0xff);
-  let continued = 0;
-  const check = (ix: number, iy: number, ox: number, oy: number) => {
-    if (ox < 0 || oy < 0 || ox >= shot.width || oy >= shot.height) return;
-    const k = kind(px(ix, iy));
-    if (k !== ownTag && k === kind(px(ox, oy))) continued++;
-  };
-  for (let x = rx; x < rx + w; x++) {
-    check(x, ry, x, ry - 1);
-    check(x, ry + h - 1, x, ry + h);
-  }
-  for (let y = ry; y < ry + h; y++) {
-    check(rx, y, rx - 1, y);
-    check(rx + w - 1, y, rx + w, y);
-  }
-  return continued >= 4;
 }
 
 /** An xrgb8888 screenshot's undefined top byte set to 0xff, as the client drew it. */

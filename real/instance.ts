@@ -28,11 +28,11 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { register, unregister } from "./registry.ts";
+import { register, signalGroup, unregister } from "./registry.ts";
 import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
-import { pingWayland } from "./wayland-ping.ts";
+import { pingWayland, WaylandPingError } from "./wayland-ping.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REAL_LOG_DIR = join(REPO, ".cache", "real", "logs");
@@ -205,11 +205,7 @@ export class LaunchedInstance implements RealInstance {
 
   private signal(sig: NodeJS.Signals): void {
     if (this.exit) return;
-    try {
-      process.kill(this.pid, sig);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-    }
+    signalGroup(this.pid, sig);
   }
 }
 
@@ -362,7 +358,7 @@ function waitReady(
           () => finish(null, { kind: "wayland", socket: s }),
           (e: Error) => {
             // Not answering yet (or refused while it starts): try again on the next tick.
-            if (!/no answer|closed before|ECONNREFUSED|ENOENT/.test(e.message)) finish(e);
+            if (!(e instanceof WaylandPingError && e.notYet)) finish(e);
             pinging = false;
           },
         );

@@ -20,7 +20,13 @@ import {
   WlClientError,
   type WlClientProcess,
 } from "../native/wl-client.ts";
-import { ErrnoError, type FatalSignal, ProcessKilled, type SigInfo } from "../shm/errors.ts";
+import {
+  type DeathSignal,
+  ErrnoError,
+  type FatalSignal,
+  ProcessKilled,
+  type SigInfo,
+} from "../shm/errors.ts";
 import type { Errno, SiCode } from "../shm/uapi.ts";
 
 type Call = (op: number, args: readonly (number | bigint)[], data?: Uint8Array) => Reply;
@@ -60,8 +66,7 @@ export class NativeSys implements ClientSys {
       r = this.via(op, args, data);
     } catch (e) {
       if (!(e instanceof WlClientError)) throw e;
-      // The helper is gone without telling why (killed from outside): SIGKILL as seen here.
-      throw this.die("SIGKILL", undefined, "killed");
+      throw this.gone(name);
     }
     if (r.status <= SIGNAL_STATUS) {
       const sig = signalName(-r.status + SIGNAL_STATUS) as FatalSignal;
@@ -82,7 +87,23 @@ export class NativeSys implements ClientSys {
     return r;
   }
 
-  private die(sig: FatalSignal, info: SigInfo | undefined, reason: ProcessKilled["reason"]) {
+  /**
+   * The helper's channel is closed or cut mid-command: its own exit status says how it
+   * ended where Node has reaped it already; until then the signal is "unknown", never a
+   * guess. A helper that exited with a code (no signal) is an exited process.
+   */
+  private gone(name: string): Error {
+    // a forked child's own status is not the helper's: only the helper's is known here
+    const exit = this.pid === this.proc.pid ? this.proc.exit : null;
+    if (exit?.signal) return this.die(exit.signal as DeathSignal, undefined, "killed");
+    if (exit) {
+      this.exited = true;
+      return new ErrnoError("ESRCH", name, `process exited with code ${exit.code}`);
+    }
+    return this.die("unknown", undefined, "killed");
+  }
+
+  private die(sig: DeathSignal, info: SigInfo | undefined, reason: ProcessKilled["reason"]) {
     this.killedBy = new ProcessKilled(this.pid, sig, info, reason);
     return this.killedBy;
   }
@@ -168,7 +189,7 @@ export class NativeSys implements ClientSys {
   syscall(name: string, ...args: unknown[]): unknown {
     const fn = (this as unknown as Record<string, unknown>)[name];
     if (typeof fn !== "function" || name === "syscall" || name.startsWith("_"))
-      throw new Error(`no syscall ${name} on a real client`);
+      throw new ErrnoError("ENOSYS", name, "not a syscall of a real client");
     return (fn as (...a: unknown[]) => unknown).apply(this, args);
   }
 }

@@ -58,14 +58,26 @@ export async function stopAll(): Promise<void> {
   await Promise.allSettled([...live].map((r) => r.stop()));
 }
 
-/** 'exit' handlers must be synchronous: SIGKILL and remove the runtime dirs, no waiting. */
-function killAllNow(): void {
-  for (const r of live) {
+/**
+ * Signals a compositor started detached (its own process group) and all it started:
+ * weston's desktop-shell and keyboard helpers, Xwayland. The pid alone where the group is
+ * gone (kill(2): ESRCH on -pgid).
+ */
+export function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  for (const target of [-pid, pid]) {
     try {
-      process.kill(r.pid, "SIGKILL");
+      process.kill(target, sig);
+      return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
     }
+  }
+}
+
+/** 'exit' handlers must be synchronous: SIGKILL and remove the runtime dirs, no waiting. */
+function killAllNow(): void {
+  for (const r of live) {
+    signalGroup(r.pid, "SIGKILL");
     if (r.runtimeDir) rmSync(r.runtimeDir, { recursive: true, force: true });
   }
   live.clear();

@@ -23,8 +23,10 @@ import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
 import {
   type CaptureResult,
   captureScreen,
+  findWindow,
   locateAndClassify,
   type Screenshot,
+  type WindowRect,
 } from "./capture.ts";
 import { NativeSys } from "./native-sys.ts";
 import type {
@@ -167,20 +169,27 @@ export class WaylandDriver implements RealDriver {
     proc.exited().then(() => {
       if (p.ownExit === null && !stopping.has(proc)) p.ownExit = proc.exit;
     });
-    const r = proc.call(OP.CONNECT, [], new TextEncoder().encode(socket));
-    if (r.status < 0) {
+    // Until it is in `people`, run()'s finally cannot stop it: any failure here kills it.
+    try {
+      const r = proc.call(OP.CONNECT, [], new TextEncoder().encode(socket));
+      if (r.status < 0)
+        throw new WaylandDriverError(`cannot connect to ${socket}: errno ${-r.status}`);
+      const transport = new WireTransport(proc);
+      const sys = NativeSys.of(proc);
+      const client = new Client(transport, sys, { label: `${b.name}#${index}` });
+      transport.allocate = (iface, version) =>
+        client.proto.objects.allocate({ interface: iface, version });
+      p.transport = transport;
+      p.sys = sys;
+      p.runtime = new ClientRuntime(b, client, makeContext(seed, index, params));
+      return p as Participant;
+    } catch (e) {
+      stopping.add(proc);
       proc.kill();
-      throw new WaylandDriverError(`cannot connect to ${socket}: errno ${-r.status}`);
+      await Promise.race([proc.exited(), sleep(2000)]);
+      stopping.delete(proc);
+      throw e;
     }
-    const transport = new WireTransport(proc);
-    const sys = NativeSys.of(proc);
-    const client = new Client(transport, sys, { label: `${b.name}#${index}` });
-    transport.allocate = (iface, version) =>
-      client.proto.objects.allocate({ interface: iface, version });
-    p.transport = transport;
-    p.sys = sys;
-    p.runtime = new ClientRuntime(b, client, makeContext(seed, index, params));
-    return p as Participant;
   }
 
   /**
@@ -248,15 +257,21 @@ export class WaylandDriver implements RealDriver {
     people: readonly Participant[],
     p: Participant,
   ): { pixels: RealClientObservation["pixels"]; note?: string } {
-    const client = p.runtime.client;
-    const surface = [...client.surfaces][0];
-    const latest = surface === undefined ? undefined : client.latestFrame.get(surface);
+    const latest = latestOf(p);
     if (latest === undefined) return { pixels: "none" };
-    const bystander = p.index < plan.honest;
-    const w = bystander ? SURFACE : Number(plan.params.width ?? SURFACE);
-    const h = bystander ? SURFACE : Number(plan.params.height ?? SURFACE);
+    const [w, h] = size(plan, p);
     const others = people.filter((q) => q !== p).map((q) => q.index);
-    const got = locateAndClassify(shot, plan.seed, p.index, latest, w, h, others);
+    // Placement known only for honest windows found at the exact origin of their own latest
+    // frame, with the size they asked for; an attacker's window is never taken as a cover.
+    const covers: WindowRect[] = [];
+    for (const q of people) {
+      const f = q === p || !q.honest ? undefined : latestOf(q);
+      if (f === undefined) continue;
+      const [qw, qh] = size(plan, q);
+      const at = findWindow(shot, plan.seed, q.index, f, qw, qh);
+      if (at?.exact) covers.push({ x: at.x, y: at.y, width: qw, height: qh });
+    }
+    const got = locateAndClassify(shot, plan.seed, p.index, latest, w, h, others, covers);
     const where = got.at ? ` at ${got.at.x},${got.at.y} ${JSON.stringify(got.counts)}` : "";
     return {
       pixels: got.pixels,
@@ -267,8 +282,15 @@ export class WaylandDriver implements RealDriver {
   private observe(p: Participant): RealClientObservation {
     const rep = p.runtime.report();
     const s = p.transport.stats;
+    // a death seen before its status ("unknown") takes the helper's real signal once reaped
     const killed: ExitInfo | null = p.runtime.killed
-      ? { code: null, signal: p.runtime.killed.signal }
+      ? {
+          code: null,
+          signal:
+            p.runtime.killed.signal === "unknown" && p.ownExit?.signal
+              ? p.ownExit.signal
+              : p.runtime.killed.signal,
+        }
       : p.ownExit?.signal
         ? p.ownExit
         : null;
@@ -301,6 +323,18 @@ export class WaylandDriver implements RealDriver {
 }
 
 const stopping = new Set<WlClientProcess>();
+
+function latestOf(p: Participant): number | undefined {
+  const client = p.runtime.client;
+  const surface = [...client.surfaces][0];
+  return surface === undefined ? undefined : client.latestFrame.get(surface);
+}
+
+/** The surface size client `p` asked for. */
+function size(plan: RealRunPlan, p: Participant): [number, number] {
+  if (p.index < plan.honest) return [SURFACE, SURFACE];
+  return [Number(plan.params.width ?? SURFACE), Number(plan.params.height ?? SURFACE)];
+}
 
 async function stopAll(people: readonly Participant[]): Promise<void> {
   for (const p of people) {

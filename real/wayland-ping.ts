@@ -3,23 +3,52 @@
  * server_init, long before wl_display_run; a SIGTERM before that is lost, because
  * wl_display_run sets `run = true` again). It is ready once it answers a round trip:
  * wl_display.get_registry then wl_display.sync, and the sync's wl_callback.done arrives.
- * Two fixed messages, no fds: the full wire codec lives in protocol/.
+ * Two messages, no fds, encoded with protocol/wire.ts.
  */
 import { connect } from "node:net";
+import { BASE_SCHEMA, getInterface } from "../protocol/schema.ts";
+import { encodeWire, type WireInterfaceSpec } from "../protocol/wire.ts";
 
-/** Header word 2: size << 16 | opcode (wayland-client's wl_connection format, little-endian). */
-function message(objectId: number, opcode: number, arg: number): Buffer {
-  const b = Buffer.alloc(12);
-  b.writeUInt32LE(objectId, 0);
-  b.writeUInt32LE((12 << 16) | opcode, 4);
-  b.writeUInt32LE(arg, 8);
-  return b;
+/** Why a ping failed; TIMEOUT, CLOSED and SOCKET with ECONNREFUSED/ENOENT mean "not yet". */
+export type PingCode =
+  | "SHMLAB_ERR_PING_TIMEOUT"
+  | "SHMLAB_ERR_PING_CLOSED"
+  | "SHMLAB_ERR_PING_SOCKET";
+
+export class WaylandPingError extends Error {
+  constructor(
+    readonly code: PingCode,
+    message: string,
+    /** The socket error's errno name (ECONNREFUSED, ENOENT...), for SHMLAB_ERR_PING_SOCKET. */
+    readonly errno?: string,
+  ) {
+    super(message);
+    this.name = "WaylandPingError";
+  }
+
+  /** A compositor still starting: its socket refuses, is not there yet, or does not answer. */
+  get notYet(): boolean {
+    return (
+      this.code !== "SHMLAB_ERR_PING_SOCKET" ||
+      this.errno === "ECONNREFUSED" ||
+      this.errno === "ENOENT"
+    );
+  }
 }
 
 const WL_DISPLAY = 1;
-const SYNC = 0;
-const GET_REGISTRY = 1;
+const REGISTRY_ID = 2;
 const CALLBACK_ID = 3;
+
+/** wl_display.get_registry(2) then wl_display.sync(3), encoded by the project's wire codec. */
+function roundTrip(): Buffer {
+  const display = getInterface(BASE_SCHEMA, "wl_display") as WireInterfaceSpec;
+  const req = (name: string, id: number) => {
+    const opcode = display.requests.findIndex((r) => r.name === name);
+    return encodeWire(WL_DISPLAY, opcode, display.requests[opcode].args, [id]).bytes;
+  };
+  return Buffer.concat([req("get_registry", REGISTRY_ID), req("sync", CALLBACK_ID)]);
+}
 
 /** Resolves when the compositor answered one round trip; rejects on close or timeout. */
 export function pingWayland(socket: string, timeoutMs: number): Promise<void> {
@@ -27,7 +56,13 @@ export function pingWayland(socket: string, timeoutMs: number): Promise<void> {
     const s = connect(socket);
     let buf = Buffer.alloc(0);
     const timer = setTimeout(
-      () => done(new Error(`no answer on ${socket} in ${timeoutMs} ms`)),
+      () =>
+        done(
+          new WaylandPingError(
+            "SHMLAB_ERR_PING_TIMEOUT",
+            `no answer on ${socket} in ${timeoutMs} ms`,
+          ),
+        ),
       timeoutMs,
     );
     const done = (err?: Error) => {
@@ -37,12 +72,7 @@ export function pingWayland(socket: string, timeoutMs: number): Promise<void> {
       else resolve();
     };
     s.on("connect", () => {
-      s.write(
-        Buffer.concat([
-          message(WL_DISPLAY, GET_REGISTRY, 2),
-          message(WL_DISPLAY, SYNC, CALLBACK_ID),
-        ]),
-      );
+      s.write(roundTrip());
     });
     s.on("data", (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
@@ -53,7 +83,19 @@ export function pingWayland(socket: string, timeoutMs: number): Promise<void> {
         buf = buf.subarray(size);
       }
     });
-    s.on("error", (e) => done(e));
-    s.on("close", () => done(new Error(`${socket} closed before answering`)));
+    s.on("error", (e: NodeJS.ErrnoException) =>
+      // the peer hanging up mid-write (a compositor restarting its listener) is a close
+      done(
+        e.code === "EPIPE" || e.code === "ECONNRESET"
+          ? new WaylandPingError(
+              "SHMLAB_ERR_PING_CLOSED",
+              `${socket} closed before answering (${e.code})`,
+            )
+          : new WaylandPingError("SHMLAB_ERR_PING_SOCKET", `${socket}: ${e.message}`, e.code),
+      ),
+    );
+    s.on("close", () =>
+      done(new WaylandPingError("SHMLAB_ERR_PING_CLOSED", `${socket} closed before answering`)),
+    );
   });
 }

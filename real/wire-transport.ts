@@ -57,10 +57,19 @@ function interfaceSpec(name: string): WireInterfaceSpec | undefined {
   return (getInterface(BASE_SCHEMA, name) as WireInterfaceSpec | undefined) ?? XDG_INTERFACES[name];
 }
 
+/** The transport used before the driver wired it up (a programming error, not a client's). */
+export class WireTransportError extends Error {
+  readonly code = "SHMLAB_ERR_WIRE_TRANSPORT";
+  constructor(message: string) {
+    super(message);
+    this.name = "WireTransportError";
+  }
+}
+
 export class WireTransport extends BaseTransport {
   /** Allocates a client id in the ProtocolClient's map (set by the driver). */
   allocate: (iface: string, version: number) => number = () => {
-    throw new Error("WireTransport.allocate is not set");
+    throw new WireTransportError("WireTransport.allocate is not set");
   };
   /** Give surfaces the xdg_toplevel role (off only to see what a role-less surface gets). */
   readonly xdg: boolean;
@@ -251,7 +260,7 @@ export class WireTransport extends BaseTransport {
 
   private registryId(): number {
     for (const [id, n] of this.ifaces) if (n === "wl_registry") return id;
-    throw new Error("no wl_registry");
+    throw new WireTransportError("no wl_registry");
   }
 
   private makeToplevel(surface: number): void {

@@ -19,6 +19,12 @@ export class ErrnoError extends Error {
 /** SIGABRT: a process that aborts itself (abort(3), a Rust panic, a FatalError). */
 export type FatalSignal = "SIGBUS" | "SIGSEGV" | "SIGKILL" | "SIGABRT";
 
+/**
+ * What a death reports: a fatal signal, or "unknown" where a real process (real/native-sys.ts)
+ * was seen gone before its exit status was (never in the simulation).
+ */
+export type DeathSignal = FatalSignal | "unknown";
+
 export interface SigInfo {
   signo: "SIGBUS" | "SIGSEGV";
   code: SiCode;
@@ -36,7 +42,7 @@ export class ProcessKilled extends Error {
   readonly code = "SHM_ERR_KILLED";
   constructor(
     readonly pid: number,
-    readonly signal: FatalSignal,
+    readonly signal: DeathSignal,
     readonly info: SigInfo | undefined,
     readonly reason: "unhandled" | "blocked-signal" | "oom" | "livelock" | "killed" | "abort",
   ) {

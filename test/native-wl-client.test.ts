@@ -129,6 +129,36 @@ describe.skipIf(!avail.available)("native wl-client helper", () => {
     }
   });
 
+  it("a helper gone from outside reports its real signal, never a made-up SIGKILL", async () => {
+    const p = await helper();
+    const sys = NativeSys.of(p);
+    process.kill(p.pid, "SIGTERM");
+    await p.exited();
+    const e = (() => {
+      try {
+        sys.memfdCreate("x");
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(e).toBeInstanceOf(ProcessKilled);
+    expect((e as ProcessKilled).signal).toBe("SIGTERM");
+  });
+
+  it("a helper whose channel closed before its status is known dies of an unknown signal", async () => {
+    const p = await helper();
+    const sys = NativeSys.of(p);
+    p.kill(); // closes the channel at once; the exit status comes later
+    expect(() => sys.memfdCreate("x")).toThrow(/killed by unknown/);
+    expect((sys.killedBy as ProcessKilled).signal).toBe("unknown");
+  });
+
+  it("an unknown syscall name is ENOSYS, not a plain Error", async () => {
+    const sys = NativeSys.of(await helper());
+    expect(() => sys.syscall("reboot")).toThrow(ErrnoError);
+    expect(() => sys.syscall("reboot")).toThrow(/ENOSYS/);
+  });
+
   it("reports an unknown fd as EBADF, not a crash", async () => {
     const sys = NativeSys.of(await helper());
     expect(() => sys.ftruncate(999, 0)).toThrow(/EBADF/);

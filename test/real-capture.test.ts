@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { renderFrame } from "../client/pattern.ts";
-import { locateAndClassify, type Screenshot } from "../real/capture.ts";
+import { findWindow, locateAndClassify, type Screenshot } from "../real/capture.ts";
 
 const W = 200;
 const H = 120;
@@ -65,16 +65,25 @@ describe("locateAndClassify", () => {
 });
 
 describe("locateAndClassify with windows stacked", () => {
-  it("finds the exact origin when the window's left edge is covered", () => {
+  it("finds the exact origin when the window's left edge is covered by a known window", () => {
     const s = screen();
     paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
-    // another client's window over its six left columns, top to bottom
+    // another honest client's window over its six left columns, top to bottom
     paint(s, 36, 26, renderFrame(5, 1, 0, 10, 20), 10, 20);
-    const got = locateAndClassify(s, 5, 0, 2, 16, 16, [1]);
+    const cover = findWindow(s, 5, 1, 0, 10, 20);
+    expect(cover).toEqual({ x: 36, y: 26, exact: true });
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, [1], [{ ...cover!, width: 10, height: 20 }]);
     expect(got.at).toEqual({ x: 40, y: 30 });
-    // the covering window's pixels inside the region continue across its edge
+    // its wrong pixels lie where a window of known placement overlaps it
     expect(got.pixels).toBe("unchecked");
-    expect(got.why).toMatch(/covered/);
+    expect(got.why).toMatch(/overlapped by a known window at 36,26/);
+  });
+
+  it("without a known placement the same pixels are reported foreign, not hidden", () => {
+    const s = screen();
+    paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
+    paint(s, 36, 26, renderFrame(5, 1, 0, 10, 20), 10, 20);
+    expect(locateAndClassify(s, 5, 0, 2, 16, 16, [1]).pixels).toBe("foreign");
   });
 
   it("a zeroed window of its own (not covered) is zero, not unchecked", () => {
@@ -87,11 +96,25 @@ describe("locateAndClassify with windows stacked", () => {
     expect(got.pixels).toBe("zero");
   });
 
-  it("a zeroed window stacked over this one is recognised as covering it", () => {
+  it("an honest window zeroed beside an attacker's zeroed window is zero, not unchecked", () => {
+    // the attack case: the victim's window shows zeros and the attacker's window, zeroed
+    // too, touches it, so zeros continue across the victim's edge
+    const s = screen();
+    const frame = renderFrame(5, 0, 2, 16, 16);
+    frame.fill(0, 0, 16 * 8); // the top half zero
+    paint(s, 40, 30, frame, 16, 16);
+    paint(s, 20, 20, new Uint32Array(20 * 18), 20, 18); // left neighbour, zero, touching
+    paint(s, 40, 10, new Uint32Array(16 * 20), 16, 20); // top neighbour, zero, touching
+    const got = locateAndClassify(s, 5, 0, 2, 16, 16, [1]);
+    expect(got.at).toEqual({ x: 40, y: 30 });
+    expect(got.pixels).toBe("zero");
+    expect(got.why).toBeUndefined();
+  });
+
+  it("a zeroed window over this one, of unknown placement, is reported as zero", () => {
     const s = screen();
     paint(s, 40, 30, renderFrame(5, 0, 2, 16, 16), 16, 16);
     paint(s, 50, 20, new Uint32Array(20 * 20), 20, 20);
-    const got = locateAndClassify(s, 5, 0, 2, 16, 16, []);
-    expect(got.pixels).toBe("unchecked");
+    expect(locateAndClassify(s, 5, 0, 2, 16, 16, []).pixels).toBe("zero");
   });
 });

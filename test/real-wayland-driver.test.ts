@@ -204,3 +204,52 @@ describe("Wayland driver on a real sway", async () => {
     },
   );
 });
+
+describe.skipIf(!native.available)("Wayland driver cleanup", () => {
+  it("kills a helper whose setup fails after it connected (it is not yet in the run)", async () => {
+    const { createServer } = await import("node:net");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { vi } = await import("vitest");
+    const { WlClientProcess } = await import("../native/wl-client.ts");
+    const { NativeSys } = await import("../real/native-sys.ts");
+    const dir = mkdtempSync(join(tmpdir(), "shmlab-join-"));
+    const socket = join(dir, "wayland-0");
+    const server = createServer((c) => c.on("error", () => {}));
+    await new Promise<void>((r) => server.listen(socket, r));
+    const procs: Awaited<ReturnType<typeof WlClientProcess.start>>[] = [];
+    const start = WlClientProcess.start.bind(WlClientProcess);
+    const spyStart = vi.spyOn(WlClientProcess, "start").mockImplementation(async (...a) => {
+      const p = await start(...a);
+      procs.push(p);
+      return p;
+    });
+    const spyOf = vi.spyOn(NativeSys, "of").mockImplementation(() => {
+      throw new Error("setup failed after CONNECT");
+    });
+    const fake = {
+      kind: "weston",
+      version: "fake",
+      pid: process.pid,
+      endpoint: { kind: "wayland", socket },
+      logPath: "",
+      exited: () => null,
+      stop: async () => ({ code: 0, signal: null }),
+    } as unknown as LaunchedInstance;
+    try {
+      await expect(waylandDriver.run(fake, plan("honest-renderer"))).rejects.toThrow(
+        /setup failed after CONNECT/,
+      );
+      expect(procs).toHaveLength(1);
+      // killed by join itself: its exit is already known when run() rejects
+      expect(procs[0].exit).not.toBeNull();
+    } finally {
+      spyStart.mockRestore();
+      spyOf.mockRestore();
+      for (const p of procs) p.kill();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

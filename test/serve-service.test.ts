@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { type ServeConfig, ServeService } from "../cli/serve-service.ts";
+import { type ServeConfig, ServeNotListening, ServeService } from "../cli/serve-service.ts";
 import { Client } from "../client/client.ts";
 import { getPolicy } from "../compositor/policies/index.ts";
 import { connectWebSocket } from "../protocol/transports/websocket.ts";
@@ -188,5 +188,16 @@ describe("serve: memory and tables", () => {
     await until(() => s.compositor.errors.length === 0, 500);
     expect(s.status().kernelProcesses).toBe(1);
     expect(s.compositor.errors.length).toBe(0);
+  });
+});
+
+describe("serve service errors", () => {
+  it("asking for the URL before listening is ServeNotListening, with a stable code", () => {
+    const s = new ServeService({ policy: getPolicy("libwayland"), fps: 100, log: () => {} });
+    services.push(s);
+    expect(() => s.url).toThrow(ServeNotListening);
+    expect(() => s.url).toThrow(
+      expect.objectContaining({ code: "SHMLAB_ERR_SERVE_NOT_LISTENING" }),
+    );
   });
 });

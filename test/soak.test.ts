@@ -5,8 +5,14 @@
  * honest clients must all keep drawing without a failure, the attacks must have been met
  * with refusals, and the kernel memory the attackers took must be back when they leave.
  */
+
+import { execFileSync, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runSoak } from "../cli/soak.ts";
+import { runSoak, SoakError } from "../cli/soak.ts";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 describe("soak (short)", () => {
   it("honest clients are served through every attack, and the memory comes back", async () => {
@@ -42,4 +48,69 @@ describe("soak (short)", () => {
     expect(r.framesEnd).toBeLessThanOrEqual(r.framesStart + 64);
     expect(r.rssEnd).toBeLessThanOrEqual(r.rssPeak);
   }, 120_000);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+    return false;
+  }
+}
+
+async function until(pred: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  return pred();
+}
+
+describe("soak cleanup", () => {
+  it("a serve that does not start in time is killed before the soak gives up", async () => {
+    const opts = { warmupMs: 1, attackMs: 1, cooldownMs: 1, honest: 1, honestIntervalMs: 100 };
+    const err = await runSoak({
+      ...opts,
+      policy: "libwayland",
+      seed: 1,
+      sampleMs: 250,
+      startTimeoutMs: 1,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SoakError);
+    expect((err as SoakError).code).toBe("SHMLAB_ERR_SOAK_SERVE_START");
+    const pid = (err as SoakError).pid!;
+    expect(pid).toBeGreaterThan(0);
+    // already reaped when runSoak rejected: no such process any more
+    expect(alive(pid)).toBe(false);
+  });
+
+  it("`kill <soak pid>` (SIGTERM) stops its serve child too", async () => {
+    const soak = spawn(
+      process.execPath,
+      ["--import", "tsx", join(repo, "scripts/soak.ts"), "--minutes", "1"],
+      { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    soak.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<void>((r) => soak.once("exit", () => r()));
+    let servePid = 0;
+    try {
+      // a first RSS sample: the serve child answers /health
+      expect(await until(() => / rss /.test(out), 60_000), out).toBe(true);
+      const kids = execFileSync("pgrep", ["-P", String(soak.pid)], { encoding: "utf8" });
+      servePid = Number(kids.trim().split("\n")[0]);
+      expect(alive(servePid)).toBe(true);
+      soak.kill("SIGTERM");
+      await exited;
+      expect(soak.signalCode).toBe("SIGTERM");
+      // stopped (and reaped) by the soak before it died, not left to die by chance later
+      // (an orphaned serve only dies once a write to its closed stdout fails)
+      expect(alive(servePid)).toBe(false);
+    } finally {
+      if (soak.exitCode === null && soak.signalCode === null) soak.kill("SIGKILL");
+      if (servePid && alive(servePid)) process.kill(servePid, "SIGKILL");
+    }
+  }, 90_000);
 });

@@ -32,11 +32,20 @@ interface ServeOptions {
 
 const MiB = 1024 * 1024;
 
+/** A bad option value, with the code the other commands give it. */
+export class BadOption extends Error {
+  readonly code = "SHMLAB_ERR_BAD_OPTION";
+  constructor(message: string) {
+    super(message);
+    this.name = "BadOption";
+  }
+}
+
 /** A non-negative integer option, or a clear error naming the option. */
 function count(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0)
-    throw new Error(`--${name} must be a whole number ≥ 0, not ${JSON.stringify(v)}`);
+    throw new BadOption(`--${name} must be a whole number ≥ 0, not ${JSON.stringify(v)}`);
   return n;
 }
 
