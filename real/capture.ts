@@ -8,7 +8,13 @@
  * tag every pattern pixel carries (client/pattern.ts) and classifies its pixels with the
  * lab's own classifyRegion, so a real "correct" means what a model "correct" means.
  */
-import { classifyRegion, clientTag, type PixelClass, pixelAt } from "../client/pattern.ts";
+import {
+  classifyRegion,
+  clientTag,
+  type PixelClass,
+  pixelAt,
+  worsePixel,
+} from "../client/pattern.ts";
 import { OP, type WlClientProcess } from "../native/wl-client.ts";
 import { BASE_SCHEMA, getInterface } from "../protocol/schema.ts";
 import { CAPTURE_INTERFACES } from "../protocol/schema-capture.ts";
@@ -305,7 +311,8 @@ export function locateAndClassify(
     bufferY: ry - y0,
   });
   let worst: PixelClass = "correct";
-  for (const k of ["stale", "other", "zero", "foreign"] as const) if (c[k] > 0) worst = k;
+  for (const k of ["stale", "other", "zero", "foreign"] as const)
+    if (c[k] > 0) worst = worsePixel(worst, k);
   const at = { x: x0, y: y0 };
   const over = covers.find((r) => overlaps(r, { x: rx, y: ry, width: w, height: h }));
   if (worst !== "correct" && over) {
