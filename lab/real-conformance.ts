@@ -10,7 +10,6 @@ import type { Availability, RealKind } from "../real/target.ts";
 import { defaultBehaviours } from "./compare.ts";
 import { driverFor } from "./real-drivers.ts";
 import {
-  type CellPair,
   pairVerdicts,
   planOf,
   type RealRunResult,
@@ -31,6 +30,13 @@ export interface RealConformanceOptions {
   frames: number;
   honest: number;
   timeoutMs?: number;
+  /**
+   * Real runs are not seeded: the compositor's own scheduling decides some races. A cell
+   * whose real verdict disagrees is run again, on a fresh instance, up to this many times
+   * (default 1); every real verdict seen is kept in the cell, and a cell that agreed only on
+   * a rerun is reported as flipped, never silently as agreed.
+   */
+  retries?: number;
   onCell?: (c: RealConformanceCell) => void;
   /** Where compositors come from (tests pass fakes); real/index.ts getReal by default. */
   compositorOf?: (kind: RealKind) => RealCompositorLike;
@@ -59,6 +65,13 @@ export interface RealConformanceCell {
   notApplicable?: boolean;
   /** The real run's observation, for the record (JSON only). */
   observation?: RealRunResult["observation"];
+  /**
+   * Every real verdict seen for this cell, first run first, when a disagreement made it run
+   * again (null: that run failed); the cell agrees if one of them matched the model
+   * (`flipped`: not the first).
+   */
+  realRuns?: (VerdictResult | null)[];
+  flipped?: boolean;
 }
 
 export interface RealConformanceTarget {
@@ -101,6 +114,35 @@ export function policiesFollowing(
     }
   }
   return { matching: [...new Set(matching)], other };
+}
+
+interface RealAttempt {
+  real: RealRunResult | null;
+  error?: string;
+  notApplicable: boolean;
+}
+
+/** One real run of a plan on a fresh instance, stopped before it returns. */
+async function realAttempt(
+  comp: RealCompositorLike,
+  driver: Parameters<typeof runReal>[1],
+  plan: ReturnType<typeof planOf>,
+): Promise<RealAttempt> {
+  const inst = await comp.start();
+  try {
+    return { real: await runReal(inst, driver, plan), notApplicable: false };
+  } catch (e) {
+    const notApplicable = isNotApplicable(e);
+    const err = e as Error & { code?: string };
+    if (!notApplicable && !err.code) throw e;
+    return {
+      real: null,
+      notApplicable,
+      error: `${err.message}${err.code ? ` [${err.code}]` : ""}`,
+    };
+  } finally {
+    await inst.stop();
+  }
 }
 
 /** The policy held against `kind` at `version` (the first that follows it), or null. */
@@ -159,23 +201,20 @@ export async function runRealConformance(
         frames: opts.frames,
         honest: opts.honest,
       });
-      let real: RealRunResult | null = null;
-      let error: string | undefined;
-      let notApplicable = false;
-      const inst = await comp.start();
-      try {
-        real = await runReal(inst, driver, planOf(spec, opts.timeoutMs));
-      } catch (e) {
-        notApplicable = isNotApplicable(e);
-        const err = e as Error & { code?: string };
-        error = `${err.message}${err.code ? ` [${err.code}]` : ""}`;
-        if (!notApplicable && !err.code) throw e;
-      } finally {
-        await inst.stop();
-      }
-      for (const policy of matching) {
-        const { record, facts } = runModelWithFacts({ ...spec, policy });
-        const pair: CellPair | null = real ? pairVerdicts(facts, real) : null;
+      const models = matching.map((policy) => ({
+        policy,
+        ...runModelWithFacts({ ...spec, policy }),
+      }));
+      const runs: RealAttempt[] = [];
+      const disagrees = (a: RealAttempt) =>
+        !a.real || models.some((m) => !pairVerdicts(m.facts, a.real!).agree);
+      do runs.push(await realAttempt(comp, driver, planOf(spec, opts.timeoutMs)));
+      while (runs.length <= (opts.retries ?? 1) && !runs[0].error && runs.every(disagrees));
+      for (const { policy, record, facts } of models) {
+        const pairs = runs.map((r) => (r.real ? pairVerdicts(facts, r.real) : null));
+        const hit = pairs.findIndex((p) => p?.agree);
+        const shown = Math.max(hit, 0);
+        const pair = pairs[shown];
         const cell: RealConformanceCell = {
           compositor: kind,
           policy,
@@ -184,10 +223,14 @@ export async function runRealConformance(
           real: pair?.real ?? null,
           agree: pair?.agree ?? false,
           masked: pair?.masked ?? false,
-          error,
-          notApplicable: notApplicable || undefined,
-          observation: real?.observation,
+          error: runs[shown].error,
+          notApplicable: runs[shown].notApplicable || undefined,
+          observation: runs[shown].real?.observation,
         };
+        if (runs.length > 1) {
+          cell.realRuns = pairs.map((p) => p?.real ?? null);
+          cell.flipped = hit > 0;
+        }
         cells.push(cell);
         target.cells++;
         if (!cell.agree && !cell.error) target.disagreements++;

@@ -273,6 +273,49 @@ describe("conformance against real compositors", () => {
     }
   });
 
+  it("a real cell that disagrees runs again: a flip is reported as such, a steady disagreement stays one", async () => {
+    // A "real" weston that loses a race on its first run of each behaviour (behaves like
+    // `none`) and not on the next: the rerun agrees, and the cell says it flipped.
+    const calls = new Map<string, number>();
+    const flaky: RealDriver = {
+      endpointKind: "wayland",
+      async run(instance, p) {
+        const n = calls.get(p.behaviour) ?? 0;
+        calls.set(p.behaviour, n + 1);
+        return mirrorDriver(n === 0 ? "none" : "weston-10").run(instance, p);
+      },
+    };
+    const { comp } = fakeWeston(flaky);
+    const { setDriver } = await import("../lab/real-drivers.ts");
+    setDriver("wayland", flaky);
+    const opts = {
+      compositors: ["weston" as const],
+      behaviours: ["truncate-after-commit", "honest-renderer"],
+      seed: 3,
+      frames: 8,
+      honest: 1,
+      compositorOf: () => comp,
+    };
+    try {
+      const again = await runRealConformance(opts);
+      const t = again.cells.find((c) => c.behaviour === "truncate-after-commit")!;
+      expect(t).toMatchObject({ agree: true, flipped: true });
+      expect(t.realRuns?.map((v) => v?.verdict)).toEqual(["died", t.model.verdict]);
+      // A cell that agreed at once ran once and carries no reruns.
+      const h = again.cells.find((c) => c.behaviour === "honest-renderer")!;
+      expect(h.realRuns).toBeUndefined();
+      expect(again.disagreements).toBe(0);
+      calls.clear();
+      const once = await runRealConformance({ ...opts, retries: 0 });
+      expect(once.disagreements).toBe(1);
+      expect(once.cells.find((c) => c.behaviour === "truncate-after-commit")!.flipped).toBe(
+        undefined,
+      );
+    } finally {
+      setDriver("wayland", null);
+    }
+  });
+
   it("a compositor that behaves like another policy is caught, cell by cell", async () => {
     // The "real" weston here is really the no-protection model: it dies where libwayland lives.
     const { comp } = fakeWeston(mirrorDriver("none"));

@@ -24,6 +24,7 @@ interface Opts {
   frames: string;
   honest: string;
   timeout: string;
+  retries: string;
   dir: string;
   filter?: string;
   fuzz?: boolean;
@@ -51,6 +52,11 @@ export function register(program: Command): void {
     .option("--frames <n>", "with --compositors: frames per run", "8")
     .option("--honest <n>", "with --compositors: honest bystanders per run", "1")
     .option("--timeout <ms>", "with --compositors: wall-clock bound of one real run", "8000")
+    .option(
+      "--retries <n>",
+      "with --compositors: reruns of a disagreeing real cell on a fresh instance (real runs are not seeded); every real verdict is reported",
+      "1",
+    )
     .option("--seed <n>", "fuzz seed", "1")
     .option("--runs <n>", "fuzz runs", "200")
     .option("--steps <n>", "steps per fuzz script", "20")
@@ -145,6 +151,7 @@ async function compositors(opts: Opts): Promise<void> {
     frames: Number(opts.frames),
     honest: Number(opts.honest),
     timeoutMs: Number(opts.timeout),
+    retries: Number(opts.retries),
     onCell: (c) => {
       if (!opts.json && process.stderr.isTTY)
         process.stderr.write(`\r${c.compositor} ${c.behaviour}`.padEnd(60));
@@ -170,13 +177,23 @@ async function compositors(opts: Opts): Promise<void> {
         wordWrap: true,
       });
       for (const c of report.cells.filter((x) => x.compositor === t.compositor)) {
-        const mark = c.notApplicable ? pc.yellow("n/a") : c.agree ? pc.green("yes") : pc.red("NO");
+        const mark = c.notApplicable
+          ? pc.yellow("n/a")
+          : c.flipped
+            ? pc.yellow("flipped")
+            : c.agree
+              ? pc.green("yes")
+              : pc.red("NO");
         table.push([c.behaviour, c.policy, cellText(c, "model"), cellText(c, "real"), mark]);
       }
       console.log(table.toString());
     }
+    for (const c of report.cells.filter((x) => x.realRuns))
+      console.log(
+        `${c.compositor} × ${c.behaviour}: real runs gave ${c.realRuns!.map((v) => v?.cell ?? "a failed run").join(" | ")}; the model gave ${c.model.cell}${c.flipped ? " (agreed on a rerun: a race the real compositor decides)" : ""}`,
+      );
     console.log(
-      `* pixels unchecked on the real compositor (no capture): compared without pixel facts on both sides.\n${report.disagreements} disagreement(s), ${report.errors} error(s)`,
+      `* pixels unchecked on the real compositor (no capture): compared without pixel facts on both sides.\n${report.disagreements} disagreement(s), ${report.errors} error(s), ${report.cells.filter((c) => c.flipped).length} flipped`,
     );
   }
   if (report.disagreements > 0 || report.errors > 0) process.exitCode = 1;
