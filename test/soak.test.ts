@@ -99,7 +99,11 @@ describe("soak cleanup", () => {
     try {
       // a first RSS sample: the serve child answers /health
       expect(await until(() => / rss /.test(out), 60_000), out).toBe(true);
-      const kids = execFileSync("pgrep", ["-P", String(soak.pid)], { encoding: "utf8" });
+      // The serve child by its command line: tsx's esbuild service is a child of the soak
+      // too, and it may outlive a SIGTERMed parent for a moment on a loaded machine.
+      const kids = execFileSync("pgrep", ["-P", String(soak.pid), "-f", "cli/main.ts serve"], {
+        encoding: "utf8",
+      });
       servePid = Number(kids.trim().split("\n")[0]);
       expect(alive(servePid)).toBe(true);
       soak.kill("SIGTERM");

@@ -71,7 +71,7 @@ describe("16 workers, honest and hostile mixed, real concurrency", () => {
     });
     expect(byName("protocol-garbage").protocolError).not.toBeNull();
     for (const c of rep.clients) {
-      expect(["stopped", "finished", "dead"], c.label).toContain(c.outcome);
+      expect(["stopped", "finished", "dead"], `${c.label}: ${c.reason ?? ""}`).toContain(c.outcome);
       expect(c.serverClosed, c.label).toBe(true);
     }
     expect(rep.poolsLeft).toBe(0);
