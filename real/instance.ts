@@ -193,11 +193,21 @@ export class LaunchedInstance implements RealInstance {
     // The tracer first, while its tracee still lives.
     if (this.watch instanceof SignalWatch) await this.watch.stop();
     if (!this.exit) {
-      this.signal("SIGTERM");
+      // SIGTERM to the compositor alone: it stops its own helpers (weston's desktop-shell)
+      // and exits 0. Sent to the whole group, the helper may die first and weston then
+      // exits 1 ("desktop-shell died"), a failure that is ours, not the compositor's.
+      try {
+        process.kill(this.pid, "SIGTERM");
+      } catch (e) {
+        // Exited (and reaped) since the check: the 'exit' event is on its way.
+        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+      }
       const timer = setTimeout(() => this.signal("SIGKILL"), STOP_GRACE_MS);
       await this.waitExit();
       clearTimeout(timer);
     }
+    // Whatever it started and left behind (its process group) goes with it.
+    signalGroup(this.pid, "SIGKILL");
     rmSync(this.runtimeDir, { recursive: true, force: true });
     unregister(this);
     return this.exit!;
