@@ -30,10 +30,15 @@ function findCompiler(): string | undefined {
   return undefined;
 }
 
-function compile(compiler: string, src: string, out: string): Promise<string | undefined> {
+function compile(
+  compiler: string,
+  flags: readonly string[],
+  src: string,
+  out: string,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const child = spawn(compiler, [...CFLAGS, "-o", tmp, src], {
+    const child = spawn(compiler, [...flags, "-o", tmp, src], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -61,17 +66,23 @@ function compile(compiler: string, src: string, out: string): Promise<string | u
 
 const builds = new Map<string, Promise<NativeBuild>>();
 
-/** Builds native/NAME.c once per process (and once per source version on disk). */
-export function buildNative(name: string): Promise<NativeBuild> {
+/**
+ * Builds native/NAME.c once per process (and once per source version on disk), with
+ * `extraFlags` after the common ones (host-runner.c needs -pthread).
+ */
+export function buildNative(
+  name: string,
+  extraFlags: readonly string[] = [],
+): Promise<NativeBuild> {
   let b = builds.get(name);
   if (!b) {
-    b = build(name);
+    b = build(name, [...CFLAGS, ...extraFlags]);
     builds.set(name, b);
   }
   return b;
 }
 
-async function build(name: string): Promise<NativeBuild> {
+async function build(name: string, flags: readonly string[]): Promise<NativeBuild> {
   if (process.platform !== "linux")
     return { available: false, reason: `${name} needs Linux (this is ${process.platform})` };
   const source = join(HERE, `${name}.c`);
@@ -85,7 +96,7 @@ async function build(name: string): Promise<NativeBuild> {
   }
   const hash = createHash("sha256")
     .update(src)
-    .update(CFLAGS.join(" "))
+    .update(flags.join(" "))
     .update(os.arch())
     .digest("hex")
     .slice(0, 16);
@@ -93,8 +104,12 @@ async function build(name: string): Promise<NativeBuild> {
   if (existsSync(binary)) return { available: true, binary, compiler: "cached" };
   const compiler = findCompiler();
   if (!compiler) return { available: false, reason: `no C compiler (cc) found to build ${name}` };
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const failure = await compile(compiler, source, binary);
+  try {
+    mkdirSync(CACHE_DIR, { recursive: true });
+  } catch (e) {
+    return { available: false, reason: `cannot create ${CACHE_DIR}: ${(e as Error).message}` };
+  }
+  const failure = await compile(compiler, flags, source, binary);
   if (failure) return { available: false, reason: failure };
   const stale = new RegExp(`^${name}-[0-9a-f]{16}$`);
   for (const f of readdirSync(CACHE_DIR))

@@ -8,21 +8,12 @@
  * host-runner.c and in docs/conformance.md: flag names are resolved here (shm/uapi.ts),
  * bindings are resolved by the helper (only it knows fds and addresses).
  */
-import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
 import os from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Scenario, Step, StepResult } from "../shm/scenario.ts";
 import { isHostRunnable } from "../shm/scenario.ts";
 import { parseFlags, SIGNO } from "../shm/uapi.ts";
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = dirname(HERE);
-export const HOST_RUNNER_SOURCE = join(HERE, "host-runner.c");
-export const NATIVE_CACHE_DIR = join(REPO, ".cache", "native");
-const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-pthread"];
+import { buildNative } from "./build.ts";
 
 export type HostAvailability =
   /** compiler: the one that built the helper now, or "cached" for an earlier build. */
@@ -40,46 +31,6 @@ export function hostKernelVersion(): string {
   return `${os.type()} ${os.release()} ${os.arch()}`;
 }
 
-function findCompiler(): string | undefined {
-  const candidates = [process.env.CC, "cc", "gcc", "clang"].filter(
-    (c): c is string => typeof c === "string" && c.length > 0,
-  );
-  for (const c of candidates) {
-    const r = spawnSync(c, ["--version"], { stdio: "ignore" });
-    if (!r.error && r.status === 0) return c;
-  }
-  return undefined;
-}
-
-function compile(compiler: string, src: string, out: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const child = spawn(compiler, [...CFLAGS, "-o", tmp, src], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("error", (e) => resolve(`${compiler}: ${e.message}`));
-    child.on("close", (code) => {
-      if (code !== 0) {
-        rmSync(tmp, { force: true });
-        const first = err.split("\n").find((l) => /error/i.test(l)) ?? err.split("\n")[0];
-        resolve(`${compiler} failed to build native/host-runner.c: ${first?.trim() ?? code}`);
-        return;
-      }
-      try {
-        renameSync(tmp, out); // atomic: a concurrent build of the same hash is harmless
-        resolve(undefined);
-      } catch (e) {
-        rmSync(tmp, { force: true });
-        resolve(`cannot install ${out}: ${(e as Error).message}`);
-      }
-    });
-  });
-}
-
 let availability: Promise<HostAvailability> | undefined;
 
 /**
@@ -87,55 +38,10 @@ let availability: Promise<HostAvailability> | undefined;
  * Builds the helper on first call (cached in .cache/native/ by source hash).
  */
 export function hostAvailability(): Promise<HostAvailability> {
-  availability ??= (async (): Promise<HostAvailability> => {
-    if (process.platform !== "linux") {
-      return {
-        available: false,
-        reason: `host conformance needs Linux (this is ${process.platform}): skipped`,
-      };
-    }
-    let src: Buffer;
-    try {
-      src = readFileSync(HOST_RUNNER_SOURCE);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      return {
-        available: false,
-        reason: `missing ${HOST_RUNNER_SOURCE}: host conformance skipped`,
-      };
-    }
-    const hash = createHash("sha256")
-      .update(src)
-      .update(CFLAGS.join(" "))
-      .update(os.arch())
-      .digest("hex")
-      .slice(0, 16);
-    const binary = join(NATIVE_CACHE_DIR, `host-runner-${hash}`);
-    if (existsSync(binary)) return { available: true, binary, compiler: "cached" };
-    const compiler = findCompiler();
-    if (!compiler) {
-      return { available: false, reason: "no C compiler (cc) found: host conformance skipped" };
-    }
-    {
-      try {
-        mkdirSync(NATIVE_CACHE_DIR, { recursive: true });
-      } catch (e) {
-        return {
-          available: false,
-          reason: `cannot create ${NATIVE_CACHE_DIR}: ${(e as Error).message}`,
-        };
-      }
-      const failure = await compile(compiler, HOST_RUNNER_SOURCE, binary);
-      if (failure) return { available: false, reason: failure };
-      // Older builds of other source versions are no longer needed.
-      for (const f of readdirSync(NATIVE_CACHE_DIR)) {
-        if (/^host-runner-[0-9a-f]{16}$/.test(f) && join(NATIVE_CACHE_DIR, f) !== binary) {
-          rmSync(join(NATIVE_CACHE_DIR, f), { force: true });
-        }
-      }
-    }
-    return { available: true, binary, compiler };
-  })();
+  availability ??= buildNative("host-runner", ["-pthread"]).then(
+    (b): HostAvailability =>
+      b.available ? b : { available: false, reason: `${b.reason}: host conformance skipped` },
+  );
   return availability;
 }
 

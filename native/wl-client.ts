@@ -9,29 +9,11 @@
  * moment the helper dies, so a dead helper is an error, never a hang. What the compositor
  * sends arrives asynchronously on the helper's stdout (see the record format in the C file).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import os from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-export const WL_CLIENT_SOURCE = join(HERE, "wl-client.c");
-const CACHE = join(dirname(HERE), ".cache", "native");
-const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"];
+import { join } from "node:path";
+import { buildNative } from "./build.ts";
 
 export const OP = {
   CONNECT: 1,
@@ -97,44 +79,10 @@ export function wlClientAvailability(): Promise<WlClientAvailability> {
 }
 
 async function build(): Promise<WlClientAvailability> {
-  if (process.platform !== "linux")
-    return { available: false, reason: `the real Wayland client needs Linux: skipped` };
-  const src = readFileSync(WL_CLIENT_SOURCE);
-  const hash = createHash("sha256")
-    .update(src)
-    .update(CFLAGS.join(" "))
-    .update(os.arch())
-    .digest("hex")
-    .slice(0, 16);
-  const binary = join(CACHE, `wl-client-${hash}`);
-  if (existsSync(binary)) return { available: true, binary };
-  const cc = [process.env.CC, "cc", "gcc", "clang"].find(
-    (c) => c && !spawnSync(c, ["--version"], { stdio: "ignore" }).error,
-  );
-  if (!cc) return { available: false, reason: "no C compiler (cc): real Wayland client skipped" };
-  mkdirSync(CACHE, { recursive: true });
-  const tmp = `${binary}.tmp-${process.pid}`;
-  const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-    const child = spawn(cc, [...CFLAGS, "-o", tmp, WL_CLIENT_SOURCE], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("error", (e) => resolve({ code: -1, err: e.message }));
-    child.on("close", (code) => resolve({ code, err }));
-  });
-  if (r.code !== 0) {
-    rmSync(tmp, { force: true });
-    return { available: false, reason: `${cc} failed on wl-client.c: ${r.err.split("\n")[0]}` };
-  }
-  renameSync(tmp, binary); // atomic: a concurrent build of the same hash is harmless
-  // Builds of other source versions are no longer needed.
-  for (const f of readdirSync(CACHE))
-    if (/^wl-client-[0-9a-f]{16}$/.test(f) && join(CACHE, f) !== binary)
-      rmSync(join(CACHE, f), { force: true });
-  return { available: true, binary };
+  const b = await buildNative("wl-client");
+  return b.available
+    ? { available: true, binary: b.binary }
+    : { available: false, reason: `${b.reason}: real Wayland client skipped` };
 }
 
 export interface Reply {
