@@ -15,7 +15,7 @@ export const LEGEND: readonly { verdict: Verdict; meaning: string }[] = [
   },
   {
     verdict: "honest-harmed",
-    meaning: "an honest client's pixels were wrong on screen, or it was refused",
+    meaning: "an honest client saw wrong pixels, or was refused, dropped, killed or never shown",
   },
   {
     verdict: "error-to-client",
@@ -106,7 +106,7 @@ export function renderLegend(): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
   lines.push(
     `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
-    `  "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
+    `  "BadValue+" = "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");
 }
