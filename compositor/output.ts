@@ -381,21 +381,21 @@ export class Output {
   /**
    * Draws every shown surface's texture into the framebuffer and clears the rest. Each
    * drawn region is a copy per row, or one copy when its rows are contiguous in both the
-   * texture and the framebuffer (a surface as wide as the output with a packed stride); only
-   * what no surface covers is cleared, so no byte is written twice.
+   * texture and the framebuffer (a surface as wide as the output with a packed stride).
+   * When the regions cover most of the output, only what they leave uncovered is cleared,
+   * so no byte is written twice; when they cover little, one fill of the whole output
+   * first is cheaper than clearing many short gaps.
    */
   composite(): void {
-    const out: SurfacePlacement[] = [];
-    const drawn: SurfacePlacement[] = [];
-    for (const { surface: s, place: p } of this.layout()) {
-      out.push(p);
-      // Every accepted format is 32-bit; others are not drawn (their region is background).
-      if (s.texGeom!.bpp !== 4) continue;
-      this.draw(s.texture!, s.texGeom!.stride, p);
-      drawn.push(p);
-    }
-    this.clearBackground(drawn);
-    this.lastPlacements = out;
+    const shown = this.layout();
+    const drawable = shown.filter(({ surface: s }) => s.texGeom!.bpp === 4);
+    // Every accepted format is 32-bit; others are not drawn (their region is background).
+    const covered = drawable.reduce((n, { place: p }) => n + p.width * p.height, 0);
+    const fillFirst = covered * 2 < this.width * this.height;
+    if (fillFirst) this.framebuffer.fill(0);
+    for (const { surface: s, place: p } of drawable) this.draw(s.texture!, s.texGeom!.stride, p);
+    if (!fillFirst) this.clearBackground(drawable.map((d) => d.place));
+    this.lastPlacements = shown.map((d) => d.place);
   }
 
   /** Copies a texture's visible rows into its region of the framebuffer. */

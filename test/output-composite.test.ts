@@ -33,27 +33,34 @@ function wrongPixels(comp: Compositor, p: SurfacePlacement, index: number): numb
 }
 
 describe("output compositing", () => {
-  it("clears what a surface that went away covered, and keeps the others' pixels", async () => {
-    const comp = new Compositor({ policy: "none", width: 200, height: 200 });
-    const a = await TestClient.connect(comp, 1);
-    const b = await TestClient.connect(comp, 2);
-    await a.window(90, 90);
-    const wb = await b.window(120, 80);
-    comp.frame();
-    expect(comp.placements().map((p) => [p.x, p.y, p.width, p.height])).toEqual([
-      [0, 0, 90, 90],
-      [100, 0, 100, 80],
-    ]);
-    expect(strayPixels(comp)).toBe(0);
-    // b's surface shows nothing any more (a null attach): its tile goes back to background.
-    b.client.request(wb.surface, "attach", [0, 0, 0]);
-    b.client.request(wb.surface, "commit");
-    await settle();
-    comp.frame();
-    expect(comp.placements()).toHaveLength(1);
-    expect(strayPixels(comp)).toBe(0);
-    expect(wrongPixels(comp, comp.placements()[0], 1)).toBe(0);
-  });
+  // Regions covering most of the output: only the gaps are cleared; covering little: the
+  // whole output is cleared before drawing. Both must clear what the gone surface covered.
+  it.each([
+    { how: "gaps cleared", out: [200, 100], a: [100, 100], b: [100, 90], at: [100, 0] },
+    { how: "fill first", out: [200, 200], a: [90, 90], b: [120, 80], at: [100, 0] },
+  ])(
+    "clears what a surface that went away covered, and keeps the others' pixels ($how)",
+    async ({ out, a: sa, b: sb, at }) => {
+      const comp = new Compositor({ policy: "none", width: out[0], height: out[1] });
+      const a = await TestClient.connect(comp, 1);
+      const b = await TestClient.connect(comp, 2);
+      await a.window(sa[0], sa[1]);
+      const wb = await b.window(sb[0], sb[1]);
+      comp.frame();
+      const second = comp.placements()[1];
+      expect([second.x, second.y]).toEqual(at);
+      expect(wrongPixels(comp, second, 2)).toBe(0);
+      expect(strayPixels(comp)).toBe(0);
+      // b's surface shows nothing any more (a null attach): its tile goes back to background.
+      b.client.request(wb.surface, "attach", [0, 0, 0]);
+      b.client.request(wb.surface, "commit");
+      await settle();
+      comp.frame();
+      expect(comp.placements()).toHaveLength(1);
+      expect(strayPixels(comp)).toBe(0);
+      expect(wrongPixels(comp, comp.placements()[0], 1)).toBe(0);
+    },
+  );
 
   it("draws a surface as wide as the output, packed, in one piece and exactly", async () => {
     const comp = new Compositor({ policy: "libwayland", width: 64, height: 48 });
