@@ -87,7 +87,7 @@ describe("output compositing", () => {
       [50, 0, 30, 30],
       [0, 30, 10, 10],
     ]);
-    ps.forEach((p, i) => expect(wrongPixels(comp, p, i + 1)).toBe(0));
+    expect(ps.map((p, i) => wrongPixels(comp, p, i + 1))).toEqual([0, 0, 0]);
     expect(strayPixels(comp)).toBe(0);
   });
 });
