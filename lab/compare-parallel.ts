@@ -5,7 +5,7 @@
  * seed, its own kernel and compositor), so the result is the single-thread compare's, byte
  * for byte, whatever thread ran what (test/compare-parallel.test.ts checks it).
  */
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { Piscina } from "piscina";
 import {
   assembleCompare,
@@ -20,9 +20,16 @@ import type { RunRecord } from "./record.ts";
 
 const WORKER = new URL("./compare-worker.ts", import.meta.url).href;
 
-/** Threads a comparison uses by default: one per core. */
+/**
+ * Threads a comparison uses by default: one per core, unless other work already keeps every
+ * core busy (1-minute load average >= cores), as `make -l` does. Then a second thread only
+ * adds its start-up: Linux schedules by autogroup, so our threads split our session's share
+ * of the CPU instead of adding to it (measured at load 14 on 2 cores: 23 s over two threads
+ * against 12 s in one; docs/performance.md).
+ */
 export function defaultWorkers(): number {
-  return availableParallelism();
+  const cores = availableParallelism();
+  return loadavg()[0] >= cores ? 1 : cores;
 }
 
 /**

@@ -14,7 +14,11 @@ import {
   defaultBehaviours,
   defaultPolicies,
 } from "../../lab/compare.ts";
-import { compareParallel, defaultWorkers } from "../../lab/compare-parallel.ts";
+import {
+  compareParallel,
+  defaultWorkers,
+  type ParallelOptions,
+} from "../../lab/compare-parallel.ts";
 import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
 import { compareReal, type RealColumn, withRealColumns } from "../../lab/real-compare.ts";
 import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
@@ -98,6 +102,7 @@ export async function runWithProgress(
   images: boolean,
   trace = false,
   workers = 1,
+  stats?: ParallelOptions["stats"],
 ): Promise<CompareResult> {
   const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   const bar =
@@ -122,7 +127,7 @@ export async function runWithProgress(
           bar?.update(done, { cell: `${last.spec.policy} × ${last.spec.behaviour}` });
         },
       },
-      { workers },
+      { workers, stats },
     );
   } finally {
     bar?.stop();
@@ -150,7 +155,7 @@ export function addSelection(c: Command): Command {
     .option("--no-progress", "no progress bar")
     .option(
       "--workers <n>",
-      "threads running the runs, this one included (1: a single thread; same records either way)",
+      "threads running the runs, this one included; auto: one per core, 1 when the load average already fills the cores (same records either way)",
       "auto",
     );
 }
@@ -187,12 +192,14 @@ export function register(program: Command): void {
       const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
       await ensureProposalVariant(variant);
       const opts = optionsFrom(o, variant);
+      const threads = { byWorkers: 0, threads: 0 };
       const model = await runWithProgress(
         opts,
         o.progress,
         Boolean(o.html),
         Boolean(o.html || o.trace),
         workersFrom(o),
+        threads,
       );
       const realCols = o.real ? await realColumns(o.real, opts, o.progress) : [];
       const result = realCols.length ? withRealColumns(model, realCols) : model;
@@ -202,7 +209,7 @@ export function register(program: Command): void {
         console.log(renderRun(result.runs[0]));
       } else {
         console.log(
-          `shmlab compare: ${model.policies.length} policies${realCols.length ? ` + ${realCols.filter((c) => !c.skipped).length} real compositor(s)` : ""} × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
+          `shmlab compare: ${model.policies.length} policies${realCols.length ? ` + ${realCols.filter((c) => !c.skipped).length} real compositor(s)` : ""} × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s on ${threads.threads + 1} thread(s) (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
         );
         console.log(renderMatrix(result));
         console.log(`\n${renderLegend()}`);
