@@ -16,20 +16,24 @@ import {
   runTask,
 } from "./compare.ts";
 import { type CompareWork, DONE, NEXT } from "./compare-worker.ts";
+import { idleCores } from "./idle-cores.ts";
 import type { RunRecord } from "./record.ts";
 
 const WORKER = new URL("./compare-worker.ts", import.meta.url).href;
 
 /**
- * Threads a comparison uses by default: one per core, unless other work already keeps every
- * core busy (1-minute load average >= cores), as `make -l` does. Then a second thread only
- * adds its start-up: Linux schedules by autogroup, so our threads split our session's share
- * of the CPU instead of adding to it (measured at load 14 on 2 cores: 23 s over two threads
- * against 12 s in one; docs/performance.md).
+ * Threads a comparison uses by default: this one, plus one per core that sat idle while
+ * the sources loaded (the load average when that window is too short), at most one per
+ * core. Where other work keeps the cores busy a second thread only adds its start-up: Linux
+ * schedules by autogroup, so our threads split our session's share of the CPU instead of
+ * adding to it (measured at load 14 on 2 cores: 23 s over two threads against 12 s in one;
+ * docs/performance.md).
  */
 export function defaultWorkers(): number {
   const cores = availableParallelism();
-  return loadavg()[0] >= cores ? 1 : cores;
+  const idle = idleCores();
+  if (idle === undefined) return loadavg()[0] >= cores ? 1 : cores;
+  return Math.max(1, Math.min(cores, 1 + Math.round(idle)));
 }
 
 /**

@@ -2,9 +2,12 @@
  * A comparison spread over piscina workers gives the single-thread comparison's records,
  * byte for byte (verdicts, digests, timelines, traces), in the same order.
  */
+
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { type CompareOptions, type CompareResult, compare } from "../lab/compare.ts";
-import { compareParallel } from "../lab/compare-parallel.ts";
+import { compareParallel, defaultWorkers } from "../lab/compare-parallel.ts";
+import { idleCores } from "../lab/idle-cores.ts";
 
 const OPTS: CompareOptions = {
   policies: ["none", "libwayland", "wlroots"],
@@ -61,4 +64,15 @@ describe("compare over worker threads", () => {
     expect(seen.at(-1)).toEqual([24, 24]);
     expect(seen.every(([d, t]) => t === 24 && d <= 24)).toBe(true);
   }, 60_000);
+
+  it("chooses between one thread and one per core by how idle the cores stayed", () => {
+    const idle = idleCores();
+    if (idle !== undefined) {
+      expect(idle).toBeGreaterThanOrEqual(0);
+      expect(idle).toBeLessThanOrEqual(availableParallelism() + 0.01);
+    }
+    const w = defaultWorkers();
+    expect(w).toBeGreaterThanOrEqual(1);
+    expect(w).toBeLessThanOrEqual(availableParallelism());
+  });
 });

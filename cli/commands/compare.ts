@@ -155,7 +155,7 @@ export function addSelection(c: Command): Command {
     .option("--no-progress", "no progress bar")
     .option(
       "--workers <n>",
-      "threads running the runs, this one included; auto: one per core, 1 when the load average already fills the cores (same records either way)",
+      "threads running the runs, this one included; auto: this one plus one per core left idle by other work (same records either way)",
       "auto",
     );
 }
