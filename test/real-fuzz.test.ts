@@ -53,6 +53,7 @@ describe("shrinking a real case", () => {
       const dies = x.actions.some((a) => a.k === "truncate");
       return {
         kind: dies ? "real-died" : null,
+        dropped: [],
         model: ok,
         real: dies ? { verdict: "died", cell: "DIED SIGBUS" } : ok,
         observation: obs,
