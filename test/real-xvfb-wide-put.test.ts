@@ -35,18 +35,22 @@ describe.skipIf(missing !== null)("ShmPutImage's 16-bit fields on a real Xvfb", 
     ["height 0x10000", 16, 0x10000, 4, "BadValue (kept)"],
     // totalWidth 16: the put fits the 1024-byte segment and draws
     ["stride 0x40040", 16, 16, 0x40040, "no effect seen"],
-  ])("%s: the model and Xvfb give the same cell", async (_n, w, h, s, cell) => {
-    const driver = await driverFor("x11");
-    if (!("run" in driver)) throw new Error(driver.why);
-    const r = await runRealCase(getReal("xvfb"), driver, "xorg-mit-shm", {
-      seed: 1,
-      frames: 4,
-      honest: 1,
-      timeoutMs: 2500,
-      actions: put(w, h, s),
-    });
-    expect(r.real.cell).toBe(cell);
-    expect(r.model.cell).toBe(cell);
-    expect(r.kind).toBeNull();
-  }, 30_000);
+  ])(
+    "%s: the model and Xvfb give the same cell",
+    async (_n, w, h, s, cell) => {
+      const driver = await driverFor("x11");
+      if (!("run" in driver)) throw new Error(driver.why);
+      const r = await runRealCase(getReal("xvfb"), driver, "xorg-mit-shm", {
+        seed: 1,
+        frames: 4,
+        honest: 1,
+        timeoutMs: 2500,
+        actions: put(w, h, s),
+      });
+      expect(r.real.cell).toBe(cell);
+      expect(r.model.cell).toBe(cell);
+      expect(r.kind).toBeNull();
+    },
+    30_000,
+  );
 });
