@@ -80,6 +80,12 @@ export class AddressSpace {
   private seed = 0x9e3779b9;
   /** Bumped on every change to the VMA set, so another thread can tell its copy is stale. */
   generation = 0;
+  /**
+   * The VMA `find` returned last (mmap_cache / vmacache before the maple tree): consecutive
+   * accesses nearly always fall in it. Forgotten on every insert, remove and resize, the only
+   * ways a VMA leaves the tree or another one comes to overlap its range.
+   */
+  private last: Vma | undefined;
 
   /** map_count: how many VMAs there are. */
   get size(): number {
@@ -101,8 +107,12 @@ export class AddressSpace {
 
   /** The VMA containing addr, or undefined (find_vma + range check). */
   find(addr: number): Vma | undefined {
+    const c = this.last;
+    if (c !== undefined && addr >= c.start && addr < c.end) return c;
     const v = this.floor(addr);
-    return v && addr < v.end ? v : undefined;
+    if (v === undefined || addr >= v.end) return undefined;
+    this.last = v;
+    return v;
   }
 
   /** The VMA with the largest start <= addr. */
@@ -192,6 +202,7 @@ export class AddressSpace {
     const [l, r] = split(this.root, vma.start);
     this.root = merge(merge(l, node), r);
     this.count++;
+    this.last = undefined;
     this.refreshGap(vma);
     this.refreshGap(this.prev(vma));
     this.generation++;
@@ -204,6 +215,7 @@ export class AddressSpace {
     const [, r] = split(rest, vma.start + 1);
     this.root = merge(l, r);
     this.count--;
+    this.last = undefined;
     this.refreshGap(below);
     this.generation++;
   }
@@ -236,6 +248,7 @@ export class AddressSpace {
 
   /** `v`'s end moved (mremap growing in place, a merge): its gap above changed. */
   resized(v: Vma): void {
+    this.last = undefined;
     this.refreshGap(v);
     this.generation++;
   }

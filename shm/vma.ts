@@ -16,6 +16,8 @@ export const PTE_ANON = 2;
 export const PTE_SPECIAL = 4;
 
 export const PTES_PER_CHUNK = 512;
+const CHUNK_SHIFT = 9;
+const CHUNK_MASK = PTES_PER_CHUNK - 1;
 
 let nextAnonVma = 1;
 /** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
@@ -89,19 +91,20 @@ export class Vma {
     return this.pgoff + this.index(addr);
   }
 
+  // Page indices fit 31 bits (a VMA is below 8 TiB), so shifts and masks split them.
   pte(i: number): number {
-    const c = this.chunks[Math.floor(i / PTES_PER_CHUNK)];
-    return c ? Atomics.load(c, i % PTES_PER_CHUNK) : 0;
+    const c = this.chunks[i >>> CHUNK_SHIFT];
+    return c === undefined ? 0 : Atomics.load(c, i & CHUNK_MASK);
   }
 
   setPte(i: number, v: number): void {
-    const ci = Math.floor(i / PTES_PER_CHUNK);
+    const ci = i >>> CHUNK_SHIFT;
     let c = this.chunks[ci];
-    if (!c) {
+    if (c === undefined) {
       if (v === 0) return;
       c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
     }
-    Atomics.store(c, i % PTES_PER_CHUNK, v);
+    Atomics.store(c, i & CHUNK_MASK, v);
   }
 
   /** Calls fn(index, pte) for every present entry in [from, to) page indices. */
@@ -144,8 +147,11 @@ export class Vma {
     if (this.pfns) upper.pfns = this.pfns.slice(at);
     this.forEachPresent(at, this.pages, (i, v) => upper.setPte(i - at, v));
     const keep = Math.ceil(at / PTES_PER_CHUNK);
-    // Entries above the split now belong to `upper`; clear them here before truncating.
-    for (let i = at; i < keep * PTES_PER_CHUNK && i < this.pages; i++) this.setPte(i, 0);
+    // Entries above the split now belong to `upper`; clear them here before truncating
+    // (only the chunk the split falls in is kept, and only if it was ever allocated).
+    const shared = this.chunks[keep - 1];
+    if (shared !== undefined)
+      for (let i = at; i < keep * PTES_PER_CHUNK && i < this.pages; i++) this.setPte(i, 0);
     this.chunks.length = keep;
     if (this.pfns) this.pfns.length = at;
     this.end = addr;

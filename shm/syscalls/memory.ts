@@ -5,7 +5,7 @@
  */
 import { MMAP_MIN, TASK_SIZE } from "../address-space.ts";
 import { errno } from "../errors.ts";
-import { resolveFault, zapOne } from "../fault.ts";
+import { resolveFault, zapRange } from "../fault.ts";
 import { type OpenFile, ShmemFile } from "../file.ts";
 import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import { Process } from "../process.ts";
@@ -58,7 +58,7 @@ function attach(p: Process, v: Vma): void {
 
 /** Removes a whole VMA: zaps its entries and drops its file references. */
 export function removeVma(p: Process, v: Vma): void {
-  v.forEachPresent(0, v.pages, (i) => zapOne(p.kernel, v, i));
+  zapRange(p.kernel, v, 0, v.pages);
   p.mm.remove(v);
   if (v.file) {
     v.file.mappings.delete(v);
@@ -334,7 +334,7 @@ function move(p: Process, v: Vma, dest: number, newLen: number): number {
   const oldLen = v.end - v.start;
   v.relocate(dest);
   if (newLen < oldLen) {
-    v.forEachPresent(newLen / PAGE_SIZE, oldLen / PAGE_SIZE, (i) => zapOne(p.kernel, v, i));
+    zapRange(p.kernel, v, newLen / PAGE_SIZE, oldLen / PAGE_SIZE);
   }
   v.resize(dest + newLen);
   p.mm.insert(v);
@@ -426,7 +426,7 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
     case MADV.MADV_DONTNEED:
       // Drops entries: anonymous pages are freed, a private file mapping shows the file again.
       if (v.flags.pfnmap) errno("EINVAL", "madvise");
-      v.forEachPresent(v.index(lo), v.index(hi), (i) => zapOne(k, v, i));
+      zapRange(k, v, v.index(lo), v.index(hi));
       return;
     case MADV.MADV_REMOVE: {
       const file = v.file;
