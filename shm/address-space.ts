@@ -45,19 +45,37 @@ function pull(n: Node): void {
   n.maxGap = m;
 }
 
-/** Splits `t` into the VMAs starting before `key` and the rest. */
-function split(t: Node | undefined, key: number): [Node | undefined, Node | undefined] {
-  if (!t) return [undefined, undefined];
-  if (t.vma.start < key) {
-    const [l, r] = split(t.right, key);
-    t.right = l;
-    pull(t);
-    return [t, r];
+/** split's two results (module-level, so that a split allocates nothing). */
+let splitLeft: Node | undefined;
+let splitRight: Node | undefined;
+
+/** Splits `t` into the VMAs starting before `key` (splitLeft) and the rest (splitRight). */
+function split(t: Node | undefined, key: number): void {
+  if (!t) {
+    splitLeft = undefined;
+    splitRight = undefined;
+    return;
   }
-  const [l, r] = split(t.left, key);
-  t.left = r;
+  if (t.vma.start < key) {
+    split(t.right, key);
+    t.right = splitLeft;
+    pull(t);
+    splitLeft = t;
+    return;
+  }
+  split(t.left, key);
+  t.left = splitRight;
   pull(t);
-  return [l, t];
+  splitRight = t;
+}
+
+/** Sets the gap of the node starting at `start` and re-pulls the maxima on its path. */
+function setGap(n: Node | undefined, start: number, gap: number): boolean {
+  if (!n) return false;
+  if (n.vma.start === start) n.gap = gap;
+  else if (!setGap(start < n.vma.start ? n.left : n.right, start, gap)) return false;
+  pull(n);
+  return true;
 }
 
 /** Joins two treaps where every key of `a` is below every key of `b`. */
@@ -72,6 +90,25 @@ function merge(a: Node | undefined, b: Node | undefined): Node | undefined {
   b.left = merge(a, b.left);
   pull(b);
   return b;
+}
+
+function inOrder(n: Node | undefined, out: Vma[]): void {
+  if (!n) return;
+  inOrder(n.left, out);
+  out.push(n.vma);
+  inOrder(n.right, out);
+}
+
+function collectOverlapping(n: Node | undefined, start: number, end: number, out: Vma[]): void {
+  if (!n) return;
+  if (n.vma.start >= end) {
+    collectOverlapping(n.left, start, end, out);
+    return;
+  }
+  // Everything left of n ends at or before n's start.
+  if (n.vma.start > start) collectOverlapping(n.left, start, end, out);
+  if (n.vma.end > start) out.push(n.vma);
+  collectOverlapping(n.right, start, end, out);
 }
 
 export class AddressSpace {
@@ -95,13 +132,7 @@ export class AddressSpace {
   /** Every VMA in address order (a copy: O(n), for walks over the whole space). */
   get vmas(): Vma[] {
     const out: Vma[] = [];
-    const walk = (n: Node | undefined) => {
-      if (!n) return;
-      walk(n.left);
-      out.push(n.vma);
-      walk(n.right);
-    };
-    walk(this.root);
+    inOrder(this.root, out);
     return out;
   }
 
@@ -168,16 +199,7 @@ export class AddressSpace {
   /** Recomputes the gap above the VMA starting at `start`, and the maxima on its path. */
   private refreshGap(v: Vma | undefined): void {
     if (!v) return;
-    const path: Node[] = [];
-    let n = this.root;
-    while (n && n.vma.start !== v.start) {
-      path.push(n);
-      n = v.start < n.vma.start ? n.left : n.right;
-    }
-    if (!n) return;
-    n.gap = gapBetween(v, this.next(v));
-    pull(n);
-    for (let i = path.length - 1; i >= 0; i--) pull(path[i]);
+    setGap(this.root, v.start, gapBetween(v, this.next(v)));
   }
 
   private nextPrio(): number {
@@ -199,8 +221,9 @@ export class AddressSpace {
       gap: 0,
       maxGap: 0,
     };
-    const [l, r] = split(this.root, vma.start);
-    this.root = merge(merge(l, node), r);
+    split(this.root, vma.start);
+    const r = splitRight;
+    this.root = merge(merge(splitLeft, node), r);
     this.count++;
     this.last = undefined;
     this.refreshGap(vma);
@@ -211,9 +234,10 @@ export class AddressSpace {
   remove(vma: Vma): void {
     if (!this.has(vma)) return;
     const below = this.prev(vma);
-    const [l, rest] = split(this.root, vma.start);
-    const [, r] = split(rest, vma.start + 1);
-    this.root = merge(l, r);
+    split(this.root, vma.start);
+    const l = splitLeft;
+    split(splitRight, vma.start + 1);
+    this.root = merge(l, splitRight);
     this.count--;
     this.last = undefined;
     this.refreshGap(below);
@@ -256,18 +280,7 @@ export class AddressSpace {
   /** VMAs overlapping [start, end), in order. */
   overlapping(start: number, end: number): Vma[] {
     const out: Vma[] = [];
-    const walk = (n: Node | undefined) => {
-      if (!n) return;
-      if (n.vma.start >= end) {
-        walk(n.left);
-        return;
-      }
-      // Everything left of n ends at or before n's start.
-      if (n.vma.start > start) walk(n.left);
-      if (n.vma.end > start) out.push(n.vma);
-      walk(n.right);
-    };
-    walk(this.root);
+    collectOverlapping(this.root, start, end, out);
     return out;
   }
 
@@ -287,18 +300,21 @@ export class AddressSpace {
    * mm/vma.c split_vma refuses with ENOMEM at the limit); it throws to refuse.
    */
   isolate(start: number, end: number, maySplit?: (edge: number) => void): Vma[] {
-    for (const edge of [start, end]) {
-      const v = this.find(edge);
-      if (v && v.start < edge) {
-        maySplit?.(edge);
-        const upper = v.splitAt(edge);
-        this.insert(upper);
-        if (v.file) v.file.mappings.add(upper);
-        if (v.file && v.flags.shared && v.flags.mayWrite) v.file.writableMappings++;
-        if (v.openFile) v.openFile.refs++;
-      }
-    }
+    this.splitAround(start, maySplit);
+    this.splitAround(end, maySplit);
     return this.overlapping(start, end);
+  }
+
+  /** Splits the VMA that `edge` falls strictly inside, if any (split_vma). */
+  private splitAround(edge: number, maySplit: ((edge: number) => void) | undefined): void {
+    const v = this.find(edge);
+    if (v === undefined || v.start >= edge) return;
+    maySplit?.(edge);
+    const upper = v.splitAt(edge);
+    this.insert(upper);
+    if (v.file) v.file.mappings.add(upper);
+    if (v.file && v.flags.shared && v.flags.mayWrite) v.file.writableMappings++;
+    if (v.openFile) v.openFile.refs++;
   }
 
   /**

@@ -249,7 +249,8 @@ export class Process {
   private raise(info: SigInfo): void {
     if (info.signo === "SIGBUS") this.counters.sigbus++;
     else this.counters.sigsegv++;
-    this.kernel.emit(this.pid, info.signo, { code: info.code, addr: info.addr });
+    if (this.kernel.events)
+      this.kernel.emit(this.pid, info.signo, { code: info.code, addr: info.addr });
     const act = this.signals.action(info.signo);
     const blocked = this.signals.blocked.has(info.signo);
     if (typeof act.handler !== "function" || blocked) {

@@ -48,6 +48,21 @@ export interface VmaFlags {
   pfnmap: boolean;
 }
 
+/** A copy of `f` (a split's upper part gets its own flags, as a new vm_area_struct does). */
+export function copyFlags(f: VmaFlags): VmaFlags {
+  return {
+    shared: f.shared,
+    anonymous: f.anonymous,
+    droppable: f.droppable,
+    nofault: f.nofault,
+    mayWrite: f.mayWrite,
+    wipeOnFork: f.wipeOnFork,
+    dontFork: f.dontFork,
+    userfault: f.userfault,
+    pfnmap: f.pfnmap,
+  } satisfies Required<VmaFlags>;
+}
+
 export class Vma {
   private chunks: (Int32Array | undefined)[];
   /** userfaultfd registration (MISSING mode), if any. */
@@ -136,7 +151,7 @@ export class Vma {
       addr,
       this.end,
       this.prot,
-      { ...this.flags },
+      copyFlags(this.flags),
       this.file,
       this.openFile,
       this.pgoff + at,
@@ -152,7 +167,7 @@ export class Vma {
     const shared = this.chunks[keep - 1];
     if (shared !== undefined)
       for (let i = at; i < keep * PTES_PER_CHUNK && i < this.pages; i++) this.setPte(i, 0);
-    this.chunks.length = keep;
+    if (this.chunks.length !== keep) this.chunks.length = keep;
     if (this.pfns) this.pfns.length = at;
     this.end = addr;
     return upper;
@@ -167,6 +182,7 @@ export class Vma {
   /** Grows or shrinks the end (entries beyond a shrunk end must already be zapped). */
   resize(newEnd: number): void {
     this.end = newEnd;
-    this.chunks.length = Math.ceil(this.pages / PTES_PER_CHUNK);
+    const n = Math.ceil(this.pages / PTES_PER_CHUNK);
+    if (this.chunks.length !== n) this.chunks.length = n;
   }
 }

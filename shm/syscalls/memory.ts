@@ -80,29 +80,80 @@ function mergeable(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || a.file || b.file || a.flags.shared || b.flags.shared) return false;
   if (a.prot !== b.prot || a.uffd || b.uffd || a.pfns || b.pfns) return false;
   if (a.anonVma && b.anonVma && a.anonVma !== b.anonVma) return false;
-  const fa = a.flags as unknown as Record<string, boolean>;
-  const fb = b.flags as unknown as Record<string, boolean>;
-  return Object.keys(fa).every((k) => fa[k] === fb[k]);
+  return sameFlags(a.flags, b.flags);
+}
+
+/**
+ * Every VmaFlags field, compared one by one in sameFlags; the check below makes a field
+ * added to VmaFlags a type error until it is listed here (and compared there).
+ */
+const FLAG_KEYS = [
+  "shared",
+  "anonymous",
+  "droppable",
+  "nofault",
+  "mayWrite",
+  "wipeOnFork",
+  "dontFork",
+  "userfault",
+  "pfnmap",
+] as const satisfies readonly (keyof VmaFlags)[];
+const everyFlagListed: Exclude<keyof VmaFlags, (typeof FLAG_KEYS)[number]> extends never
+  ? true
+  : never = true;
+
+function sameFlags(fa: VmaFlags, fb: VmaFlags): boolean {
+  return (
+    everyFlagListed &&
+    fa.shared === fb.shared &&
+    fa.anonymous === fb.anonymous &&
+    fa.droppable === fb.droppable &&
+    fa.nofault === fb.nofault &&
+    fa.mayWrite === fb.mayWrite &&
+    fa.wipeOnFork === fb.wipeOnFork &&
+    fa.dontFork === fb.dontFork &&
+    fa.userfault === fb.userfault &&
+    fa.pfnmap === fb.pfnmap
+  );
+}
+
+/** `a` takes over `b`, the VMA just above it, with its entries. */
+function absorb(p: Process, a: Vma, b: Vma): void {
+  const base = a.pages;
+  a.resize(b.end);
+  b.forEachPresent(0, b.pages, (i, pte) => a.setPte(base + i, pte));
+  a.anonVma ||= b.anonVma;
+  p.mm.remove(b); // also refreshes a's gap above
 }
 
 /** Merges `v` with its neighbours where Linux would; returns the VMA that holds its range. */
 export function mergeNeighbours(p: Process, v: Vma): Vma {
-  const absorb = (a: Vma, b: Vma) => {
-    const base = a.pages;
-    a.resize(b.end);
-    b.forEachPresent(0, b.pages, (i, pte) => a.setPte(base + i, pte));
-    a.anonVma ||= b.anonVma;
-    p.mm.remove(b); // also refreshes a's gap above
-  };
   if (!p.mm.has(v)) return v;
   const next = p.mm.next(v);
-  if (next && mergeable(v, next)) absorb(v, next);
+  if (next && mergeable(v, next)) absorb(p, v, next);
   const prev = p.mm.prev(v);
   if (prev && mergeable(prev, v)) {
-    absorb(prev, v);
+    absorb(p, prev, v);
     return prev;
   }
   return v;
+}
+
+/**
+ * mergeNeighbours' commonest case done without the insert and remove it would make: a new
+ * private anonymous VMA that only its lower neighbour absorbs (vma_merge_new_range expanding
+ * prev), as when a SIGBUS handler maps page after page. The result is the same VMA set:
+ * prev grown over the new range. Returns it, or undefined for the general path.
+ */
+function extendPrev(p: Process, v: Vma): Vma | undefined {
+  if (v.file || v.flags.shared) return undefined;
+  const prev = p.mm.find(v.start - 1);
+  if (prev === undefined || !mergeable(prev, v)) return undefined;
+  const next = p.mm.find(v.end);
+  if (next !== undefined && mergeable(v, next)) return undefined;
+  prev.resize(v.end);
+  p.mm.resized(prev);
+  return prev;
 }
 
 /**
@@ -230,15 +281,20 @@ export function mmap(
   }
   if (fixed) unmapRange(p, start, start + len, "mmap");
   const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
-  attach(p, v);
-  const merged = mergeNeighbours(p, v);
+  let merged = extendPrev(p, v);
+  if (merged === undefined) {
+    attach(p, v);
+    merged = mergeNeighbours(p, v);
+  }
   if (flags & MAP.MAP_POPULATE) populate(p, merged);
-  p.kernel.emit(p.pid, "mmap", {
-    addr: start,
-    length: len,
-    shared: vf.shared,
-    file: file?.ino ?? 0,
-  });
+  // No event object is built when nobody records (the fault handler's mmap is a hot path).
+  if (p.kernel.events)
+    p.kernel.emit(p.pid, "mmap", {
+      addr: start,
+      length: len,
+      shared: vf.shared,
+      file: file?.ino ?? 0,
+    });
   return start;
 }
 
@@ -267,7 +323,7 @@ export function munmap(p: Process, addr: number, length: number): void {
   const len = pageAlign(length);
   if (len === 0) errno("EINVAL", "munmap", "zero length");
   unmapRange(p, addr, addr + len, "munmap");
-  p.kernel.emit(p.pid, "munmap", { addr, length: len });
+  if (p.kernel.events) p.kernel.emit(p.pid, "munmap", { addr, length: len });
 }
 
 /** mm/mremap.c. */
