@@ -305,16 +305,52 @@ export class AddressSpace {
     return this.overlapping(start, end);
   }
 
-  /** Splits the VMA that `edge` falls strictly inside, if any (split_vma). */
-  private splitAround(edge: number, maySplit: ((edge: number) => void) | undefined): void {
+  /**
+   * isolate(start, end) for an unmap, whose caller removes every VMA returned (removeVma).
+   * A VMA cut at `end` that starts inside the range only loses its head: its upper part
+   * takes its node in the tree (the order is unchanged) instead of an insert and a remove,
+   * and the head comes back last, already out of the tree.
+   */
+  isolateForUnmap(start: number, end: number): Vma[] {
+    this.splitAround(start, undefined);
+    const head = this.splitAround(end, undefined, start);
+    const out = this.overlapping(start, end);
+    if (head !== undefined) out.push(head);
+    return out;
+  }
+
+  /**
+   * Splits the VMA that `edge` falls strictly inside, if any (split_vma). When that VMA
+   * starts at or above `detachFrom`, its upper part replaces it in the tree and the lower
+   * part, now out of the tree, is returned.
+   */
+  private splitAround(
+    edge: number,
+    maySplit: ((edge: number) => void) | undefined,
+    detachFrom = Number.POSITIVE_INFINITY,
+  ): Vma | undefined {
     const v = this.find(edge);
-    if (v === undefined || v.start >= edge) return;
+    if (v === undefined || v.start >= edge) return undefined;
     maySplit?.(edge);
     const upper = v.splitAt(edge);
-    this.insert(upper);
+    const detach = v.start >= detachFrom;
+    if (detach) this.replace(v, upper);
+    else this.insert(upper);
     if (v.file) v.file.mappings.add(upper);
     if (v.file && v.flags.shared && v.flags.mayWrite) v.file.writableMappings++;
     if (v.openFile) v.openFile.refs++;
+    return detach ? v : undefined;
+  }
+
+  /** `by` takes the node of `old`, which it directly follows in address order. */
+  private replace(old: Vma, by: Vma): void {
+    const n = this.nodeOf(old.start);
+    if (n === undefined || n.vma !== old) throw new Error("replace: VMA not in this address space");
+    n.vma = by;
+    this.last = undefined;
+    this.refreshGap(by);
+    this.refreshGap(this.prev(by));
+    this.generation++;
   }
 
   /**

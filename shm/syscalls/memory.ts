@@ -167,7 +167,7 @@ function unmapRange(p: Process, start: number, end: number, syscall: string): vo
   if (first && first.start < start && end < first.end && p.mm.size >= p.kernel.maxMapCount) {
     errno("ENOMEM", syscall, "vm.max_map_count reached");
   }
-  for (const v of p.mm.isolate(start, end)) removeVma(p, v);
+  for (const v of p.mm.isolateForUnmap(start, end)) removeVma(p, v);
 }
 
 /** mm/vma.c split_vma: "if (vma->vm_mm->map_count >= sysctl_max_map_count) return -ENOMEM". */
