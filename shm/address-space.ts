@@ -119,8 +119,8 @@ export class AddressSpace {
   generation = 0;
   /**
    * The VMA `find` returned last (mmap_cache / vmacache before the maple tree): consecutive
-   * accesses nearly always fall in it. Forgotten on every insert, remove and resize, the only
-   * ways a VMA leaves the tree or another one comes to overlap its range.
+   * accesses nearly always fall in it. Its bounds are read live and VMAs in the tree never
+   * overlap, so it stays right until it leaves the tree (remove, replace), which forgets it.
    */
   private last: Vma | undefined;
 
@@ -225,7 +225,6 @@ export class AddressSpace {
     const r = splitRight;
     this.root = merge(merge(splitLeft, node), r);
     this.count++;
-    this.last = undefined;
     this.refreshGap(vma);
     this.refreshGap(this.prev(vma));
     this.generation++;
@@ -239,7 +238,7 @@ export class AddressSpace {
     split(splitRight, vma.start + 1);
     this.root = merge(l, splitRight);
     this.count--;
-    this.last = undefined;
+    if (this.last === vma) this.last = undefined;
     this.refreshGap(below);
     this.generation++;
   }
@@ -251,6 +250,8 @@ export class AddressSpace {
   treeProblem(): string | undefined {
     const all = this.vmas;
     if (all.length !== this.count) return `map_count ${this.count}, ${all.length} VMAs in the tree`;
+    if (this.last !== undefined && !all.includes(this.last))
+      return `find's cached VMA at 0x${this.last.start.toString(16)} is not in the tree`;
     const above = new Map<Vma, Vma | undefined>(all.map((v, i) => [v, all[i + 1]]));
     let problem: string | undefined;
     const walk = (n: Node | undefined, lo: number, hi: number): number => {
@@ -272,7 +273,6 @@ export class AddressSpace {
 
   /** `v`'s end moved (mremap growing in place, a merge): its gap above changed. */
   resized(v: Vma): void {
-    this.last = undefined;
     this.refreshGap(v);
     this.generation++;
   }
@@ -347,7 +347,7 @@ export class AddressSpace {
     const n = this.nodeOf(old.start);
     if (n === undefined || n.vma !== old) throw new Error("replace: VMA not in this address space");
     n.vma = by;
-    this.last = undefined;
+    if (this.last === old) this.last = undefined;
     this.refreshGap(by);
     this.refreshGap(this.prev(by));
     this.generation++;
