@@ -239,7 +239,7 @@ export function zapRange(k: Kernel, vma: Vma, from: number, to: number): void {
     const lo = Math.max(from, ci * PTES_PER_CHUNK) - ci * PTES_PER_CHUNK;
     const hi = Math.min(to, (ci + 1) * PTES_PER_CHUNK) - ci * PTES_PER_CHUNK;
     for (let j = lo; j < hi; j++) {
-      const pte = Atomics.load(c, j);
+      const pte = c[j]; // the kernel's thread reads its own entries plainly (vma.ts pte)
       if (pte === 0) continue;
       Atomics.store(c, j, 0);
       if (!(rawPfn && !(pte & PTE_ANON))) k.frames.put(pteFrame(pte));

@@ -17,7 +17,7 @@ import { type SigAction, SignalState } from "./signal.ts";
 import * as files from "./syscalls/files.ts";
 import * as memory from "./syscalls/memory.ts";
 import * as uffd from "./syscalls/uffd.ts";
-import { PAGE_SIZE, PROT } from "./uapi.ts";
+import { PAGE_SIZE, PROT, pageOffset } from "./uapi.ts";
 import type { UffdEvent } from "./userfaultfd.ts";
 import { pteFrame, type Vma } from "./vma.ts";
 
@@ -75,6 +75,9 @@ export class Process {
   readonly counters: ProcessCounters = newProcessCounters();
   state: ProcessState = "running";
   killedBy: ProcessKilled | undefined;
+  /** See physical(). */
+  private memView: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  private memOf: SharedArrayBuffer | undefined;
 
   constructor(
     readonly kernel: Kernel,
@@ -297,6 +300,21 @@ export class Process {
     );
   }
 
+  /**
+   * Physical memory as a fixed-length view covering at least [0, end): element access and
+   * subarray on the frame table's length-tracking view of its growable SharedArrayBuffer are
+   * several times slower in V8 11 (Node 20). Made again when a fault grew memory past it.
+   */
+  private physical(end: number): Uint8Array<ArrayBufferLike> {
+    const frames = this.kernel.frames;
+    // (A typed array's .buffer getter is slow on such a buffer: the buffer is kept aside.)
+    if (end > this.memView.length || this.memOf !== frames.memory) {
+      this.memOf = frames.memory;
+      this.memView = new Uint8Array(frames.memory, 0, frames.memory.byteLength);
+    }
+    return this.memView;
+  }
+
   /** The present entry for addr allowing the access, or 0. */
   private translate(addr: number, write: boolean): number {
     const v = this.mm.find(addr);
@@ -314,8 +332,9 @@ export class Process {
    * nothing can run between two pages to change what the later one translates to.
    */
   private contiguous(addr: number, max: number, frame: number, write: boolean): number {
+    if (max <= 0) return 0;
     const v = this.mm.find(addr);
-    if (v === undefined || max <= 0) return 0;
+    if (v === undefined) return 0;
     const last = Math.min(v.index(addr) + Math.ceil(max / PAGE_SIZE), v.pages);
     let i = v.index(addr);
     for (; i < last; i++, frame++) {
@@ -343,20 +362,20 @@ export class Process {
    */
   loadInto(addr: number, dst: Uint8Array): void {
     if (this.state !== "running") this.enter("load");
-    const mem = this.kernel.frames.view();
     const sched = this.kernel.scheduler;
     const quiet = sched.quietFor?.(this) === true;
     let done = 0;
     const len = dst.length;
     while (done < len) {
       const a = addr + done;
-      const inPage = a % PAGE_SIZE;
+      const inPage = pageOffset(a);
       let n = Math.min(PAGE_SIZE - inPage, len - done);
       if (!quiet) sched.point(this, "load");
       const pte = this.present(a, false);
       const frame = pteFrame(pte);
       if (quiet) n += this.contiguous(a + n, len - done - n, frame + 1, false);
       const base = frame * PAGE_SIZE + inPage;
+      const mem = this.physical(base + n);
       if (n <= SMALL_COPY) for (let j = 0; j < n; j++) dst[done + j] = mem[base + j];
       else dst.set(mem.subarray(base, base + n), done);
       done += n;
@@ -382,7 +401,7 @@ export class Process {
     while (done < length) {
       // One store per page, as a memset is: each checks that the process still runs.
       if (this.state !== "running") this.enter("store");
-      const n = Math.min(PAGE_SIZE - ((addr + done) % PAGE_SIZE), length - done);
+      const n = Math.min(PAGE_SIZE - pageOffset(addr + done), length - done);
       this.storeOrFill(addr + done, n, undefined, byte);
       done += n;
     }
@@ -395,15 +414,14 @@ export class Process {
     let done = 0;
     while (done < len) {
       const a = addr + done;
-      const inPage = a % PAGE_SIZE;
+      const inPage = pageOffset(a);
       let n = Math.min(PAGE_SIZE - inPage, len - done);
       if (!quiet) sched.point(this, "store");
       const pte = this.present(a, true);
       const frame = pteFrame(pte);
       if (quiet) n += this.contiguous(a + n, len - done - n, frame + 1, true);
-      // Re-read the view after faults: a fault may have grown physical memory.
-      const mem = this.kernel.frames.view();
       const base = frame * PAGE_SIZE + inPage;
+      const mem = this.physical(base + n);
       if (src === undefined) mem.fill(byte, base, base + n);
       else if (n <= SMALL_COPY) for (let j = 0; j < n; j++) mem[base + j] = src[done + j];
       else mem.set(src.subarray(done, done + n), base);
@@ -422,7 +440,7 @@ export class Process {
     let done = 0;
     while (done < length) {
       const a = addr + done;
-      const inPage = a % PAGE_SIZE;
+      const inPage = pageOffset(a);
       const n = Math.min(PAGE_SIZE - inPage, length - done);
       let pte = this.translate(a, write);
       while (pte === 0) {
@@ -434,8 +452,8 @@ export class Process {
         } else if (out.kind !== "ok") return done;
         pte = this.translate(a, write);
       }
-      const mem = this.kernel.frames.view();
       const base = pteFrame(pte) * PAGE_SIZE + inPage;
+      const mem = this.physical(base + n);
       if (write) mem.set(buf.subarray(done, done + n), base);
       else buf.set(mem.subarray(base, base + n), done);
       done += n;

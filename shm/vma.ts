@@ -107,9 +107,12 @@ export class Vma {
   }
 
   // Page indices fit 31 bits (a VMA is below 8 TiB), so shifts and masks split them.
+  // Entries are written only on the kernel's thread, which therefore reads them plainly (an
+  // aligned Int32Array element is tear-free); stores stay atomic for the threads that read
+  // the chunks directly (remote-process.ts, with Atomics.load).
   pte(i: number): number {
     const c = this.chunks[i >>> CHUNK_SHIFT];
-    return c === undefined ? 0 : Atomics.load(c, i & CHUNK_MASK);
+    return c === undefined ? 0 : c[i & CHUNK_MASK];
   }
 
   setPte(i: number, v: number): void {
@@ -130,7 +133,7 @@ export class Vma {
       const lo = Math.max(from, ci * PTES_PER_CHUNK);
       const hi = Math.min(to, (ci + 1) * PTES_PER_CHUNK);
       for (let i = lo; i < hi; i++) {
-        const v = Atomics.load(c, i % PTES_PER_CHUNK);
+        const v = c[i & CHUNK_MASK];
         if (v !== 0) fn(i, v);
       }
     }

@@ -11,7 +11,7 @@ import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
 import { evictIfUnused, punchHole } from "../truncate.ts";
-import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
+import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, pageOffset, SEAL } from "../uapi.ts";
 import {
   makePte,
   PTE_ANON,
@@ -24,7 +24,7 @@ import {
 import { releaseFile } from "./files.ts";
 
 const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
-const aligned = (n: number) => n % PAGE_SIZE === 0;
+const aligned = (n: number) => pageOffset(n) === 0;
 /** include/linux/mman.h LEGACY_MAP_MASK, plus the MAP_HUGE_* size bits. */
 const LEGACY_MAP_MASK =
   0x01 |
