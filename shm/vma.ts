@@ -163,13 +163,23 @@ export class Vma {
     upper.owner = this.owner;
     upper.anonVma = this.anonVma;
     if (this.pfns) upper.pfns = this.pfns.slice(at);
-    this.forEachPresent(at, this.pages, (i, v) => upper.setPte(i - at, v));
+    const pages = this.pages;
+    // The entries above the split move to `upper` (a direct walk: no closure per split).
+    for (let ci = at >>> CHUNK_SHIFT; ci < this.chunks.length; ci++) {
+      const c = this.chunks[ci];
+      if (c === undefined) continue;
+      const hi = Math.min(pages, (ci + 1) * PTES_PER_CHUNK);
+      for (let i = Math.max(at, ci * PTES_PER_CHUNK); i < hi; i++) {
+        const v = c[i & CHUNK_MASK];
+        if (v !== 0) upper.setPte(i - at, v);
+      }
+    }
     const keep = Math.ceil(at / PTES_PER_CHUNK);
     // Entries above the split now belong to `upper`; clear them here before truncating
     // (only the chunk the split falls in is kept, and only if it was ever allocated).
     const shared = this.chunks[keep - 1];
     if (shared !== undefined)
-      for (let i = at; i < keep * PTES_PER_CHUNK && i < this.pages; i++) this.setPte(i, 0);
+      for (let i = at; i < keep * PTES_PER_CHUNK && i < pages; i++) this.setPte(i, 0);
     if (this.chunks.length !== keep) this.chunks.length = keep;
     if (this.pfns) this.pfns.length = at;
     this.end = addr;

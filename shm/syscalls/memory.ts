@@ -77,10 +77,15 @@ export function removeVma(p: Process, v: Vma): void {
  * handler placed side by side are one VMA to mremap, as on Linux.
  */
 function mergeable(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || a.file || b.file || a.flags.shared || b.flags.shared) return false;
-  if (a.prot !== b.prot || a.uffd || b.uffd || a.pfns || b.pfns) return false;
-  if (a.anonVma && b.anonVma && a.anonVma !== b.anonVma) return false;
-  return sameFlags(a.flags, b.flags);
+  if (a.end !== b.start || b.file || b.flags.shared || b.uffd || b.pfns) return false;
+  return joins(a, b.prot, b.flags, b.anonVma);
+}
+
+/** mergeable's test of `a` against the other side's protection, flags and anon_vma. */
+function joins(a: Vma, prot: number, flags: VmaFlags, anonVma: number): boolean {
+  if (a.file || a.flags.shared || a.uffd || a.pfns || a.prot !== prot) return false;
+  if (a.anonVma && anonVma && a.anonVma !== anonVma) return false;
+  return sameFlags(a.flags, flags);
 }
 
 /**
@@ -140,18 +145,24 @@ export function mergeNeighbours(p: Process, v: Vma): Vma {
 }
 
 /**
- * mergeNeighbours' commonest case done without the insert and remove it would make: a new
- * private anonymous VMA that only its lower neighbour absorbs (vma_merge_new_range expanding
- * prev), as when a SIGBUS handler maps page after page. The result is the same VMA set:
- * prev grown over the new range. Returns it, or undefined for the general path.
+ * mergeNeighbours' commonest case done before any VMA is made: a new private anonymous range
+ * [start, end) (no file, no anon_vma yet) that only its lower neighbour absorbs
+ * (vma_merge_new_range expanding prev), as when a SIGBUS handler maps page after page. The
+ * result is the VMA set attach + mergeNeighbours would leave: prev grown over the range.
+ * Returns it, or undefined for the general path.
  */
-function extendPrev(p: Process, v: Vma): Vma | undefined {
-  if (v.file || v.flags.shared) return undefined;
-  const prev = p.mm.find(v.start - 1);
-  if (prev === undefined || !mergeable(prev, v)) return undefined;
-  const next = p.mm.find(v.end);
-  if (next !== undefined && mergeable(v, next)) return undefined;
-  prev.resize(v.end);
+function extendPrev(
+  p: Process,
+  start: number,
+  end: number,
+  prot: number,
+  flags: VmaFlags,
+): Vma | undefined {
+  const prev = p.mm.find(start - 1);
+  if (prev === undefined || prev.end !== start || !joins(prev, prot, flags, 0)) return undefined;
+  const next = p.mm.find(end);
+  if (next !== undefined && next.start === end && joins(next, prot, flags, 0)) return undefined;
+  prev.resize(end);
   p.mm.resized(prev);
   return prev;
 }
@@ -280,9 +291,9 @@ export function mmap(
     }
   }
   if (fixed) unmapRange(p, start, start + len, "mmap");
-  const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
-  let merged = extendPrev(p, v);
+  let merged = file || vf.shared ? undefined : extendPrev(p, start, start + len, prot, vf);
   if (merged === undefined) {
+    const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
     attach(p, v);
     merged = mergeNeighbours(p, v);
   }
