@@ -54,47 +54,69 @@ function nsPerOp(fn: () => number): number {
 
 interface Series {
   median: number;
-  /** (max - min) / median over the repetitions. */
-  spread: number;
+  min: number;
+  max: number;
+  /** Every repetition's figure, in measurement order. */
+  xs: number[];
 }
 
 function series(xs: number[]): Series {
   const s = [...xs].sort((a, b) => a - b);
   const median = s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return { median, spread: (s[s.length - 1] - s[0]) / median };
+  return { median, min: s[0], max: s[s.length - 1], xs };
 }
 
-const pct = (x: number) => `±${((x * 100) / 2).toFixed(1)}%`;
+/** "median (min-max)" of ns-per-operation figures. */
+const ns = (x: Series) => `${x.median.toFixed(0)} ns (${x.min.toFixed(0)}-${x.max.toFixed(0)})`;
+
+interface Paired {
+  sim: Series;
+  base: Series;
+  /** sim's speed over base's, per repetition (both measured back to back). */
+  ratio: Series;
+}
 
 /** One repetition of each side, REPS times; both sides' figures in ns per operation. */
-function repeat(sim: () => number, base: () => number): { sim: Series; base: Series } {
+function repeat(sim: () => number, base: () => number): Paired {
   const a: number[] = [];
   const b: number[] = [];
   for (let r = 0; r < REPS; r++) {
     a.push(sim());
     b.push(base());
   }
-  return { sim: series(a), base: series(b) };
+  return { sim: series(a), base: series(b), ratio: series(a.map((x, i) => b[i] / x)) };
 }
 
-/** A result in operations per second from medians in ns per operation. */
+/**
+ * A result in operations per second from figures in ns per operation. `samples`,
+ * `baseline.samples` and `ratios` carry every repetition (a harness that reads them judges
+ * the goal on the median same-repetition ratio; one that does not uses the medians).
+ */
 function result(
   name: string,
   unit: string,
-  m: { sim: Series; base: Series },
+  m: Paired,
   baseName: string,
   goal: BenchResult["goal"],
+  /** Units per operation (MiB per read). */
+  per = 1,
 ): BenchResult {
-  return {
-    name: `${name}: ${m.sim.median.toFixed(0)} ns/op ${pct(m.sim.spread)} (median of ${REPS})`,
-    value: 1e9 / m.sim.median,
+  // (Not a literal typed BenchResult: samples and ratios are extra fields the plain harness
+  // does not declare and ignores.)
+  const r = {
+    name: `${name}: ${ns(m.sim)}, same-repetition ratio ${m.ratio.median.toFixed(2)} (${m.ratio.min.toFixed(2)}-${m.ratio.max.toFixed(2)}), median of ${REPS}`,
+    value: (per * 1e9) / m.sim.median,
     unit,
+    samples: m.sim.xs.map((x) => (per * 1e9) / x),
     baseline: {
-      name: `${baseName}, ${m.base.median.toFixed(0)} ns/op ${pct(m.base.spread)}`,
-      value: 1e9 / m.base.median,
+      name: `${baseName}: ${ns(m.base)}`,
+      value: (per * 1e9) / m.base.median,
+      samples: m.base.xs.map((x) => (per * 1e9) / x),
     },
+    ratios: m.ratio.xs,
     goal,
   };
+  return r;
 }
 
 // ---- SIGBUS + handler + retry ----------------------------------------------------------
@@ -133,7 +155,7 @@ async function sigbusResult(): Promise<BenchResult> {
     const m = series(Array.from({ length: REPS }, sim));
     console.log(`  (native SIGBUS baseline skipped: ${b.reason})`);
     return {
-      name: `SIGBUS beyond EOF + handler mmap + retry: ${m.median.toFixed(0)} ns/fault ${pct(m.spread)} (goal <= 1000 ns)`,
+      name: `SIGBUS beyond EOF + handler mmap + retry (goal <= 1000 ns): ${ns(m)}, median of ${REPS}`,
       value: 1e9 / m.median,
       unit: "faults/s",
     };
@@ -258,17 +280,9 @@ function readResults(): BenchResult[] {
     });
   const fast = repeat(read(quiet), plain);
   const slow = repeat(read(paged), plain);
-  const mibs = (s: Series) => (READ_SIZE / (1024 * 1024)) * (1e9 / s.median);
-  const one = (name: string, r: typeof fast, goal: BenchResult["goal"]): BenchResult => ({
-    name: `${name}, ${pct(r.sim.spread)} (median of ${REPS})`,
-    value: mibs(r.sim),
-    unit: "MiB/s",
-    baseline: {
-      name: `Uint8Array.set from a SharedArrayBuffer, ${pct(r.base.spread)}`,
-      value: mibs(r.base),
-    },
-    goal,
-  });
+  const mib = READ_SIZE / (1024 * 1024);
+  const one = (name: string, m: Paired, goal: BenchResult["goal"]) =>
+    result(name, "MiB/s", m, "Uint8Array.set from a SharedArrayBuffer", goal, mib);
   return [
     one("read 8 MiB already faulted through a simulated mapping", fast, {
       minRatio: 0.8,
