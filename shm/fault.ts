@@ -126,7 +126,7 @@ function fileFault(
   write: boolean,
 ): FaultOutcome {
   const file = vma.file!;
-  const pgoff = vma.filePage(addr);
+  const pgoff = vma.pgoff + i; // vma.filePage(addr), without dividing again
   if (pgoff * PAGE_SIZE >= file.size) {
     // shmem_get_folio_gfp: "index >= i_size → -EINVAL" → VM_FAULT_SIGBUS, before any
     // userfaultfd is consulted (LINUX.md rule 16).
