@@ -123,6 +123,8 @@ export class AddressSpace {
    * overlap, so it stays right until it leaves the tree (remove, replace), which forgets it.
    */
   private last: Vma | undefined;
+  /** The one `find` returned before `last` (a fault and its handler alternate two VMAs). */
+  private before: Vma | undefined;
 
   /** map_count: how many VMAs there are. */
   get size(): number {
@@ -140,8 +142,15 @@ export class AddressSpace {
   find(addr: number): Vma | undefined {
     const c = this.last;
     if (c !== undefined && addr >= c.start && addr < c.end) return c;
+    const d = this.before;
+    if (d !== undefined && addr >= d.start && addr < d.end) {
+      this.before = c;
+      this.last = d;
+      return d;
+    }
     const v = this.floor(addr);
     if (v === undefined || addr >= v.end) return undefined;
+    this.before = c;
     this.last = v;
     return v;
   }
@@ -239,6 +248,7 @@ export class AddressSpace {
     this.root = merge(l, splitRight);
     this.count--;
     if (this.last === vma) this.last = undefined;
+    if (this.before === vma) this.before = undefined;
     this.refreshGap(below);
     this.generation++;
   }
@@ -250,8 +260,9 @@ export class AddressSpace {
   treeProblem(): string | undefined {
     const all = this.vmas;
     if (all.length !== this.count) return `map_count ${this.count}, ${all.length} VMAs in the tree`;
-    if (this.last !== undefined && !all.includes(this.last))
-      return `find's cached VMA at 0x${this.last.start.toString(16)} is not in the tree`;
+    for (const c of [this.last, this.before])
+      if (c !== undefined && !all.includes(c))
+        return `find's cached VMA at 0x${c.start.toString(16)} is not in the tree`;
     const above = new Map<Vma, Vma | undefined>(all.map((v, i) => [v, all[i + 1]]));
     let problem: string | undefined;
     const walk = (n: Node | undefined, lo: number, hi: number): number => {
@@ -348,6 +359,7 @@ export class AddressSpace {
     if (n === undefined || n.vma !== old) throw new Error("replace: VMA not in this address space");
     n.vma = by;
     if (this.last === old) this.last = undefined;
+    if (this.before === old) this.before = undefined;
     this.refreshGap(by);
     this.refreshGap(this.prev(by));
     this.generation++;
