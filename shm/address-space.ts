@@ -360,7 +360,8 @@ export class AddressSpace {
     n.vma = by;
     if (this.last === old) this.last = undefined;
     if (this.before === old) this.before = undefined;
-    this.refreshGap(by);
+    // `by` ends where `old` did, under the same neighbour: the node's gap is unchanged. The
+    // gap above the VMA below grew by the head `old` lost.
     this.refreshGap(this.prev(by));
     this.generation++;
   }
