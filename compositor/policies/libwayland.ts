@@ -67,7 +67,8 @@ export const libwayland: Policy = {
     let installed = false;
     let oldAction: SigAction = { handler: "default" };
     const tls = new Map<string, SigbusData>();
-    const thread = () => MAIN_THREAD;
+    // pthread_getspecific(wl_shm_sigbus_data_key): the data of the thread running now.
+    const thread = () => env.thread?.() ?? MAIN_THREAD;
     const impossible = (p: ShmPool) => p.state.sigbusIsImpossible === true;
 
     function sigbusHandler(info: SigInfo): void {
