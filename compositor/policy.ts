@@ -270,6 +270,12 @@ export interface Policy {
    * libwayland): it runs where that version is installed, not in the default comparison.
    */
   readonly versionOf?: string;
+  /**
+   * Set on a construct built from another policy to show one design choice (a render
+   * thread, a compositor's own SIGBUS handler): it runs when named, not in the default
+   * comparison.
+   */
+  readonly variantOf?: string;
   create(proc: Process, env: PolicyEnv): PolicyInstance;
 }
 

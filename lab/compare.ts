@@ -72,7 +72,7 @@ export function defaultBehaviours(): string[] {
 
 /** Every policy but the models of older versions (they run where those are installed). */
 export function defaultPolicies(): string[] {
-  return policyNames().filter((n) => !getPolicy(n).versionOf);
+  return policyNames().filter((n) => !getPolicy(n).versionOf && !getPolicy(n).variantOf);
 }
 
 /** Checks names up front: unknown ones are an error that lists the valid ones. */

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { behaviourNames } from "../../client/behaviours/index.ts";
+import { behaviourNames, loadBehaviour, looksLikePath } from "../../client/behaviours/index.ts";
 import { policyNames } from "../../compositor/policies/index.ts";
 import {
   type CompareOptions,
@@ -161,6 +161,11 @@ export function register(program: Command): void {
         });
       const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
       await ensureProposalVariant(variant);
+      // A user's behaviour file loads as a policy file does: imported, registered by name.
+      if (o.behaviours)
+        o.behaviours = await Promise.all(
+          o.behaviours.map(async (b) => (looksLikePath(b) ? (await loadBehaviour(b)).name : b)),
+        );
       const opts = optionsFrom(o, variant);
       const model = runWithProgress(opts, o.progress, Boolean(o.html), Boolean(o.html || o.trace));
       const realCols = o.real ? await realColumns(o.real, opts, o.progress) : [];

@@ -14,7 +14,9 @@ import { libwayland } from "./libwayland.ts";
 import { libwayland121 } from "./libwayland-1-21.ts";
 import { mapNofault } from "./map-nofault.ts";
 import { none } from "./none.ts";
+import { libwaylandChainedHandler, libwaylandOwnHandler } from "./own-handler.ts";
 import { populate } from "./populate.ts";
+import { renderThreadLibwayland, renderThreadWlroots } from "./render-thread.ts";
 import { sealsRequired } from "./seals-required.ts";
 import { smithay } from "./smithay.ts";
 import { userfaultfd } from "./userfaultfd.ts";
@@ -45,6 +47,11 @@ registerPolicy(droppableCache); // issue 9 (docs/hazards.md): beside the twelve,
 registerPolicy(libwayland121);
 registerPolicy(wlroots015);
 registerPolicy(weston10);
+// Constructs that isolate one design choice (docs/policies.md), run when named.
+registerPolicy(libwaylandOwnHandler);
+registerPolicy(libwaylandChainedHandler);
+registerPolicy(renderThreadLibwayland);
+registerPolicy(renderThreadWlroots);
 
 export function registerPolicy(p: Policy): void {
   if (registry.has(p.name)) throw new Error(`policy ${p.name} already registered`);
