@@ -165,6 +165,7 @@ export class Compositor {
       at: this.reads.at,
       damage: this.reads.damage,
       destroyed: this.reads.destroyed,
+      texture: this.reads.texture,
       attach: (b) => this.instance.attach?.(b),
       readDestroyed: undefined,
       releaseDetached: (b) => this.pools.releaseDetached(b),
@@ -210,6 +211,7 @@ export class Compositor {
       notice: (client, pool, what, xError) => this.notice(client, pool, what, xError),
       panic: (reason) => this.panic(reason),
       bufferGone: (b) => this.output.bufferGone(b),
+      bufferCreated: this.reads.readAtCreate ? (b) => this.readAtCreate(b) : undefined,
       maxClientPoolBytes: opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY,
     });
     this.installGlobals();
@@ -410,6 +412,13 @@ export class Compositor {
     if (this.reads.bracket === "main")
       this.pools.access(b, (a) => this.onThread("render", () => body(a)));
     else this.onThread("render", () => this.pools.access(b, body));
+  }
+
+  /** Hyprland's CWLSHMBuffer constructor: a CTexture from the pool's data, at create_buffer. */
+  private readAtCreate(b: Buffer): void {
+    const tex = new Uint8Array(b.span);
+    this.readThrough(b, tex);
+    this.output.createdTexture(b, tex);
   }
 
   private onThread(name: string, fn: () => void): void {

@@ -74,6 +74,8 @@ export interface OutputRules {
   damage?: "full" | "damage";
   /** "read": a destroyed wl_buffer a surface shows is kept and still read when due (KWin). */
   destroyed?: "drop" | "read";
+  /** "buffer": each buffer keeps its own texture, damage updates it (Hyprland). */
+  texture?: "surface" | "buffer";
   /** wl_surface.commit attached this live buffer (weston's pixman_renderer_attach). */
   attach?(b: Buffer): void;
   /** Keep a destroyed buffer on screen and read it at every repaint, unbracketed. */
@@ -220,7 +222,8 @@ export class Output {
 
   /** A buffer no surface shows any more keeps no texture (wlroots drops the client buffer). */
   private dropUnshownTexture(b: Buffer | null): void {
-    if (!b?.texture) return;
+    // A per-buffer texture lives as long as its wl_buffer (Hyprland's CWLSHMBuffer).
+    if (!b?.texture || this.rules.texture === "buffer") return;
     for (const s of this.surfaces) if (s.current.buffer === b) return;
     b.texture = null;
   }
@@ -267,6 +270,11 @@ export class Output {
       const r = this.readSurface(s, this.readAtCommit.read, this.readAtCommit.invalid);
       if (r) this.readEarly.push(r);
     }
+  }
+
+  /** wl_shm_pool.create_buffer read the new buffer whole (Policy.reads.readAtCreate). */
+  createdTexture(b: Buffer, tex: Uint8Array): void {
+    b.texture = tex;
   }
 
   /** The policy instance exists after the output: its readDestroyed is set here. */
@@ -348,7 +356,8 @@ export class Output {
     // A destroyed buffer is read only where the policy keeps it ("read": KWin).
     if (!(b.alive || b.detached) || b.inert || invalid(b)) return null;
     const partial = this.damagedRanges(s, b);
-    const tex = partial ? s.texture! : this.textureFor(s, b);
+    const own = this.rules.texture === "buffer";
+    const tex = partial ? (own ? b.texture! : s.texture!) : this.textureFor(s, b);
     if (!tex) {
       s.client.postError(
         DISPLAY_ID,
@@ -366,7 +375,7 @@ export class Output {
     } else read(b, tex);
     // With damage tracking the texture is the surface's own (wlr_client_buffer's texture):
     // a later buffer updates it in place, so no buffer may share it.
-    if (this.rules.damage !== "damage") b.texture = tex;
+    if (this.rules.damage !== "damage" || own) b.texture = tex;
     this.setTexture(s, tex);
     s.texGeom = {
       width: b.width,
@@ -385,12 +394,19 @@ export class Output {
    * as [offset, length] ranges of its span; null when a full read is due.
    */
   private damagedRanges(s: Surface, b: Buffer): [number, number][] | null {
-    const g = s.texGeom;
-    const tex = s.texture;
     const d = s.current.damage;
-    if (this.rules.damage !== "damage" || d === "full" || !tex || !g) return null;
-    if (g.width !== b.width || g.height !== b.height || g.stride !== b.stride) return null;
-    if (g.format !== b.format || tex.length !== b.span || this.texUsers.get(tex) !== 1) return null;
+    if (this.rules.damage !== "damage" || d === "full") return null;
+    if (this.rules.texture === "buffer") {
+      // CWLSHMBuffer::update(damage): the buffer's own texture, whatever the surface showed.
+      if (!b.texture || b.texture.length !== b.span) return null;
+    } else {
+      const g = s.texGeom;
+      const tex = s.texture;
+      if (!tex || !g) return null;
+      if (g.width !== b.width || g.height !== b.height || g.stride !== b.stride) return null;
+      if (g.format !== b.format || tex.length !== b.span || this.texUsers.get(tex) !== 1)
+        return null;
+    }
     const out: [number, number][] = [];
     for (const r of d) {
       const x0 = Math.max(0, r.x);

@@ -221,6 +221,17 @@ export interface ReadRules {
    */
   thread?: "main" | "render";
   bracket?: "main" | "render";
+  /**
+   * Whose texture damage updates: "surface" (default; wlroots' client buffer texture, KWin's
+   * surface texture) or "buffer" (each wl_buffer has its own, made at create_buffer and
+   * updated with the damage of each commit that attaches it: Hyprland's CWLSHMBuffer).
+   */
+  texture?: "surface" | "buffer";
+  /**
+   * The whole buffer is read when wl_shm_pool.create_buffer is dispatched (Hyprland's
+   * CWLSHMBuffer constructor makes its CTexture from the pool's data there).
+   */
+  readAtCreate?: boolean;
 }
 
 export interface Policy {
@@ -296,5 +307,7 @@ export function readRules(p: Policy): Required<ReadRules> {
     destroyed: r.destroyed ?? "drop",
     thread: r.thread ?? "main",
     bracket: r.bracket ?? r.thread ?? "main",
+    texture: r.texture ?? "surface",
+    readAtCreate: r.readAtCreate ?? false,
   };
 }

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { Compositor } from "../compositor/compositor.ts";
 import { getPolicy } from "../compositor/policies/index.ts";
 import type { Policy } from "../compositor/policy.ts";
-import { settle, TestClient } from "../compositor/testing.ts";
+import { patternPixel, settle, TestClient } from "../compositor/testing.ts";
 import { NEW_ID } from "../protocol/client.ts";
 
 const W = 64;
@@ -198,5 +198,38 @@ describe("destroyed buffers", () => {
   it("libwayland: a destroyed buffer is dropped before its read", async () => {
     const comp = await destroyThenShrink("libwayland");
     expect(comp.stats().sigbus).toBe(0);
+  });
+});
+
+describe("Hyprland's per-buffer textures (CWLSHMBuffer)", () => {
+  it("the texture is made at create_buffer: a pool larger than its file kills it with no commit", async () => {
+    const comp = new Compositor({ policy: "hyprland-0.45" });
+    const c = await TestClient.connect(comp);
+    const fd = c.memfd(4096, { width: W });
+    const pool = c.createPool(fd, 2 * BUF);
+    c.createBuffer(pool, 0, W, H, W * 4);
+    await settle();
+    expect(comp.alive).toBe(false);
+    expect(comp.death?.signal).toBe("SIGBUS");
+  });
+
+  it("damage updates the attached buffer's own texture, not the surface's", async () => {
+    const { comp, c, a, b, surface } = await twoBuffers("hyprland");
+    c.show(surface, a, W, H);
+    await settle();
+    comp.frame();
+    c.show(surface, b, W, H);
+    await settle();
+    comp.frame();
+    // a again, one row damaged: outside it, a's own texture (a's pixels), not b's.
+    c.client.request(surface, "attach", [a, 0, 0]);
+    c.client.request(surface, "damage_buffer", [0, 0, W, 1]);
+    c.client.request(surface, "commit");
+    await settle();
+    comp.frame();
+    const row10 = comp.framebuffer[10 * comp.width];
+    // The test client's pattern runs over the whole file: b's row 10 is the file's row 74.
+    expect(row10).toBe(patternPixel(1, 0, 10));
+    expect(row10).not.toBe(patternPixel(1, 0, H + 10));
   });
 });

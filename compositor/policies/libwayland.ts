@@ -29,6 +29,7 @@ import { LIBWAYLAND_PROFILE } from "../validation.ts";
 import {
   libwaylandGrow,
   libwaylandMap,
+  loadRange,
   loadSpan,
   mappedAccess,
   reraiseSigbus,
@@ -119,6 +120,8 @@ export const libwayland: Policy = {
         return mappedAccess(b);
       },
       read: (a, dst) => loadSpan(proc, a, dst),
+      // For compositors on libwayland's wl_shm that upload damage only (kwin-5.27).
+      readRange: (a, dst, off, n) => loadRange(proc, a, dst, off, n),
       endAccess(a) {
         if (impossible(a.buffer.pool)) return undefined;
         const data = tls.get(thread());
