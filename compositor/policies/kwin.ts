@@ -54,7 +54,7 @@ export const kwin: Policy = {
     {
       compositor: "kwin",
       version: "kwin_wayland 6\\.",
-      why: "ShmClientBuffer with its own wl_shm (KWin 6; 5.27 is not modelled)",
+      why: "ShmClientBuffer with its own wl_shm (KWin 6; 5.27 is kwin-5.27)",
     },
   ],
   deferResizeWhileReading: false,
