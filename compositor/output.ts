@@ -84,6 +84,30 @@ export interface OutputRules {
   releaseDetached(b: Buffer): void;
 }
 
+/** Most rectangles a damage list keeps before it becomes their bounding box. */
+export const MAX_DAMAGE_RECTS = 64;
+
+/**
+ * A client may send damage without end: past MAX_DAMAGE_RECTS the list becomes its bounding
+ * box (as wlroots and weston reduce a region to its extents when it gets complex), so the
+ * compositor's memory stays bounded and a read covers at least what was damaged.
+ */
+function boundDamage(list: Rect[]): void {
+  if (list.length <= MAX_DAMAGE_RECTS) return;
+  let x0 = Number.POSITIVE_INFINITY;
+  let y0 = Number.POSITIVE_INFINITY;
+  let x1 = Number.NEGATIVE_INFINITY;
+  let y1 = Number.NEGATIVE_INFINITY;
+  for (const r of list) {
+    x0 = Math.min(x0, r.x);
+    y0 = Math.min(y0, r.y);
+    x1 = Math.max(x1, r.x + r.width);
+    y1 = Math.max(y1, r.y + r.height);
+  }
+  list.length = 0;
+  list.push({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+}
+
 export class Output {
   /** One 32-bit pixel per element, the buffers' bytes as they are (little-endian). */
   readonly framebuffer: Uint32Array;
@@ -167,6 +191,7 @@ export class Output {
     const [x, y, width, height] = args as number[];
     // An empty rectangle damages nothing (pixman_region32_union_rect ignores it).
     if (width > 0 && height > 0) s.pending.damage.push({ x, y, width, height });
+    boundDamage(s.pending.damage);
   }
 
   private createSurface(client: ServerClient, id: number): void {
@@ -264,7 +289,10 @@ export class Output {
     s.current.frames.push(...p.frames);
     // Damage accumulates until the texture is next read; a new buffer of another geometry
     // (or the first one) must be read whole.
-    if (s.current.damage !== "full") s.current.damage.push(...p.damage);
+    if (s.current.damage !== "full") {
+      s.current.damage.push(...p.damage);
+      boundDamage(s.current.damage);
+    }
     s.pending = { attached: false, buffer: null, frames: [], damage: [] };
     if (this.readAtCommit) {
       const r = this.readSurface(s, this.readAtCommit.read, this.readAtCommit.invalid);

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Compositor } from "../compositor/compositor.ts";
+import { MAX_DAMAGE_RECTS } from "../compositor/output.ts";
 import { getPolicy } from "../compositor/policies/index.ts";
 import type { Policy } from "../compositor/policy.ts";
 import { patternPixel, settle, TestClient } from "../compositor/testing.ts";
@@ -231,5 +232,27 @@ describe("Hyprland's per-buffer textures (CWLSHMBuffer)", () => {
     // The test client's pattern runs over the whole file: b's row 10 is the file's row 74.
     expect(row10).toBe(patternPixel(1, 0, 10));
     expect(row10).not.toBe(patternPixel(1, 0, H + 10));
+  });
+});
+
+describe("damage stays bounded", () => {
+  it("a flood of damage rectangles becomes their bounding box, and the read covers it", async () => {
+    const t = await twoBuffers("wlroots");
+    t.c.show(t.surface, t.a, W, H);
+    await settle();
+    t.comp.frame();
+    const before = t.comp.stats().bytesCopied;
+    t.c.client.request(t.surface, "attach", [t.b, 0, 0]);
+    // 1000 one-pixel rectangles on the diagonal of rows 0..9: 10 distinct rows.
+    for (let i = 0; i < 1000; i++)
+      t.c.client.request(t.surface, "damage_buffer", [i % 10, i % 10, 1, 1]);
+    t.c.client.request(t.surface, "commit");
+    await settle();
+    t.comp.frame();
+    // The bounding box of (0,0)..(10,10), ten rows of 10 pixels, plus at most the
+    // rectangles added since the list last became a box — not 1000 separate rectangles.
+    const copied = t.comp.stats().bytesCopied - before;
+    expect(copied).toBeGreaterThanOrEqual(10 * 10 * 4);
+    expect(copied).toBeLessThanOrEqual(10 * 10 * 4 + MAX_DAMAGE_RECTS * 4);
   });
 });

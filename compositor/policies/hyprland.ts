@@ -92,7 +92,7 @@ export const hyprland: Policy = {
   summary:
     "own wl_shm, no SIGBUS handler; fstat size checks at create/resize; texture read at create_buffer",
   clientReceives:
-    "error -1 at create_pool/resize when the file is too small; a later truncation kills the compositor (SIGBUS)",
+    "nothing: the compositor dies of SIGBUS at a read beyond EOF (no handler); error -1 (4294967295) at create_pool/resize when the file is smaller than the pool",
   features: [],
   profile: HYPRLAND_PROFILE,
   deferResizeWhileReading: false,

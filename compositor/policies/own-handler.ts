@@ -32,7 +32,7 @@ function withOwnHandler(chain: boolean): Policy {
       : "libwayland under a later compositor handler that does not chain: the rescue never runs",
     clientReceives: chain
       ? "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access"
-      : "nothing: the compositor dies of SIGBUS (its own handler re-raises with SIG_DFL)",
+      : "wl_shm.invalid_fd on the wl_buffer while libwayland's handler is on top (the first faulting access); after that the compositor dies of SIGBUS (its own handler re-raises with SIG_DFL)",
     variantOf: "libwayland",
     follows: [],
     create(proc, env) {
