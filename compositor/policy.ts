@@ -222,9 +222,9 @@ export interface ReadRules {
   thread?: "main" | "render";
   bracket?: "main" | "render";
   /**
-   * Whose texture damage updates: "surface" (default; wlroots' client buffer texture, KWin's
+   * Whose texture a read updates: "surface" (default; wlroots' client buffer texture, KWin's
    * surface texture) or "buffer" (each wl_buffer has its own, made at create_buffer and
-   * updated with the damage of each commit that attaches it: Hyprland's CWLSHMBuffer).
+   * updated by each commit that attaches it: Hyprland's CWLSHMBuffer).
    */
   texture?: "surface" | "buffer";
   /**

@@ -214,8 +214,25 @@ describe("Hyprland's per-buffer textures (CWLSHMBuffer)", () => {
     expect(comp.death?.signal).toBe("SIGBUS");
   });
 
-  it("damage updates the attached buffer's own texture, not the surface's", async () => {
-    const { comp, c, a, b, surface } = await twoBuffers("hyprland");
+  it("commitPendingState's update(INT32_MAX box): a partially damaged commit is read whole", async () => {
+    const t = await twoBuffers("hyprland");
+    t.c.show(t.surface, t.a, W, H);
+    await settle();
+    t.comp.frame();
+    const before = t.comp.stats().bytesCopied;
+    t.c.client.request(t.surface, "attach", [t.b, 0, 0]);
+    t.c.client.request(t.surface, "damage_buffer", [0, 0, W, 1]);
+    t.c.client.request(t.surface, "commit");
+    await settle();
+    t.comp.frame();
+    expect(t.comp.stats().bytesCopied - before).toBe(BUF);
+  });
+
+  it("with damage-only updates, a per-buffer texture takes the damage, not the surface's", async () => {
+    // The texture: "buffer" mechanism alone (Hyprland itself updates whole, above).
+    const hypr = getPolicy("hyprland");
+    const damaged: Policy = { ...hypr, reads: { ...hypr.reads, damage: "damage" } };
+    const { comp, c, a, b, surface } = await twoBuffers(damaged);
     c.show(surface, a, W, H);
     await settle();
     comp.frame();

@@ -6,7 +6,7 @@
  * CWLSHMPoolResource::CWLSHMPoolResource (shmIsSizeValid, CSHMPool's mmap), its resize and
  * create_buffer lambdas, CSHMPool::resize (munmap + mmap), CWLSHMBuffer::CWLSHMBuffer
  * (a CTexture made from `pool->data + offset` at create_buffer), CWLSHMBuffer::update
- * (texture->update with the damage).
+ * (texture->update), and src/protocols/core/Compositor.cpp commitPendingState (its caller).
  *
  * - No SIGBUS handler anywhere in the file (nor sigaction in Hyprland's wl_shm path): a read
  *   beyond EOF kills the compositor (issue #7518: "any client can crash it").
@@ -19,8 +19,11 @@
  *   pool — then the CWLSHMBuffer constructor uploads the whole buffer into its own texture,
  *   right there: an offset past the pool or a pool larger than its file is read at
  *   create_buffer.
- * - Each commit updates the attached buffer's own texture with its damage
- *   (CWLSHMBuffer::update → CTexture::update(…, damage)).
+ * - A commit that attached a buffer updates that buffer's own texture — whole: in
+ *   src/protocols/core/Compositor.cpp commitPendingState, `current.buffer->update(CBox{{},
+ *   {INT32_MAX, INT32_MAX}}); // FIXME: figure this out to not use this hack. QT apps are
+ *   wonky without this.` — the client's damage is not used; a synchronous (shm) buffer is
+ *   released right after.
  * The fstat checks close create-time lies (pool larger than file, zero-length file); a
  * truncation after create_pool still kills it. Error -1 reaches the client as code
  * 4294967295 (wl_resource_post_error's uint32_t), on the wl_shm_pool.
@@ -96,7 +99,8 @@ export const hyprland: Policy = {
   features: [],
   profile: HYPRLAND_PROFILE,
   deferResizeWhileReading: false,
-  reads: { at: "commit", damage: "damage", texture: "buffer", readAtCreate: true },
+  // The texture is the buffer's own (CWLSHMBuffer's CTexture); updated whole at commit.
+  reads: { at: "commit", damage: "full", texture: "buffer", readAtCreate: true },
   ...hyprlandShm(true),
 };
 export default hyprland;
