@@ -7,7 +7,9 @@
  * (`reads.damage: "damage"`: wlroots, kwin) upload only the damaged rows after the first
  * full upload (256 KiB instead of 8 MiB here), so they must come out ahead of full reads.
  *
- * Measured in ROUNDS short slices, the order rotating each round; the median is reported.
+ * The output is 320x240 (the buffer's top-left corner is shown), so compositing, the same
+ * for every policy, does not drown the read. Measured in ROUNDS short slices, the order
+ * rotating each round; the median is reported.
  */
 import { Compositor } from "../compositor/compositor.ts";
 import { BUILTIN_POLICIES, featuresOf, getPolicy } from "../compositor/policies/index.ts";
@@ -20,6 +22,8 @@ const W = 1920;
 const H = 1080;
 const BYTES = W * H * 4;
 const RECT = 256;
+const OUT_W = 320;
+const OUT_H = 240;
 const POLICIES = ["none", "libwayland", "wlroots", "kwin", "smithay", "xorg-mit-shm"];
 const ROUNDS = 5;
 const SLICE_MS = 200;
@@ -33,7 +37,9 @@ interface Rig {
 
 async function rig(policy: string, partial: boolean): Promise<Rig> {
   const kernel = new Kernel({ features: featuresOf(BUILTIN_POLICIES), memoryLimit: 96 << 20 });
-  const comp = new Compositor({ kernel, policy, width: W, height: H });
+  // A small output: compositing copies only the visible 320x240 corner, so a frame's cost
+  // is mostly the read of the client's buffer, which is what damage changes.
+  const comp = new Compositor({ kernel, policy, width: OUT_W, height: OUT_H });
   const c = await TestClient.connect(comp);
   const fd = c.memfd(2 * BYTES, { width: W });
   const pool = c.createPool(fd, 2 * BYTES);
@@ -70,7 +76,7 @@ const median = (xs: number[]) => {
 };
 
 const suite: BenchSuite = {
-  name: "damage: 1920x1080 frames with a 256x256 damaged rectangle, per policy",
+  name: "damage: 1920x1080 buffers with a 256x256 damaged rectangle per frame, per policy (320x240 output)",
   async run() {
     const rigs: Rig[] = [];
     for (const p of POLICIES) {
@@ -101,9 +107,7 @@ const suite: BenchSuite = {
         value: rate(`${p} partial`),
         unit: "frames/s",
         baseline: { name: "libwayland partial", value: lwPartial },
-        // Every frame also composites the whole 8 MiB output (compositor/output.ts), the same
-        // for both: it bounds the ratio a damage-only read can reach.
-        goal: { minRatio: 1.1, text: "ahead of libwayland's whole reads (>= 1.1x)" },
+        goal: { minRatio: 1.5, text: "ahead of libwayland's whole reads (>= 1.5x)" },
       });
     }
     return results;
