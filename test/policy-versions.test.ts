@@ -67,6 +67,8 @@ describe("hyprland-0.45 / hyprland: PR #8572's fstat size checks (issues #7518, 
     expect(r.verdict).toBe("error-to-client");
     const attacker = r.clients[r.clients.length - 1];
     expect(attacker.protocolError?.code).toBe(4294967295);
+    // Named as the implementation wrote it, not as the uint32 on the wire.
+    expect(attacker.protocolError?.error).toBe("wl_shm#-1");
     expect(attacker.protocolError?.message).toContain("not big enough");
   });
   it("neither has a SIGBUS handler: a truncation after create_pool kills both", () => {
