@@ -39,7 +39,15 @@ import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
 import { Output, type SurfacePlacement } from "./output.ts";
 import { getPolicy } from "./policies/index.ts";
-import type { Access, AccessEnd, Policy, PolicyInstance, PolicyNotice } from "./policy.ts";
+import {
+  type Access,
+  type AccessEnd,
+  type Policy,
+  type PolicyInstance,
+  type PolicyNotice,
+  type ReadRules,
+  readRules,
+} from "./policy.ts";
 import { type Buffer, type Pool, ShmPools } from "./pools.ts";
 import {
   diff,
@@ -134,6 +142,10 @@ export class Compositor {
   private readonly start0: KernelFigures;
   private totals = { composeMs: 0, buffersRead: 0, bytesCopied: 0 };
   private localClients = 0;
+  /** When, how much and on which thread the policy's compositor reads (policy.ts ReadRules). */
+  readonly reads: Required<ReadRules>;
+  /** The compositor thread running now (PolicyEnv.thread): "main", or "render" in a read. */
+  private thread = "main";
 
   constructor(opts: CompositorOptions = {}) {
     this.kernel = opts.kernel ?? new Kernel();
@@ -147,17 +159,22 @@ export class Compositor {
       );
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
+    this.reads = readRules(policy);
     this.output = new Output(this.width, this.height, opts.maxClientTextureBytes, {
       releaseOnReplace: policy.releaseOnReplace === true,
+      at: this.reads.at,
+      damage: this.reads.damage,
+      destroyed: this.reads.destroyed,
+      texture: this.reads.texture,
       attach: (b) => this.instance.attach?.(b),
       readDestroyed: undefined,
       releaseDetached: (b) => this.pools.releaseDetached(b),
     });
     // Xorg's ShmPutImage: X errors at the put, and the read inside the request.
     this.output.onCommit = (b) => this.pools.commitChecks(b);
-    if (this.policy.readAtCommit)
+    if (this.reads.at === "commit")
       this.output.readAtCommit = {
-        read: (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        read: (b, tex, ranges) => this.readThrough(b, tex, ranges),
         invalid: (b) => this.invalidBeyondShrink(b),
       };
     this.framebuffer = this.output.framebuffer;
@@ -174,8 +191,13 @@ export class Compositor {
     this.instance = policy.create(this.proc, {
       panic: (reason) => this.panic(reason),
       onBlocked: (what, run) => this.onBlocked(what, run),
+      thread: () => this.thread,
     });
     const instance = this.instance;
+    if (this.reads.damage === "damage" && !instance.readRange)
+      throw new Error(
+        `policy ${policy.name} reads damage only (reads.damage) but its instance has no readRange`,
+      );
     if (instance.readDestroyed) {
       const read = instance.readDestroyed.bind(instance);
       this.output.setReadDestroyed(read);
@@ -189,6 +211,7 @@ export class Compositor {
       notice: (client, pool, what, xError) => this.notice(client, pool, what, xError),
       panic: (reason) => this.panic(reason),
       bufferGone: (b) => this.output.bufferGone(b),
+      bufferCreated: this.reads.readAtCreate ? (b) => this.readAtCreate(b) : undefined,
       maxClientPoolBytes: opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY,
     });
     this.installGlobals();
@@ -258,6 +281,7 @@ export class Compositor {
     const below = this.kernel.scheduler;
     this.kernel.scheduler = {
       point: (p, site) => below.point(p, site),
+      quietFor: (p) => below.quietFor?.(p) === true,
       block(p, until, w) {
         if (p === proc && w === what) {
           run();
@@ -368,6 +392,47 @@ export class Compositor {
   }
 
   /**
+   * One read of a buffer as the policy's compositor makes it: inside a bracketed access,
+   * the whole span or only `ranges` (damaged rows), on the thread its rules name. With a
+   * render thread bracketed on the main thread, begin/end_access run as "main" and the
+   * loads (and so any fault and its handler) as "render".
+   */
+  private readThrough(
+    b: Buffer,
+    tex: Uint8Array,
+    ranges?: readonly (readonly [number, number])[],
+  ): void {
+    const body = (a: Access) => {
+      if (!ranges) this.instance.read(a, tex);
+      else for (const [off, n] of ranges) this.instance.readRange!(a, tex, off, n);
+    };
+    if (this.reads.thread !== "render") {
+      this.pools.access(b, body);
+      return;
+    }
+    if (this.reads.bracket === "main")
+      this.pools.access(b, (a) => this.onThread("render", () => body(a)));
+    else this.onThread("render", () => this.pools.access(b, body));
+  }
+
+  /** Hyprland's CWLSHMBuffer constructor: a CTexture from the pool's data, at create_buffer. */
+  private readAtCreate(b: Buffer): void {
+    const tex = new Uint8Array(b.span);
+    this.readThrough(b, tex);
+    this.output.createdTexture(b, tex);
+  }
+
+  private onThread(name: string, fn: () => void): void {
+    const was = this.thread;
+    this.thread = name;
+    try {
+      fn();
+    } finally {
+      this.thread = was;
+    }
+  }
+
+  /**
    * shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is never
    * read again (reading it would run past the shrunk mapping: SIGSEGV).
    */
@@ -400,7 +465,7 @@ export class Compositor {
     let reads = { buffersRead: 0, bytesCopied: 0 };
     try {
       const r = this.output.readCommitted(
-        (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        (b, tex, ranges) => this.readThrough(b, tex, ranges),
         (b) => this.invalidBeyondShrink(b),
       );
       reads = r;
