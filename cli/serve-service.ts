@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { IntervalClock } from "../compositor/clock.ts";
 import { Compositor } from "../compositor/compositor.ts";
 import type { Policy } from "../compositor/policy.ts";
+import { memoryReclaimAddon } from "../native/memory-reclaim.ts";
 import { ProcessSyscallGateway, remoteFdBridge } from "../protocol/kernel-gateway.ts";
 import type { Transport } from "../protocol/transport.ts";
 import {
@@ -28,6 +29,7 @@ import {
 import { ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { KERNEL_FEATURES } from "../shm/scenario.ts";
+import { MemoryReclaimer, type ReclaimStats } from "./memory-reclaim.ts";
 
 export interface ServeLimits {
   /** Simultaneous WebSocket clients. */
@@ -103,12 +105,18 @@ export interface HealthStatus {
   deaths: number;
   lastDeath: DeathRecord | null;
   kernelProcesses: number;
-  /** Kernel frames now, at most ever (the frame table never shrinks: RSS keeps the peak). */
-  memory: { framesInUse: number; framesPeak: number; framesLimit: number };
+  /**
+   * Kernel frames now and at most ever; the bytes of physical memory the kernel holds now
+   * (given back by trims after clients leave, cli/memory-reclaim.ts).
+   */
+  memory: { framesInUse: number; framesPeak: number; framesLimit: number; tableBytes: number };
   rssBytes: number;
-  /** V8 heap in use, and memory outside it (Buffers, ArrayBuffers), for where RSS went. */
+  /** V8 heap in use and reserved, and memory outside it (Buffers, ArrayBuffers). */
   heapUsedBytes: number;
+  heapTotalBytes: number;
   externalBytes: number;
+  /** Trims and full GCs run after clients left, the bytes they gave back, their cost. */
+  reclaim: ReclaimStats;
   uptimeMs: number;
   limits: ServeLimits;
 }
@@ -151,6 +159,7 @@ export class ServeService {
   private clientSeq = 0;
   private readonly started = Date.now();
   private stopped = false;
+  private readonly reclaimer: MemoryReclaimer;
 
   constructor(cfg: ServeConfig) {
     this.cfg = cfg;
@@ -158,6 +167,8 @@ export class ServeService {
     this.log = cfg.log ?? ((l) => console.log(l));
     this.warn = cfg.warn ?? ((l) => console.error(l));
     this.gen = this.newGeneration(1);
+    // From the event loop, so no kernel access holds a view of physical memory.
+    this.reclaimer = new MemoryReclaimer({ trim: () => this.gen.kernel.frames.trim() });
   }
 
   get restart(): boolean {
@@ -226,6 +237,7 @@ export class ServeService {
       `compositor DIED (generation ${g.n}, policy ${g.comp.policy.name}): ${cause}; ${rec.clientsClosed} client(s) disconnected`,
     );
     g.comp.stop();
+    this.reclaimer.left(); // the dead generation's memory goes with it
     if (this.restart && !this.stopped) {
       this.gen = this.newGeneration(g.n + 1);
       this.warn(`compositor restarted (generation ${this.gen.n}) for new connections`);
@@ -264,6 +276,7 @@ export class ServeService {
       return;
     }
     this.connections++;
+    this.reclaimer.arrived();
     const proc = g.kernel.spawn(`remote-${++this.clientSeq}`);
     g.transports.add(t);
     const c = g.comp.connect(this.wrap(g, t), {
@@ -276,6 +289,7 @@ export class ServeService {
       g.transports.delete(t);
       // The gateway's close made the process exit; waitpid forgets it.
       g.kernel.reap(proc.pid);
+      this.reclaimer.left();
       this.log(`- ${c.label}${c.error ? `: ${c.error.message} [${c.error.code}]` : ""}`);
     });
   }
@@ -297,6 +311,8 @@ export class ServeService {
 
   async listen(): Promise<string> {
     const l = this.limits;
+    const m = await memoryReclaimAddon();
+    this.reclaimer.useAddon(m.available ? m.addon : undefined, m.available ? "" : m.reason);
     this.listener = await listenWebSocket({
       host: this.cfg.host ?? "127.0.0.1",
       port: this.cfg.port ?? 0,
@@ -331,10 +347,17 @@ export class ServeService {
       deaths: this.deathCount,
       lastDeath: this.deaths[this.deaths.length - 1] ?? null,
       kernelProcesses: g.kernel.processes.size,
-      memory: { framesInUse: fs.inUse, framesPeak: fs.peak, framesLimit: fs.limit },
+      memory: {
+        framesInUse: fs.inUse,
+        framesPeak: fs.peak,
+        framesLimit: fs.limit,
+        tableBytes: fs.bytes,
+      },
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
+      heapTotalBytes: mem.heapTotal,
       externalBytes: mem.external,
+      reclaim: { ...this.reclaimer.stats },
       uptimeMs: Date.now() - this.started,
       limits: { ...this.limits },
     };
@@ -342,6 +365,7 @@ export class ServeService {
 
   async close(): Promise<void> {
     this.stopped = true;
+    this.reclaimer.stop();
     this.gen.comp.stop();
     await this.listener?.close();
   }

@@ -14,12 +14,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type Socket, connect as tcpConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { WebSocket } from "ws";
 import { Client } from "../client/client.ts";
 import { Rng } from "../lab/rng.ts";
 import { encodeMessage } from "../protocol/codec.ts";
 import { encodeEnvelope } from "../protocol/transport.ts";
 import { WebSocketTransport } from "../protocol/transports/websocket.ts";
+import type { AttackWorkerData, AttackWorkerResult } from "./soak-attack-worker.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1024 * 1024;
@@ -39,6 +41,8 @@ export interface SoakOptions {
   log?: (line: string) => void;
   /** Extra `shmlab serve` arguments. */
   serveArgs?: string[];
+  /** Extra node arguments of the server process (e.g. --cpu-prof to profile it). */
+  serveNodeArgs?: string[];
   /** Extra environment of the server process (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
   serveEnv?: Record<string, string>;
   /** How long `serve` may take to say where it listens (default 60 s). */
@@ -50,6 +54,7 @@ export class SoakError extends Error {
   constructor(
     readonly code:
       | "SHMLAB_ERR_SOAK_HTTP"
+      | "SHMLAB_ERR_SOAK_ATTACKERS"
       | "SHMLAB_ERR_SOAK_SERVE_START"
       | "SHMLAB_ERR_SOAK_SERVE_EXIT",
     message: string,
@@ -65,8 +70,11 @@ export interface RssSample {
   phase: "warmup" | "attack" | "cooldown";
   rss: number;
   framesInUse: number;
+  /** Bytes of physical memory the simulated kernel holds. */
+  tableBytes: number;
   clients: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
 }
 
@@ -96,8 +104,12 @@ export interface SoakReport {
   /** Kernel frames in use: median of the late warm-up samples, and at the end. */
   framesStart: number;
   framesEnd: number;
-  /** The most kernel frames ever in use: the frame table's memory keeps this high-water mark. */
+  /** The most kernel frames ever in use. */
   framesPeak: number;
+  /** Bytes of physical memory the kernel held at the end (after trims). */
+  tableBytesEnd: number;
+  /** The server's reclaims after clients left (cli/memory-reclaim.ts). */
+  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
   serverDeaths: number;
 }
 
@@ -148,6 +160,7 @@ async function startServer(opts: SoakOptions): Promise<{ child: ChildProcess; ur
   const child = spawn(
     process.execPath,
     [
+      ...(opts.serveNodeArgs ?? []),
       "--import",
       "tsx",
       join(repo, "cli/main.ts"),
@@ -465,9 +478,11 @@ interface Health {
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
-  memory: { framesInUse: number; framesPeak: number };
+  heapTotalBytes: number;
+  memory: { framesInUse: number; framesPeak: number; tableBytes: number };
   clients: number;
   deaths: number;
+  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
 }
 
 async function health(url: string): Promise<Health> {
@@ -489,6 +504,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   };
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) process.once(s, h);
+  let attackWorker: Worker | undefined;
   const t0 = performance.now();
   const elapsed = () => performance.now() - t0;
   const attackStart = opts.warmupMs;
@@ -496,6 +512,30 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const end = attackEnd + opts.cooldownMs;
   const phase = (): RssSample["phase"] =>
     elapsed() < attackStart ? "warmup" : elapsed() < attackEnd ? "attack" : "cooldown";
+  // The attackers' worker is started now, to be loaded by the time the attack begins.
+  // The worker registers tsx's loader itself before it loads TypeScript.
+  const entry = new URL("./soak-attack-worker.ts", import.meta.url).href;
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  const w = new Worker(boot, {
+    eval: true,
+    workerData: {
+      url,
+      seed: opts.seed,
+      startAt: Date.now() + attackStart,
+      endAt: Date.now() + attackEnd,
+    } satisfies AttackWorkerData,
+  });
+  attackWorker = w;
+  const attacked = new Promise<AttackWorkerResult>((resolve, reject) => {
+    w.once("message", (m: AttackWorkerResult) => resolve(m));
+    w.once("error", reject);
+    w.once("exit", (code) =>
+      reject(new SoakError("SHMLAB_ERR_SOAK_ATTACKERS", `the attackers' worker exited (${code})`)),
+    );
+  });
+  // Observed now, settled when the attack phase is over.
+  attacked.catch(() => {});
   const refusals: Record<string, number> = {};
   const attacks: Record<string, number> = {};
   const gen = new Rng(opts.seed);
@@ -506,6 +546,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let deaths = 0;
   let healthFailures = 0;
   let framesPeak = 0;
+  let reclaim: SoakReport["reclaim"] = { runs: 0, trimmedBytes: 0, gcMs: 0, how: "?" };
   const phased: { phase: RssSample["phase"]; ms: number }[] = [];
   try {
     const honestCtx: Ctx = {
@@ -536,13 +577,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             phase: phase(),
             rss: h.rssBytes,
             framesInUse: h.memory.framesInUse,
+            tableBytes: h.memory.tableBytes,
             clients: h.clients,
             heapUsed: h.heapUsedBytes,
+            heapTotal: h.heapTotalBytes,
             external: h.externalBytes,
           };
           rss.push(s);
+          reclaim = h.reclaim;
           log(
-            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)})  frames ${s.framesInUse}  clients ${s.clients}`,
+            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}`,
           );
         } catch (e) {
           if (!(e instanceof TypeError)) throw e; // fetch failed: counted, not an honest failure
@@ -553,20 +597,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     })();
     await sleep(attackStart);
     log(`attack phase: ${opts.attackMs / 1000} s`);
-    const attackCtx: Ctx = {
-      url,
-      t0,
-      stop: () => elapsed() >= attackEnd,
-      refused: (k) => {
-        refusals[k] = (refusals[k] ?? 0) + 1;
-      },
-      attacked: (k) => {
-        attacks[k] = (attacks[k] ?? 0) + 1;
-      },
-      rand: rng,
-      seed: opts.seed,
-    };
-    await Promise.all(attackers(attackCtx));
+    const result = await attacked;
+    Object.assign(refusals, result.refusals);
+    Object.assign(attacks, result.attacks);
     log("attackers left");
     const perClient = await Promise.all(honest);
     await sampler;
@@ -615,10 +648,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           .slice(-3),
       ),
       framesEnd: rss.filter((x) => x.phase === "cooldown").at(-1)?.framesInUse ?? Number.NaN,
+      tableBytesEnd: rss.at(-1)?.tableBytes ?? Number.NaN,
+      reclaim,
       serverDeaths: deaths,
     };
   } finally {
     for (const [s, h] of handlers) process.off(s, h);
+    await attackWorker?.terminate();
     await stopServer(child);
   }
 }

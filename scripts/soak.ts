@@ -52,7 +52,10 @@ console.log(
   `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)})`,
 );
 console.log(
-  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB of a frame table that never shrinks); compositor deaths ${r.serverDeaths}`,
+  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB); kernel memory held at the end ${(r.tableBytesEnd / MiB).toFixed(1)} MiB; compositor deaths ${r.serverDeaths}`,
+);
+console.log(
+  `reclaims after clients left: ${r.reclaim.runs} (kernel memory given back ${(r.reclaim.trimmedBytes / MiB).toFixed(1)} MiB, GCs ${r.reclaim.gcMs.toFixed(0)} ms in all; ${r.reclaim.how})`,
 );
 const checks: [string, boolean][] = [
   ["0 honest failures", h.failures.length === 0],
