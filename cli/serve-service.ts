@@ -48,6 +48,11 @@ export interface ServeLimits {
   maxClientPoolBytes: number;
   /** Bytes of buffer copies (textures) the compositor keeps for one client (no_memory). */
   maxClientTextureBytes: number;
+  /**
+   * Bytes of one client's committed buffers read per frame (at least one buffer); the rest
+   * wait for the next frame, so one client's huge commits cannot stretch everyone's frame.
+   */
+  maxClientReadBytesPerFrame: number;
 }
 
 /**
@@ -66,6 +71,7 @@ export const DEFAULT_SERVE_LIMITS: Readonly<ServeLimits> = Object.freeze({
   maxClientMemory: 32 * 1024 * 1024,
   maxClientPoolBytes: 32 * 1024 * 1024,
   maxClientTextureBytes: 16 * 1024 * 1024,
+  maxClientReadBytesPerFrame: 4 * 1024 * 1024,
 });
 
 export interface ServeConfig {
@@ -200,6 +206,7 @@ export class ServeService {
       server: this.cfg.variant ? { variant: this.cfg.variant } : {},
       maxClientPoolBytes: this.limits.maxClientPoolBytes,
       maxClientTextureBytes: this.limits.maxClientTextureBytes,
+      maxClientReadBytesPerFrame: this.limits.maxClientReadBytesPerFrame,
     });
     const g: Generation = { n, kernel, comp, transports: new Set(), reported: false };
     comp.start({

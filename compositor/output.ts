@@ -76,6 +76,16 @@ export class Output {
     invalid: (b: Buffer) => boolean;
   } | null = null;
   private readEarly: Buffer[] = [];
+  /**
+   * Most bytes of newly committed buffers read for one client in one frame (at least one
+   * buffer, so every client progresses): the rest stay committed for the next frame, and
+   * their frame callbacks wait with them. One thread composites for everyone; without a
+   * bound, one client committing many large buffers makes a frame (and every other
+   * client's frame callback) as long as all its reads. Default: no bound.
+   */
+  maxClientReadBytesPerFrame = Number.POSITIVE_INFINITY;
+  /** Surfaces whose read waits for the next frame (the bound above). */
+  private readonly deferred = new Set<Surface>();
 
   constructor(
     readonly width: number,
@@ -270,9 +280,20 @@ export class Output {
     const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
     // Buffers read at their commit since the last frame (readAtCommit) count here.
     const early = this.readEarly.splice(0);
-    const late = this.surfaceList().map((s) =>
-      this.readDetached(s) ? null : this.readSurface(s, read, invalid),
-    );
+    const spent = new Map<ServerClient, number>();
+    this.deferred.clear();
+    const late = this.surfaceList().map((s) => {
+      if (this.readDetached(s)) return null;
+      const used = spent.get(s.client) ?? 0;
+      const next = s.current.dirty ? s.current.buffer : null;
+      if (used > 0 && next && used + next.span > this.maxClientReadBytesPerFrame) {
+        this.deferred.add(s);
+        return null;
+      }
+      const b = this.readSurface(s, read, invalid);
+      if (b) spent.set(s.client, used + b.span);
+      return b;
+    });
     for (const b of [...early, ...late]) {
       if (!b) continue;
       out.buffersRead++;
@@ -338,7 +359,7 @@ export class Output {
         if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
     const ms = Math.floor(time) >>> 0;
     for (const s of this.surfaceList()) {
-      if (s.client.closed) continue;
+      if (s.client.closed || this.deferred.has(s)) continue;
       for (const cb of s.current.frames.splice(0))
         if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
     }
