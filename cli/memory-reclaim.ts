@@ -12,7 +12,8 @@
  *   - glibc keeps freed heap chunks of MiB-sized buffers (native/memory-reclaim.cc says why).
  * So after clients leave, once things are calm (or at the latest every `maxIntervalMs`
  * while clients keep coming and going), the kernel is trimmed, then V8 is told memory is
- * low (LowMemoryNotification: memory-reducing full GCs) and glibc trims its heap, through
+ * low (a critical MemoryPressureNotification: a memory-reducing full GC) and glibc trims
+ * its heap, through
  * the addon native/memory-reclaim.cc. Without the addon (no C++ compiler or node headers) a
  * plain full GC is run instead, reached as jest-leak-detector reaches it
  * (v8.setFlagsFromString("--expose-gc"), then `gc` from a fresh context), so that
@@ -54,7 +55,7 @@ export interface ReclaimStats {
   trimmedBytes: number;
   /** Time spent in GCs and malloc_trim, in all (ms). */
   gcMs: number;
-  /** "addon" (LowMemoryNotification and malloc_trim), or "gc only: <why no addon>". */
+  /** "addon" (memory-pressure GC and malloc_trim), or "gc only: <why no addon>". */
   how: string;
 }
 
@@ -104,17 +105,28 @@ export class MemoryReclaimer {
     return true;
   }
 
-  /** Trims the kernel, then the engine's and the C library's memory. */
+  /**
+   * Trims the kernel, then the engine's and the C library's memory: three steps, each in a
+   * turn of the event loop of its own, so that clients are served between them and the
+   * longest pause is one step's.
+   */
   run(): void {
     this.dirtySince = 0;
     this.stats.runs++;
     this.stats.trimmedBytes += this.opts.trim();
-    const t0 = performance.now();
-    if (this.addon) {
-      this.addon.lowMemory();
-      this.addon.mallocTrim();
-    } else fullGc()();
-    this.stats.gcMs += performance.now() - t0;
+    const timed = (fn: () => void) => () => {
+      const t0 = performance.now();
+      fn();
+      this.stats.gcMs += performance.now() - t0;
+    };
+    const addon = this.addon;
+    setImmediate(
+      timed(() => {
+        if (addon) addon.lowMemory();
+        else fullGc()();
+        if (addon) setImmediate(timed(() => addon.mallocTrim()));
+      }),
+    );
   }
 
   stop(): void {

@@ -13,6 +13,7 @@
  * so nothing grows with the number of connections ever made.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { IntervalClock } from "../compositor/clock.ts";
 import { Compositor } from "../compositor/compositor.ts";
 import type { Policy } from "../compositor/policy.ts";
@@ -123,6 +124,11 @@ export interface HealthStatus {
   externalBytes: number;
   /** Trims and full GCs run after clients left, the bytes they gave back, their cost. */
   reclaim: ReclaimStats;
+  /**
+   * How late the event loop ran its callbacks since the previous /health answer (ms): the
+   * longest time the one thread was kept from serving anyone.
+   */
+  eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
   uptimeMs: number;
   limits: ServeLimits;
 }
@@ -166,6 +172,7 @@ export class ServeService {
   private readonly started = Date.now();
   private stopped = false;
   private readonly reclaimer: MemoryReclaimer;
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(cfg: ServeConfig) {
     this.cfg = cfg;
@@ -175,6 +182,7 @@ export class ServeService {
     this.gen = this.newGeneration(1);
     // From the event loop, so no kernel access holds a view of physical memory.
     this.reclaimer = new MemoryReclaimer({ trim: () => this.gen.kernel.frames.trim() });
+    this.loopDelay.enable();
   }
 
   get restart(): boolean {
@@ -311,6 +319,7 @@ export class ServeService {
     const path = (req.url ?? "").split("?")[0];
     if (req.method !== "GET" || path !== "/health") return false;
     const h = this.status();
+    this.loopDelay.reset();
     res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" });
     res.end(`${JSON.stringify(h)}\n`);
     return true;
@@ -365,6 +374,11 @@ export class ServeService {
       heapTotalBytes: mem.heapTotal,
       externalBytes: mem.external,
       reclaim: { ...this.reclaimer.stats },
+      eventLoopDelay: {
+        p50Ms: this.loopDelay.percentile(50) / 1e6,
+        p99Ms: this.loopDelay.percentile(99) / 1e6,
+        maxMs: this.loopDelay.max / 1e6,
+      },
       uptimeMs: Date.now() - this.started,
       limits: { ...this.limits },
     };
@@ -373,6 +387,7 @@ export class ServeService {
   async close(): Promise<void> {
     this.stopped = true;
     this.reclaimer.stop();
+    this.loopDelay.disable();
     this.gen.comp.stop();
     await this.listener?.close();
   }

@@ -76,6 +76,8 @@ export interface RssSample {
   heapUsed: number;
   heapTotal: number;
   external: number;
+  /** The server's longest event-loop delay since the previous sample (ms). */
+  loopDelayMaxMs: number;
 }
 
 export interface SoakReport {
@@ -483,6 +485,7 @@ interface Health {
   clients: number;
   deaths: number;
   reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
+  eventLoopDelay: { maxMs: number };
 }
 
 async function health(url: string): Promise<Health> {
@@ -582,11 +585,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             heapUsed: h.heapUsedBytes,
             heapTotal: h.heapTotalBytes,
             external: h.externalBytes,
+            loopDelayMaxMs: h.eventLoopDelay.maxMs,
           };
           rss.push(s);
           reclaim = h.reclaim;
           log(
-            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}`,
+            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
           );
         } catch (e) {
           if (!(e instanceof TypeError)) throw e; // fetch failed: counted, not an honest failure

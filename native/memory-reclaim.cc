@@ -2,13 +2,16 @@
  * memory-reclaim: a Node addon giving memory back to the kernel after a burst, for
  * `shmlab serve` (cli/memory-reclaim.ts). Two functions:
  *
- * lowMemory(): v8::Isolate::LowMemoryNotification(), "Optional notification that the
- *   system is running low on memory. V8 uses these notifications to attempt to free
- *   memory." (v8.h). It runs full GCs that reduce the memory footprint: dead ArrayBuffers
- *   (1 MiB messages, 4 MiB textures, a swapped-out frames buffer) are freed, and the young
- *   generation, which grows to 2 x 16 MiB semi-spaces under load and is never shrunk by a
- *   plain gc() or by idleness (V8 11.3, Heap::ReduceNewSpaceSize runs only for
- *   memory-reducing GCs or low allocation throughput), goes back to its initial size.
+ * lowMemory(): v8::Isolate::MemoryPressureNotification(kCritical), then back to kNone.
+ *   "Allows the host application to provide the V8 embedder with information about the
+ *   memory pressure" (v8-isolate.h); on the isolate's own thread a critical level runs a
+ *   full GC that reduces the memory footprint at once: dead ArrayBuffers (1 MiB messages,
+ *   4 MiB textures, a swapped-out frames buffer) are freed, and the young generation, which
+ *   grows to 2 x 16 MiB semi-spaces under load and is never shrunk by a plain gc() or by
+ *   idleness (V8 11.3: Heap::ReduceNewSpaceSize runs only for memory-reducing GCs or low
+ *   allocation throughput), goes back to its initial size. LowMemoryNotification does the
+ *   same with up to seven GCs in a row, about twice the pause. The level is set back to
+ *   kNone at once: left at critical, V8 would keep tuning every later GC for memory.
  *
  * mallocTrim(): glibc's malloc_trim(0). Node allocates ArrayBuffer backing stores with
  *   malloc. After a burst of MiB-sized buffers glibc raises its mmap threshold ("the
@@ -24,7 +27,9 @@
 namespace {
 
 void LowMemory(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  args.GetIsolate()->LowMemoryNotification();
+  v8::Isolate* isolate = args.GetIsolate();
+  isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kCritical);
+  isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kNone);
 }
 
 void MallocTrim(const v8::FunctionCallbackInfo<v8::Value>& args) {

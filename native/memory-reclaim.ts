@@ -1,5 +1,5 @@
 /**
- * The addon native/memory-reclaim.cc (V8's LowMemoryNotification and glibc's malloc_trim for
+ * The addon native/memory-reclaim.cc (V8's memory-pressure GC and glibc's malloc_trim for
  * this Node process), compiled on demand (build.ts) against the headers of the running
  * node. Where there is no C++ compiler, no node headers of this node's ABI, or no glibc,
  * the answer is a one-line reason and the caller goes on without it.
@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { buildNative } from "./build.ts";
 
 export interface MemoryReclaimAddon {
-  /** Memory-reducing full GCs (v8::Isolate::LowMemoryNotification). */
+  /** A memory-reducing full GC (v8::Isolate::MemoryPressureNotification, critical). */
   lowMemory(): void;
   /** glibc malloc_trim(0); true when memory was given back. */
   mallocTrim(): boolean;

@@ -54,9 +54,10 @@ for (const ph of ["warmup", "attack", "cooldown"] as const) {
     .filter((x) => x.phase === ph)
     .map((x) => x.rss / MiB)
     .sort((a, b) => a - b);
+  const delay = Math.max(...r.rss.filter((x) => x.phase === ph).map((x) => x.loopDelayMaxMs));
   if (xs.length)
     console.log(
-      `  ${ph.padEnd(8)} ${xs[0].toFixed(1)} / ${xs[Math.floor(xs.length / 2)].toFixed(1)} / ${xs[xs.length - 1].toFixed(1)} (${xs.length} samples)`,
+      `  ${ph.padEnd(8)} ${xs[0].toFixed(1)} / ${xs[Math.floor(xs.length / 2)].toFixed(1)} / ${xs[xs.length - 1].toFixed(1)} (${xs.length} samples); the server's longest event-loop delay ${delay.toFixed(0)} ms`,
     );
 }
 console.log(`honest failures: ${h.failures.length ? h.failures.join("; ") : "0"}`);
