@@ -45,6 +45,11 @@ export interface SoakOptions {
   serveNodeArgs?: string[];
   /** Extra environment of the server process (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
   serveEnv?: Record<string, string>;
+  /**
+   * After the cool-down, how much longer the run may wait for the server's reclaim (it
+   * waits for calm) before the end figures are taken anyway (default 30 s).
+   */
+  settleMs?: number;
   /** How long `serve` may take to say where it listens (default 60 s). */
   startTimeoutMs?: number;
 }
@@ -78,6 +83,8 @@ export interface RssSample {
   external: number;
   /** The server's longest event-loop delay since the previous sample (ms). */
   loopDelayMaxMs: number;
+  /** Taken after a reclaim the server ran once the attackers had left. */
+  afterReclaim?: boolean;
 }
 
 export interface SoakReport {
@@ -100,6 +107,10 @@ export interface SoakReport {
   healthFailures: number;
   rssStart: number;
   rssPeak: number;
+  /**
+   * Median of the last third of the samples taken after the server's reclaim once the
+   * attackers left (of the cool-down's samples if no reclaim came within `settleMs`).
+   */
   rssEnd: number;
   /** rssEnd / rssStart. */
   rssRatio: number;
@@ -550,12 +561,17 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let healthFailures = 0;
   let framesPeak = 0;
   let reclaim: SoakReport["reclaim"] = { runs: 0, trimmedBytes: 0, gcMs: 0, how: "?" };
+  /** Reclaims the server had run when the attackers left (-1: not yet left). */
+  let runsAtLeave = -1;
+  let settled = 0;
+  let done = false;
+  const settleMs = opts.settleMs ?? 30_000;
   const phased: { phase: RssSample["phase"]; ms: number }[] = [];
   try {
     const honestCtx: Ctx = {
       url,
       t0,
-      stop: () => elapsed() >= end,
+      stop: () => done,
       refused: () => {},
       attacked: () => {},
       rand: rng,
@@ -570,7 +586,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       ),
     );
     const sampler = (async () => {
-      while (elapsed() < end) {
+      // Past `end`, the run goes on (honest clients included) until the server has given
+      // memory back after the attackers left and three samples were taken since, or
+      // `settleMs` more pass: the end figure is then what the server holds once its
+      // reclaim ran, however late a loaded machine let the attackers leave.
+      while (!(elapsed() >= end && (settled >= 3 || elapsed() >= end + settleMs))) {
         try {
           const h = await health(url);
           deaths = h.deaths;
@@ -588,6 +608,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             loopDelayMaxMs: h.eventLoopDelay.maxMs,
           };
           rss.push(s);
+          if (runsAtLeave >= 0 && h.reclaim.runs > runsAtLeave) {
+            s.afterReclaim = true;
+            settled++;
+          }
           reclaim = h.reclaim;
           log(
             `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
@@ -598,6 +622,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         }
         await sleep(opts.sampleMs);
       }
+      done = true;
     })();
     await sleep(attackStart);
     log(`attack phase: ${opts.attackMs / 1000} s`);
@@ -605,6 +630,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     Object.assign(refusals, result.refusals);
     Object.assign(attacks, result.attacks);
     log("attackers left");
+    runsAtLeave = reclaim.runs;
     const perClient = await Promise.all(honest);
     await sampler;
     const sorted = [...times].sort((a, b) => a - b);
@@ -614,7 +640,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       .filter(([n]) => n < expected / 2)
       .map(([n, i]) => `honest-${i}: ${n} frames of ~${Math.round(expected)}`);
     const warm = rss.filter((s) => s.phase === "warmup").map((s) => s.rss);
-    const cool = rss.filter((s) => s.phase === "cooldown").map((s) => s.rss);
+    const settledRss = rss.filter((s) => s.afterReclaim).map((s) => s.rss);
+    const cool = settledRss.length
+      ? settledRss
+      : rss.filter((s) => s.phase === "cooldown").map((s) => s.rss);
     const rssStart = median(warm.slice(-Math.max(1, Math.ceil(warm.length / 3))));
     const rssEnd = median(cool.slice(-Math.max(1, Math.ceil(cool.length / 3))));
     return {

@@ -19,8 +19,8 @@ describe("soak (short)", () => {
     const r = await runSoak({
       warmupMs: 1500,
       attackMs: 4000,
-      // Long enough for the server's reclaim: 2 s without a client coming or going.
-      cooldownMs: 4500,
+      // The run waits past it for the server's reclaim (runSoak's settleMs).
+      cooldownMs: 2500,
       honest: 2,
       honestIntervalMs: 100,
       policy: "libwayland",
