@@ -313,6 +313,7 @@ export class Output {
     if (!b?.detached || s.client.closed) return false;
     const tex = b.texture && b.texture.length === b.span ? b.texture : new Uint8Array(b.span);
     this.rules.readDestroyed!(b, tex);
+    if (!this.surfaces.has(s)) return true; // the read ended its client (see readSurface)
     b.texture = tex;
     this.setTexture(s, tex);
     return true;
@@ -338,6 +339,10 @@ export class Output {
       return null;
     }
     read(b, tex);
+    // The read may have ended the client (libwayland posts invalid_fd at the end_access of
+    // a read that faulted, and the client is disconnected): its surfaces are destroyed, and
+    // a destroyed surface must not take a texture back, or the copy is held for good.
+    if (!this.surfaces.has(s)) return b;
     b.texture = tex;
     this.setTexture(s, tex);
     s.texGeom = {
