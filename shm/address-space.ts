@@ -316,6 +316,19 @@ export class AddressSpace {
     return top - length >= MMAP_MIN ? top - length : undefined;
   }
 
+  /**
+   * True when a mapping may grow in place over [start, end) (mremap without moving): the
+   * range is free and below MMAP_BASE. In a Linux process the loader and the libraries are
+   * mapped first, top-down from mm->mmap_base (arch_get_unmapped_area_topdown), and every
+   * later mapping lands directly below them or below an earlier one: the topmost mapping
+   * of a running program has something right above it, so growing it moves it
+   * (scenarios/mremap/grow-moves-topdown.json, held to the host). The model maps no
+   * libraries; MMAP_BASE stands for the lowest of them.
+   */
+  mayGrowInto(start: number, end: number): boolean {
+    return end <= MMAP_BASE && this.isFree(start, end);
+  }
+
   /** True when [start, end) is free. */
   isFree(start: number, end: number): boolean {
     const v = this.floor(end - 1);

@@ -305,7 +305,7 @@ export function mremap(
     return addr;
   }
   // Grow: in place when the VMA ends here and the space after it is free.
-  if (addr + oldLen === vma.end && p.mm.isFree(vma.end, addr + newLen + PAGE_SIZE)) {
+  if (addr + oldLen === vma.end && p.mm.mayGrowInto(vma.end, addr + newLen + PAGE_SIZE)) {
     const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
     piece.resize(addr + newLen);
     p.mm.resized(piece);
