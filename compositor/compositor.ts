@@ -120,6 +120,12 @@ export interface CompositorOptions {
    * wl_display.error no_memory. Default: no limit.
    */
   maxClientPoolBytes?: number;
+  /**
+   * Most bytes of newly committed buffers read for one client per frame (at least one
+   * buffer); the rest, and their frame callbacks, wait for the next frame
+   * (Output.maxClientReadBytesPerFrame). Default: no limit.
+   */
+  maxClientReadBytesPerFrame?: number;
 }
 
 export interface LocalClient {
@@ -186,6 +192,8 @@ export class Compositor {
         read: (b, tex, ranges) => this.readThrough(b, tex, ranges),
         invalid: (b) => this.invalidBeyondShrink(b),
       };
+    this.output.maxClientReadBytesPerFrame =
+      opts.maxClientReadBytesPerFrame ?? Number.POSITIVE_INFINITY;
     this.framebuffer = this.output.framebuffer;
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
