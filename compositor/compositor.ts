@@ -181,6 +181,7 @@ export class Compositor {
       damage: this.reads.damage,
       destroyed: this.reads.destroyed,
       texture: this.reads.texture,
+      frameDone: this.reads.frameDone,
       attach: (b) => this.instance.attach?.(b),
       readDestroyed: undefined,
       releaseDetached: (b) => this.pools.releaseDetached(b),

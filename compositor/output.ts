@@ -76,6 +76,8 @@ export interface OutputRules {
   destroyed?: "drop" | "read";
   /** "buffer": each buffer keeps its own texture, damage updates it (Hyprland). */
   texture?: "surface" | "buffer";
+  /** "all": every surface's frame callbacks are answered, shown or not (policy.ts). */
+  frameDone?: "shown" | "all";
   /** wl_surface.commit attached this live buffer (weston's pixman_renderer_attach). */
   attach?(b: Buffer): void;
   /** Keep a destroyed buffer on screen and read it at every repaint, unbracketed. */
@@ -487,7 +489,8 @@ export class Output {
       // A surface with nothing to show is not repainted, so its callbacks wait (wlroots'
       // wlr_surface_send_frame_done reaches only surfaces it renders, weston's only views
       // on an output): seen on sway 1.7, fuzz seed 100 (docs/real-compositors.md).
-      if (s.client.closed || !this.mapped(s) || this.deferred.has(s)) continue;
+      if (s.client.closed || this.deferred.has(s)) continue;
+      if (this.rules.frameDone !== "all" && !this.mapped(s)) continue;
       for (const cb of s.current.frames.splice(0))
         if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
     }

@@ -237,6 +237,15 @@ export interface ReadRules {
    * CWLSHMBuffer constructor makes its CTexture from the pool's data there).
    */
   readAtCreate?: boolean;
+  /**
+   * Which surfaces a frame answers wl_surface.frame for: "shown" (default: only a surface
+   * with something to show is repainted, and only a repainted one gets its callbacks —
+   * wlroots' wlr_surface_send_frame_done, weston's views on an output; sway 1.7, fuzz seed
+   * 100) or "all" (the X server: MIT-SHM has no frame callbacks, and the model's `frame`
+   * stands for a request's round trip, which Xvfb answers whatever is on screen; Xvfb fuzz
+   * seed 100, docs/real-compositors.md).
+   */
+  frameDone?: "shown" | "all";
 }
 
 export interface Policy {
@@ -314,5 +323,6 @@ export function readRules(p: Policy): Required<ReadRules> {
     bracket: r.bracket ?? r.thread ?? "main",
     texture: r.texture ?? "surface",
     readAtCreate: r.readAtCreate ?? false,
+    frameDone: r.frameDone ?? "shown",
   };
 }

@@ -51,6 +51,22 @@ describe("frame callbacks wait for contents (fuzz seed 100 on sway 1.7)", () => 
   });
 });
 
+describe("frame callbacks on X11 (Xvfb fuzz seed 100)", () => {
+  it("xorg-mit-shm answers a bare surface's frame: it stands for a round trip, not a repaint", async () => {
+    const { comp, c, surface } = await twoBuffers("xorg-mit-shm");
+    let done = 0;
+    const cb = c.client.request(surface, "frame", [NEW_ID]);
+    c.client.listen(cb, () => {
+      done++;
+    });
+    c.client.request(surface, "commit");
+    await settle();
+    comp.frame();
+    await settle();
+    expect(done).toBe(1);
+  });
+});
+
 describe("read moments", () => {
   it("repaint (wlroots-0.15): a buffer shown once is read again at later frames (fuzz seed 102)", async () => {
     const { comp, c, fd, a, surface } = await twoBuffers("wlroots-0.15");

@@ -89,6 +89,7 @@ export const xorgMitShm: Policy = {
   // ProcShmPutImage reads the segment inside the request (PutImage/CopyArea from
   // shmdesc->addr + offset) and sends ShmCompletion right after.
   readAtCommit: true,
+  reads: { frameDone: "all" },
   create(proc, env) {
     const busfaults: Busfault[] = [];
     let busfaulted = false;
