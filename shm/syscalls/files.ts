@@ -149,9 +149,9 @@ export function fallocate(
   if (file.seals & SEAL.F_SEAL_GROW && offset + length > file.size) {
     errno("EPERM", "fallocate", "grow sealed");
   }
-  // Allocate the pages (within the new size only: pages beyond i_size can never be reached).
-  const end =
-    mode & FALLOC.FALLOC_FL_KEEP_SIZE ? Math.min(offset + length, file.size) : offset + length;
+  // shmem_fallocate allocates the whole range, past i_size too: FALLOC_FL_KEEP_SIZE only
+  // leaves i_size alone (st_blocks counts those pages; a later growth finds them).
+  const end = offset + length;
   for (let pg = Math.floor(offset / PAGE_SIZE); pg * PAGE_SIZE < end; pg++) {
     if (!file.pages.has(pg)) {
       file.pages.set(pg, p.kernel.frames.alloc(file.ino, "fallocate"));
