@@ -254,18 +254,18 @@ function writeFileBytes(
 
 /**
  * The checks ksys_pread64 and ksys_pwrite64 share, in their order: offset, fd, ESPIPE (no
- * FMODE_PREAD/PWRITE on a pipe), access mode (vfs_read/vfs_write: EBADF), a file that can
- * be read or written at an offset.
+ * FMODE_PREAD/PWRITE but on a regular file), access mode (vfs_read/vfs_write: EBADF).
  */
 function positionalFile(p: Process, fd: number, offset: number, write: boolean): ShmemFile {
   const name = write ? "pwrite64" : "pread64";
   p.enter(name);
   if (offset < 0) errno("EINVAL", name);
   const f = p.fds.get(fd, name);
-  if (f.inode.kind === "pipe") errno("ESPIPE", name);
-  if (!(write ? f.writable : f.readable)) errno("EBADF", name);
+  // "if (f.file->f_mode & FMODE_PREAD)" (FMODE_PWRITE): only a regular file has it here;
+  // a pipe or an anonymous inode (userfaultfd) is ESPIPE.
   const file = shmemOf(f);
-  if (!file) errno("EINVAL", name);
+  if (!file) errno("ESPIPE", name);
+  if (!(write ? f.writable : f.readable)) errno("EBADF", name);
   return file;
 }
 

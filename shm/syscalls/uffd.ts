@@ -30,7 +30,8 @@ export function userfaultfd(p: Process, flags: number): number {
     k.allocIno(),
     new UffdContext(p.pid, (flags & UFFD_USER_MODE_ONLY) !== 0),
   );
-  return p.fds.install(new OpenFile(k.allocFileId(), inode, true, true), "userfaultfd");
+  // anon_inode_getfile("[userfaultfd]", &userfaultfd_fops, ctx, O_RDONLY | ...): read-only.
+  return p.fds.install(new OpenFile(k.allocFileId(), inode, true, false), "userfaultfd");
 }
 
 export function api(p: Process, fd: number, features: number): void {
