@@ -55,6 +55,9 @@ export function pipe(p: Process): [number, number] {
   const w = new OpenFile(k.allocFileId(), inode, false, true, "w");
   inode.readers = 1;
   inode.writers = 1;
+  // __do_pipe_flags takes both descriptors before installing either: with one free slot,
+  // pipe(2) is EMFILE and consumes none.
+  if (p.fds.freeSlots(2) < 2) errno("EMFILE", "pipe");
   const rfd = p.fds.install(r, "pipe");
   const wfd = p.fds.install(w, "pipe");
   return [rfd, wfd];

@@ -1,0 +1,129 @@
+/**
+ * Every syscall is counted, and fails, under its Linux name (the syscall table's, as strace
+ * shows it: pread64, not pread; fcntl for the seals; ioctl for the userfaultfd commands).
+ * The lab's per-process syscall counts and every ErrnoError's `.syscall` rely on it.
+ */
+import { describe, expect, it } from "vitest";
+import { ErrnoError } from "../shm/errors.ts";
+import { FIRST_FD, MAX_FDS } from "../shm/fd-table.ts";
+import type { Process } from "../shm/process.ts";
+import { MAP, PROT, UFFD } from "../shm/uapi.ts";
+import { PG, RW, setup } from "./helpers.ts";
+
+const BAD_FD = 99;
+
+function errorOf(fn: () => unknown): ErrnoError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ErrnoError) return e;
+    throw e;
+  }
+  throw new Error("expected an ErrnoError");
+}
+
+/** [Linux name, a call of it on `fd`] */
+const ON_FD: [string, (p: Process, fd: number) => unknown][] = [
+  ["dup", (p, fd) => p.dup(fd)],
+  ["close", (p, fd) => p.close(fd)],
+  ["ftruncate", (p, fd) => p.ftruncate(fd, PG)],
+  ["fallocate", (p, fd) => p.fallocate(fd, 0, 0, PG)],
+  ["fstat", (p, fd) => p.fstatSize(fd)],
+  ["fstat", (p, fd) => p.fstatBlocks(fd)],
+  ["pread64", (p, fd) => p.pread(fd, 1, 0)],
+  ["pread64", (p, fd) => p.preadInto(fd, new Uint8Array(1), 0)],
+  ["pwrite64", (p, fd) => p.pwrite(fd, new Uint8Array(1), 0)],
+  ["read", (p, fd) => p.read(fd, p.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS), 1)],
+  ["write", (p, fd) => p.write(fd, p.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS), 1)],
+  ["fcntl", (p, fd) => p.addSeals(fd, 0)],
+  ["fcntl", (p, fd) => p.getSeals(fd)],
+  ["mmap", (p, fd) => p.mmap(0, PG, PROT.PROT_READ, MAP.MAP_SHARED, fd, 0)],
+  ["ioctl", (p, fd) => p.uffdioApi(fd, 0)],
+];
+
+describe("syscalls under their Linux names", () => {
+  for (const [name, call] of ON_FD) {
+    it(`${name}: counted once per call, and EBADF on a closed fd names it`, () => {
+      const { a } = setup();
+      const before = a.counters.syscalls[name] ?? 0;
+      const e = errorOf(() => call(a, BAD_FD));
+      expect([e.code, e.syscall]).toEqual(["EBADF", name]);
+      expect(a.counters.syscalls[name]).toBe(before + 1);
+    });
+  }
+
+  it("a memfd's life: memfd_create, ftruncate, fstat, pwrite64, pread64, fcntl, close", () => {
+    const { a } = setup();
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, PG);
+    a.fstatSize(fd);
+    a.pwrite(fd, new Uint8Array([1]), 0);
+    a.pread(fd, 1, 0);
+    a.getSeals(fd);
+    a.close(fd);
+    const [r, w] = a.pipe();
+    a.dup(r);
+    a.close(w);
+    expect(a.counters.syscalls).toMatchObject({
+      memfd_create: 1,
+      ftruncate: 1,
+      fstat: 1,
+      pwrite64: 1,
+      pread64: 1,
+      fcntl: 1,
+      close: 2,
+      pipe: 1,
+      dup: 1,
+    });
+  });
+
+  it("an ioctl on a userfaultfd and a read of its events: ioctl and read", () => {
+    const { a } = setup();
+    const u = a.userfaultfd();
+    a.uffdioApi(u, 0);
+    const m = a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    a.uffdioRegister(u, m, PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    const e = errorOf(() => a.uffdRead(u));
+    expect([e.code, e.syscall]).toEqual(["EAGAIN", "read"]);
+    expect(a.counters.syscalls).toMatchObject({ userfaultfd: 1, ioctl: 2, read: 1 });
+  });
+});
+
+describe("RLIMIT_NOFILE (EMFILE)", () => {
+  /**
+   * Fills the table but for the last `free` descriptors with copies of one memfd (as dup
+   * would, without a thousand syscalls each followed by the kernel self-check's walk).
+   */
+  function fill(p: Process, free: number): void {
+    const file = p.fds.get(p.memfdCreate("filler"), "test");
+    for (let fd = FIRST_FD + 1; fd < MAX_FDS - free; fd++) p.fds.installAt(fd, file);
+  }
+
+  it("memfd_create, dup and pipe are EMFILE on a full table, under their names", () => {
+    const { a } = setup();
+    fill(a, 0);
+    for (const [name, call] of [
+      ["memfd_create", () => a.memfdCreate("y")],
+      ["dup", () => a.dup(3)],
+      ["pipe", () => a.pipe()],
+    ] as const) {
+      const e = errorOf(call);
+      expect([e.code, e.syscall]).toEqual(["EMFILE", name]);
+    }
+  });
+
+  it("pipe with one free descriptor is EMFILE and consumes none (__do_pipe_flags)", () => {
+    // Checked on Linux 6.18: with one slot free, pipe() fails EMFILE and a memfd_create
+    // after it gets that slot.
+    const { a } = setup();
+    fill(a, 1);
+    expect(errorOf(() => a.pipe()).code).toBe("EMFILE");
+    expect(a.memfdCreate("y")).toBe(MAX_FDS - 1);
+  });
+
+  it("pipe with two free descriptors succeeds, the lowest first: read end, then write end", () => {
+    const { a } = setup();
+    fill(a, 2);
+    expect(a.pipe()).toEqual([MAX_FDS - 2, MAX_FDS - 1]);
+  });
+});
