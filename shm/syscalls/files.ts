@@ -139,6 +139,7 @@ export function fallocate(
   if (!f.writable) errno("EBADF", "fallocate", "not open for writing");
   if (f.inode.kind === "pipe") errno("ESPIPE", "fallocate");
   const file = shmemOf(f);
+  // Stryker disable next-line ConditionalExpression: unreachable in the model — a pipe is ESPIPE above and the only other non-shmem file, a userfaultfd, is read-only (EBADF above); the check narrows the type
   if (!file) errno("ENODEV", "fallocate");
   if (offset + length > MAX_FILE_SIZE) errno("EFBIG", "fallocate");
   if (punch) {
@@ -268,6 +269,7 @@ function positionalFile(p: Process, fd: number, offset: number, write: boolean):
   // a pipe or an anonymous inode (userfaultfd) is ESPIPE.
   const file = shmemOf(f);
   if (!file) errno("ESPIPE", name);
+  // Stryker disable next-line ConditionalExpression: every shmem file in the model is open read-write (memfd_create's O_RDWR; no open(2) of /proc/self/fd), so vfs_read/vfs_write's EBADF cannot happen here
   if (!(write ? f.writable : f.readable)) errno("EBADF", name);
   return file;
 }
@@ -344,6 +346,7 @@ export function writeFromUser(p: Process, fd: number, addr: number, length: numb
   if (length === 0) return 0;
   if (f.inode.kind === "pipe") return pipeWrite(p, f.inode, addr, length);
   const file = shmemOf(f);
+  // Stryker disable next-line ConditionalExpression: unreachable — pipes return above and a userfaultfd is read-only (EBADF above); the check narrows the type
   if (!file) errno("EINVAL", "write");
   if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) errno("EPERM", "write");
   const buf = new Uint8Array(length);
