@@ -58,6 +58,8 @@ export default {
     "test/protocol-validate.test.ts",
     "test/validation.test.ts",
     "test/syscalls-files.test.ts",
+    "test/syscall-names.test.ts",
+    "test/pipes.test.ts",
     "test/syscalls-memory.test.ts",
     "test/truncate.test.ts",
     "test/signals.test.ts",
