@@ -3,6 +3,7 @@
  * read, write, fcntl seals. Argument checks follow the order of the Linux functions named in
  * each comment, so that the first failing check gives the same errno as on the host.
  */
+import { TASK_SIZE } from "../address-space.ts";
 import { ErrnoError, errno } from "../errors.ts";
 import { MAX_FILE_SIZE, OpenFile, PIPE_BUFFERS, Pipe, ShmemFile } from "../file.ts";
 import type { Kernel } from "../kernel.ts";
@@ -82,9 +83,14 @@ export function releaseFile(k: Kernel, f: OpenFile): void {
     if (f.pipeEnd === "r") f.inode.readers--;
     else f.inode.writers--;
   } else if (f.inode.kind === "userfaultfd") {
-    // Closing the last uffd reference wakes every waiter (userfaultfd_release).
-    f.inode.ctx.released = true;
-    f.inode.ctx.wake(0, Number.POSITIVE_INFINITY);
+    // userfaultfd_release: every VMA registered with the context is unregistered
+    // ("vma->vm_userfaultfd_ctx = NULL_VM_UFFD_CTX"), then every waiter woken; a later
+    // fault there is an ordinary fault.
+    const ctx = f.inode.ctx;
+    const mm = k.processes.get(ctx.ownerPid)?.mm;
+    for (const v of mm?.overlapping(0, TASK_SIZE) ?? []) if (v.uffd === ctx) v.uffd = undefined;
+    ctx.released = true;
+    ctx.wake(0, Number.POSITIVE_INFINITY);
   }
 }
 
