@@ -50,7 +50,9 @@ export function register(p: Process, fd: number, addr: number, length: number, m
   if (mode !== UFFD.UFFDIO_REGISTER_MODE_MISSING) errno("EINVAL", "ioctl", "only MISSING mode");
   if (addr % PAGE_SIZE || length % PAGE_SIZE || length === 0) errno("EINVAL", "ioctl");
   const end = addr + length;
-  if (!p.mm.fullyMapped(addr, end)) errno("EINVAL", "ioctl", "range not fully mapped");
+  // userfaultfd_register: "check that there's at least one vma in the range" — holes
+  // between VMAs are allowed (the host registers [vma, hole, vma] and returns 0).
+  if (p.mm.overlapping(addr, end).length === 0) errno("EINVAL", "ioctl", "no mapping in the range");
   for (const v of p.mm.isolate(addr, end)) {
     if (v.flags.pfnmap || v.flags.droppable) errno("EINVAL", "ioctl");
     v.uffd = u.ctx;
