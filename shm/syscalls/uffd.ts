@@ -85,8 +85,13 @@ function install(
   if (addr % PAGE_SIZE || length % PAGE_SIZE || length === 0) errno("EINVAL", "ioctl", what);
   const k = p.kernel;
   // The ioctls act on the address space the userfaultfd was created in, whoever calls them.
-  const mm = k.processes.get(u.ctx.ownerPid)?.mm;
-  if (!mm) errno("ESRCH", "ioctl", `${what}: the registering process is gone`);
+  // "if (mmget_not_zero(ctx->mm)) ... else return -ESRCH": an exited or killed owner's
+  // address space is gone even while another process holds the userfaultfd.
+  const owner = k.processes.get(u.ctx.ownerPid);
+  if (!owner?.alive) {
+    errno("ESRCH", "ioctl", `${what}: the registering process is gone`);
+  }
+  const mm = owner.mm;
   let done = 0;
   for (let a = addr; a < addr + length; a += PAGE_SIZE) {
     const v = mm.find(a);
