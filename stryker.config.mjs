@@ -62,6 +62,7 @@ export default {
     "test/pipes.test.ts",
     "test/syscalls-memory.test.ts",
     "test/truncate.test.ts",
+    "test/inode-eviction.test.ts",
     "test/signals.test.ts",
     "test/fork.test.ts",
     "test/gup.test.ts",
