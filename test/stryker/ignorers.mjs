@@ -33,8 +33,21 @@ export const strykerPlugins = [
       if (!parent || path.listKey !== "arguments" || path.key !== DETAIL_ARG) return undefined;
       if (!(parent.isCallExpression() || parent.isNewExpression())) return undefined;
       const name = calleeName(parent);
-      if (name !== "errno" && name !== "ErrnoError") return undefined;
-      return "errno detail text: Linux returns only the errno; the text is for humans";
+      if (name === "errno" || name === "ErrnoError") {
+        return "errno detail text: Linux returns only the errno; the text is for humans";
+      }
+      return undefined;
+    },
+  }),
+  // new InvariantViolation(invariant, place, detail, frame)'s detail: the sentence a finding
+  // prints. The invariant and the place (the finding's dedup key) are mutated and pinned.
+  declareValuePlugin(PluginKind.Ignore, "invariant-detail", {
+    shouldIgnore(path) {
+      const parent = path.parentPath;
+      if (!parent || path.listKey !== "arguments" || path.key !== 2) return undefined;
+      if (!parent.isNewExpression() || calleeName(parent) !== "InvariantViolation")
+        return undefined;
+      return "InvariantViolation detail: the finding's sentence for humans, not its key";
     },
   }),
   // ShmemFile.counters (shm/counters.ts FileCounters) is written by the syscalls and read by
