@@ -6,8 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { ErrnoError } from "../shm/errors.ts";
 import { FIRST_FD, MAX_FDS } from "../shm/fd-table.ts";
+import { MAX_FILE_SIZE } from "../shm/file.ts";
 import type { Process } from "../shm/process.ts";
-import { MAP, PROT, UFFD } from "../shm/uapi.ts";
+import { FALLOC, MAP, MFD, PROT, SEAL, UFFD } from "../shm/uapi.ts";
 import { PG, RW, setup } from "./helpers.ts";
 
 const BAD_FD = 99;
@@ -126,4 +127,95 @@ describe("RLIMIT_NOFILE (EMFILE)", () => {
     fill(a, 2);
     expect(a.pipe()).toEqual([MAX_FDS - 2, MAX_FDS - 1]);
   });
+});
+
+describe("every refusal names the syscall that refused (ErrnoError.syscall, as strace prints it)", () => {
+  const anonymous = (p: Process) => p.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+  const gone = (p: Process) => {
+    const m = anonymous(p);
+    p.munmap(m, PG);
+    return m;
+  };
+  const sealed = (p: Process, seals: number) => {
+    const fd = p.memfdCreate("s", MFD.MFD_ALLOW_SEALING);
+    p.ftruncate(fd, PG);
+    p.addSeals(fd, seals);
+    return fd;
+  };
+  const KEEP = FALLOC.FALLOC_FL_KEEP_SIZE;
+  const PUNCH = FALLOC.FALLOC_FL_PUNCH_HOLE | KEEP;
+  /** [syscall, errno, the call] */
+  const REFUSALS: [string, string, (p: Process) => unknown][] = [
+    ["memfd_create", "EINVAL", (p) => p.memfdCreate("x", 0x1000)],
+    ["memfd_create", "EINVAL", (p) => p.memfdCreate("x", MFD.MFD_EXEC | MFD.MFD_NOEXEC_SEAL)],
+    ["memfd_create", "EINVAL", (p) => p.memfdCreate("n".repeat(250))],
+    ["ftruncate", "EINVAL", (p) => p.ftruncate(p.memfdCreate("x"), -1)],
+    ["ftruncate", "EINVAL", (p) => p.ftruncate(p.pipe()[1], 1)],
+    ["ftruncate", "EFBIG", (p) => p.ftruncate(p.memfdCreate("x"), MAX_FILE_SIZE + 1)],
+    ["ftruncate", "EPERM", (p) => p.ftruncate(sealed(p, SEAL.F_SEAL_SHRINK), 0)],
+    ["fallocate", "EINVAL", (p) => p.fallocate(p.memfdCreate("x"), 0, -1, 1)],
+    ["fallocate", "EOPNOTSUPP", (p) => p.fallocate(p.memfdCreate("x"), 0x40, 0, 1)],
+    [
+      "fallocate",
+      "EOPNOTSUPP",
+      (p) => p.fallocate(p.memfdCreate("x"), FALLOC.FALLOC_FL_PUNCH_HOLE, 0, 1),
+    ],
+    ["fallocate", "EBADF", (p) => p.fallocate(p.pipe()[0], 0, 0, 1)],
+    ["fallocate", "ESPIPE", (p) => p.fallocate(p.pipe()[1], 0, 0, 1)],
+    ["fallocate", "EFBIG", (p) => p.fallocate(p.memfdCreate("x"), KEEP, MAX_FILE_SIZE, 1)],
+    ["fallocate", "EPERM", (p) => p.fallocate(sealed(p, SEAL.F_SEAL_WRITE), PUNCH, 0, 1)],
+    ["fallocate", "EPERM", (p) => p.fallocate(sealed(p, SEAL.F_SEAL_GROW), 0, 0, 2 * PG)],
+    ["pread64", "EINVAL", (p) => p.pread(p.memfdCreate("x"), 1, -1)],
+    ["pread64", "EINVAL", (p) => p.pread(p.memfdCreate("x"), -1, 0)],
+    ["pread64", "ESPIPE", (p) => p.pread(p.pipe()[0], 1, 0)],
+    ["pwrite64", "ESPIPE", (p) => p.pwrite(p.pipe()[1], new Uint8Array(1), 0)],
+    ["pwrite64", "EPERM", (p) => p.pwrite(sealed(p, SEAL.F_SEAL_WRITE), new Uint8Array(1), 0)],
+    ["pwrite64", "EPERM", (p) => p.pwrite(sealed(p, SEAL.F_SEAL_GROW), new Uint8Array(1), PG)],
+    ["read", "EBADF", (p) => p.read(p.pipe()[1], anonymous(p), 1)],
+    [
+      "read",
+      "EFAULT",
+      (p) => p.read(sealed(p, 0), gone(p), 1), // a 4 KiB file read into unmapped memory
+    ],
+    ["write", "EBADF", (p) => p.write(p.pipe()[0], anonymous(p), 1)],
+    ["write", "EPERM", (p) => p.write(sealed(p, SEAL.F_SEAL_WRITE), anonymous(p), 1)],
+    ["write", "EFAULT", (p) => p.write(p.memfdCreate("x"), gone(p), 1)],
+    ["write", "EFAULT", (p) => p.write(p.pipe()[1], gone(p), 1)],
+    ["write", "EFAULT", (p) => p.write(p.pipe()[1], gone(p), PG)],
+    [
+      "write",
+      "EPIPE",
+      (p) => {
+        const [r, w] = p.pipe();
+        p.close(r);
+        return p.write(w, anonymous(p), 1);
+      },
+    ],
+    ["fcntl", "EPERM", (p) => p.addSeals(p.pipe()[0], SEAL.F_SEAL_SHRINK)],
+    ["fcntl", "EINVAL", (p) => p.addSeals(p.memfdCreate("x", MFD.MFD_ALLOW_SEALING), 0x100)],
+    ["fcntl", "EINVAL", (p) => p.addSeals(p.pipe()[1], SEAL.F_SEAL_SHRINK)],
+    ["fcntl", "EPERM", (p) => p.addSeals(sealed(p, SEAL.F_SEAL_SEAL), SEAL.F_SEAL_GROW)],
+    ["fcntl", "EINVAL", (p) => p.getSeals(p.pipe()[0])],
+    ["fcntl", "EINVAL", (p) => p.setZeroBeyondEof(p.memfdCreate("x"))],
+    ["mmap", "EINVAL", (p) => p.mmap(0, 0, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS)],
+    ["mmap", "ENODEV", (p) => p.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE, p.pipe()[0], 0)],
+    ["munmap", "EINVAL", (p) => p.munmap(1, PG)],
+    ["mprotect", "EINVAL", (p) => p.mprotect(1, PG, PROT.PROT_READ)],
+    ["madvise", "EINVAL", (p) => p.madvise(1, PG, 4)],
+    ["mremap", "EINVAL", (p) => p.mremap(anonymous(p), PG, 2 * PG, 0x100)],
+    ["userfaultfd", "EINVAL", (p) => p.userfaultfd(0x10)],
+    [
+      "ioctl",
+      "EINVAL",
+      (p) => p.uffdioRegister(p.userfaultfd(), anonymous(p), PG, UFFD.UFFDIO_REGISTER_MODE_MISSING),
+    ],
+  ];
+
+  for (const [name, code, call] of REFUSALS) {
+    it(`${name}: ${code} — ${call.toString().slice(7, 80)}`, () => {
+      const { a } = setup();
+      const e = errorOf(() => call(a));
+      expect([e.code, e.syscall]).toEqual([code, name]);
+    });
+  }
 });
