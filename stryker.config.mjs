@@ -75,6 +75,7 @@ export default {
     "test/policy-libwayland-wlcs.test.ts",
     "test/proposals.test.ts",
     "test/fuzz-invariants.test.ts",
+    "test/fuzz-invariants-frame.test.ts",
     "test/verdict.test.ts",
     "test/oracle-live.test.ts",
     "test/policy-libwayland-handler.test.ts",
