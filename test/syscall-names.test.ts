@@ -142,6 +142,11 @@ describe("every refusal names the syscall that refused (ErrnoError.syscall, as s
     p.addSeals(fd, seals);
     return fd;
   };
+  const uffd = (p: Process) => {
+    const u = p.userfaultfd();
+    p.uffdioApi(u, 0);
+    return u;
+  };
   const KEEP = FALLOC.FALLOC_FL_KEEP_SIZE;
   const PUNCH = FALLOC.FALLOC_FL_PUNCH_HOLE | KEEP;
   /** [syscall, errno, the call] */
@@ -204,6 +209,42 @@ describe("every refusal names the syscall that refused (ErrnoError.syscall, as s
     ["madvise", "EINVAL", (p) => p.madvise(1, PG, 4)],
     ["mremap", "EINVAL", (p) => p.mremap(anonymous(p), PG, 2 * PG, 0x100)],
     ["userfaultfd", "EINVAL", (p) => p.userfaultfd(0x10)],
+    [
+      "ioctl",
+      "EINVAL",
+      (p) => {
+        const u = p.userfaultfd();
+        p.uffdioApi(u, 0);
+        return p.uffdioApi(u, 0); // UFFDIO_API twice
+      },
+    ],
+    ["ioctl", "EINVAL", (p) => p.uffdioApi(p.userfaultfd(), 1 << 30)],
+    ["ioctl", "EINVAL", (p) => p.uffdioRegister(uffd(p), anonymous(p), PG, 0)],
+    [
+      "ioctl",
+      "EINVAL",
+      (p) => p.uffdioRegister(uffd(p), anonymous(p), 100, UFFD.UFFDIO_REGISTER_MODE_MISSING),
+    ],
+    [
+      "ioctl",
+      "EINVAL",
+      (p) => p.uffdioRegister(uffd(p), gone(p), PG, UFFD.UFFDIO_REGISTER_MODE_MISSING),
+    ],
+    ["ioctl", "EINVAL", (p) => p.uffdioZeropage(uffd(p), anonymous(p) + 8, PG)],
+    ["ioctl", "ENOENT", (p) => p.uffdioZeropage(uffd(p), anonymous(p), PG)],
+    [
+      "ioctl",
+      "EEXIST",
+      (p) => {
+        const u = uffd(p);
+        const m = anonymous(p);
+        p.uffdioRegister(u, m, PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+        p.uffdioZeropage(u, m, PG);
+        return p.uffdioCopy(u, m, new Uint8Array(PG));
+      },
+    ],
+    ["ioctl", "EINVAL", (p) => p.uffdioZeropage(p.memfdCreate("x"), 0, PG)],
+    ["poll", "EINVAL", (p) => p.uffdPending(p.memfdCreate("x"))],
     [
       "ioctl",
       "EINVAL",

@@ -201,4 +201,19 @@ describe("userfaultfd ioctls on anonymous memory, and across processes", () => {
     expect(errnoOf(() => a.uffdioApi(fd, 0))).toBe("EINVAL");
     expect(errnoOf(() => a.uffdioZeropage(fd, 0, PG))).toBe("EINVAL");
   });
+
+  it("a resolution stops at the first page it cannot fill and returns the bytes done (uffdio_copy.copy)", () => {
+    // mfill_atomic fills page by page and returns what it copied before the error.
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const [u, m] = registered(a, 2 * PG);
+    a.uffdioZeropage(u, m + PG, PG);
+    expect(a.uffdioCopy(u, m, new Uint8Array(2 * PG).fill(5))).toBe(PG); // page 1 is present
+    expect(a.load(m, 1)[0]).toBe(5);
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, PG);
+    const s = a.mmap(0, 2 * PG, RWP, MAP.MAP_SHARED, fd, 0);
+    a.uffdioRegister(u, s, 2 * PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    expect(a.uffdioZeropage(u, s, 2 * PG)).toBe(PG); // page 1 is past i_size
+  });
 });
