@@ -258,6 +258,7 @@ export class Compositor {
     const below = this.kernel.scheduler;
     this.kernel.scheduler = {
       point: (p, site) => below.point(p, site),
+      quietFor: (p) => below.quietFor?.(p) === true,
       block(p, until, w) {
         if (p === proc && w === what) {
           run();

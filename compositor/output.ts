@@ -87,7 +87,9 @@ export class Output {
     private readonly maxClientTextureBytes = Number.POSITIVE_INFINITY,
     private readonly rules: OutputRules = { releaseOnReplace: false, releaseDetached: () => {} },
   ) {
-    this.framebuffer = new Uint32Array(new SharedArrayBuffer(width * height * 4));
+    // Plain memory: only this thread draws and reads it, and V8 copies into and fills a
+    // SharedArrayBuffer element by element (relaxed atomics), several times slower.
+    this.framebuffer = new Uint32Array(width * height);
     this.fb8 = new Uint8Array(this.framebuffer.buffer);
   }
 
@@ -376,23 +378,72 @@ export class Output {
     });
   }
 
-  /** Draws every shown surface's texture into the framebuffer. */
+  /**
+   * Draws every shown surface's texture into the framebuffer and clears the rest. Each
+   * drawn region is a copy per row, or one copy when its rows are contiguous in both the
+   * texture and the framebuffer (a surface as wide as the output with a packed stride).
+   * When the regions cover most of the output, only what they leave uncovered is cleared,
+   * so no byte is written twice; when they cover little, one fill of the whole output
+   * first is cheaper than clearing many short gaps.
+   */
   composite(): void {
-    this.framebuffer.fill(0);
-    const out: SurfacePlacement[] = [];
+    const shown = this.layout();
+    const drawable = shown.filter(({ surface: s }) => s.texGeom!.bpp === 4);
+    // Every accepted format is 32-bit; others are not drawn (their region is background).
+    const covered = drawable.reduce((n, { place: p }) => n + p.width * p.height, 0);
+    const fillFirst = covered * 2 < this.width * this.height;
+    if (fillFirst) this.framebuffer.fill(0);
+    for (const { surface: s, place: p } of drawable) this.draw(s.texture!, s.texGeom!.stride, p);
+    if (!fillFirst) this.clearBackground(drawable.map((d) => d.place));
+    this.lastPlacements = shown.map((d) => d.place);
+  }
+
+  /** Copies a texture's visible rows into its region of the framebuffer. */
+  private draw(tex: Uint8Array, stride: number, p: SurfacePlacement): void {
     const W = this.width;
-    for (const { surface: s, place: p } of this.layout()) {
-      out.push(p);
-      const tex = s.texture!;
-      const g = s.texGeom!;
-      if (g.bpp !== 4) continue; // every accepted format is 32-bit; others are not drawn
-      const rowBytes = p.width * 4;
-      for (let y = 0; y < p.height; y++) {
-        const src = y * g.stride;
-        this.fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
+    const rowBytes = p.width * 4;
+    if (p.height === 0 || rowBytes === 0) return;
+    if (stride === rowBytes && p.width === W) {
+      this.fb8.set(tex.subarray(0, stride * p.height), p.y * W * 4);
+      return;
+    }
+    for (let y = 0; y < p.height; y++) {
+      const src = y * stride;
+      this.fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
+    }
+  }
+
+  /**
+   * Zeroes every pixel no drawn region covers, band by band: the rows between two region
+   * edges are covered by the same regions, so their gaps are the same.
+   */
+  private clearBackground(drawn: readonly SurfacePlacement[]): void {
+    const W = this.width;
+    const fb = this.framebuffer;
+    const edges = new Set([0, this.height]);
+    for (const p of drawn) {
+      edges.add(p.y);
+      edges.add(p.y + p.height);
+    }
+    const ys = [...edges].sort((a, b) => a - b);
+    for (let b = 0; b + 1 < ys.length; b++) {
+      const [y0, y1] = [ys[b], ys[b + 1]];
+      const spans = drawn
+        .filter((p) => p.y <= y0 && p.y + p.height >= y1 && p.width > 0)
+        .sort((a, c) => a.x - c.x);
+      if (spans.length === 0) {
+        fb.fill(0, y0 * W, y1 * W);
+        continue;
+      }
+      for (let y = y0; y < y1; y++) {
+        let x = 0;
+        for (const p of spans) {
+          if (p.x > x) fb.fill(0, y * W + x, y * W + p.x);
+          x = Math.max(x, p.x + p.width);
+        }
+        if (x < W) fb.fill(0, y * W + x, (y + 1) * W);
       }
     }
-    this.lastPlacements = out;
   }
 
   /** The pixels of one placement, row by row (width * height values). */

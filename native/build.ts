@@ -94,13 +94,14 @@ async function build(name: string, flags: readonly string[]): Promise<NativeBuil
       return { available: false, reason: `missing ${source}` };
     throw e;
   }
-  const hash = createHash("sha256")
-    .update(src)
-    .update(flags.join(" "))
-    .update(os.arch())
-    .digest("hex")
-    .slice(0, 16);
-  const binary = join(CACHE_DIR, `${name}-${hash}`);
+  const hash = createHash("sha256").update(src);
+  // The shared headers (native/*.h, e.g. scm-rights.h) are part of every helper's source.
+  for (const h of readdirSync(HERE)
+    .filter((f) => f.endsWith(".h"))
+    .sort())
+    hash.update(h).update(readFileSync(join(HERE, h)));
+  const digest = hash.update(flags.join(" ")).update(os.arch()).digest("hex").slice(0, 16);
+  const binary = join(CACHE_DIR, `${name}-${digest}`);
   if (existsSync(binary)) return { available: true, binary, compiler: "cached" };
   const compiler = findCompiler();
   if (!compiler) return { available: false, reason: `no C compiler (cc) found to build ${name}` };

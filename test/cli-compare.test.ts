@@ -37,6 +37,9 @@ describe("shmlab compare", () => {
       /valid: map-nofault, zero-beyond-eof/,
     );
     expect(shmlab("compare", "--seeds", "0").stderr).toMatch(/--seeds must be an integer >= 1/);
+    expect(shmlab("compare", "--workers", "0").stderr).toMatch(
+      /--workers must be an integer >= 1 or auto, not 0/,
+    );
   });
 
   it("a one-cell compare prints the run, its timeline and the replay line", () => {

@@ -37,6 +37,8 @@ export interface RealFuzzCase {
 
 export interface RealCaseResult {
   kind: RealFindingKind | null;
+  /** Actions the driver's protocol has no form for, dropped on both sides (X11: resize...). */
+  dropped: { i: number; k: string; why: string }[];
   model: VerdictResult;
   real: VerdictResult;
   observation: RealRunObservation;
@@ -70,14 +72,27 @@ export function kindOf(real: VerdictResult, agree: boolean): RealFindingKind | n
   return null;
 }
 
-/** Runs one case on a fresh instance and on the model policy. */
+/** The program as the driver's protocol can run it (RealDriver.programForm), and what it dropped. */
+export function programFor(
+  driver: RealDriver,
+  actions: Action[],
+): { actions: Action[]; dropped: RealCaseResult["dropped"] } {
+  const form = driver.programForm?.(actions);
+  return form
+    ? { actions: form.actions as Action[], dropped: form.dropped }
+    : { actions, dropped: [] };
+}
+
+/** Runs one case on a fresh instance and on the model policy, both on the driver's form of it. */
 export async function runRealCase(
   comp: RealCompositor,
   driver: RealDriver,
   policy: string,
-  c: RealFuzzCase,
+  given: RealFuzzCase,
 ): Promise<RealCaseResult> {
   ensureRegistered();
+  const { actions, dropped } = programFor(driver, given.actions);
+  const c = { ...given, actions };
   const spec = makeSpec({
     policy,
     behaviour: FUZZ_BEHAVIOUR_NAME,
@@ -93,6 +108,7 @@ export async function runRealCase(
     const pair = pairVerdicts(facts, real);
     return {
       kind: kindOf(pair.real, pair.agree),
+      dropped,
       model: pair.model,
       real: pair.real,
       observation: real.observation,
@@ -166,7 +182,7 @@ export async function fuzzReal(o: RealFuzzOptions): Promise<RealFuzzReport> {
       frames: o.frames,
       honest: o.honest,
       timeoutMs: o.timeoutMs,
-      actions: program.clients[program.clients.length - 1],
+      actions: programFor(o.driver, program.clients[program.clients.length - 1]).actions,
     };
     const r = await run(c);
     o.onCase?.(i, r);
