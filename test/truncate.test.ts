@@ -123,3 +123,19 @@ describe("unmap_mapping_range zaps the range it is given, in file pages (ru_minf
     expect(a.counters.minorFaults).toBe(before); // still mapped
   });
 });
+
+describe("eviction of an unreferenced inode (iput_final → shmem_evict_inode)", () => {
+  it("happens once, with the last reference, and the event log says how many pages it freed", () => {
+    const { k, a } = setup({ trace: true });
+    const fd = a.memfdCreate("x");
+    a.pwrite(fd, new Uint8Array(2 * PG).fill(1), 0);
+    const m = a.mmap(0, 2 * PG, RW, MAP.MAP_SHARED, fd, 0);
+    const evictions = () => (k.events ?? []).filter((e) => e.kind === "evict-inode");
+    a.close(fd);
+    expect(evictions()).toEqual([]); // the mapping still holds the file
+    expect(a.load(m + PG, 1)[0]).toBe(1);
+    a.munmap(m, 2 * PG);
+    expect(evictions().map((e) => e.detail.pages)).toEqual([2]);
+    expect(typeof evictions()[0].detail.ino).toBe("number");
+  });
+});
