@@ -31,6 +31,13 @@ export class FdTable {
     throw new ErrnoError("EMFILE", syscall);
   }
 
+  /** How many descriptors are free, counting up to `upTo` (get_unused_fd_flags would succeed). */
+  freeSlots(upTo: number): number {
+    let free = 0;
+    for (let fd = FIRST_FD; fd < MAX_FDS && free < upTo; fd++) if (!this.fds.has(fd)) free++;
+    return free;
+  }
+
   /** Installs `file` at exactly `fd` (fork copies the table number for number). */
   installAt(fd: number, file: OpenFile): void {
     this.fds.set(fd, file);

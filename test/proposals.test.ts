@@ -56,6 +56,21 @@ describe("zero page beyond EOF (Shutemov, 2021)", () => {
     expect(a.load(m + PG, 1)[0]).toBe(4);
   });
 
+  it("growth zaps only the zero-page entries beyond the old EOF: pages inside it stay mapped", () => {
+    const { a } = setup({ features: ["zero-beyond-eof"] });
+    const [fd, m] = sharedPool(a, 3 * PG);
+    a.setZeroBeyondEof(fd);
+    a.fill(m, PG, 1); // page 0 in the file, mapped
+    a.ftruncate(fd, PG);
+    a.load(m + PG, 1); // zero page beyond EOF
+    a.ftruncate(fd, 3 * PG);
+    const before = a.counters.minorFaults;
+    expect(a.load(m, 1)[0]).toBe(1);
+    expect(a.counters.minorFaults).toBe(before); // page 0 kept its entry
+    a.load(m + PG, 1);
+    expect(a.counters.minorFaults).toBe(before + 1); // the zero page went
+  });
+
   it("is a per-inode flag that needs the feature", () => {
     const { a } = setup();
     const fd = a.memfdCreate("x");

@@ -91,3 +91,51 @@ describe("hole punching (rule 4)", () => {
     expect(a.load(m + 8, 24)).toEqual(new Uint8Array([1, 1, ...new Array(20).fill(0), 1, 1]));
   });
 });
+
+describe("unmap_mapping_range zaps the range it is given, in file pages (ru_minflt)", () => {
+  it("a hole punched in one page of a mapping at a file offset refaults that page only", () => {
+    // The mapping starts at file page 1 (pgoff 1): VMA index i is file page i + 1.
+    const { a } = setup();
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, 5 * PG);
+    const m = a.mmap(0, 4 * PG, RW, MAP.MAP_SHARED, fd, PG);
+    a.fill(m, 4 * PG, 0x66); // file pages 1-4 present and mapped
+    const before = a.counters.minorFaults;
+    a.fallocate(fd, FALLOC.FALLOC_FL_PUNCH_HOLE | FALLOC.FALLOC_FL_KEEP_SIZE, 2 * PG, PG);
+    for (let i = 0; i < 4; i++) a.load(m + i * PG, 1);
+    expect(a.counters.minorFaults - before).toBe(1); // file page 2 = VMA page 1
+    expect(a.load(m + PG, 1)[0]).toBe(0);
+    expect(a.load(m + 2 * PG, 1)[0]).toBe(0x66);
+  });
+
+  it("a shrink zaps the mapping's pages from the new EOF on, and no page below it", () => {
+    const { a } = setup();
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, 5 * PG);
+    const m = a.mmap(0, 4 * PG, RW, MAP.MAP_SHARED, fd, PG);
+    a.fill(m, 4 * PG, 0x66);
+    const zapped = a.counters.pagesZapped;
+    a.ftruncate(fd, 3 * PG); // file pages 3-4 go: VMA pages 2-3
+    expect(a.counters.pagesZapped - zapped).toBe(2);
+    const before = a.counters.minorFaults;
+    a.load(m, 1);
+    a.load(m + PG, 1);
+    expect(a.counters.minorFaults).toBe(before); // still mapped
+  });
+});
+
+describe("eviction of an unreferenced inode (iput_final → shmem_evict_inode)", () => {
+  it("happens once, with the last reference, and the event log says how many pages it freed", () => {
+    const { k, a } = setup({ trace: true });
+    const fd = a.memfdCreate("x");
+    a.pwrite(fd, new Uint8Array(2 * PG).fill(1), 0);
+    const m = a.mmap(0, 2 * PG, RW, MAP.MAP_SHARED, fd, 0);
+    const evictions = () => (k.events ?? []).filter((e) => e.kind === "evict-inode");
+    a.close(fd);
+    expect(evictions()).toEqual([]); // the mapping still holds the file
+    expect(a.load(m + PG, 1)[0]).toBe(1);
+    a.munmap(m, 2 * PG);
+    expect(evictions().map((e) => e.detail.pages)).toEqual([2]);
+    expect(typeof evictions()[0].detail.ino).toBe("number");
+  });
+});

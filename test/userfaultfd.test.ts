@@ -108,3 +108,112 @@ describe("userfaultfd on shmem (rule 16)", () => {
     expect(a.counters.sigsegv).toBe(1);
   });
 });
+
+describe("userfaultfd ioctls on anonymous memory, and across processes", () => {
+  const RWP = PROT.PROT_READ | PROT.PROT_WRITE;
+  const anonymous = (p: Process, bytes: number) =>
+    p.mmap(0, bytes, RWP, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+  const registered = (p: Process, bytes: number): [number, number] => {
+    const u = p.userfaultfd();
+    p.uffdioApi(u, 0);
+    const m = anonymous(p, bytes);
+    p.uffdioRegister(u, m, bytes, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    return [u, m];
+  };
+
+  it("UFFDIO_COPY of several pages puts each page's own bytes at its own address", () => {
+    const { 0: a } = [new Kernel().spawn("a")];
+    const [u, m] = registered(a, 3 * PG);
+    const data = new Uint8Array(2 * PG);
+    data.fill(1, 0, PG);
+    data.fill(2, PG);
+    expect(a.uffdioCopy(u, m + PG, data)).toBe(2 * PG);
+    expect([
+      ...a.load(m + PG, 1),
+      ...a.load(m + 2 * PG - 1, 2),
+      ...a.load(m + 3 * PG - 1, 1),
+    ]).toEqual([1, 1, 2, 2]);
+  });
+
+  it("UFFDIO_ZEROPAGE maps zeros read-only: a store later copies on write, with no new event", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const [u, m] = registered(a, PG);
+    expect(a.uffdioZeropage(u, m, PG)).toBe(PG);
+    expect(a.load(m, 2)).toEqual(new Uint8Array([0, 0]));
+    a.store(m, new Uint8Array([7]));
+    expect(a.load(m, 1)[0]).toBe(7);
+    expect(a.uffdPending(u)).toBe(0);
+    expect(a.counters.uffdFaults).toBe(0);
+  });
+
+  it("a resolution removes the event of the page it fills (wake), and only that one", () => {
+    let resolve = () => {};
+    const k = new Kernel({ scheduler: withResolver(() => resolve()) });
+    const a = k.spawn("a");
+    const [u, m] = registered(a, 2 * PG);
+    const events: number[] = [];
+    resolve = () => {
+      events.push(a.uffdPending(u));
+      const e = a.uffdRead(u);
+      a.uffdioZeropage(u, e.address, PG);
+      events.push(a.uffdPending(u));
+    };
+    expect(a.load(m + PG, 1)[0]).toBe(0);
+    expect(events).toEqual([1, 0]);
+    expect(errnoOf(() => a.uffdRead(u))).toBe("EAGAIN");
+  });
+
+  it("the ioctls act on the registering process's memory, whoever calls them", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const b = k.spawn("b");
+    const [u, m] = registered(a, PG);
+    const bu = a.sendFd(u, b);
+    b.uffdioCopy(bu, m, new Uint8Array(PG).fill(3));
+    expect(a.load(m, 1)[0]).toBe(3); // no fault: the page is a's now
+    expect(a.counters.uffdFaults).toBe(0);
+  });
+
+  it("once the registering process is gone the ioctls are ESRCH (mmget_not_zero fails)", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const b = k.spawn("b");
+    const [u, m] = registered(a, PG);
+    const bu = a.sendFd(u, b);
+    a.exit();
+    expect(errnoOf(() => b.uffdioZeropage(bu, m, PG))).toBe("ESRCH");
+  });
+
+  it("UFFDIO_REGISTER refuses MAP_DROPPABLE memory (vma_can_userfault: VM_DROPPABLE)", () => {
+    const a = new Kernel().spawn("a");
+    const u = a.userfaultfd();
+    a.uffdioApi(u, 0);
+    const m = a.mmap(0, PG, RWP, MAP.MAP_DROPPABLE | MAP.MAP_ANONYMOUS);
+    expect(errnoOf(() => a.uffdioRegister(u, m, PG, UFFD.UFFDIO_REGISTER_MODE_MISSING))).toBe(
+      "EINVAL",
+    );
+  });
+
+  it("ioctls on an fd that is not a userfaultfd are EINVAL (a memfd has no UFFDIO_*)", () => {
+    const a = new Kernel().spawn("a");
+    const fd = a.memfdCreate("x");
+    expect(errnoOf(() => a.uffdioApi(fd, 0))).toBe("EINVAL");
+    expect(errnoOf(() => a.uffdioZeropage(fd, 0, PG))).toBe("EINVAL");
+  });
+
+  it("a resolution stops at the first page it cannot fill and returns the bytes done (uffdio_copy.copy)", () => {
+    // mfill_atomic fills page by page and returns what it copied before the error.
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const [u, m] = registered(a, 2 * PG);
+    a.uffdioZeropage(u, m + PG, PG);
+    expect(a.uffdioCopy(u, m, new Uint8Array(2 * PG).fill(5))).toBe(PG); // page 1 is present
+    expect(a.load(m, 1)[0]).toBe(5);
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, PG);
+    const s = a.mmap(0, 2 * PG, RWP, MAP.MAP_SHARED, fd, 0);
+    a.uffdioRegister(u, s, 2 * PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    expect(a.uffdioZeropage(u, s, 2 * PG)).toBe(PG); // page 1 is past i_size
+  });
+});

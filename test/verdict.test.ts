@@ -12,6 +12,7 @@ import {
   type ClientFacts,
   type CompositorFacts,
   honestHarm,
+  hostileOutcomeOf,
   type RunFacts,
   verdictOf,
 } from "../lab/verdict.ts";
@@ -217,5 +218,154 @@ describe("a policy that refuses every pool is caught", () => {
     expect(r.findings.length).toBeGreaterThan(0);
     expect(r.findings[0].finding.invariant).toBe("honest-connected");
     expect(r.findings[0].finding.place).toBe("honest client refused by the compositor");
+  });
+});
+
+describe("verdictOf: the words of each cell (docs/real-compositors.md's vocabulary)", () => {
+  const faulted: CompositorFacts = { ...alive, faultsHandled: 2 };
+
+  it("a dead compositor without a known signal is plain DIED", () => {
+    const v = verdictOf(facts([honest(), hostile()], { ...alive, alive: false }));
+    expect(v).toEqual({ verdict: "died", cell: "DIED" });
+  });
+
+  it("every honest client's wrong pixels are named, in client order", () => {
+    const v = verdictOf(
+      facts([honest({ pixels: "stale" }), honest({ pixels: "zero" }), hostile()]),
+    );
+    expect(v).toEqual({ verdict: "honest-harmed", cell: "harmed: stale/zero" });
+  });
+
+  it("pixel harm is named before a refusal of another honest client", () => {
+    const v = verdictOf(
+      facts([honest({ protocolError: "wl_shm.invalid_fd" }), honest({ pixels: "foreign" })]),
+    );
+    expect(v.cell).toBe("harmed: foreign");
+  });
+
+  it("a refusal keeps wl_display errors short too", () => {
+    const v = verdictOf(facts([honest({ protocolError: "wl_display.invalid_object" })]));
+    expect(v.cell).toBe("refused: invalid_object");
+  });
+
+  it("a hostile client's own harm is no honest harm", () => {
+    expect(honestHarm(hostile({ pixels: "zero", killed: { signal: "SIGBUS", reason: "x" } }))).toBe(
+      null,
+    );
+  });
+
+  it("an honest client under test that was shown but not checked correct: ok with its class", () => {
+    expect(verdictOf(facts([honest({ pixels: "none", committed: false })]))).toEqual({
+      verdict: "ok",
+      cell: "ok (none)",
+    });
+  });
+
+  it("no client at all: ok", () => {
+    expect(verdictOf(facts([]))).toEqual({ verdict: "ok", cell: "ok" });
+  });
+
+  it("an honest bystander nobody could look at marks a hostile cell (unchecked), once", () => {
+    const v = verdictOf(
+      facts([honest({ pixels: "unchecked" }), hostile({ protocolError: "wl_shm.invalid_fd" })]),
+    );
+    expect(v).toEqual({ verdict: "error-to-client", cell: "invalid_fd (unchecked)" });
+    // A hostile client's own unchecked window is not an honest client's.
+    expect(verdictOf(facts([honest(), hostile({ pixels: "unchecked" })])).cell).toBe(
+      "no effect seen",
+    );
+  });
+
+  it("tolerated, by what the hostile client's window showed at the end", () => {
+    const cell = (pixels: ClientFacts["pixels"]) =>
+      verdictOf(facts([honest(), hostile({ pixels })], faulted)).cell;
+    expect(cell("none")).toBe("survived, not shown, no error");
+    expect(cell("correct")).toBe("survived (correct), no error");
+    expect(cell("stale")).toBe("last frame kept, no error");
+    expect(verdictOf(facts([honest(), hostile()], faulted)).verdict).toBe("tolerated");
+  });
+
+  it("zero pages mapped beyond EOF, or a notice from the policy, without a fault: tolerated", () => {
+    expect(
+      verdictOf(facts([honest(), hostile({ pixels: "zero" })], { ...alive, zeroPages: 1 })),
+    ).toEqual({
+      verdict: "tolerated",
+      cell: "zeros, no error",
+    });
+    expect(verdictOf(facts([honest(), hostile({ notices: ["segment freed"] })])).verdict).toBe(
+      "tolerated",
+    );
+  });
+});
+
+describe("hostileOutcomeOf: what happened to the hostile client, in the record's words", () => {
+  const h = hostile();
+  it("a protocol error passes through as it is", () => {
+    const e = { kind: "disconnected", error: "wl_shm.invalid_fd", message: "m" } as const;
+    expect(hostileOutcomeOf(h, alive, e as never)).toBe(e);
+  });
+
+  it("a dead compositor: killed-compositor, with signal, reason and cause", () => {
+    const comp = {
+      ...alive,
+      alive: false,
+      death: { signal: "SIGBUS", reason: "unhandled", cause: "read pool" },
+    };
+    expect(hostileOutcomeOf(h, comp, null)).toEqual({
+      kind: "killed-compositor",
+      how: "SIGBUS (unhandled): read pool",
+    });
+    expect(hostileOutcomeOf(h, { ...alive, alive: false }, null)).toEqual({
+      kind: "killed-compositor",
+      how: "? (?): ",
+    });
+  });
+
+  it("faults handled: tolerated, worded by the policy's notice, else by the count", () => {
+    const comp = { ...alive, faultsHandled: 3 };
+    expect(hostileOutcomeOf(h, comp, null)).toEqual({
+      kind: "tolerated",
+      how: "3 SIGBUS handled",
+      screen: "none",
+    });
+    expect(hostileOutcomeOf(hostile({ notices: ["copied"] }), comp, null)).toMatchObject({
+      how: "copied",
+    });
+  });
+
+  it("dropped by the compositor: tolerated, even when faults were handled", () => {
+    expect(
+      hostileOutcomeOf(hostile({ closedBy: "compositor" }), { ...alive, faultsHandled: 1 }, null),
+    ).toEqual({
+      kind: "tolerated",
+      how: "disconnected without an error",
+      screen: "none",
+    });
+  });
+
+  it("an X error: x-error with the policy's notice as its message, else the error", () => {
+    expect(hostileOutcomeOf(hostile({ xErrors: ["BadShmSeg", "BadValue"] }), alive, null)).toEqual({
+      kind: "x-error",
+      error: "BadShmSeg",
+      message: "BadShmSeg",
+    });
+    expect(
+      hostileOutcomeOf(hostile({ xErrors: ["BadValue"], notices: ["size check"] }), alive, null),
+    ).toMatchObject({ message: "size check" });
+  });
+
+  it("zero pages beyond EOF: tolerated, so worded; the client's own death: self-destructed", () => {
+    expect(hostileOutcomeOf(h, { ...alive, zeroPages: 2 }, null)).toMatchObject({
+      kind: "tolerated",
+      how: "zero pages mapped beyond EOF",
+    });
+    expect(
+      hostileOutcomeOf(
+        hostile({ killed: { signal: "SIGSEGV", reason: "unhandled" } }),
+        alive,
+        null,
+      ),
+    ).toEqual({ kind: "self-destructed", how: "SIGSEGV (unhandled)" });
+    expect(hostileOutcomeOf(h, alive, null)).toEqual({ kind: "undetected" });
   });
 });

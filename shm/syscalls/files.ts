@@ -3,6 +3,7 @@
  * read, write, fcntl seals. Argument checks follow the order of the Linux functions named in
  * each comment, so that the first failing check gives the same errno as on the host.
  */
+import { TASK_SIZE } from "../address-space.ts";
 import { ErrnoError, errno } from "../errors.ts";
 import { MAX_FILE_SIZE, OpenFile, PIPE_BUFFERS, Pipe, ShmemFile } from "../file.ts";
 import type { Kernel } from "../kernel.ts";
@@ -55,6 +56,9 @@ export function pipe(p: Process): [number, number] {
   const w = new OpenFile(k.allocFileId(), inode, false, true, "w");
   inode.readers = 1;
   inode.writers = 1;
+  // __do_pipe_flags takes both descriptors before installing either: with one free slot,
+  // pipe(2) is EMFILE and consumes none.
+  if (p.fds.freeSlots(2) < 2) errno("EMFILE", "pipe");
   const rfd = p.fds.install(r, "pipe");
   const wfd = p.fds.install(w, "pipe");
   return [rfd, wfd];
@@ -79,9 +83,14 @@ export function releaseFile(k: Kernel, f: OpenFile): void {
     if (f.pipeEnd === "r") f.inode.readers--;
     else f.inode.writers--;
   } else if (f.inode.kind === "userfaultfd") {
-    // Closing the last uffd reference wakes every waiter (userfaultfd_release).
-    f.inode.ctx.released = true;
-    f.inode.ctx.wake(0, Number.POSITIVE_INFINITY);
+    // userfaultfd_release: every VMA registered with the context is unregistered
+    // ("vma->vm_userfaultfd_ctx = NULL_VM_UFFD_CTX"), then every waiter woken; a later
+    // fault there is an ordinary fault.
+    const ctx = f.inode.ctx;
+    const mm = k.processes.get(ctx.ownerPid)?.mm;
+    for (const v of mm?.overlapping(0, TASK_SIZE) ?? []) if (v.uffd === ctx) v.uffd = undefined;
+    ctx.released = true;
+    ctx.wake(0, Number.POSITIVE_INFINITY);
   }
 }
 
@@ -136,6 +145,7 @@ export function fallocate(
   if (!f.writable) errno("EBADF", "fallocate", "not open for writing");
   if (f.inode.kind === "pipe") errno("ESPIPE", "fallocate");
   const file = shmemOf(f);
+  // Stryker disable next-line ConditionalExpression: unreachable in the model — a pipe is ESPIPE above and the only other non-shmem file, a userfaultfd, is read-only (EBADF above); the check narrows the type
   if (!file) errno("ENODEV", "fallocate");
   if (offset + length > MAX_FILE_SIZE) errno("EFBIG", "fallocate");
   if (punch) {
@@ -149,9 +159,9 @@ export function fallocate(
   if (file.seals & SEAL.F_SEAL_GROW && offset + length > file.size) {
     errno("EPERM", "fallocate", "grow sealed");
   }
-  // Allocate the pages (within the new size only: pages beyond i_size can never be reached).
-  const end =
-    mode & FALLOC.FALLOC_FL_KEEP_SIZE ? Math.min(offset + length, file.size) : offset + length;
+  // shmem_fallocate allocates the whole range, past i_size too: FALLOC_FL_KEEP_SIZE only
+  // leaves i_size alone (st_blocks counts those pages; a later growth finds them).
+  const end = offset + length;
   for (let pg = Math.floor(offset / PAGE_SIZE); pg * PAGE_SIZE < end; pg++) {
     if (!file.pages.has(pg)) {
       file.pages.set(pg, p.kernel.frames.alloc(file.ino, "fallocate"));
@@ -254,18 +264,19 @@ function writeFileBytes(
 
 /**
  * The checks ksys_pread64 and ksys_pwrite64 share, in their order: offset, fd, ESPIPE (no
- * FMODE_PREAD/PWRITE on a pipe), access mode (vfs_read/vfs_write: EBADF), a file that can
- * be read or written at an offset.
+ * FMODE_PREAD/PWRITE but on a regular file), access mode (vfs_read/vfs_write: EBADF).
  */
 function positionalFile(p: Process, fd: number, offset: number, write: boolean): ShmemFile {
   const name = write ? "pwrite64" : "pread64";
   p.enter(name);
   if (offset < 0) errno("EINVAL", name);
   const f = p.fds.get(fd, name);
-  if (f.inode.kind === "pipe") errno("ESPIPE", name);
-  if (!(write ? f.writable : f.readable)) errno("EBADF", name);
+  // "if (f.file->f_mode & FMODE_PREAD)" (FMODE_PWRITE): only a regular file has it here;
+  // a pipe or an anonymous inode (userfaultfd) is ESPIPE.
   const file = shmemOf(f);
-  if (!file) errno("EINVAL", name);
+  if (!file) errno("ESPIPE", name);
+  // Stryker disable next-line ConditionalExpression: every shmem file in the model is open read-write (memfd_create's O_RDWR; no open(2) of /proc/self/fd), so vfs_read/vfs_write's EBADF cannot happen here
+  if (!(write ? f.writable : f.readable)) errno("EBADF", name);
   return file;
 }
 
@@ -341,6 +352,7 @@ export function writeFromUser(p: Process, fd: number, addr: number, length: numb
   if (length === 0) return 0;
   if (f.inode.kind === "pipe") return pipeWrite(p, f.inode, addr, length);
   const file = shmemOf(f);
+  // Stryker disable next-line ConditionalExpression: unreachable — pipes return above and a userfaultfd is read-only (EBADF above); the check narrows the type
   if (!file) errno("EINVAL", "write");
   if (file.seals & (SEAL.F_SEAL_WRITE | SEAL.F_SEAL_FUTURE_WRITE)) errno("EPERM", "write");
   const buf = new Uint8Array(length);

@@ -30,7 +30,8 @@ export function userfaultfd(p: Process, flags: number): number {
     k.allocIno(),
     new UffdContext(p.pid, (flags & UFFD_USER_MODE_ONLY) !== 0),
   );
-  return p.fds.install(new OpenFile(k.allocFileId(), inode, true, true), "userfaultfd");
+  // anon_inode_getfile("[userfaultfd]", &userfaultfd_fops, ctx, O_RDONLY | ...): read-only.
+  return p.fds.install(new OpenFile(k.allocFileId(), inode, true, false), "userfaultfd");
 }
 
 export function api(p: Process, fd: number, features: number): void {
@@ -49,7 +50,9 @@ export function register(p: Process, fd: number, addr: number, length: number, m
   if (mode !== UFFD.UFFDIO_REGISTER_MODE_MISSING) errno("EINVAL", "ioctl", "only MISSING mode");
   if (addr % PAGE_SIZE || length % PAGE_SIZE || length === 0) errno("EINVAL", "ioctl");
   const end = addr + length;
-  if (!p.mm.fullyMapped(addr, end)) errno("EINVAL", "ioctl", "range not fully mapped");
+  // userfaultfd_register: "check that there's at least one vma in the range" — holes
+  // between VMAs are allowed (the host registers [vma, hole, vma] and returns 0).
+  if (p.mm.overlapping(addr, end).length === 0) errno("EINVAL", "ioctl", "no mapping in the range");
   for (const v of p.mm.isolate(addr, end)) {
     if (v.flags.pfnmap || v.flags.droppable) errno("EINVAL", "ioctl");
     v.uffd = u.ctx;
@@ -82,8 +85,13 @@ function install(
   if (addr % PAGE_SIZE || length % PAGE_SIZE || length === 0) errno("EINVAL", "ioctl", what);
   const k = p.kernel;
   // The ioctls act on the address space the userfaultfd was created in, whoever calls them.
-  const mm = k.processes.get(u.ctx.ownerPid)?.mm;
-  if (!mm) errno("ESRCH", "ioctl", `${what}: the registering process is gone`);
+  // "if (mmget_not_zero(ctx->mm)) ... else return -ESRCH": an exited or killed owner's
+  // address space is gone even while another process holds the userfaultfd.
+  const owner = k.processes.get(u.ctx.ownerPid);
+  if (!owner?.alive) {
+    errno("ESRCH", "ioctl", `${what}: the registering process is gone`);
+  }
+  const mm = owner.mm;
   let done = 0;
   for (let a = addr; a < addr + length; a += PAGE_SIZE) {
     const v = mm.find(a);
