@@ -24,9 +24,9 @@ import type { Policy } from "../../compositor/policy.ts";
 import type { KernelFeature } from "../../shm/scenario.ts";
 import { ACTION_KINDS, type ActionKind, actionCount, generateProgram } from "./actions.ts";
 import { CASE_DEFAULTS, type CaseResult, type FuzzCase, runCase, signature } from "./case.ts";
+import { makeEntry, readEntries, saveEntry } from "./corpus.ts";
 import {
   addToCorpus,
-  type CorpusEntry,
   type Finding,
   findingFileName,
   knownSignatures,
@@ -34,6 +34,7 @@ import {
   readCorpus,
   saveFinding,
 } from "./finding.ts";
+import { Guide } from "./guide.ts";
 import { shrinkCase } from "./shrink.ts";
 
 export interface FuzzOptions {
@@ -66,6 +67,14 @@ export interface FuzzOptions {
   onProgress?: (p: FuzzProgress) => void;
   /** Called for every finding as it is made. */
   onFinding?: (f: FuzzFinding) => void;
+  /** "guided" (default): mutate what reached new features; "blind": fresh cases only. */
+  mode?: "guided" | "blind";
+  /** Shard K of N: this run takes every N-th seed from seed + K-1 (1 <= K <= N). */
+  shard?: { k: number; n: number };
+  /** Guided: the share of fresh (blind) cases (default 0.4). */
+  freshShare?: number;
+  /** Shrink findings (default true; benchmarks count signatures without shrinking). */
+  shrink?: boolean;
 }
 
 export interface FuzzProgress {
@@ -78,6 +87,9 @@ export interface FuzzProgress {
   failures: number;
   kindsCovered: number;
   kindsTotal: number;
+  /** Distinct features reached so far, and entries kept (guided). */
+  features: number;
+  corpus: number;
 }
 
 export interface FuzzFinding {
@@ -96,6 +108,12 @@ export interface FuzzReport {
   failures: number;
   findings: FuzzFinding[];
   coverage: Record<ActionKind, number>;
+  /** Every feature any case reached. */
+  features: Set<string>;
+  /** Entries the guided loop kept (in memory; on disk in <out>/corpus/). */
+  corpus: number;
+  /** Each distinct failure signature, when (ms) and after how many cases it first came. */
+  firstSeen: { signature: string; elapsedMs: number; runs: number }[];
 }
 
 export function caseFor(o: FuzzOptions, seed: number): FuzzCase {
@@ -142,9 +160,51 @@ export function reportFailure(
   return { finding, file: saved.file, fresh: saved.fresh, stable };
 }
 
-export function fuzz(o: FuzzOptions): FuzzReport {
+/** Cases per batch: the guide's state is refreshed between batches, never within one. */
+export const BATCH = 8;
+
+/** What the loop needs back from running one case (a worker sends the same). */
+export interface CaseOutcome {
+  failure: CaseResult["failure"];
+  digest: string;
+  kinds: string[];
+  features: string[];
+  /** Actions each hostile client performed, in program order. */
+  executed: number[];
+  /** The whole result, when the case ran on this thread. */
+  result?: CaseResult;
+}
+
+export function outcomeOf(fc: FuzzCase, r: CaseResult, keepResult: boolean): CaseOutcome {
+  // Program client i is roster index honest + i (lab/run.ts: bystanders first), label "#n".
+  const byIndex = new Map(r.actions.map((a) => [Number(a.label.split("#").pop()), a.executed]));
+  return {
+    executed: fc.program.clients.map((_, i) => byIndex.get(fc.honest + i) ?? 0),
+    failure: r.failure,
+    digest: r.digest,
+    kinds: r.kinds,
+    features: r.features ? [...r.features] : [],
+    ...(keepResult ? { result: r } : {}),
+  };
+}
+
+/** Seed of case j of this shard: shard K of N takes seed + K-1, seed + K-1 + N, ... */
+export function shardSeed(o: Pick<FuzzOptions, "seed" | "shard">, j: number): number {
+  const n = o.shard?.n ?? 1;
+  const k = o.shard?.k ?? 1;
+  return (o.seed + j * n + (k - 1)) >>> 0;
+}
+
+/**
+ * The loop, as a generator of batches: it yields the next batch of cases and receives their
+ * outcomes in the same order, so one thread (`fuzz`) and a worker pool (`fuzzParallel`)
+ * drive the very same sequence of decisions.
+ */
+export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, CaseOutcome[]> {
   if (o.runs === undefined && o.timeMs === undefined) throw new Error("fuzz: give runs or timeMs");
   const t0 = performance.now();
+  const mode = o.mode ?? "guided";
+  const guide = new Guide(o.freshShare);
   const coverage = Object.fromEntries(ACTION_KINDS.map((k) => [k, 0])) as Record<
     ActionKind,
     number
@@ -152,7 +212,7 @@ export function fuzz(o: FuzzOptions): FuzzReport {
   const seen = o.out ? knownSignatures(o.out, o.policy.name) : new Set<string>();
   const sessionSeen = new Set<string>();
   const findings: FuzzFinding[] = [];
-  const corpusAdds: CorpusEntry[] = [];
+  const firstSeen: FuzzReport["firstSeen"] = [];
   let runs = 0;
   let failures = 0;
   let corpusRuns = 0;
@@ -172,65 +232,79 @@ export function fuzz(o: FuzzOptions): FuzzReport {
       failures,
       kindsCovered: ACTION_KINDS.filter((k) => coverage[k] > 0).length,
       kindsTotal: ACTION_KINDS.length,
+      features: guide.hits.size,
+      corpus: guide.entries.length,
     });
   };
 
-  const one = (fc: FuzzCase, fromCorpus: boolean) => {
-    const r = runCase(fc, o.policy);
-    runs++;
-    for (const k of r.kinds) coverage[k as ActionKind]++;
-    if (r.failure) {
-      failures++;
-      const sig = signature(r.failure);
-      if (!sessionSeen.has(sig)) {
-        sessionSeen.add(sig);
-        if (!fromCorpus) corpusAdds.push({ policy: o.policy.name, signature: sig, case: fc });
-        if (!seen.has(sig) || !o.out) {
-          const f = reportFailure(o, fc, r, "deterministic");
-          findings.push(f);
-          o.onFinding?.(f);
-        } else {
-          // Already in the folder: still a finding of this session, not rewritten.
-          const file = `${o.out}/${findingFileName(o.policy.name, sig)}`;
-          const f: FuzzFinding = {
-            finding: makeFinding(
-              fc,
-              r,
-              {
-                mode: "deterministic",
-                seed: fc.seed,
-                actions: actionCount(fc.program),
-                shrinkRuns: 0,
-              },
-              file,
-            ),
-            file,
-            fresh: false,
-            stable: true,
-          };
-          findings.push(f);
-          o.onFinding?.(f);
-        }
-      }
-    }
-    progress();
+  const fold = (fc: FuzzCase, out: CaseOutcome, fromCorpus: boolean) => {
+    runs += fromCorpus ? 0 : 1;
+    for (const k of out.kinds) coverage[k as ActionKind]++;
+    const isNew = guide.observe(fc, out.features, mode === "guided", out.executed);
+    if (isNew && mode === "guided" && o.out && !fromCorpus)
+      saveEntry(o.out, makeEntry(fc, out.features));
+    if (!out.failure) return;
+    failures++;
+    const sig = signature(out.failure);
+    if (sessionSeen.has(sig)) return;
+    sessionSeen.add(sig);
+    firstSeen.push({ signature: sig, elapsedMs: performance.now() - t0, runs });
+    if (!fromCorpus && o.out)
+      addToCorpus(o.out, [{ policy: o.policy.name, signature: sig, case: fc }]);
+    const r = out.result ?? runCase(fc, o.policy);
+    let f: FuzzFinding;
+    if (o.shrink === false || (seen.has(sig) && o.out)) {
+      // Not shrunk: asked so (benchmarks), or already in the folder (not rewritten).
+      const file = o.out ? `${o.out}/${findingFileName(o.policy.name, sig)}` : "(not written)";
+      f = {
+        finding: makeFinding(
+          fc,
+          r,
+          { mode: "deterministic", seed: fc.seed, actions: actionCount(fc.program), shrinkRuns: 0 },
+          file,
+        ),
+        ...(o.out ? { file } : {}),
+        fresh: !seen.has(sig),
+        stable: true,
+      };
+    } else f = reportFailure(o, fc, r, "deterministic");
+    findings.push(f);
+    o.onFinding?.(f);
   };
 
+  // The corpus first: finding cases of earlier runs, then (guided) the kept entries.
   const useCorpus = o.corpus ?? Boolean(o.out);
   if (useCorpus && o.out) {
-    for (const e of readCorpus(o.out).entries) {
-      if (e.policy !== o.policy.name) continue;
-      corpusRuns++;
-      one(e.case, true);
+    const start: FuzzCase[] = readCorpus(o.out)
+      .entries.filter((e) => e.policy === o.policy.name)
+      .map((e) => e.case);
+    if (mode === "guided") for (const e of readEntries(o.out, o.policy.name)) start.push(e.case);
+    for (let at = 0; at < start.length; at += BATCH) {
+      const batch = start.slice(at, at + BATCH);
+      const outs = yield batch;
+      batch.forEach((fc, j) => {
+        corpusRuns++;
+        fold(fc, outs[j], true);
+      });
     }
   }
-  for (let i = 0; ; i++) {
+  const seedOf = (j: number) => shardSeed(o, j);
+  const fresh = (s: number) => caseFor(o, s);
+  for (let i = 0; ; ) {
     if (o.runs !== undefined && i >= o.runs) break;
     if (o.timeMs !== undefined && performance.now() - t0 >= o.timeMs) break;
     if (o.maxFindings !== undefined && findings.length >= o.maxFindings) break;
-    one(caseFor(o, (o.seed + i) >>> 0), false);
+    guide.reweigh();
+    const n = o.runs !== undefined ? Math.min(BATCH, o.runs - i) : BATCH;
+    const batch: FuzzCase[] = [];
+    for (let j = 0; j < n; j++, i++)
+      batch.push(mode === "guided" ? guide.next(i, seedOf, fresh).case : fresh(seedOf(i)));
+    const outs = yield batch;
+    batch.forEach((fc, j) => {
+      fold(fc, outs[j], false);
+    });
+    progress();
   }
-  if (o.out) addToCorpus(o.out, corpusAdds);
   progress(true);
   return {
     runs,
@@ -239,7 +313,23 @@ export function fuzz(o: FuzzOptions): FuzzReport {
     failures,
     findings,
     coverage,
+    features: new Set(guide.hits.keys()),
+    corpus: guide.entries.length,
+    firstSeen,
   };
+}
+
+/** The loop on this thread. */
+export function fuzz(o: FuzzOptions): FuzzReport {
+  const loop = fuzzLoop(o);
+  let step = loop.next(undefined as unknown as CaseOutcome[]);
+  while (!step.done) {
+    const outs = step.value.map((fc) =>
+      outcomeOf(fc, runCase(fc, o.policy, { features: true }), true),
+    );
+    step = loop.next(outs);
+  }
+  return step.value;
 }
 
 /** What `shmlab replay` reports. */
