@@ -47,12 +47,15 @@ export function makeEntry(c: FuzzCase, features: Iterable<string>): CorpusFile {
   };
 }
 
-/** Writes an entry (once: an existing file with its id is the same case). */
-export function saveEntry(out: string, e: CorpusFile): string {
+/**
+ * Writes an entry (once: an existing file with its id is the same case; `replace` rewrites
+ * it, with the features it reaches now).
+ */
+export function saveEntry(out: string, e: CorpusFile, replace = false): string {
   const dir = corpusDir(out);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${e.id}.json`);
-  if (!existsSync(file)) writeAtomic(file, `${JSON.stringify(e)}\n`);
+  if (replace || !existsSync(file)) writeAtomic(file, `${JSON.stringify(e)}\n`);
   return file;
 }
 

@@ -161,7 +161,7 @@ export function reportFailure(
 }
 
 /** Cases per batch: the guide's state is refreshed between batches, never within one. */
-export const BATCH = 8;
+export const BATCH = 16;
 
 /** What the loop needs back from running one case (a worker sends the same). */
 export interface CaseOutcome {
