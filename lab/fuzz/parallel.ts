@@ -36,6 +36,6 @@ export async function fuzzParallel(o: FuzzOptions & { workers: number }): Promis
     }
     return step.value;
   } finally {
-    await pool.destroy();
+    if (!given) await pool.destroy();
   }
 }
