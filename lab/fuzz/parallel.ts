@@ -12,19 +12,28 @@ import { type CaseOutcome, type FuzzOptions, type FuzzReport, fuzzLoop } from ".
 
 const WORKER = new URL("./case-worker.ts", import.meta.url).href;
 
-export async function fuzzParallel(o: FuzzOptions & { workers: number }): Promise<FuzzReport> {
-  const threads = Math.max(1, Math.min(o.workers, 4 * availableParallelism()));
+/** A pool of case workers, each with the policy loaded (before the clock matters). */
+export async function casePool(threads: number, policyArg: string): Promise<Piscina> {
+  const n = Math.max(1, Math.min(threads, 4 * availableParallelism()));
   const pool = new Piscina({
     filename: WORKER,
-    minThreads: threads,
-    maxThreads: threads,
+    minThreads: n,
+    maxThreads: n,
     concurrentTasksPerWorker: 1,
     idleTimeout: 60_000,
     execArgv: ["--import", "tsx"],
   });
+  await Promise.all(Array.from({ length: n }, () => pool.run({ policyArg })));
+  return pool;
+}
+
+/** The loop on `o.workers` threads (or on `given`, which the caller then destroys). */
+export async function fuzzParallel(
+  o: FuzzOptions & { workers: number },
+  given?: Piscina,
+): Promise<FuzzReport> {
+  const pool = given ?? (await casePool(o.workers, o.policyArg));
   try {
-    // Load the policy in every thread before the clock matters.
-    await Promise.all(Array.from({ length: threads }, () => pool.run({ policyArg: o.policyArg })));
     const loop = fuzzLoop(o);
     let step = loop.next(undefined as unknown as CaseOutcome[]);
     while (!step.done) {
