@@ -9,9 +9,9 @@
  *      (node:inspector Profiler.takePreciseCoverage after every case) vs off.
  *   3. `--workers 2` against one thread on the same cases (the same corpus and findings:
  *      checked), goal >= 1.7x on two cores.
- *   4. blind vs guided on every built-in policy: the same seed, the same time each
- *      (SHMLAB_BENCH_FUZZ_MS, default 15 s): features reached and distinct findings per
- *      minute. Goals: guided reaches more features, and finds every finding blind finds.
+ *   4. blind vs guided on every built-in policy: the same seed, the same compute time each
+ *      (SHMLAB_BENCH_FUZZ_MS, default 15 s; their batches interleave so that the machine's
+ *      load falls on both alike): features reached and distinct findings per minute. Goals: guided reaches more features, and finds every finding blind finds.
  *      The markdown table at the end is what docs/fuzz.md shows.
  *
  * `npm run bench fuzz`; SHMLAB_BENCH_FUZZ_POLICIES=a,b limits part 4.
@@ -21,10 +21,10 @@ import { availableParallelism, loadavg } from "node:os";
 import { getPolicy, policyNames } from "../compositor/policies/index.ts";
 import { generateProgram } from "../lab/fuzz/actions.ts";
 import { CASE_DEFAULTS, runCase } from "../lab/fuzz/case.ts";
-import { type FuzzReport, fuzz } from "../lab/fuzz/fuzz.ts";
+import { type CaseOutcome, type FuzzReport, fuzz, fuzzLoop, outcomeOf } from "../lab/fuzz/fuzz.ts";
 import { casePool, fuzzParallel } from "../lab/fuzz/parallel.ts";
 import { makeSpec, runOne } from "../lab/run.ts";
-import { type BenchResult, type BenchSuite, measureRate } from "./harness.ts";
+import type { BenchResult, BenchSuite } from "./harness.ts";
 
 const POLICY = "libwayland";
 
@@ -32,38 +32,48 @@ function caseOf(s: number) {
   return { ...CASE_DEFAULTS, seed: s, policy: POLICY, program: generateProgram(s) };
 }
 
+/**
+ * Rates of several workloads measured round-robin, one call of each in turn, each timed on
+ * its own: a change in the machine's load hits them all alike (this machine is shared).
+ */
+function interleavedRates(fns: (() => void)[], totalMs: number): number[] {
+  for (const f of fns) for (let i = 0; i < 5; i++) f(); // warm-up
+  const ms = fns.map(() => 0);
+  const calls = fns.map(() => 0);
+  const end = performance.now() + totalMs;
+  while (performance.now() < end) {
+    fns.forEach((f, i) => {
+      const t = performance.now();
+      f();
+      ms[i] += performance.now() - t;
+      calls[i]++;
+    });
+  }
+  return calls.map((n, i) => (n * 1000) / ms[i]);
+}
+
 function throughput(): BenchResult[] {
   const policy = getPolicy(POLICY);
-  const fuzzRate = (features: boolean) => {
-    let seed = 1;
-    return measureRate(() => void runCase(caseOf(seed++), policy, { features }), 1, 1500);
-  };
-  const plainRate = () => {
-    let seed = 1;
-    return measureRate(
+  let s1 = 1;
+  let s2 = 1;
+  let s3 = 1;
+  const [withF, without, plain] = interleavedRates(
+    [
+      () => void runCase(caseOf(s1++), policy, { features: true }),
+      () => void runCase(caseOf(s2++), policy),
       () =>
         void runOne(
           makeSpec({
             policy: POLICY,
             behaviour: "truncate-during-read",
-            seed: seed++,
+            seed: s3++,
             frames: CASE_DEFAULTS.frames,
             honest: CASE_DEFAULTS.honest,
           }),
         ),
-      1,
-      1500,
-    );
-  };
-  // Alternate and keep each one's best round: the least disturbed on a shared machine.
-  let withF = 0;
-  let without = 0;
-  let plain = 0;
-  for (let round = 0; round < 2; round++) {
-    withF = Math.max(withF, fuzzRate(true));
-    without = Math.max(without, fuzzRate(false));
-    plain = Math.max(plain, plainRate());
-  }
+    ],
+    6000,
+  );
   return [
     {
       name: `fuzz cases with features (${POLICY}, ${CASE_DEFAULTS.frames} frames, ${CASE_DEFAULTS.honest} honest, 1-3 hostile; issue 16 goal: 1,000/s per core)`,
@@ -86,26 +96,33 @@ async function v8Coverage(): Promise<BenchResult> {
   const session = new Session();
   session.connect();
   try {
-    let seed = 1;
-    const off = measureRate(() => void runCase(caseOf(seed++), policy), 1, 1000);
     await session.post("Profiler.enable");
     await session.post("Profiler.startPreciseCoverage", { callCount: true, detailed: true });
-    // The coverage must be taken after every case (that is the feedback): async, so timed here.
-    seed = 1;
-    const t0 = performance.now();
-    let n = 0;
-    while (performance.now() - t0 < 1500) {
+    // Taken after every case (that is what feedback needs), alternating with cases without
+    // it; the coverage counters run during both, so "off" is an upper bound of its cost.
+    let on = 0;
+    let off = 0;
+    let nOn = 0;
+    let nOff = 0;
+    let seed = 1;
+    const end = performance.now() + 4000;
+    while (performance.now() < end) {
+      let t = performance.now();
+      runCase(caseOf(seed++), policy);
+      off += performance.now() - t;
+      nOff++;
+      t = performance.now();
       runCase(caseOf(seed++), policy);
       await session.post("Profiler.takePreciseCoverage");
-      n++;
+      on += performance.now() - t;
+      nOn++;
     }
-    const on = (n * 1000) / (performance.now() - t0);
     await session.post("Profiler.stopPreciseCoverage");
     return {
       name: "V8 precise coverage taken after every case (node:inspector, block granularity)",
-      value: on,
+      value: (nOn * 1000) / on,
       unit: "runs/s",
-      baseline: { name: "the same cases without it", value: off },
+      baseline: { name: "the same cases, coverage on but not taken", value: (nOff * 1000) / off },
     };
   } finally {
     session.disconnect();
@@ -150,17 +167,50 @@ interface Row {
   guided: FuzzReport;
 }
 
+/**
+ * Blind and guided on one policy, the same seed and the same compute time each: their
+ * batches interleave, each mode's time counted on its own, so the machine's load falls on
+ * both alike.
+ */
+function race(name: string, ms: number): Row {
+  const policy = getPolicy(name);
+  const used = { blind: 0, guided: 0 };
+  const loops = (["blind", "guided"] as const).map((mode) => ({
+    mode,
+    loop: fuzzLoop({
+      policy,
+      policyArg: name,
+      seed: 1,
+      mode,
+      shrink: false,
+      stop: () => used[mode] >= ms,
+    }),
+    last: undefined as CaseOutcome[] | undefined,
+    report: undefined as FuzzReport | undefined,
+  }));
+  while (loops.some((l) => !l.report)) {
+    for (const l of loops) {
+      if (l.report) continue;
+      const t = performance.now();
+      const step = l.loop.next(l.last as CaseOutcome[]);
+      if (step.done) l.report = step.value;
+      else
+        l.last = step.value.map((fc) =>
+          outcomeOf(fc, runCase(fc, policy, { features: true }), true),
+        );
+      used[l.mode] += performance.now() - t;
+    }
+  }
+  return { policy: name, blind: loops[0].report!, guided: loops[1].report! };
+}
+
 function blindVsGuided(ms: number): { results: BenchResult[]; rows: Row[] } {
   const wanted = process.env.SHMLAB_BENCH_FUZZ_POLICIES?.split(",").filter(Boolean);
   const names = wanted?.length ? wanted : policyNames();
   const results: BenchResult[] = [];
   const rows: Row[] = [];
   for (const name of names) {
-    const policy = getPolicy(name);
-    const run = (mode: "blind" | "guided") =>
-      fuzz({ policy, policyArg: name, seed: 1, timeMs: ms, mode, shrink: false });
-    const blind = run("blind");
-    const guided = run("guided");
+    const { blind, guided } = race(name, ms);
     rows.push({ policy: name, blind, guided });
     const got = new Set(guided.firstSeen.map((f) => f.signature));
     const missed = blind.firstSeen.filter((f) => !got.has(f.signature));

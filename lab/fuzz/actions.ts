@@ -63,6 +63,13 @@ export type Action =
   | { k: "attach"; s: number; b: number; commit: boolean }
   | { k: "commit"; s: number }
   | { k: "raw"; what: RawKind; n: number }
+  /**
+   * A well-formed request (`req` picks which, on the client's own objects) with bytes of
+   * its encoding replaced (`edits`: [position modulo length, byte]) and `cut` bytes cut
+   * off the end: the codec's, the validation's and the dispatch's paths. Only the guided
+   * fuzzer's mutations make it (mutate.ts); the blind generator's programs stay as they were.
+   */
+  | { k: "wire"; req: number; edits: [number, number][]; cut: number }
   | { k: "disconnect" }
   // ---- timing ---------------------------------------------------------------------------
   | { k: "yield"; n: number }
@@ -98,6 +105,19 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   "frame",
   "roundtrip",
 ];
+
+/** Kinds only mutations make (never drawn by the blind generator). */
+export const MUTATION_KINDS: readonly ActionKind[] = ["wire"];
+
+/** Requests a `wire` action starts from (behaviour.ts encodes them on live objects). */
+export const WIRE_REQUESTS = [
+  "wl_shm_pool.create_buffer",
+  "wl_surface.attach",
+  "wl_surface.commit",
+  "wl_shm_pool.resize",
+  "wl_surface.damage_buffer",
+  "wl_display.sync",
+] as const;
 
 export const RAW_KINDS: readonly RawKind[] = [
   "unknown-opcode",

@@ -22,7 +22,13 @@
 import { resolve } from "node:path";
 import type { Policy } from "../../compositor/policy.ts";
 import type { KernelFeature } from "../../shm/scenario.ts";
-import { ACTION_KINDS, type ActionKind, actionCount, generateProgram } from "./actions.ts";
+import {
+  ACTION_KINDS,
+  type ActionKind,
+  actionCount,
+  generateProgram,
+  MUTATION_KINDS,
+} from "./actions.ts";
 import { CASE_DEFAULTS, type CaseResult, type FuzzCase, runCase, signature } from "./case.ts";
 import { makeEntry, readEntries, saveEntry } from "./corpus.ts";
 import {
@@ -73,6 +79,8 @@ export interface FuzzOptions {
   shard?: { k: number; n: number };
   /** Guided: the share of fresh (blind) cases (default 0.4). */
   freshShare?: number;
+  /** Asked before each batch: true stops the run (benchmarks interleaving two runs). */
+  stop?: () => boolean;
   /** Shrink findings (default true; benchmarks count signatures without shrinking). */
   shrink?: boolean;
 }
@@ -201,14 +209,14 @@ export function shardSeed(o: Pick<FuzzOptions, "seed" | "shard">, j: number): nu
  * drive the very same sequence of decisions.
  */
 export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, CaseOutcome[]> {
-  if (o.runs === undefined && o.timeMs === undefined) throw new Error("fuzz: give runs or timeMs");
+  if (o.runs === undefined && o.timeMs === undefined && !o.stop)
+    throw new Error("fuzz: give runs, timeMs or stop");
   const t0 = performance.now();
   const mode = o.mode ?? "guided";
   const guide = new Guide(o.freshShare);
-  const coverage = Object.fromEntries(ACTION_KINDS.map((k) => [k, 0])) as Record<
-    ActionKind,
-    number
-  >;
+  const coverage = Object.fromEntries(
+    [...ACTION_KINDS, ...MUTATION_KINDS].map((k) => [k, 0]),
+  ) as Record<ActionKind, number>;
   const seen = o.out ? knownSignatures(o.out, o.policy.name) : new Set<string>();
   const sessionSeen = new Set<string>();
   const findings: FuzzFinding[] = [];
@@ -294,6 +302,7 @@ export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, Cas
     if (o.runs !== undefined && i >= o.runs) break;
     if (o.timeMs !== undefined && performance.now() - t0 >= o.timeMs) break;
     if (o.maxFindings !== undefined && findings.length >= o.maxFindings) break;
+    if (o.stop?.()) break;
     guide.reweigh();
     const n = o.runs !== undefined ? Math.min(BATCH, o.runs - i) : BATCH;
     const batch: FuzzCase[] = [];

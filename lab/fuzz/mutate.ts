@@ -8,14 +8,16 @@
  * Rng, so the same parent, donor and seed give the same child (test/fuzz-mutate.test.ts).
  *
  * Operators (one to four stacked per child, AFL's "havoc"):
- *   insert      a fresh action, drawn by the generator for what the prefix created
+ *   insert      a fresh action, drawn by the generator for what the prefix created, or
+ *               now and then a `wire` action (a real request with bytes replaced or cut)
  *   delete      one action or a run of them
  *   duplicate   an action or a run repeated in place (a second truncate, a second commit)
  *   swap        two actions exchanged
  *   splice      a run of actions from another client, of this case or of another entry
  *   client      a whole client taken from another entry, or dropped
  *   value       an argument moved to an interesting value: page edges, 0, -1, INT32_MAX,
- *               the file's size, a page past it, half, the pool's size and a page past it
+ *               the file's size, a page past it, half, the pool's size and a page past it;
+ *               a `wire` action's bytes (msgpack markers, lengths, extremes), request, cut
  *   frame       an action moved across a frame boundary (a `frame`/`yield` inserted before
  *               it or removed), so it lands in another frame or inside another read
  *   reseed      the run's seed changed: the same program under another interleaving (where
@@ -135,9 +137,31 @@ function revalue(rng: Rng, a: Action): Action {
       return { ...a, n: rng.pick([1, 2, 3, 8, 16]) };
     case "raw":
       return { ...a, n: rng.int(0, 255) };
+    case "wire":
+      return rng.chance(0.6)
+        ? { ...a, edits: [...a.edits, wireEdit(rng)].slice(-16) }
+        : rng.chance(0.5)
+          ? { ...a, req: rng.int(0, 255) }
+          : { ...a, cut: rng.chance(0.5) ? 0 : rng.int(1, 8) };
     default:
       return a;
   }
+}
+
+/** Bytes that mean something to msgpack: type markers, lengths, extremes. */
+const WIRE_BYTES = [
+  0x00, 0x01, 0x7f, 0x80, 0x90, 0x93, 0x9f, 0xa0, 0xc0, 0xc1, 0xc2, 0xcc, 0xcd, 0xce, 0xcf, 0xd0,
+  0xd2, 0xd3, 0xdc, 0xdd, 0xe0, 0xff,
+];
+
+function wireEdit(rng: Rng): [number, number] {
+  return [rng.int(0, 31), rng.chance(0.7) ? rng.pick(WIRE_BYTES) : rng.int(0, 255)];
+}
+
+/** A fresh `wire` action: a real request with one to three bytes replaced. */
+export function wireAction(rng: Rng): Action {
+  const edits = Array.from({ length: rng.int(1, 3) }, () => wireEdit(rng));
+  return { k: "wire", req: rng.int(0, 255), edits, cut: rng.chance(0.2) ? rng.int(1, 8) : 0 };
 }
 
 /** Applies one mutator to `c` in place; false when it could not apply (nothing changed). */
@@ -163,7 +187,8 @@ function apply(
     case "insert": {
       if (list.length >= MAX_ACTIONS) return false;
       const i = at();
-      const a = drawAction(rng, list.slice(0, i));
+      // The wire's own kind comes only from here: blind programs never contain it.
+      const a = rng.chance(0.12) ? wireAction(rng) : drawAction(rng, list.slice(0, i));
       if (!a) return false;
       list.splice(i, 0, a);
       return true;
@@ -263,7 +288,10 @@ export function mutateCase(
     const ex = c.program.clients.length === parent.program.clients.length ? executed : undefined;
     if (apply(m, rng, c, donor, ex)) changed++;
   }
-  if (!changed) c.seed = (parent.seed + 1) >>> 0;
+  // Stacked changes can cancel out (a swap of equal actions, a value drawn again): then the
+  // child differs by its interleaving.
+  if (!changed || JSON.stringify(c.program) === JSON.stringify(parent.program))
+    c.seed = (c.seed + 1) >>> 0;
   return c;
 }
 
