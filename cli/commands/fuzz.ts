@@ -149,6 +149,7 @@ export function register(program: Command): void {
           frames: int(o.frames, "frames", 1),
           honest: int(o.honest, "honest", 0),
           progress: o.progress,
+          blind: o.blind,
         });
       }
       checkNames("policy", [o.policy], policyNames());
