@@ -77,7 +77,7 @@ export interface FuzzOptions {
   mode?: "guided" | "blind";
   /** Shard K of N: this run takes every N-th seed from seed + K-1 (1 <= K <= N). */
   shard?: { k: number; n: number };
-  /** Guided: the share of fresh (blind) cases (default 0.4). */
+  /** Guided: a fixed share of fresh (blind) cases (default: adaptive, guide.ts). */
   freshShare?: number;
   /** Asked before each batch: true stops the run (benchmarks interleaving two runs). */
   stop?: () => boolean;
@@ -245,10 +245,15 @@ export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, Cas
     });
   };
 
-  const fold = (fc: FuzzCase, out: CaseOutcome, fromCorpus: boolean) => {
+  const fold = (
+    fc: FuzzCase,
+    out: CaseOutcome,
+    fromCorpus: boolean,
+    source?: "fresh" | "mutated",
+  ) => {
     runs += fromCorpus ? 0 : 1;
     for (const k of out.kinds) coverage[k as ActionKind]++;
-    const isNew = guide.observe(fc, out.features, mode === "guided", out.executed);
+    const isNew = guide.observe(fc, out.features, mode === "guided", out.executed, source);
     if (isNew && mode === "guided" && o.out && !fromCorpus)
       saveEntry(o.out, makeEntry(fc, out.features));
     if (!out.failure) return;
@@ -306,11 +311,15 @@ export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, Cas
     guide.reweigh();
     const n = o.runs !== undefined ? Math.min(BATCH, o.runs - i) : BATCH;
     const batch: FuzzCase[] = [];
-    for (let j = 0; j < n; j++, i++)
-      batch.push(mode === "guided" ? guide.next(i, seedOf, fresh).case : fresh(seedOf(i)));
+    const sources: ("fresh" | "mutated")[] = [];
+    for (let j = 0; j < n; j++, i++) {
+      const next = mode === "guided" ? guide.next(i, seedOf, fresh) : null;
+      batch.push(next ? next.case : fresh(seedOf(i)));
+      sources.push(!next || next.fresh ? "fresh" : "mutated");
+    }
     const outs = yield batch;
     batch.forEach((fc, j) => {
-      fold(fc, outs[j], false);
+      fold(fc, outs[j], false, sources[j]);
     });
     progress();
   }

@@ -7,7 +7,7 @@
  * insertion, deletion or reordering is still a program. A case's mutations come from one
  * Rng, so the same parent, donor and seed give the same child (test/fuzz-mutate.test.ts).
  *
- * Operators (one to four stacked per child, AFL's "havoc"):
+ * Operators (one to sixteen stacked per child, AFL's "havoc"):
  *   insert      a fresh action, drawn by the generator for what the prefix created, or
  *               now and then a `wire` action (a real request with bytes replaced or cut)
  *   delete      one action or a run of them
@@ -269,7 +269,7 @@ function apply(
 }
 
 /**
- * A child of `parent`: one to four stacked mutations drawn from `rng` (the donor is another
+ * A child of `parent`: one to sixteen stacked mutations drawn from `rng` (the donor is another
  * corpus entry, for splicing; `executed`: how many actions of each client the parent's run
  * performed). Never returns the parent unchanged.
  */
@@ -280,7 +280,7 @@ export function mutateCase(
   executed?: readonly number[],
 ): FuzzCase {
   const c = clone(parent);
-  const n = 1 << rng.int(0, 2);
+  const n = 1 << rng.int(0, 4);
   let changed = 0;
   for (let tries = 0; changed < n && tries < n * 4; tries++) {
     // Client-level changes shift indices: the parent's stopping points no longer apply.
