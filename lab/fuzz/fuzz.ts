@@ -203,6 +203,40 @@ export function shardSeed(o: Pick<FuzzOptions, "seed" | "shard">, j: number): nu
   return (o.seed + j * n + (k - 1)) >>> 0;
 }
 
+/** A failure's finding: shrunk and written, or (not shrinking, or known) as it came. */
+function findingOf(
+  o: FuzzOptions,
+  fc: FuzzCase,
+  r: CaseResult,
+  sig: string,
+  known: boolean,
+): FuzzFinding {
+  if (o.shrink !== false && !(known && o.out)) return reportFailure(o, fc, r, "deterministic");
+  // Not shrunk: asked so (benchmarks), or already in the folder (not rewritten).
+  const file = o.out ? `${o.out}/${findingFileName(o.policy.name, sig)}` : "(not written)";
+  return {
+    finding: makeFinding(
+      fc,
+      r,
+      { mode: "deterministic", seed: fc.seed, actions: actionCount(fc.program), shrinkRuns: 0 },
+      file,
+    ),
+    ...(o.out ? { file } : {}),
+    fresh: !known,
+    stable: true,
+  };
+}
+
+/** What the findings folder holds for this policy, to replay first. */
+function corpusCases(o: FuzzOptions, mode: "guided" | "blind"): FuzzCase[] {
+  if (!(o.corpus ?? Boolean(o.out)) || !o.out) return [];
+  const start = readCorpus(o.out)
+    .entries.filter((e) => e.policy === o.policy.name)
+    .map((e) => e.case);
+  if (mode === "guided") for (const e of readEntries(o.out, o.policy.name)) start.push(e.case);
+  return start;
+}
+
 /**
  * The loop, as a generator of batches: it yields the next batch of cases and receives their
  * outcomes in the same order, so one thread (`fuzz`) and a worker pool (`fuzzParallel`)
@@ -264,42 +298,20 @@ export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, Cas
     firstSeen.push({ signature: sig, elapsedMs: performance.now() - t0, runs });
     if (!fromCorpus && o.out)
       addToCorpus(o.out, [{ policy: o.policy.name, signature: sig, case: fc }]);
-    const r = out.result ?? runCase(fc, o.policy);
-    let f: FuzzFinding;
-    if (o.shrink === false || (seen.has(sig) && o.out)) {
-      // Not shrunk: asked so (benchmarks), or already in the folder (not rewritten).
-      const file = o.out ? `${o.out}/${findingFileName(o.policy.name, sig)}` : "(not written)";
-      f = {
-        finding: makeFinding(
-          fc,
-          r,
-          { mode: "deterministic", seed: fc.seed, actions: actionCount(fc.program), shrinkRuns: 0 },
-          file,
-        ),
-        ...(o.out ? { file } : {}),
-        fresh: !seen.has(sig),
-        stable: true,
-      };
-    } else f = reportFailure(o, fc, r, "deterministic");
+    const f = findingOf(o, fc, out.result ?? runCase(fc, o.policy), sig, seen.has(sig));
     findings.push(f);
     o.onFinding?.(f);
   };
 
   // The corpus first: finding cases of earlier runs, then (guided) the kept entries.
-  const useCorpus = o.corpus ?? Boolean(o.out);
-  if (useCorpus && o.out) {
-    const start: FuzzCase[] = readCorpus(o.out)
-      .entries.filter((e) => e.policy === o.policy.name)
-      .map((e) => e.case);
-    if (mode === "guided") for (const e of readEntries(o.out, o.policy.name)) start.push(e.case);
-    for (let at = 0; at < start.length; at += BATCH) {
-      const batch = start.slice(at, at + BATCH);
-      const outs = yield batch;
-      batch.forEach((fc, j) => {
-        corpusRuns++;
-        fold(fc, outs[j], true);
-      });
-    }
+  const start = corpusCases(o, mode);
+  for (let at = 0; at < start.length; at += BATCH) {
+    const batch = start.slice(at, at + BATCH);
+    const outs = yield batch;
+    batch.forEach((fc, j) => {
+      corpusRuns++;
+      fold(fc, outs[j], true);
+    });
   }
   const seedOf = (j: number) => shardSeed(o, j);
   const fresh = (s: number) => caseFor(o, s);

@@ -71,6 +71,13 @@ const SIZES: SizeArg[] = [
   "pool+page",
 ];
 const NUMBERS = [0, 1, -1, 4, PG - 4, PG - 1, PG, PG + 1, 2 * PG, 16 * PG, INT32_MAX, -PG];
+/**
+ * File sizes stay within what the blind generator uses (a 2 GiB memfd is a valid lie to tell
+ * the compositor as a pool size, but a file that big only makes every case slow, under
+ * populate-style policies most of all).
+ */
+const FILE_SIZES = [0, 1, PG - 1, PG, PG + 1, 2 * PG, 9 * PG, 16 * PG];
+const FILE_SIZE_ARGS: SizeArg[] = [...FILE_SIZES, "file", "file+page", "half", "pool", "pool+page"];
 const DIMS = [0, 1, 16, 32, 48, 64, 4096, 0x10000];
 const SEALS = [0x1, 0x2, 0x4, 0x6, 0x8, 0x10, 0xf];
 /** Clients per case, at most (the generator's default). */
@@ -95,19 +102,21 @@ function clone(c: FuzzCase): FuzzCase {
 function revalue(rng: Rng, a: Action): Action {
   switch (a.k) {
     case "memfd":
-      return rng.chance(0.3)
-        ? { ...a, sealing: !a.sealing }
-        : { ...a, size: Math.max(0, rng.pick(NUMBERS)) };
+      return rng.chance(0.3) ? { ...a, sealing: !a.sealing } : { ...a, size: rng.pick(FILE_SIZES) };
     case "truncate":
     case "child-truncate":
+      return { ...a, size: rng.pick(FILE_SIZE_ARGS) };
     case "create-pool":
     case "resize":
       return { ...a, size: rng.pick(SIZES) };
     case "punch":
-    case "fallocate":
       return rng.chance(0.5)
         ? { ...a, offset: rng.pick(NUMBERS) }
         : { ...a, length: rng.pick(NUMBERS) };
+    case "fallocate":
+      return rng.chance(0.5)
+        ? { ...a, offset: rng.pick(FILE_SIZES) }
+        : { ...a, length: rng.pick(FILE_SIZES) };
     case "seal":
       return { ...a, seals: rng.pick(SEALS) };
     case "create-buffer": {
