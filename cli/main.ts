@@ -2,6 +2,9 @@
  * The `shmlab` command. Each subcommand lives in cli/commands/<name>.ts and exports
  * `register(program)`; this file only lists them.
  */
+// First, so that its sample of the cores' CPU times precedes loading everything else
+// (compare --workers auto reads how idle the cores stayed meanwhile).
+import "../lab/idle-cores.ts";
 import { Command } from "commander";
 import { register as registerCompare } from "./commands/compare.ts";
 import { register as registerConformance } from "./commands/conformance.ts";

@@ -33,6 +33,11 @@ export interface CompareOptions {
   images?: boolean;
   /** Keep each run's wire trace (WAYLAND_DEBUG form) in its record (RunRecord.trace). */
   trace?: boolean;
+  /**
+   * Users' behaviour files (absolute paths) named in `behaviours` by their names: a worker
+   * thread loads them before it runs (lab/compare-worker.ts), as the CLI did in its own.
+   */
+  behaviourFiles?: string[];
   onProgress?: (done: number, total: number, last: RunRecord) => void;
 }
 
@@ -72,7 +77,7 @@ export function defaultBehaviours(): string[] {
 
 /** Every policy but the models of older versions (they run where those are installed). */
 export function defaultPolicies(): string[] {
-  return policyNames().filter((n) => !getPolicy(n).versionOf);
+  return policyNames().filter((n) => !getPolicy(n).versionOf && !getPolicy(n).variantOf);
 }
 
 /** Checks names up front: unknown ones are an error that lists the valid ones. */
@@ -91,12 +96,24 @@ export function worstVerdict(vs: Verdict[]): Verdict {
   return VERDICT_SEVERITY.find((v) => vs.includes(v)) ?? "ok";
 }
 
-export function compare(opts: CompareOptions): CompareResult {
-  const t0 = performance.now();
-  const runs: RunRecord[] = [];
-  const cells: Cell[] = [];
+/** One run of a comparison: a policy, a behaviour and the index of its seed. */
+export interface CompareTask {
+  policy: string;
+  behaviour: string;
+  seedIndex: number;
+}
+
+/**
+ * The runs of a comparison in their canonical order (policies, then behaviours, then
+ * seeds), and the pairs that are not run. Every way of running a comparison — one thread or
+ * many — runs exactly these and puts their records in this order.
+ */
+export function planCompare(opts: CompareOptions): {
+  tasks: CompareTask[];
+  notApplicable: CompareResult["notApplicable"];
+} {
+  const tasks: CompareTask[] = [];
   const notApplicable: CompareResult["notApplicable"] = [];
-  const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   for (const policy of opts.policies) {
     const na = getPolicy(policy).notApplicable ?? {};
     for (const behaviour of opts.behaviours) {
@@ -104,39 +121,73 @@ export function compare(opts: CompareOptions): CompareResult {
         notApplicable.push({ policy, behaviour, why: na[behaviour] });
         continue;
       }
-      const idx: number[] = [];
-      for (let i = 0; i < opts.seeds; i++) {
-        const r = runOne(
-          makeSpec({
-            policy,
-            behaviour,
-            seed: opts.seed + i,
-            variant: opts.variant,
-            kernelFeatures: opts.kernelFeatures,
-            frames: opts.frames,
-            honest: opts.honest,
-          }),
-          { images: opts.images, trace: opts.trace ? [] : undefined },
-        );
-        idx.push(runs.length);
-        runs.push(r);
-        opts.onProgress?.(runs.length, total, r);
-      }
-      const vs = idx.map((i) => runs[i].verdict);
-      const worst = worstVerdict(vs);
-      const worstRun = runs[idx[vs.indexOf(worst)]];
-      const counts: Partial<Record<Verdict, number>> = {};
-      for (const v of vs) counts[v] = (counts[v] ?? 0) + 1;
-      const agree = vs.every((v) => v === worst);
-      cells.push({
-        policy,
-        behaviour,
-        verdict: worst,
-        text: agree ? worstRun.cell : `${worstRun.cell} ${counts[worst]}/${vs.length}`,
-        runs: idx,
-        verdicts: counts,
-      });
+      for (let i = 0; i < opts.seeds; i++) tasks.push({ policy, behaviour, seedIndex: i });
     }
+  }
+  return { tasks, notApplicable };
+}
+
+/** What running one task needs besides the task: the same in every thread. */
+export type RunSettings = Pick<
+  CompareOptions,
+  | "seed"
+  | "variant"
+  | "kernelFeatures"
+  | "frames"
+  | "honest"
+  | "images"
+  | "trace"
+  | "behaviourFiles"
+>;
+
+/** Runs one task of a comparison (in whichever thread). */
+export function runTask(t: CompareTask, s: RunSettings): RunRecord {
+  return runOne(
+    makeSpec({
+      policy: t.policy,
+      behaviour: t.behaviour,
+      seed: s.seed + t.seedIndex,
+      variant: s.variant,
+      kernelFeatures: s.kernelFeatures,
+      frames: s.frames,
+      honest: s.honest,
+    }),
+    { images: s.images, trace: s.trace ? [] : undefined },
+  );
+}
+
+/** The comparison's result from its tasks' records, in task order. */
+export function assembleCompare(
+  opts: CompareOptions,
+  plan: ReturnType<typeof planCompare>,
+  runs: RunRecord[],
+  elapsedMs: number,
+): CompareResult {
+  const cells: Cell[] = [];
+  let at = 0;
+  while (at < plan.tasks.length) {
+    const { policy, behaviour } = plan.tasks[at];
+    const idx: number[] = [];
+    while (
+      at < plan.tasks.length &&
+      plan.tasks[at].policy === policy &&
+      plan.tasks[at].behaviour === behaviour
+    )
+      idx.push(at++);
+    const vs = idx.map((i) => runs[i].verdict);
+    const worst = worstVerdict(vs);
+    const worstRun = runs[idx[vs.indexOf(worst)]];
+    const counts: Partial<Record<Verdict, number>> = {};
+    for (const v of vs) counts[v] = (counts[v] ?? 0) + 1;
+    const agree = vs.every((v) => v === worst);
+    cells.push({
+      policy,
+      behaviour,
+      verdict: worst,
+      text: agree ? worstRun.cell : `${worstRun.cell} ${counts[worst]}/${vs.length}`,
+      runs: idx,
+      verdicts: counts,
+    });
   }
   const { onProgress: _p, images: _i, trace: _t, ...options } = opts;
   return {
@@ -151,10 +202,23 @@ export function compare(opts: CompareOptions): CompareResult {
       return { name, honest: b.honest, description: b.description, source: b.source };
     }),
     cells,
-    notApplicable,
+    notApplicable: plan.notApplicable,
     runs,
-    elapsedMs: performance.now() - t0,
+    elapsedMs,
   };
+}
+
+/** The comparison in this thread, run after run (lab/compare-parallel.ts spreads it). */
+export function compare(opts: CompareOptions): CompareResult {
+  const t0 = performance.now();
+  const plan = planCompare(opts);
+  const runs: RunRecord[] = [];
+  for (const t of plan.tasks) {
+    const r = runTask(t, opts);
+    runs.push(r);
+    opts.onProgress?.(runs.length, plan.tasks.length, r);
+  }
+  return assembleCompare(opts, plan, runs, performance.now() - t0);
 }
 
 /** The cells of two comparisons that differ (same policies and behaviours). */

@@ -37,6 +37,11 @@ export class SeededScheduler implements Scheduler {
     private readonly opts: SchedulerOptions,
   ) {}
 
+  /** Only the compositor's points can run anything; every other process's are no-ops. */
+  quietFor(p: Process): boolean {
+    return p.pid !== this.compositorPid;
+  }
+
   point(p: Process, site: string): void {
     if (this.nested || p.pid !== this.compositorPid) return;
     if (site !== "load" && site !== "store" && !this.rng.chance(0.25)) return;

@@ -92,6 +92,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "scm-rights.h"
+
 #ifndef MAP_DROPPABLE
 #define MAP_DROPPABLE 0x08
 #endif
@@ -302,21 +304,9 @@ static int send_msg(int sock, const char *data, size_t len, int fd) {
   struct iovec iov = {.iov_base = (void *)data, .iov_len = len ? len : 1};
   char dummy = 0;
   if (!len) iov.iov_base = &dummy;
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
+  union scm_buf u;
   struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
-    memset(&u, 0, sizeof u);
-    mh.msg_control = u.buf;
-    mh.msg_controllen = sizeof u.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
+  scm_attach(&mh, &u, &fd, fd >= 0 ? 1 : 0);
   ssize_t r;
   do r = sendmsg(sock, &mh, MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
@@ -326,26 +316,17 @@ static int send_msg(int sock, const char *data, size_t len, int fd) {
 /* Receives one record (NUL-terminated into buf); *fd gets an attached fd or -1. */
 static ssize_t recv_msg(int sock, char *buf, size_t cap, int *fd) {
   struct iovec iov = {.iov_base = buf, .iov_len = cap - 1};
-  union {
-    char b[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-                      .msg_controllen = sizeof u.b};
+  union scm_buf u;
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  scm_expect(&mh, &u);
   ssize_t r;
   do r = recvmsg(sock, &mh, 0);
   while (r < 0 && errno == EINTR);
   if (fd) *fd = -1;
   if (r <= 0) return r;
   buf[r] = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int got;
-      memcpy(&got, CMSG_DATA(c), sizeof(int));
-      if (fd) *fd = got;
-      else close(got);
-    }
-  }
+  /* One fd is expected at most; any other is closed (scm_take). */
+  scm_take(&mh, fd, fd ? 1 : 0);
   return r;
 }
 

@@ -51,6 +51,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "scm-rights.h"
+
 enum {
   OP_CONNECT = 1,
   OP_SEND = 2,
@@ -217,13 +219,12 @@ static void sock_closed(int err) {
 
 static void sock_read(void) {
   char data[4096];
-  char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+  union scm_buf cbuf;
   struct iovec iov = {data, sizeof data};
   struct msghdr mh = {0};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
+  scm_expect(&mh, &cbuf);
   ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
@@ -231,13 +232,7 @@ static void sock_read(void) {
     return;
   }
   int fds[MAX_FDS];
-  uint32_t nfds = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k && nfds < MAX_FDS; i++)
-      memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-  }
+  uint32_t nfds = (uint32_t)scm_take(&mh, fds, MAX_FDS);
   if (n == 0 && nfds == 0) {
     sock_closed(0);
     return;
@@ -331,24 +326,14 @@ static void do_send(struct cmd *c) {
     return;
   }
   uint32_t nfds = c->nargs;
-  char cbuf[CMSG_SPACE(sizeof(int) * MAX_ARGS)];
+  union scm_buf cbuf;
   struct iovec iov = {c->data, c->len};
   struct msghdr mh = {0};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  if (nfds > 0) {
-    memset(cbuf, 0, sizeof cbuf);
-    mh.msg_control = cbuf;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-    for (uint32_t i = 0; i < nfds; i++) {
-      int f = (int)c->a[i];
-      memcpy(CMSG_DATA(cm) + i * sizeof(int), &f, sizeof(int));
-    }
-  }
+  int fds[MAX_ARGS];
+  for (uint32_t i = 0; i < nfds && i < MAX_ARGS; i++) fds[i] = (int)c->a[i];
+  scm_attach(&mh, &cbuf, fds, nfds);
   size_t sent = 0;
   int waited = 0;
   while (sent < c->len || (c->len == 0 && mh.msg_control)) {

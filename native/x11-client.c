@@ -25,6 +25,13 @@
  *   close FD                     -> ok | err ERRNO
  *   dup FD                       -> ok NEWFD | err ERRNO
  *   forktrunc FD SIZE            -> ok PID | err ERRNO     (a child truncates, then exits)
+ *   fstat FD                     -> ok SIZE | err ERRNO    (st_size)
+ *   falloc FD OFF LEN            -> ok | err ERRNO         (fallocate mode 0: allocate)
+ *   fork                         -> ok PID | err ERRNO     (a child that stays, with a copy
+ *                                                           of the fd table as of now)
+ *   childtrunc FD SIZE           -> ok | err ERRNO         (that child ftruncates its FD;
+ *                                                           ESRCH: no child)
+ *   childexit                    -> ok | err ESRCH         (that child exits; reaped)
  *   exit                         -> (exits 0)
  *
  * Errnos are printed by name (EPERM, EBADF...). A line it does not understand answers
@@ -42,9 +49,12 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "scm-rights.h"
 
 static int sock = -1;
 
@@ -68,6 +78,7 @@ static const char *errname(int e) {
   case ECONNRESET: return "ECONNRESET";
   case ENOTCONN: return "ENOTCONN";
   case EOPNOTSUPP: return "EOPNOTSUPP";
+  case ESRCH: return "ESRCH";
   default: return "EIO";
   }
 }
@@ -122,21 +133,9 @@ static void do_send(char *hex, int fd) {
   long n = unhex(hex);
   if (n < 0) return reply_err(EINVAL);
   struct iovec iov = {.iov_base = hex, .iov_len = (size_t)n};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
+  union scm_buf ctl;
   struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
-    memset(&ctl, 0, sizeof ctl);
-    m.msg_control = ctl.buf;
-    m.msg_controllen = sizeof ctl.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
+  scm_attach(&m, &ctl, &fd, fd >= 0 ? 1 : 0);
   size_t done = 0;
   while (done < (size_t)n) {
     ssize_t w = sendmsg(sock, &m, MSG_NOSIGNAL);
@@ -188,6 +187,88 @@ static void do_forktrunc(int fd, long size) {
   if (waitpid(pid, &st, 0) < 0) return reply_err(errno);
   if (WIFEXITED(st) && WEXITSTATUS(st) != 0) return reply_err(WEXITSTATUS(st));
   printf("ok %d\n", (int)pid);
+}
+
+/*
+ * A forked child that stays (the fuzz programs' `fork`): it has the parent's fd table as of
+ * the fork, so it can truncate a file the parent has closed since, as a real forked client
+ * can. It serves one-line commands on a pipe ("t FD SIZE", "x") and answers each with an
+ * errno (0: done) on another. It closes the X socket, which belongs to the parent, and dies
+ * with the helper (PR_SET_PDEATHSIG is not inherited across fork, so it is set again).
+ */
+static pid_t child_pid = -1;
+static int child_cmd = -1, child_ans = -1;
+
+static void child_loop(int cmd, int ans) {
+  FILE *in = fdopen(cmd, "r");
+  char buf[128];
+  while (in && fgets(buf, sizeof buf, in)) {
+    int e = 0;
+    int fd = -1;
+    long size = 0;
+    if (buf[0] == 'x') break;
+    if (sscanf(buf, "t %d %ld", &fd, &size) == 2) e = ftruncate(fd, size) < 0 ? errno : 0;
+    else e = EINVAL;
+    if (write(ans, &e, sizeof e) != (ssize_t)sizeof e) break;
+  }
+  _exit(0);
+}
+
+static void do_fork(void) {
+  if (child_pid > 0) return reply_err(EBUSY);
+  int c[2], a[2];
+  if (pipe(c) < 0) return reply_err(errno);
+  if (pipe(a) < 0) {
+    int e = errno;
+    close(c[0]);
+    close(c[1]);
+    return reply_err(e);
+  }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(c[0]), close(c[1]), close(a[0]), close(a[1]);
+    return reply_err(e);
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (sock >= 0) close(sock);
+    close(c[1]);
+    close(a[0]);
+    /* stdin and stdout are the helper's channel to Node: the child must not hold them. */
+    close(0);
+    close(1);
+    child_loop(c[0], a[1]);
+  }
+  close(c[0]);
+  close(a[1]);
+  child_pid = pid;
+  child_cmd = c[1];
+  child_ans = a[0];
+  printf("ok %d\n", (int)pid);
+}
+
+static void do_childtrunc(int fd, long size) {
+  if (child_pid <= 0) return reply_err(ESRCH);
+  char line[64];
+  int n = snprintf(line, sizeof line, "t %d %ld\n", fd, size);
+  int e = 0;
+  if (write(child_cmd, line, (size_t)n) != n || read(child_ans, &e, sizeof e) != (ssize_t)sizeof e)
+    return reply_err(ESRCH);
+  if (e) return reply_err(e);
+  printf("ok\n");
+}
+
+static void do_childexit(void) {
+  if (child_pid <= 0) return reply_err(ESRCH);
+  if (write(child_cmd, "x\n", 2) != 2) kill(child_pid, SIGKILL);
+  waitpid(child_pid, NULL, 0);
+  close(child_cmd);
+  close(child_ans);
+  child_pid = -1;
+  child_cmd = child_ans = -1;
+  printf("ok\n");
 }
 
 int main(int argc, char **argv) {
@@ -257,6 +338,19 @@ int main(int argc, char **argv) {
       else printf("ok %d\n", fd);
     } else if (!strcmp(cmd, "forktrunc") && a1 && a2) {
       do_forktrunc((int)n1, n2);
+    } else if (!strcmp(cmd, "fstat") && a1) {
+      struct stat st;
+      if (fstat((int)n1, &st) < 0) reply_err(errno);
+      else printf("ok %lld\n", (long long)st.st_size);
+    } else if (!strcmp(cmd, "falloc") && a1 && a2 && a3) {
+      if (fallocate((int)n1, 0, n2, strtol(a3, NULL, 0)) < 0) reply_err(errno);
+      else printf("ok\n");
+    } else if (!strcmp(cmd, "fork")) {
+      do_fork();
+    } else if (!strcmp(cmd, "childtrunc") && a1 && a2) {
+      do_childtrunc((int)n1, n2);
+    } else if (!strcmp(cmd, "childexit")) {
+      do_childexit();
     } else if (!strcmp(cmd, "exit")) {
       break;
     } else {

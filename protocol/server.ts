@@ -277,6 +277,13 @@ export class ServerClient {
   private windowCount = 0;
   /** Frames held while an asynchronous syscall is answered, to keep request order. */
   private pending: [Uint8Array, number[]][] | null = null;
+  /**
+   * A message arrived cut short: on a stream socket it is a message still arriving, and
+   * nothing after it is dispatched (stalledOn says what). Fds that arrive meanwhile are
+   * held, as libwayland's wl_connection holds them, until the client goes.
+   */
+  private stalledOn: string | null = null;
+  private readonly heldFds: number[] = [];
 
   constructor(server: ProtocolServer, id: number, transport: Transport, opts: ConnectOptions) {
     this.server = server;
@@ -339,7 +346,19 @@ export class ServerClient {
       }
       this.rateCheck();
       this.stats.bytesIn += bytes.length;
-      const frame: Frame = decodeFrame(bytes, this.server.codecLimits);
+      if (this.stalledOn !== null) {
+        this.heldFds.push(...fds.splice(0));
+        return;
+      }
+      let frame: Frame;
+      try {
+        frame = decodeFrame(bytes, this.server.codecLimits);
+      } catch (e) {
+        if (!this.cutShort(e, bytes)) throw e;
+        this.stalledOn = (e as Error).message;
+        this.heldFds.push(...fds.splice(0));
+        return;
+      }
       if (frame.kind === "control") {
         if (fds.length > 0) throw protoError(PROTO_ERR.BAD_FD, "fds attached to a syscall frame");
         this.syscall(frame.items);
@@ -358,6 +377,20 @@ export class ServerClient {
       if (isProcessDeath(e)) throw e;
       this.fail(e, fds);
     }
+  }
+
+  /**
+   * A frame cut inside a value is a message whose rest has not come yet. libwayland reads
+   * a stream: wl_client_connection_data takes a message only once `size` bytes are in
+   * ("if (len < size) break;") and waits for more, so a cut message is no error at all, and
+   * the bytes that follow are read as its tail (real/wire-transport.ts sends such a frame
+   * as the same message, cut). The model has no byte stream to take that tail from: the
+   * connection dispatches nothing more, which is what the real compositor shows until the
+   * client has sent the garbled size's worth of bytes (docs/real-compositors.md).
+   * An empty frame is not a cut message (there is nothing of a message to wait on).
+   */
+  private cutShort(e: unknown, bytes: Uint8Array): boolean {
+    return isProtocolError(e) && e.code === PROTO_ERR.TRUNCATED && bytes.length > 0;
   }
 
   private dropHandles(handles: readonly number[], from: number): void {
@@ -712,6 +745,13 @@ export class ServerClient {
     if (this.closed) return;
     this.closed = true;
     this.server.forget(this);
+    for (const fd of this.heldFds.splice(0)) {
+      try {
+        this.fds.discard(fd);
+      } catch (e) {
+        this.contain(e);
+      }
+    }
     // Destroy in id order, as wl_client_destroy does, without delete_id (no one to tell).
     for (const [id, r] of [...this.objects.entries()]) {
       if (id === DISPLAY_ID) continue;

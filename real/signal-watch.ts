@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { isStopping, type Registered, register, unregister } from "./registry.ts";
+import { isStopping, type Registered, register, signalGroup, unregister } from "./registry.ts";
 import { findBinary } from "./versions.ts";
 
 const ATTACH_TIMEOUT_MS = 5000;
@@ -47,11 +47,12 @@ export class SignalWatch implements Registered {
       "-o",
       outPath,
     ];
+    // Its own process group (detached), so that stop() reaches the children strace forks
+    // for its feature tests (below), and a terminal's Ctrl-C reaches only us, who stop it.
+    const opts = { stdio: ["ignore", "ignore", "pipe"] as ("ignore" | "pipe")[], detached: true };
     const child = setpriv
-      ? spawn(setpriv, ["--pdeathsig", "SIGTERM", "--", strace, ...args], {
-          stdio: ["ignore", "ignore", "pipe"],
-        })
-      : spawn(strace, args, { stdio: ["ignore", "ignore", "pipe"] });
+      ? spawn(setpriv, ["--pdeathsig", "SIGTERM", "--", strace, ...args], opts)
+      : spawn(strace, args, opts);
     if (child.pid === undefined) return { why: "strace did not start" };
     const w = new SignalWatch(child, outPath);
     if (!register(w)) {
@@ -94,24 +95,20 @@ export class SignalWatch implements Registered {
   }
 
   /**
-   * Ends strace with SIGKILL: the kernel detaches its tracees when the tracer dies (they go
-   * on untouched), while a SIGTERM can be lost when it lands in the middle of strace
-   * attaching to the threads of a compositor that is being killed at the same time — a
-   * Ctrl-C test found one strace left behind that way.
+   * Ends strace and every process it forked with SIGKILL, as a group. The kernel detaches
+   * strace's tracees when it dies (they go on untouched). The group matters: before it
+   * attaches, strace forks throwaway children to probe ptrace (strace.c
+   * test_ptrace_seize, test_ptrace_get_syscall_info: the child pause()s until strace kills
+   * it). Killed in that window, strace left such a child behind, an orphan with strace's own
+   * command line (found by Ctrl-C during `conformance --compositors` with strace on: the
+   * stray "strace -f -p PID" was a pid strace had forked, not the one we spawned).
    */
   async stop(): Promise<void> {
+    // Exited on its own (its tracee died): strace reaped its probes itself, and its pid (so
+    // its group id) may already be another process's.
     if (this.exited) return;
     const done = new Promise<void>((r) => this.child.once("exit", () => r()));
-    signal(this.pid, "SIGKILL");
+    signalGroup(this.pid, "SIGKILL");
     await done;
-  }
-}
-
-/** kill(2) that accepts a process already gone (it exits on its own when the tracee dies). */
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
   }
 }

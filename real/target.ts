@@ -115,4 +115,13 @@ export interface RealRunObservation {
 export interface RealDriver {
   readonly endpointKind: Endpoint["kind"];
   run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation>;
+  /**
+   * A fuzz program (the JSON action list) as this family can run it: the actions it has a
+   * form for, and the others dropped with the reason. The lab runs the kept list on the
+   * model too, so both sides run one program. Absent: every action applies (Wayland).
+   */
+  programForm?(actions: readonly unknown[]): {
+    actions: unknown[];
+    dropped: { i: number; k: string; why: string }[];
+  };
 }

@@ -82,15 +82,26 @@ export class XClient {
     return this.conn.closed;
   }
 
-  /** The "surface": a mapped window at this client's place on the screen, and a GC. */
-  async createWindow(width: number, height: number): Promise<void> {
+  /**
+   * The "surface": a mapped window at this client's place on the screen, and a GC; they
+   * become the client's window (the one `put` draws into and `pixels` reads). `place` is
+   * the slot on the screen's grid (default: the client's index; a fuzz program's further
+   * surfaces take slots of their own).
+   */
+  async createWindow(
+    width: number,
+    height: number,
+    place = this.index,
+  ): Promise<{ window: number; gc: number }> {
     const conn = this.conn;
     this.width = width;
     this.height = height;
     this.window = conn.allocId();
     const perRow = Math.max(1, Math.floor(conn.setup.width / (width + 8)));
-    const x = 8 + (this.index % perRow) * (width + 8);
-    const y = 8 + Math.floor(this.index / perRow) * (height + 8);
+    const rows = Math.max(1, Math.floor(conn.setup.height / (height + 8)));
+    const slot = place % (perRow * rows);
+    const x = 8 + (slot % perRow) * (width + 8);
+    const y = 8 + Math.floor(slot / perRow) * (height + 8);
     await conn.request(
       "CreateWindow",
       encodeCreateWindow({
@@ -106,6 +117,7 @@ export class XClient {
     await conn.request("MapWindow", encodeMapWindow(this.window));
     this.gc = conn.allocId();
     await conn.request("CreateGC", encodeCreateGC(this.gc, this.window));
+    return { window: this.window, gc: this.gc };
   }
 
   /** ShmAttachFd: returns the new segment id (whether the server accepts it shows later). */
@@ -145,10 +157,13 @@ export class XClient {
   }
 
   /** The ShmPutImage bytes that show buffer `b` in the window. */
-  putBytes(b: XBuffer, opts: { format?: number; depth?: number } = {}): Uint8Array {
+  putBytes(
+    b: XBuffer,
+    opts: { format?: number; depth?: number; window?: number; gc?: number } = {},
+  ): Uint8Array {
     return encodeShmPutImage(this.conn.shm.majorOpcode, {
-      drawable: this.window,
-      gc: this.gc,
+      drawable: opts.window ?? this.window,
+      gc: opts.gc ?? this.gc,
       totalWidth: Math.floor(b.stride / 4),
       totalHeight: b.height,
       srcX: 0,
@@ -166,7 +181,10 @@ export class XClient {
   }
 
   /** attach + commit: ShmPutImage with send_event; returns its sequence number. */
-  async put(b: XBuffer, opts: { format?: number } = {}): Promise<number> {
+  async put(
+    b: XBuffer,
+    opts: { format?: number; window?: number; gc?: number } = {},
+  ): Promise<number> {
     const seq = await this.conn.request("ShmPutImage", this.putBytes(b, opts));
     if (seq) this.committed(b);
     return seq;

@@ -18,9 +18,15 @@ import type {
   RealRunObservation,
   RealRunPlan,
 } from "./target.ts";
-import { X11_NOT_APPLICABLE, X11_SCRIPTS, type XScriptContext } from "./x11-behaviours.ts";
+import {
+  X11_NOT_APPLICABLE,
+  X11_SCRIPTS,
+  type XScript,
+  type XScriptContext,
+} from "./x11-behaviours.ts";
 import { XClient, type XPixels } from "./x11-client.ts";
 import { NativeError, SyscallError } from "./x11-native.ts";
+import { X11_PROGRAM_BEHAVIOUR, x11Program, x11ProgramForm } from "./x11-program.ts";
 
 export { X11_NOT_APPLICABLE, x11Applies } from "./x11-behaviours.ts";
 
@@ -45,12 +51,19 @@ interface Participant {
   failure: unknown;
 }
 
+/** The script of a catalogue behaviour, or of a fuzz program (real/x11-program.ts). */
+function x11ScriptFor(behaviour: string): XScript | undefined {
+  return behaviour === X11_PROGRAM_BEHAVIOUR ? x11Program : X11_SCRIPTS[behaviour];
+}
+
 export const x11Driver: RealDriver = {
   endpointKind: "x11",
+  // A fuzz program's MIT-SHM form: the lab runs it on the model too (real/x11-program.ts).
+  programForm: x11ProgramForm,
   async run(instance: RealInstance, plan: RealRunPlan): Promise<RealRunObservation> {
     if (instance.endpoint.kind !== "x11")
       throw new X11NoEndpoint(`x11 driver: instance ${instance.kind} has no X11 endpoint`);
-    const script = X11_SCRIPTS[plan.behaviour];
+    const script = x11ScriptFor(plan.behaviour);
     if (!script)
       throw new X11NotApplicable(
         `${plan.behaviour}: ${X11_NOT_APPLICABLE[plan.behaviour] ?? "no MIT-SHM script"}`,
@@ -181,7 +194,7 @@ async function runOne(p: Participant, people: Participant[], plan: RealRunPlan):
     },
   };
   try {
-    await X11_SCRIPTS[p.behaviour](c, ctx);
+    await x11ScriptFor(p.behaviour)!(c, ctx);
   } catch (e) {
     // Never rejects: after a timeout nobody awaits this any more (the helpers are being
     // stopped under it), so a failure is kept and rethrown by run() if it is still waiting.

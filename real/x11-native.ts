@@ -147,6 +147,31 @@ export class X11Helper {
     return Number((await this.ok(`forktrunc ${fd} ${size}`))[0]);
   }
 
+  /** st_size of an fd. */
+  async fstatSize(fd: number): Promise<number> {
+    return Number((await this.ok(`fstat ${fd}`))[0]);
+  }
+
+  /** fallocate mode 0: allocates [offset, offset+len), growing the file if needed. */
+  async fallocate(fd: number, offset: number, len: number): Promise<void> {
+    await this.ok(`falloc ${fd} ${offset} ${len}`);
+  }
+
+  /** A forked child that stays, with this process's fd table as of now; its pid. */
+  async fork(): Promise<number> {
+    return Number((await this.ok("fork"))[0]);
+  }
+
+  /** The forked child truncates its copy of `fd` (ESRCH: there is no child). */
+  async childTruncate(fd: number, size: number): Promise<void> {
+    await this.ok(`childtrunc ${fd} ${size}`);
+  }
+
+  /** The forked child exits (and is reaped). */
+  async childExit(): Promise<void> {
+    await this.ok("childexit");
+  }
+
   /** SIGKILL, synchronously (the exit hook cannot wait). */
   kill(): void {
     if (!this.exit) this.child.kill("SIGKILL");

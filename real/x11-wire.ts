@@ -10,6 +10,7 @@
 export const X_CREATE_WINDOW = 1;
 export const X_MAP_WINDOW = 8;
 export const X_GET_INPUT_FOCUS = 43;
+export const X_CLEAR_AREA = 61;
 export const X_FREE_PIXMAP = 54;
 export const X_CREATE_GC = 55;
 export const X_COPY_AREA = 62;
@@ -141,6 +142,23 @@ export function encodeCreateGC(gc: number, drawable: number): Uint8Array {
     .u32(drawable)
     .u32(GC_GRAPHICS_EXPOSURES)
     .u32(0)
+    .done();
+}
+
+/**
+ * ClearArea of the whole window (width and height 0: "the rest of the window", X11 protocol
+ * ClearArea) to its background, exposures off: what an X client does for a null attach.
+ */
+export function encodeClearArea(wid: number): Uint8Array {
+  return new Req()
+    .u8(X_CLEAR_AREA)
+    .u8(0) // exposures: False
+    .u16(0)
+    .u32(wid)
+    .i16(0)
+    .i16(0)
+    .u16(0)
+    .u16(0)
     .done();
 }
 

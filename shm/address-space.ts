@@ -45,19 +45,37 @@ function pull(n: Node): void {
   n.maxGap = m;
 }
 
-/** Splits `t` into the VMAs starting before `key` and the rest. */
-function split(t: Node | undefined, key: number): [Node | undefined, Node | undefined] {
-  if (!t) return [undefined, undefined];
-  if (t.vma.start < key) {
-    const [l, r] = split(t.right, key);
-    t.right = l;
-    pull(t);
-    return [t, r];
+/** split's two results (module-level, so that a split allocates nothing). */
+let splitLeft: Node | undefined;
+let splitRight: Node | undefined;
+
+/** Splits `t` into the VMAs starting before `key` (splitLeft) and the rest (splitRight). */
+function split(t: Node | undefined, key: number): void {
+  if (!t) {
+    splitLeft = undefined;
+    splitRight = undefined;
+    return;
   }
-  const [l, r] = split(t.left, key);
-  t.left = r;
+  if (t.vma.start < key) {
+    split(t.right, key);
+    t.right = splitLeft;
+    pull(t);
+    splitLeft = t;
+    return;
+  }
+  split(t.left, key);
+  t.left = splitRight;
   pull(t);
-  return [l, t];
+  splitRight = t;
+}
+
+/** Sets the gap of the node starting at `start` and re-pulls the maxima on its path. */
+function setGap(n: Node | undefined, start: number, gap: number): boolean {
+  if (!n) return false;
+  if (n.vma.start === start) n.gap = gap;
+  else if (!setGap(start < n.vma.start ? n.left : n.right, start, gap)) return false;
+  pull(n);
+  return true;
 }
 
 /** Joins two treaps where every key of `a` is below every key of `b`. */
@@ -74,12 +92,39 @@ function merge(a: Node | undefined, b: Node | undefined): Node | undefined {
   return b;
 }
 
+function inOrder(n: Node | undefined, out: Vma[]): void {
+  if (!n) return;
+  inOrder(n.left, out);
+  out.push(n.vma);
+  inOrder(n.right, out);
+}
+
+function collectOverlapping(n: Node | undefined, start: number, end: number, out: Vma[]): void {
+  if (!n) return;
+  if (n.vma.start >= end) {
+    collectOverlapping(n.left, start, end, out);
+    return;
+  }
+  // Everything left of n ends at or before n's start.
+  if (n.vma.start > start) collectOverlapping(n.left, start, end, out);
+  if (n.vma.end > start) out.push(n.vma);
+  collectOverlapping(n.right, start, end, out);
+}
+
 export class AddressSpace {
   private root: Node | undefined;
   private count = 0;
   private seed = 0x9e3779b9;
   /** Bumped on every change to the VMA set, so another thread can tell its copy is stale. */
   generation = 0;
+  /**
+   * The VMA `find` returned last (mmap_cache / vmacache before the maple tree): consecutive
+   * accesses nearly always fall in it. Its bounds are read live and VMAs in the tree never
+   * overlap, so it stays right until it leaves the tree (remove, replace), which forgets it.
+   */
+  private last: Vma | undefined;
+  /** The one `find` returned before `last` (a fault and its handler alternate two VMAs). */
+  private before: Vma | undefined;
 
   /** map_count: how many VMAs there are. */
   get size(): number {
@@ -89,20 +134,25 @@ export class AddressSpace {
   /** Every VMA in address order (a copy: O(n), for walks over the whole space). */
   get vmas(): Vma[] {
     const out: Vma[] = [];
-    const walk = (n: Node | undefined) => {
-      if (!n) return;
-      walk(n.left);
-      out.push(n.vma);
-      walk(n.right);
-    };
-    walk(this.root);
+    inOrder(this.root, out);
     return out;
   }
 
   /** The VMA containing addr, or undefined (find_vma + range check). */
   find(addr: number): Vma | undefined {
+    const c = this.last;
+    if (c !== undefined && addr >= c.start && addr < c.end) return c;
+    const d = this.before;
+    if (d !== undefined && addr >= d.start && addr < d.end) {
+      this.before = c;
+      this.last = d;
+      return d;
+    }
     const v = this.floor(addr);
-    return v && addr < v.end ? v : undefined;
+    if (v === undefined || addr >= v.end) return undefined;
+    this.before = c;
+    this.last = v;
+    return v;
   }
 
   /** The VMA with the largest start <= addr. */
@@ -158,16 +208,7 @@ export class AddressSpace {
   /** Recomputes the gap above the VMA starting at `start`, and the maxima on its path. */
   private refreshGap(v: Vma | undefined): void {
     if (!v) return;
-    const path: Node[] = [];
-    let n = this.root;
-    while (n && n.vma.start !== v.start) {
-      path.push(n);
-      n = v.start < n.vma.start ? n.left : n.right;
-    }
-    if (!n) return;
-    n.gap = gapBetween(v, this.next(v));
-    pull(n);
-    for (let i = path.length - 1; i >= 0; i--) pull(path[i]);
+    setGap(this.root, v.start, gapBetween(v, this.next(v)));
   }
 
   private nextPrio(): number {
@@ -189,8 +230,9 @@ export class AddressSpace {
       gap: 0,
       maxGap: 0,
     };
-    const [l, r] = split(this.root, vma.start);
-    this.root = merge(merge(l, node), r);
+    split(this.root, vma.start);
+    const r = splitRight;
+    this.root = merge(merge(splitLeft, node), r);
     this.count++;
     this.refreshGap(vma);
     this.refreshGap(this.prev(vma));
@@ -200,10 +242,13 @@ export class AddressSpace {
   remove(vma: Vma): void {
     if (!this.has(vma)) return;
     const below = this.prev(vma);
-    const [l, rest] = split(this.root, vma.start);
-    const [, r] = split(rest, vma.start + 1);
-    this.root = merge(l, r);
+    split(this.root, vma.start);
+    const l = splitLeft;
+    split(splitRight, vma.start + 1);
+    this.root = merge(l, splitRight);
     this.count--;
+    if (this.last === vma) this.last = undefined;
+    if (this.before === vma) this.before = undefined;
     this.refreshGap(below);
     this.generation++;
   }
@@ -215,6 +260,9 @@ export class AddressSpace {
   treeProblem(): string | undefined {
     const all = this.vmas;
     if (all.length !== this.count) return `map_count ${this.count}, ${all.length} VMAs in the tree`;
+    for (const c of [this.last, this.before])
+      if (c !== undefined && !all.includes(c))
+        return `find's cached VMA at 0x${c.start.toString(16)} is not in the tree`;
     const above = new Map<Vma, Vma | undefined>(all.map((v, i) => [v, all[i + 1]]));
     let problem: string | undefined;
     const walk = (n: Node | undefined, lo: number, hi: number): number => {
@@ -243,18 +291,7 @@ export class AddressSpace {
   /** VMAs overlapping [start, end), in order. */
   overlapping(start: number, end: number): Vma[] {
     const out: Vma[] = [];
-    const walk = (n: Node | undefined) => {
-      if (!n) return;
-      if (n.vma.start >= end) {
-        walk(n.left);
-        return;
-      }
-      // Everything left of n ends at or before n's start.
-      if (n.vma.start > start) walk(n.left);
-      if (n.vma.end > start) out.push(n.vma);
-      walk(n.right);
-    };
-    walk(this.root);
+    collectOverlapping(this.root, start, end, out);
     return out;
   }
 
@@ -274,18 +311,59 @@ export class AddressSpace {
    * mm/vma.c split_vma refuses with ENOMEM at the limit); it throws to refuse.
    */
   isolate(start: number, end: number, maySplit?: (edge: number) => void): Vma[] {
-    for (const edge of [start, end]) {
-      const v = this.find(edge);
-      if (v && v.start < edge) {
-        maySplit?.(edge);
-        const upper = v.splitAt(edge);
-        this.insert(upper);
-        if (v.file) v.file.mappings.add(upper);
-        if (v.file && v.flags.shared && v.flags.mayWrite) v.file.writableMappings++;
-        if (v.openFile) v.openFile.refs++;
-      }
-    }
+    this.splitAround(start, maySplit);
+    this.splitAround(end, maySplit);
     return this.overlapping(start, end);
+  }
+
+  /**
+   * isolate(start, end) for an unmap, whose caller removes every VMA returned (removeVma).
+   * A VMA cut at `end` that starts inside the range only loses its head: its upper part
+   * takes its node in the tree (the order is unchanged) instead of an insert and a remove,
+   * and the head comes back last, already out of the tree.
+   */
+  isolateForUnmap(start: number, end: number): Vma[] {
+    this.splitAround(start, undefined);
+    const head = this.splitAround(end, undefined, start);
+    const out = this.overlapping(start, end);
+    if (head !== undefined) out.push(head);
+    return out;
+  }
+
+  /**
+   * Splits the VMA that `edge` falls strictly inside, if any (split_vma). When that VMA
+   * starts at or above `detachFrom`, its upper part replaces it in the tree and the lower
+   * part, now out of the tree, is returned.
+   */
+  private splitAround(
+    edge: number,
+    maySplit: ((edge: number) => void) | undefined,
+    detachFrom = Number.POSITIVE_INFINITY,
+  ): Vma | undefined {
+    const v = this.find(edge);
+    if (v === undefined || v.start >= edge) return undefined;
+    maySplit?.(edge);
+    const upper = v.splitAt(edge);
+    const detach = v.start >= detachFrom;
+    if (detach) this.replace(v, upper);
+    else this.insert(upper);
+    if (v.file) v.file.mappings.add(upper);
+    if (v.file && v.flags.shared && v.flags.mayWrite) v.file.writableMappings++;
+    if (v.openFile) v.openFile.refs++;
+    return detach ? v : undefined;
+  }
+
+  /** `by` takes the node of `old`, which it directly follows in address order. */
+  private replace(old: Vma, by: Vma): void {
+    const n = this.nodeOf(old.start);
+    if (n === undefined || n.vma !== old) throw new Error("replace: VMA not in this address space");
+    n.vma = by;
+    if (this.last === old) this.last = undefined;
+    if (this.before === old) this.before = undefined;
+    // `by` ends where `old` did, under the same neighbour: the node's gap is unchanged. The
+    // gap above the VMA below grew by the head `old` lost.
+    this.refreshGap(this.prev(by));
+    this.generation++;
   }
 
   /**
@@ -314,6 +392,19 @@ export class AddressSpace {
     while (lowest?.left) lowest = lowest.left;
     const top = lowest ? Math.min(MMAP_BASE, lowest.vma.start - PAGE_SIZE) : MMAP_BASE;
     return top - length >= MMAP_MIN ? top - length : undefined;
+  }
+
+  /**
+   * True when a mapping may grow in place over [start, end) (mremap without moving): the
+   * range is free and below MMAP_BASE. In a Linux process the loader and the libraries are
+   * mapped first, top-down from mm->mmap_base (arch_get_unmapped_area_topdown), and every
+   * later mapping lands directly below them or below an earlier one: the topmost mapping
+   * of a running program has something right above it, so growing it moves it
+   * (scenarios/mremap/grow-moves-topdown.json, held to the host). The model maps no
+   * libraries; MMAP_BASE stands for the lowest of them.
+   */
+  mayGrowInto(start: number, end: number): boolean {
+    return end <= MMAP_BASE && this.isFree(start, end);
   }
 
   /** True when [start, end) is free. */

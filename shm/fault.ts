@@ -13,6 +13,7 @@ import {
   PTE_ANON,
   PTE_SPECIAL,
   PTE_WRITE,
+  PTES_PER_CHUNK,
   prepareAnonVma,
   pteFrame,
   type Vma,
@@ -125,7 +126,7 @@ function fileFault(
   write: boolean,
 ): FaultOutcome {
   const file = vma.file!;
-  const pgoff = vma.filePage(addr);
+  const pgoff = vma.pgoff + i; // vma.filePage(addr), without dividing again
   if (pgoff * PAGE_SIZE >= file.size) {
     // shmem_get_folio_gfp: "index >= i_size → -EINVAL" → VM_FAULT_SIGBUS, before any
     // userfaultfd is consulted (LINUX.md rule 16).
@@ -223,4 +224,25 @@ export function zapOne(k: Kernel, vma: Vma, i: number): void {
   vma.setPte(i, 0);
   const f = pteFrame(pte);
   if (!(vma.flags.pfnmap && !(pte & PTE_ANON))) k.frames.put(f);
+}
+
+/**
+ * zapOne for every present entry in [from, to), in index order (zap_pte_range), walking the
+ * page-table chunks directly: the munmap of a large pool does not pay a call per entry.
+ */
+export function zapRange(k: Kernel, vma: Vma, from: number, to: number): void {
+  const chunks = vma.sharedChunks();
+  const rawPfn = vma.flags.pfnmap;
+  for (let ci = from >>> 9; ci * PTES_PER_CHUNK < to; ci++) {
+    const c = chunks[ci];
+    if (c === undefined) continue;
+    const lo = Math.max(from, ci * PTES_PER_CHUNK) - ci * PTES_PER_CHUNK;
+    const hi = Math.min(to, (ci + 1) * PTES_PER_CHUNK) - ci * PTES_PER_CHUNK;
+    for (let j = lo; j < hi; j++) {
+      const pte = c[j]; // the kernel's thread reads its own entries plainly (vma.ts pte)
+      if (pte === 0) continue;
+      Atomics.store(c, j, 0);
+      if (!(rawPfn && !(pte & PTE_ANON))) k.frames.put(pteFrame(pte));
+    }
+  }
 }

@@ -23,11 +23,18 @@ import type { Vma } from "./vma.ts";
 export interface Scheduler {
   point(p: Process, site: string): void;
   block(p: Process, until: () => boolean, what: string): void;
+  /**
+   * True when `point(p, ...)` does nothing at all for `p` (no state, no random draw) for as
+   * long as one user access lasts. A user access may then skip its per-page points and copy
+   * a physically contiguous run at once. Absent or false: every page is a point.
+   */
+  quietFor?(p: Process): boolean;
 }
 
 /** The scheduler of a plain single-threaded run: no preemption, and nobody to wake a waiter. */
 export const NO_PREEMPTION: Scheduler = {
   point() {},
+  quietFor: () => true,
   block(p, until, what) {
     if (!until()) throw new Deadlock(`process ${p.pid} (${p.name}) blocked on ${what} forever`);
   },

@@ -17,7 +17,7 @@ import { type SigAction, SignalState } from "./signal.ts";
 import * as files from "./syscalls/files.ts";
 import * as memory from "./syscalls/memory.ts";
 import * as uffd from "./syscalls/uffd.ts";
-import { PAGE_SIZE, PROT } from "./uapi.ts";
+import { PAGE_SIZE, PROT, pageOffset } from "./uapi.ts";
 import type { UffdEvent } from "./userfaultfd.ts";
 import { pteFrame, type Vma } from "./vma.ts";
 
@@ -59,6 +59,10 @@ export const USER_SYSCALLS: ReadonlySet<string> = new Set([
   "exit",
 ]);
 
+/** Copies this short are a byte loop: cheaper than making a subarray to copy from. */
+const SMALL_COPY = 16;
+const PROT_ANY = PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC;
+
 /** A handler that returns without fixing its fault makes Linux spin forever; we stop here. */
 const LIVELOCK_RETRIES = 64;
 
@@ -71,8 +75,9 @@ export class Process {
   readonly counters: ProcessCounters = newProcessCounters();
   state: ProcessState = "running";
   killedBy: ProcessKilled | undefined;
-  /** The last VMA a user access used: consecutive pages nearly always share it. */
-  private lastVma: Vma | undefined;
+  /** See physical(). */
+  private memView: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  private memOf: SharedArrayBuffer | undefined;
 
   constructor(
     readonly kernel: Kernel,
@@ -238,7 +243,6 @@ export class Process {
   private teardown(): void {
     for (const [fd] of this.fds.entries()) files.closeQuiet(this, fd);
     for (const v of [...this.mm.vmas]) memory.removeVma(this, v);
-    this.lastVma = undefined;
   }
 
   /**
@@ -248,7 +252,8 @@ export class Process {
   private raise(info: SigInfo): void {
     if (info.signo === "SIGBUS") this.counters.sigbus++;
     else this.counters.sigsegv++;
-    this.kernel.emit(this.pid, info.signo, { code: info.code, addr: info.addr });
+    if (this.kernel.events)
+      this.kernel.emit(this.pid, info.signo, { code: info.code, addr: info.addr });
     const act = this.signals.action(info.signo);
     const blocked = this.signals.blocked.has(info.signo);
     if (typeof act.handler !== "function" || blocked) {
@@ -295,42 +300,84 @@ export class Process {
     );
   }
 
+  /**
+   * Physical memory as a fixed-length view covering at least [0, end): element access and
+   * subarray on the frame table's length-tracking view of its growable SharedArrayBuffer are
+   * several times slower in V8 11 (Node 20). Made again when a fault grew memory past it.
+   */
+  private physical(end: number): Uint8Array<ArrayBufferLike> {
+    const frames = this.kernel.frames;
+    // (A typed array's .buffer getter is slow on such a buffer: the buffer is kept aside.)
+    if (end > this.memView.length || this.memOf !== frames.memory) {
+      this.memOf = frames.memory;
+      this.memView = new Uint8Array(frames.memory, 0, frames.memory.byteLength);
+    }
+    return this.memView;
+  }
+
   /** The present entry for addr allowing the access, or 0. */
   private translate(addr: number, write: boolean): number {
-    let v = this.lastVma;
-    if (!v || addr < v.start || addr >= v.end || v !== this.mm.find(addr)) {
-      v = this.mm.find(addr);
-      if (!v) return 0;
-      this.lastVma = v;
-    }
+    const v = this.mm.find(addr);
+    if (v === undefined) return 0;
     // PROT_NONE leaves entries in place: the VMA's protection is what refuses the access.
-    if (!(v.prot & (PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC))) return 0;
+    if (!(v.prot & PROT_ANY)) return 0;
     const pte = v.pte(v.index(addr));
     return pteAllows(pte, write) ? pte : 0;
   }
 
   /**
+   * How many bytes from `addr` (a page start), at most `max`, are present, allow the access,
+   * and continue physically from `frame` in the same VMA — one typed-array copy serves them
+   * all. Only used where the scheduler said its points are no-ops for this process: then
+   * nothing can run between two pages to change what the later one translates to.
+   */
+  private contiguous(addr: number, max: number, frame: number, write: boolean): number {
+    if (max <= 0) return 0;
+    const v = this.mm.find(addr);
+    if (v === undefined) return 0;
+    const last = Math.min(v.index(addr) + Math.ceil(max / PAGE_SIZE), v.pages);
+    let i = v.index(addr);
+    for (; i < last; i++, frame++) {
+      const pte = v.pte(i);
+      if (!pteAllows(pte, write) || pteFrame(pte) !== frame) break;
+    }
+    return Math.min(max, (i - v.index(addr)) * PAGE_SIZE);
+  }
+
+  /** The translation for a user access at addr, after as many faults as it takes. */
+  private present(addr: number, write: boolean): number {
+    let pte = this.translate(addr, write);
+    for (let attempt = 0; pte === 0; attempt++) {
+      this.userFault(addr, write, attempt);
+      pte = this.translate(addr, write);
+    }
+    return pte;
+  }
+
+  /**
    * Copies [addr, addr+dst.length) of user memory into dst, as the CPU would: page by page,
-   * faulting where there is no translation; each page is a preemption point.
+   * faulting where there is no translation; each page is a preemption point. Where the
+   * scheduler's points are no-ops for this process (Scheduler.quietFor), a physically
+   * contiguous present run is copied at once: the same bytes, faults and counts.
    */
   loadInto(addr: number, dst: Uint8Array): void {
     if (this.state !== "running") this.enter("load");
-    const mem = this.kernel.frames.view();
     const sched = this.kernel.scheduler;
+    const quiet = sched.quietFor?.(this) === true;
     let done = 0;
     const len = dst.length;
     while (done < len) {
       const a = addr + done;
-      const inPage = a % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - inPage, len - done);
-      sched.point(this, "load");
-      let pte = this.translate(a, false);
-      for (let attempt = 0; pte === 0; attempt++) {
-        this.userFault(a, false, attempt);
-        pte = this.translate(a, false);
-      }
-      const base = pteFrame(pte) * PAGE_SIZE + inPage;
-      dst.set(mem.subarray(base, base + n), done);
+      const inPage = pageOffset(a);
+      let n = Math.min(PAGE_SIZE - inPage, len - done);
+      if (!quiet) sched.point(this, "load");
+      const pte = this.present(a, false);
+      const frame = pteFrame(pte);
+      if (quiet) n += this.contiguous(a + n, len - done - n, frame + 1, false);
+      const base = frame * PAGE_SIZE + inPage;
+      const mem = this.physical(base + n);
+      if (n <= SMALL_COPY) for (let j = 0; j < n; j++) dst[done + j] = mem[base + j];
+      else dst.set(mem.subarray(base, base + n), done);
       done += n;
     }
     this.counters.bytesUserRead += len;
@@ -345,38 +392,42 @@ export class Process {
   /** Writes src to user memory at addr, page by page, with write faults (COW, SIGBUS...). */
   store(addr: number, src: Uint8Array): void {
     if (this.state !== "running") this.enter("store");
-    const sched = this.kernel.scheduler;
-    let done = 0;
-    const len = src.length;
-    while (done < len) {
-      const a = addr + done;
-      const inPage = a % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - inPage, len - done);
-      sched.point(this, "store");
-      let pte = this.translate(a, true);
-      for (let attempt = 0; pte === 0; attempt++) {
-        this.userFault(a, true, attempt);
-        pte = this.translate(a, true);
-      }
-      // Re-read the view after faults: a fault may have grown physical memory.
-      const mem = this.kernel.frames.view();
-      mem.set(src.subarray(done, done + n), pteFrame(pte) * PAGE_SIZE + inPage);
-      done += n;
-    }
-    this.counters.bytesUserWritten += len;
+    this.storeOrFill(addr, src.length, src, 0);
   }
 
   /** Stores `length` copies of `byte` at addr (memset). */
   fill(addr: number, length: number, byte: number): void {
-    const page = new Uint8Array(Math.min(length, PAGE_SIZE)).fill(byte);
     let done = 0;
     while (done < length) {
-      // Up to the page end, and never more than the pattern holds (a short fill at an
-      // unaligned address used to compute a negative length here and never finish).
-      const n = Math.min(PAGE_SIZE - ((addr + done) % PAGE_SIZE), length - done, page.length);
-      this.store(addr + done, page.subarray(0, n));
+      // One store per page, as a memset is: each checks that the process still runs.
+      if (this.state !== "running") this.enter("store");
+      const n = Math.min(PAGE_SIZE - pageOffset(addr + done), length - done);
+      this.storeOrFill(addr + done, n, undefined, byte);
       done += n;
     }
+  }
+
+  /** store (src given) or memset (byte) of `len` bytes at addr; see loadInto for `quiet`. */
+  private storeOrFill(addr: number, len: number, src: Uint8Array | undefined, byte: number): void {
+    const sched = this.kernel.scheduler;
+    const quiet = sched.quietFor?.(this) === true;
+    let done = 0;
+    while (done < len) {
+      const a = addr + done;
+      const inPage = pageOffset(a);
+      let n = Math.min(PAGE_SIZE - inPage, len - done);
+      if (!quiet) sched.point(this, "store");
+      const pte = this.present(a, true);
+      const frame = pteFrame(pte);
+      if (quiet) n += this.contiguous(a + n, len - done - n, frame + 1, true);
+      const base = frame * PAGE_SIZE + inPage;
+      const mem = this.physical(base + n);
+      if (src === undefined) mem.fill(byte, base, base + n);
+      else if (n <= SMALL_COPY) for (let j = 0; j < n; j++) mem[base + j] = src[done + j];
+      else mem.set(src.subarray(done, done + n), base);
+      done += n;
+    }
+    this.counters.bytesUserWritten += len;
   }
 
   /**
@@ -389,7 +440,7 @@ export class Process {
     let done = 0;
     while (done < length) {
       const a = addr + done;
-      const inPage = a % PAGE_SIZE;
+      const inPage = pageOffset(a);
       const n = Math.min(PAGE_SIZE - inPage, length - done);
       let pte = this.translate(a, write);
       while (pte === 0) {
@@ -401,8 +452,8 @@ export class Process {
         } else if (out.kind !== "ok") return done;
         pte = this.translate(a, write);
       }
-      const mem = this.kernel.frames.view();
       const base = pteFrame(pte) * PAGE_SIZE + inPage;
+      const mem = this.physical(base + n);
       if (write) mem.set(buf.subarray(done, done + n), base);
       else buf.set(mem.subarray(base, base + n), done);
       done += n;

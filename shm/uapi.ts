@@ -11,6 +11,15 @@
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 
+/**
+ * `x % PAGE_SIZE`, the same value for every number (negative, fractional, NaN), without the
+ * floating-point fmod call `%` becomes once x is past 2^31, as every user address is: the
+ * division by a power of two, the truncation and the product are exact.
+ */
+export function pageOffset(x: number): number {
+  return x - Math.trunc(x / PAGE_SIZE) * PAGE_SIZE;
+}
+
 export const MFD = {
   MFD_CLOEXEC: 0x1,
   MFD_ALLOW_SEALING: 0x2,

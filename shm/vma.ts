@@ -16,6 +16,8 @@ export const PTE_ANON = 2;
 export const PTE_SPECIAL = 4;
 
 export const PTES_PER_CHUNK = 512;
+const CHUNK_SHIFT = 9;
+const CHUNK_MASK = PTES_PER_CHUNK - 1;
 
 let nextAnonVma = 1;
 /** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
@@ -44,6 +46,21 @@ export interface VmaFlags {
   userfault: boolean;
   /** VM_PFNMAP: device memory with no struct pages behind it (issue 9 hazard). */
   pfnmap: boolean;
+}
+
+/** A copy of `f` (a split's upper part gets its own flags, as a new vm_area_struct does). */
+export function copyFlags(f: VmaFlags): VmaFlags {
+  return {
+    shared: f.shared,
+    anonymous: f.anonymous,
+    droppable: f.droppable,
+    nofault: f.nofault,
+    mayWrite: f.mayWrite,
+    wipeOnFork: f.wipeOnFork,
+    dontFork: f.dontFork,
+    userfault: f.userfault,
+    pfnmap: f.pfnmap,
+  } satisfies Required<VmaFlags>;
 }
 
 export class Vma {
@@ -89,19 +106,23 @@ export class Vma {
     return this.pgoff + this.index(addr);
   }
 
+  // Page indices fit 31 bits (a VMA is below 8 TiB), so shifts and masks split them.
+  // Entries are written only on the kernel's thread, which therefore reads them plainly (an
+  // aligned Int32Array element is tear-free); stores stay atomic for the threads that read
+  // the chunks directly (remote-process.ts, with Atomics.load).
   pte(i: number): number {
-    const c = this.chunks[Math.floor(i / PTES_PER_CHUNK)];
-    return c ? Atomics.load(c, i % PTES_PER_CHUNK) : 0;
+    const c = this.chunks[i >>> CHUNK_SHIFT];
+    return c === undefined ? 0 : c[i & CHUNK_MASK];
   }
 
   setPte(i: number, v: number): void {
-    const ci = Math.floor(i / PTES_PER_CHUNK);
+    const ci = i >>> CHUNK_SHIFT;
     let c = this.chunks[ci];
-    if (!c) {
+    if (c === undefined) {
       if (v === 0) return;
       c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
     }
-    Atomics.store(c, i % PTES_PER_CHUNK, v);
+    Atomics.store(c, i & CHUNK_MASK, v);
   }
 
   /** Calls fn(index, pte) for every present entry in [from, to) page indices. */
@@ -112,7 +133,7 @@ export class Vma {
       const lo = Math.max(from, ci * PTES_PER_CHUNK);
       const hi = Math.min(to, (ci + 1) * PTES_PER_CHUNK);
       for (let i = lo; i < hi; i++) {
-        const v = Atomics.load(c, i % PTES_PER_CHUNK);
+        const v = c[i & CHUNK_MASK];
         if (v !== 0) fn(i, v);
       }
     }
@@ -133,7 +154,7 @@ export class Vma {
       addr,
       this.end,
       this.prot,
-      { ...this.flags },
+      copyFlags(this.flags),
       this.file,
       this.openFile,
       this.pgoff + at,
@@ -142,11 +163,24 @@ export class Vma {
     upper.owner = this.owner;
     upper.anonVma = this.anonVma;
     if (this.pfns) upper.pfns = this.pfns.slice(at);
-    this.forEachPresent(at, this.pages, (i, v) => upper.setPte(i - at, v));
+    const pages = this.pages;
+    // The entries above the split move to `upper` (a direct walk: no closure per split).
+    for (let ci = at >>> CHUNK_SHIFT; ci < this.chunks.length; ci++) {
+      const c = this.chunks[ci];
+      if (c === undefined) continue;
+      const hi = Math.min(pages, (ci + 1) * PTES_PER_CHUNK);
+      for (let i = Math.max(at, ci * PTES_PER_CHUNK); i < hi; i++) {
+        const v = c[i & CHUNK_MASK];
+        if (v !== 0) upper.setPte(i - at, v);
+      }
+    }
     const keep = Math.ceil(at / PTES_PER_CHUNK);
-    // Entries above the split now belong to `upper`; clear them here before truncating.
-    for (let i = at; i < keep * PTES_PER_CHUNK && i < this.pages; i++) this.setPte(i, 0);
-    this.chunks.length = keep;
+    // Entries above the split now belong to `upper`; clear them here before truncating
+    // (only the chunk the split falls in is kept, and only if it was ever allocated).
+    const shared = this.chunks[keep - 1];
+    if (shared !== undefined)
+      for (let i = at; i < keep * PTES_PER_CHUNK && i < pages; i++) this.setPte(i, 0);
+    if (this.chunks.length !== keep) this.chunks.length = keep;
     if (this.pfns) this.pfns.length = at;
     this.end = addr;
     return upper;
@@ -161,6 +195,7 @@ export class Vma {
   /** Grows or shrinks the end (entries beyond a shrunk end must already be zapped). */
   resize(newEnd: number): void {
     this.end = newEnd;
-    this.chunks.length = Math.ceil(this.pages / PTES_PER_CHUNK);
+    const n = Math.ceil(this.pages / PTES_PER_CHUNK);
+    if (this.chunks.length !== n) this.chunks.length = n;
   }
 }

@@ -125,7 +125,8 @@ describe("object lifetime: delete_id and id reuse", () => {
 
 describe("every malformed input is one wl_display.error and a disconnect", () => {
   const cases: [string, (p: ReturnType<typeof rawPeer>) => void, string, number][] = [
-    ["truncated", (p) => p.sendBytes(encodeMessage(4, 6, []).subarray(0, 2)), "TRUNCATED", 1],
+    // A cut message is not in this list: it waits for its rest (the next describe).
+    ["empty frame", (p) => p.sendBytes(new Uint8Array(0)), "TRUNCATED", 1],
     [
       "trailing bytes",
       (p) => p.sendBytes(new Uint8Array([...encodeMessage(4, 6, []), 0])),
@@ -177,6 +178,30 @@ describe("every malformed input is one wl_display.error and a disconnect", () =>
     bystander.send(1, 0, [5]);
     await settle();
     expect(bystander.error()).toBeUndefined();
+    expect(bystander.events(5)).toEqual([[0, [expect.any(Number)]]]);
+  });
+});
+
+describe("a message cut short waits for its rest, as on libwayland's stream socket", () => {
+  // wl_client_connection_data takes a message only once its `size` bytes are in
+  // ("if (len < size) break;"): a cut message is no error, and nothing after it is read as
+  // a message of its own.
+  it("no error, the client stays connected, and nothing it sends later is dispatched", async () => {
+    const errors: string[] = [];
+    const s = plainServer({ onClientError: (_c, e) => errors.push(e.code) });
+    const victim = await withSurface(s);
+    const bystander = await withSurface(s);
+    victim.sendBytes(encodeMessage(4, 6, []).subarray(0, 2));
+    victim.send(1, 0, [5]); // wl_display.sync: would be answered if it were dispatched
+    victim.send(4, 10, [0]); // an unknown opcode: would be an error if it were dispatched
+    await settle();
+    expect(errors).toEqual([]);
+    expect(victim.error()).toBeUndefined();
+    expect(victim.events(5)).toEqual([]);
+    expect(victim.closed).toBe(false);
+    expect(s.clients.has(victim.remote)).toBe(true);
+    bystander.send(1, 0, [5]);
+    await settle();
     expect(bystander.events(5)).toEqual([[0, [expect.any(Number)]]]);
   });
 });

@@ -150,36 +150,96 @@ function tracersOf(pids: number[]): number[] {
   return out;
 }
 
-describe.skipIf(why("weston") !== null || why("sway") !== null)("Ctrl-C", () => {
-  it("interrupting `shmlab conformance --compositors` leaves no compositor running", async () => {
-    const tmp = mkdtempSync(join(tmpdir(), "shmlab-ctrlc-"));
-    try {
-      const child = spawn(
-        process.execPath,
-        ["--import", "tsx", "cli/main.ts", "conformance", "--compositors", "weston,sway"],
-        { cwd: REPO, env: { ...process.env, TMPDIR: tmp }, stdio: ["ignore", "ignore", "pipe"] },
-      );
-      // Wait until a compositor of its is running, then press Ctrl-C.
-      let seen: number[] = [];
-      for (let i = 0; i < 300 && !seen.length; i++) {
-        await new Promise((f) => setTimeout(f, 50));
-        seen = processesUnder(tmp);
-      }
-      expect(seen.length).toBeGreaterThan(0);
-      const exit = new Promise<string | null>((r) => child.on("exit", (_c, s) => r(s)));
-      child.kill("SIGINT");
-      expect(await exit).toBe("SIGINT");
-      for (let i = 0; i < 100 && seen.some(isRunning); i++)
-        await new Promise((f) => setTimeout(f, 20));
-      expect(seen.filter(isRunning)).toEqual([]);
-      expect(processesUnder(tmp)).toEqual([]);
-      // Nor the strace that counted their signals (its cwd is ours, its target theirs).
-      expect(tracersOf(seen)).toEqual([]);
-      // The compositors' runtime dirs are gone too. (The native client's FIFO dirs,
-      // shmlab-wlc-*, are native/wl-client.ts's to clean; not asserted here.)
-      expect(readdirSync(tmp).filter((n) => /^shmlab-(weston|sway|xvfb)-/.test(n))).toEqual([]);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+const CTRL_C: { name: string; args: string[]; env: Record<string, string>; needs: string[] }[] = [
+  {
+    name: "`shmlab conformance --compositors weston,sway`",
+    args: ["conformance", "--compositors", "weston,sway"],
+    env: {},
+    needs: ["weston", "sway"],
+  },
+  {
+    // strace counting on: its tracer, and the probe children strace forks while it starts,
+    // must go too (real/signal-watch.ts stop()).
+    name: "`shmlab conformance --compositors weston` with SHMLAB_REAL_STRACE=1",
+    args: ["conformance", "--compositors", "weston"],
+    env: { SHMLAB_REAL_STRACE: "1" },
+    needs: ["weston"],
+  },
+  {
+    name: "`shmlab fuzz --real xvfb`",
+    args: ["fuzz", "--real", "xvfb", "--runs", "50", "--out", "OUT"],
+    env: {},
+    needs: ["xvfb"],
+  },
+];
+
+describe("Ctrl-C", () => {
+  for (const c of CTRL_C) {
+    const missing = c.needs.map(why).find((w) => w !== null) ?? null;
+    it.skipIf(missing !== null)(
+      `interrupting ${c.name} leaves nothing running${missing ? ` (skipped: ${missing})` : ""}`,
+      async () => {
+        const tmp = mkdtempSync(join(tmpdir(), "shmlab-ctrlc-"));
+        try {
+          const args = c.args.map((a) => (a === "OUT" ? join(tmp, "findings") : a));
+          const child = spawn(process.execPath, ["--import", "tsx", "cli/main.ts", ...args], {
+            cwd: REPO,
+            env: { ...process.env, ...c.env, TMPDIR: tmp },
+            stdio: ["ignore", "ignore", "pipe"],
+          });
+          // Wait until a compositor of its is running, then press Ctrl-C.
+          let seen: number[] = [];
+          for (let i = 0; i < 300 && !seen.length; i++) {
+            await new Promise((f) => setTimeout(f, 50));
+            seen = processesUnder(tmp);
+          }
+          expect(seen.length).toBeGreaterThan(0);
+          const exit = new Promise<string | null>((r) => child.on("exit", (_c, s) => r(s)));
+          child.kill("SIGINT");
+          expect(await exit).toBe("SIGINT");
+          for (let i = 0; i < 100 && seen.some(isRunning); i++)
+            await new Promise((f) => setTimeout(f, 20));
+          expect(seen.filter(isRunning)).toEqual([]);
+          expect(processesUnder(tmp)).toEqual([]);
+          // Nor the strace that counted their signals (its cwd is ours, its target theirs).
+          expect(tracersOf(seen)).toEqual([]);
+          // Nor a native client helper of the interrupted command (they die with it).
+          for (let i = 0; i < 50 && helpersOf(child.pid!).length; i++)
+            await new Promise((f) => setTimeout(f, 20));
+          expect(helpersOf(child.pid!)).toEqual([]);
+          // The compositors' runtime dirs are gone too. (The native client's FIFO dirs,
+          // shmlab-wlc-*, are native/wl-client.ts's to clean; not asserted here.)
+          expect(readdirSync(tmp).filter((n) => /^shmlab-(weston|sway|xvfb)-/.test(n))).toEqual([]);
+        } finally {
+          rmSync(tmp, { recursive: true, force: true });
+        }
+      },
+    );
+  }
 });
+
+/**
+ * Native client helpers (native/x11-client.c, wl-client.c) of the Node process `pid`: they
+ * take their parent's pid as their last argument (to check PR_SET_PDEATHSIG's parent).
+ */
+function helpersOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0").filter(Boolean);
+    } catch (err) {
+      if (["ENOENT", "EACCES", "ESRCH"].includes((err as NodeJS.ErrnoException).code ?? ""))
+        continue;
+      throw err;
+    }
+    if (
+      /\/\.cache\/native\/(x11-client|wl-client)-/.test(argv[0] ?? "") &&
+      argv[argv.length - 1] === String(pid) &&
+      isRunning(Number(e))
+    )
+      out.push(Number(e));
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import type { Action } from "../lab/fuzz/actions.ts";
 import {
   fuzzReal,
   kindOf,
+  programFor,
   type RealCaseResult,
   type RealFuzzCase,
   shrinkRealCase,
@@ -19,9 +20,29 @@ import { realCompositorPolicy } from "../lab/real-conformance.ts";
 import { driverFor } from "../lab/real-drivers.ts";
 import { wlClientAvailability } from "../native/wl-client.ts";
 import { getReal } from "../real/index.ts";
-import type { RealRunObservation } from "../real/target.ts";
+import type { RealDriver, RealRunObservation } from "../real/target.ts";
 
 const ok = { verdict: "error-to-client", cell: "invalid_fd" } as const;
+
+describe("the program a case runs on both sides", () => {
+  const prog = [
+    { k: "memfd", size: 8192, sealing: false },
+    { k: "create-pool", f: 0, size: "file" },
+    { k: "resize", p: 0, size: 16384 },
+    { k: "truncate", f: 0, size: 0 },
+  ] as Action[];
+  const run = async () => ({}) as RealRunObservation;
+
+  it("is the driver's form of it where the driver has one (X11 drops resize), else the program", async () => {
+    const x11 = await driverFor("x11");
+    if (!("run" in x11)) throw new Error(x11.why);
+    const f = programFor(x11, prog);
+    expect(f.actions.map((a) => a.k)).toEqual(["memfd", "create-pool", "truncate"]);
+    expect(f.dropped).toMatchObject([{ i: 2, k: "resize" }]);
+    const plain: RealDriver = { endpointKind: "wayland", run };
+    expect(programFor(plain, prog)).toEqual({ actions: prog, dropped: [] });
+  });
+});
 
 describe("what a real fuzz case finds", () => {
   it("a death or a harmed honest client on the real one, or any disagreement with the model", () => {
@@ -53,6 +74,7 @@ describe("shrinking a real case", () => {
       const dies = x.actions.some((a) => a.k === "truncate");
       return {
         kind: dies ? "real-died" : null,
+        dropped: [],
         model: ok,
         real: dies ? { verdict: "died", cell: "DIED SIGBUS" } : ok,
         observation: obs,

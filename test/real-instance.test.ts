@@ -6,12 +6,15 @@
  * its compositors with it. A compositor that is not installed skips with a note.
  */
 import { spawn } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { getReal, InstanceKeeper, REAL_COMPOSITORS } from "../real/index.ts";
 import { isRunning, logTail } from "../real/instance.ts";
 import { liveInstances } from "../real/registry.ts";
+import { SignalWatch } from "../real/signal-watch.ts";
+import { findBinary } from "../real/versions.ts";
 import { pingWayland } from "../real/wayland-ping.ts";
 
 const REPO = join(import.meta.dirname, "..");
@@ -174,3 +177,55 @@ describe.skipIf(!has("weston"))(
     }
   },
 );
+
+/** Processes whose command line contains `needle` (and that still run). */
+function processesWith(needle: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+    } catch (err) {
+      if (["ENOENT", "EACCES", "ESRCH"].includes((err as NodeJS.ErrnoException).code ?? ""))
+        continue;
+      throw err;
+    }
+    if (cmd.includes(needle) && isRunning(Number(e))) out.push(Number(e));
+  }
+  return out;
+}
+
+const strace = findBinary("strace");
+if (!strace) console.log("strace stop sweep: skipped (strace is not installed)");
+
+describe.skipIf(!strace)("strace (SHMLAB_REAL_STRACE=1) stopped at any moment of its start", () => {
+  it("leaves no strace behind, nor the probe children strace forks before it attaches", async () => {
+    // strace forks probe children at start (test_ptrace_seize...); a stop in that window
+    // once left one running with strace's own command line. Stop it at 0..9.5 ms after
+    // spawn, in 0.5 ms steps, around its whole start.
+    const dir = mkdtempSync(join(tmpdir(), "shmlab-sw-"));
+    const tracee = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const out = join(dir, `w${i}.signals`);
+        const attaching = SignalWatch.attach(tracee.pid!, out);
+        const w = liveInstances().find((r) => r instanceof SignalWatch) as SignalWatch;
+        expect(w).toBeDefined();
+        const t0 = performance.now();
+        while (performance.now() - t0 < i * 0.5) {
+          /* a busy wait: timers are too coarse for this window */
+        }
+        await w.stop();
+        await attaching;
+        for (let k = 0; k < 20 && processesWith(out).length; k++)
+          await new Promise((f) => setTimeout(f, 10));
+        expect(processesWith(out), `stopped ${i * 0.5} ms after spawn`).toEqual([]);
+      }
+    } finally {
+      tracee.kill("SIGKILL");
+      for (const p of processesWith(dir)) process.kill(p, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,18 +3,23 @@
  * `npm start` runs it with the defaults. `shmlab review` (review.ts) compares two protocols.
  */
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { behaviourNames } from "../../client/behaviours/index.ts";
+import { behaviourNames, loadBehaviour, looksLikePath } from "../../client/behaviours/index.ts";
 import { policyNames } from "../../compositor/policies/index.ts";
 import {
   type CompareOptions,
   type CompareResult,
   checkNames,
-  compare,
   defaultBehaviours,
   defaultPolicies,
 } from "../../lab/compare.ts";
+import {
+  compareParallel,
+  defaultWorkers,
+  type ParallelOptions,
+} from "../../lab/compare-parallel.ts";
 import { renderLegend, renderMatrix, renderRun, replayLines } from "../../lab/matrix-text.ts";
 import { compareReal, type RealColumn, withRealColumns } from "../../lab/real-compare.ts";
 import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
@@ -38,6 +43,7 @@ export interface Opts {
   html?: string;
   progress: boolean;
   real?: string;
+  workers: string;
 }
 
 export function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onProgress"> {
@@ -79,12 +85,26 @@ export function optionsFrom(o: Opts, variant: string): Omit<CompareOptions, "onP
   };
 }
 
-export function runWithProgress(
+/** --workers: threads running the comparison, this one included (1: one thread). */
+export function workersFrom(o: Pick<Opts, "workers">): number {
+  if (o.workers === "auto") return defaultWorkers();
+  const n = Number(o.workers);
+  if (!Number.isInteger(n) || n < 1) {
+    throw Object.assign(new Error(`--workers must be an integer >= 1 or auto, not ${o.workers}`), {
+      code: "SHMLAB_ERR_BAD_OPTION",
+    });
+  }
+  return n;
+}
+
+export async function runWithProgress(
   opts: Omit<CompareOptions, "onProgress">,
   show: boolean,
   images: boolean,
   trace = false,
-): CompareResult {
+  workers = 1,
+  stats?: ParallelOptions["stats"],
+): Promise<CompareResult> {
   const total = opts.policies.length * opts.behaviours.length * opts.seeds;
   const bar =
     show && process.stderr.isTTY && total > 1
@@ -97,13 +117,19 @@ export function runWithProgress(
       : undefined;
   bar?.start(total, 0, { cell: "" });
   try {
-    return compare({
-      ...opts,
-      images,
-      trace,
-      onProgress: (done, _t, last) =>
-        bar?.update(done, { cell: `${last.spec.policy} × ${last.spec.behaviour}` }),
-    });
+    return await compareParallel(
+      {
+        ...opts,
+        images,
+        trace,
+        onProgress: (done, runs, last) => {
+          // Pairs a policy cannot express are not run: the bar counts the runs.
+          if (bar && bar.getTotal() !== runs) bar.setTotal(runs);
+          bar?.update(done, { cell: `${last.spec.policy} × ${last.spec.behaviour}` });
+        },
+      },
+      { workers, stats },
+    );
   } finally {
     bar?.stop();
   }
@@ -127,7 +153,12 @@ export function addSelection(c: Command): Command {
     )
     .option("--frames <n>", "compositor frames per run", "16")
     .option("--honest <n>", "honest bystanders per run", "2")
-    .option("--no-progress", "no progress bar");
+    .option("--no-progress", "no progress bar")
+    .option(
+      "--workers <n>",
+      "threads running the runs, this one included; auto: this one plus one per core left idle by other work (same records either way)",
+      "auto",
+    );
 }
 
 export function register(program: Command): void {
@@ -161,8 +192,26 @@ export function register(program: Command): void {
         });
       const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
       await ensureProposalVariant(variant);
-      const opts = optionsFrom(o, variant);
-      const model = runWithProgress(opts, o.progress, Boolean(o.html), Boolean(o.html || o.trace));
+      // A user's behaviour file loads as a policy file does: imported, registered by name
+      // (here, and in each worker thread of the comparison: behaviourFiles).
+      const behaviourFiles = (o.behaviours ?? []).filter(looksLikePath).map((f) => resolve(f));
+      if (o.behaviours)
+        o.behaviours = await Promise.all(
+          o.behaviours.map(async (b) => (looksLikePath(b) ? (await loadBehaviour(b)).name : b)),
+        );
+      const opts = {
+        ...optionsFrom(o, variant),
+        ...(behaviourFiles.length ? { behaviourFiles } : {}),
+      };
+      const threads = { byWorkers: 0, threads: 0 };
+      const model = await runWithProgress(
+        opts,
+        o.progress,
+        Boolean(o.html),
+        Boolean(o.html || o.trace),
+        workersFrom(o),
+        threads,
+      );
       const realCols = o.real ? await realColumns(o.real, opts, o.progress) : [];
       const result = realCols.length ? withRealColumns(model, realCols) : model;
       for (const c of realCols.filter((x) => x.skipped))
@@ -171,7 +220,7 @@ export function register(program: Command): void {
         console.log(renderRun(result.runs[0]));
       } else {
         console.log(
-          `shmlab compare: ${model.policies.length} policies${realCols.length ? ` + ${realCols.filter((c) => !c.skipped).length} real compositor(s)` : ""} × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
+          `shmlab compare: ${model.policies.length} policies${realCols.length ? ` + ${realCols.filter((c) => !c.skipped).length} real compositor(s)` : ""} × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s on ${threads.threads + 1} thread(s) (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
         );
         console.log(renderMatrix(result));
         console.log(`\n${renderLegend()}`);

@@ -153,6 +153,7 @@ export async function replayReal(
     );
   } else {
     console.log(`${file}: seed ${c.seed}, ${c.actions.length} action(s), ${c.honest} honest`);
+    for (const d of r.dropped) console.log(`  action ${d.i} (${d.k}) not run on ${name}: ${d.why}`);
     console.log(`  model ${t.policy}: ${r.model.verdict} (${r.model.cell})`);
     console.log(`  real ${t.version}: ${r.real.verdict} (${r.real.cell})`);
     console.log(

@@ -134,7 +134,7 @@ export function register(program: Command): void {
     .option("--no-progress", "no progress line")
     .option(
       "--real <name>",
-      "fuzz a real compositor (weston, sway) beside the model policy that follows it",
+      "fuzz a real compositor (weston, sway, xvfb) beside the model policy that follows it",
     )
     .action(async (o: Opts) => {
       if (o.real) {

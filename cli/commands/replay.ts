@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .argument("<file>", "a finding file written by shmlab fuzz")
     .option("--json", "print the replay's result as JSON")
     .option("--trace <file>", "write the run's wire trace, WAYLAND_DEBUG form (- for stdout)")
-    .option("--real <name>", "also run the case on a real compositor (weston, sway)")
+    .option("--real <name>", "also run the case on a real compositor (weston, sway, xvfb)")
     .action(async (file: string, o: { json?: boolean; trace?: string; real?: string }) => {
       if (isRealFinding(file)) return replayReal(file, o.real, Boolean(o.json));
       const f = readFinding(file);

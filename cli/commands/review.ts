@@ -9,7 +9,7 @@ import { type Review, review } from "../../lab/review.ts";
 import { renderReview } from "../../lab/review-text.ts";
 import { ensureProposalVariant, proposalName } from "../../protocol/proposal.ts";
 import { getVariant, type ProtocolVariant } from "../../protocol/variant.ts";
-import { addSelection, type Opts, optionsFrom, runWithProgress } from "./compare.ts";
+import { addSelection, type Opts, optionsFrom, runWithProgress, workersFrom } from "./compare.ts";
 
 interface ReviewOpts extends Opts {
   protocol?: string;
@@ -70,9 +70,19 @@ export function register(program: Command): void {
       const timelines = Number(o.timelines);
       if (!Number.isInteger(timelines) || timelines < 0)
         throw badOption(`--timelines must be an integer >= 0, not ${o.timelines}`);
-      const [a, b] = [base, proposal].map((v) =>
-        runWithProgress(optionsFrom(o, v.name), o.progress, Boolean(o.html), Boolean(o.html)),
-      );
+      // One side after the other (each spread over the --workers threads).
+      const both = [];
+      for (const v of [base, proposal])
+        both.push(
+          await runWithProgress(
+            optionsFrom(o, v.name),
+            o.progress,
+            Boolean(o.html),
+            Boolean(o.html),
+            workersFrom(o),
+          ),
+        );
+      const [a, b] = both;
       const r: Review = review(
         a,
         b,

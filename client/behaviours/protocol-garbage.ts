@@ -5,7 +5,8 @@
  *   dead-object      a request on an id never created        → invalid_object
  *   destroyed-object a request on a destroyed wl_buffer      → invalid_object
  *   wrong-type       a string where create_surface's new_id is → invalid_method
- *   malformed-bytes  a frame cut in the middle               → invalid_method
+ *   malformed-bytes  a frame cut in the middle               → nothing: a cut message waits
+ *                                                              for its rest (protocol/server.ts)
  *   server-id        a new_id in the server's range          → invalid_method
  */
 import { encodeMessage } from "../../protocol/codec.ts";

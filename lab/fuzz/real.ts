@@ -40,6 +40,8 @@ export interface RealFuzzCase {
 
 export interface RealCaseResult {
   kind: RealFindingKind | null;
+  /** Actions the driver's protocol has no form for, dropped on both sides (X11: resize...). */
+  dropped: { i: number; k: string; why: string }[];
   model: VerdictResult;
   real: VerdictResult;
   observation: RealRunObservation;
@@ -73,14 +75,27 @@ export function kindOf(real: VerdictResult, agree: boolean): RealFindingKind | n
   return null;
 }
 
-/** Runs one case on a fresh instance and on the model policy. */
+/** The program as the driver's protocol can run it (RealDriver.programForm), and what it dropped. */
+export function programFor(
+  driver: RealDriver,
+  actions: Action[],
+): { actions: Action[]; dropped: RealCaseResult["dropped"] } {
+  const form = driver.programForm?.(actions);
+  return form
+    ? { actions: form.actions as Action[], dropped: form.dropped }
+    : { actions, dropped: [] };
+}
+
+/** Runs one case on a fresh instance and on the model policy, both on the driver's form of it. */
 export async function runRealCase(
   comp: RealCompositor,
   driver: RealDriver,
   policy: string,
-  c: RealFuzzCase,
+  given: RealFuzzCase,
 ): Promise<RealCaseResult> {
   ensureRegistered();
+  const { actions, dropped } = programFor(driver, given.actions);
+  const c = { ...given, actions };
   const spec = makeSpec({
     policy,
     behaviour: FUZZ_BEHAVIOUR_NAME,
@@ -96,6 +111,7 @@ export async function runRealCase(
     const pair = pairVerdicts(facts, real);
     return {
       kind: kindOf(pair.real, pair.agree),
+      dropped,
       model: pair.model,
       real: pair.real,
       observation: real.observation,
@@ -189,7 +205,11 @@ export async function fuzzReal(o: RealFuzzOptions): Promise<RealFuzzReport> {
       frames: o.frames,
       honest: o.honest,
       timeoutMs: o.timeoutMs,
-      actions: fc.program.clients.at(-1) ?? [],
+      // `wire` edits shmlab's own msgpack encoding: nothing a real compositor reads.
+      actions: programFor(
+        o.driver,
+        (fc.program.clients.at(-1) ?? []).filter((a) => a.k !== "wire"),
+      ).actions,
     };
     const r = await run(c);
     guide.observe(

@@ -5,13 +5,13 @@
  */
 import { MMAP_MIN, TASK_SIZE } from "../address-space.ts";
 import { errno } from "../errors.ts";
-import { resolveFault, zapOne } from "../fault.ts";
+import { resolveFault, zapRange } from "../fault.ts";
 import { type OpenFile, ShmemFile } from "../file.ts";
 import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
 import { evictIfUnused, punchHole } from "../truncate.ts";
-import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, SEAL } from "../uapi.ts";
+import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, pageOffset, SEAL } from "../uapi.ts";
 import {
   makePte,
   PTE_ANON,
@@ -24,7 +24,7 @@ import {
 import { releaseFile } from "./files.ts";
 
 const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
-const aligned = (n: number) => n % PAGE_SIZE === 0;
+const aligned = (n: number) => pageOffset(n) === 0;
 /** include/linux/mman.h LEGACY_MAP_MASK, plus the MAP_HUGE_* size bits. */
 const LEGACY_MAP_MASK =
   0x01 |
@@ -58,7 +58,7 @@ function attach(p: Process, v: Vma): void {
 
 /** Removes a whole VMA: zaps its entries and drops its file references. */
 export function removeVma(p: Process, v: Vma): void {
-  v.forEachPresent(0, v.pages, (i) => zapOne(p.kernel, v, i));
+  zapRange(p.kernel, v, 0, v.pages);
   p.mm.remove(v);
   if (v.file) {
     v.file.mappings.delete(v);
@@ -77,32 +77,94 @@ export function removeVma(p: Process, v: Vma): void {
  * handler placed side by side are one VMA to mremap, as on Linux.
  */
 function mergeable(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || a.file || b.file || a.flags.shared || b.flags.shared) return false;
-  if (a.prot !== b.prot || a.uffd || b.uffd || a.pfns || b.pfns) return false;
-  if (a.anonVma && b.anonVma && a.anonVma !== b.anonVma) return false;
-  const fa = a.flags as unknown as Record<string, boolean>;
-  const fb = b.flags as unknown as Record<string, boolean>;
-  return Object.keys(fa).every((k) => fa[k] === fb[k]);
+  if (a.end !== b.start || b.file || b.flags.shared || b.uffd || b.pfns) return false;
+  return joins(a, b.prot, b.flags, b.anonVma);
+}
+
+/** mergeable's test of `a` against the other side's protection, flags and anon_vma. */
+function joins(a: Vma, prot: number, flags: VmaFlags, anonVma: number): boolean {
+  if (a.file || a.flags.shared || a.uffd || a.pfns || a.prot !== prot) return false;
+  if (a.anonVma && anonVma && a.anonVma !== anonVma) return false;
+  return sameFlags(a.flags, flags);
+}
+
+/**
+ * Every VmaFlags field, compared one by one in sameFlags; the check below makes a field
+ * added to VmaFlags a type error until it is listed here (and compared there).
+ */
+const FLAG_KEYS = [
+  "shared",
+  "anonymous",
+  "droppable",
+  "nofault",
+  "mayWrite",
+  "wipeOnFork",
+  "dontFork",
+  "userfault",
+  "pfnmap",
+] as const satisfies readonly (keyof VmaFlags)[];
+const everyFlagListed: Exclude<keyof VmaFlags, (typeof FLAG_KEYS)[number]> extends never
+  ? true
+  : never = true;
+
+function sameFlags(fa: VmaFlags, fb: VmaFlags): boolean {
+  return (
+    everyFlagListed &&
+    fa.shared === fb.shared &&
+    fa.anonymous === fb.anonymous &&
+    fa.droppable === fb.droppable &&
+    fa.nofault === fb.nofault &&
+    fa.mayWrite === fb.mayWrite &&
+    fa.wipeOnFork === fb.wipeOnFork &&
+    fa.dontFork === fb.dontFork &&
+    fa.userfault === fb.userfault &&
+    fa.pfnmap === fb.pfnmap
+  );
+}
+
+/** `a` takes over `b`, the VMA just above it, with its entries. */
+function absorb(p: Process, a: Vma, b: Vma): void {
+  const base = a.pages;
+  a.resize(b.end);
+  b.forEachPresent(0, b.pages, (i, pte) => a.setPte(base + i, pte));
+  a.anonVma ||= b.anonVma;
+  p.mm.remove(b); // also refreshes a's gap above
 }
 
 /** Merges `v` with its neighbours where Linux would; returns the VMA that holds its range. */
 export function mergeNeighbours(p: Process, v: Vma): Vma {
-  const absorb = (a: Vma, b: Vma) => {
-    const base = a.pages;
-    a.resize(b.end);
-    b.forEachPresent(0, b.pages, (i, pte) => a.setPte(base + i, pte));
-    a.anonVma ||= b.anonVma;
-    p.mm.remove(b); // also refreshes a's gap above
-  };
   if (!p.mm.has(v)) return v;
   const next = p.mm.next(v);
-  if (next && mergeable(v, next)) absorb(v, next);
+  if (next && mergeable(v, next)) absorb(p, v, next);
   const prev = p.mm.prev(v);
   if (prev && mergeable(prev, v)) {
-    absorb(prev, v);
+    absorb(p, prev, v);
     return prev;
   }
   return v;
+}
+
+/**
+ * mergeNeighbours' commonest case done before any VMA is made: a new private anonymous range
+ * [start, end) (no file, no anon_vma yet) that only its lower neighbour absorbs
+ * (vma_merge_new_range expanding prev), as when a SIGBUS handler maps page after page. The
+ * result is the VMA set attach + mergeNeighbours would leave: prev grown over the range.
+ * Returns it, or undefined for the general path.
+ */
+function extendPrev(
+  p: Process,
+  start: number,
+  end: number,
+  prot: number,
+  flags: VmaFlags,
+): Vma | undefined {
+  const prev = p.mm.find(start - 1);
+  if (prev === undefined || prev.end !== start || !joins(prev, prot, flags, 0)) return undefined;
+  const next = p.mm.find(end);
+  if (next !== undefined && next.start === end && joins(next, prot, flags, 0)) return undefined;
+  prev.resize(end);
+  p.mm.resized(prev);
+  return prev;
 }
 
 /**
@@ -116,7 +178,7 @@ function unmapRange(p: Process, start: number, end: number, syscall: string): vo
   if (first && first.start < start && end < first.end && p.mm.size >= p.kernel.maxMapCount) {
     errno("ENOMEM", syscall, "vm.max_map_count reached");
   }
-  for (const v of p.mm.isolate(start, end)) removeVma(p, v);
+  for (const v of p.mm.isolateForUnmap(start, end)) removeVma(p, v);
 }
 
 /** mm/vma.c split_vma: "if (vma->vm_mm->map_count >= sysctl_max_map_count) return -ENOMEM". */
@@ -229,16 +291,21 @@ export function mmap(
     }
   }
   if (fixed) unmapRange(p, start, start + len, "mmap");
-  const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
-  attach(p, v);
-  const merged = mergeNeighbours(p, v);
+  let merged = file || vf.shared ? undefined : extendPrev(p, start, start + len, prot, vf);
+  if (merged === undefined) {
+    const v = new Vma(start, start + len, prot, vf, file, f, anonymous ? 0 : pgoff);
+    attach(p, v);
+    merged = mergeNeighbours(p, v);
+  }
   if (flags & MAP.MAP_POPULATE) populate(p, merged);
-  p.kernel.emit(p.pid, "mmap", {
-    addr: start,
-    length: len,
-    shared: vf.shared,
-    file: file?.ino ?? 0,
-  });
+  // No event object is built when nobody records (the fault handler's mmap is a hot path).
+  if (p.kernel.events)
+    p.kernel.emit(p.pid, "mmap", {
+      addr: start,
+      length: len,
+      shared: vf.shared,
+      file: file?.ino ?? 0,
+    });
   return start;
 }
 
@@ -267,7 +334,7 @@ export function munmap(p: Process, addr: number, length: number): void {
   const len = pageAlign(length);
   if (len === 0) errno("EINVAL", "munmap", "zero length");
   unmapRange(p, addr, addr + len, "munmap");
-  p.kernel.emit(p.pid, "munmap", { addr, length: len });
+  if (p.kernel.events) p.kernel.emit(p.pid, "munmap", { addr, length: len });
 }
 
 /** mm/mremap.c. */
@@ -305,7 +372,7 @@ export function mremap(
     return addr;
   }
   // Grow: in place when the VMA ends here and the space after it is free.
-  if (addr + oldLen === vma.end && p.mm.isFree(vma.end, addr + newLen + PAGE_SIZE)) {
+  if (addr + oldLen === vma.end && p.mm.mayGrowInto(vma.end, addr + newLen + PAGE_SIZE)) {
     const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
     piece.resize(addr + newLen);
     p.mm.resized(piece);
@@ -334,7 +401,7 @@ function move(p: Process, v: Vma, dest: number, newLen: number): number {
   const oldLen = v.end - v.start;
   v.relocate(dest);
   if (newLen < oldLen) {
-    v.forEachPresent(newLen / PAGE_SIZE, oldLen / PAGE_SIZE, (i) => zapOne(p.kernel, v, i));
+    zapRange(p.kernel, v, newLen / PAGE_SIZE, oldLen / PAGE_SIZE);
   }
   v.resize(dest + newLen);
   p.mm.insert(v);
@@ -426,7 +493,7 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
     case MADV.MADV_DONTNEED:
       // Drops entries: anonymous pages are freed, a private file mapping shows the file again.
       if (v.flags.pfnmap) errno("EINVAL", "madvise");
-      v.forEachPresent(v.index(lo), v.index(hi), (i) => zapOne(k, v, i));
+      zapRange(k, v, v.index(lo), v.index(hi));
       return;
     case MADV.MADV_REMOVE: {
       const file = v.file;

@@ -1,0 +1,162 @@
+/**
+ * A comparison spread over every core: the runs of planCompare go to piscina worker threads
+ * (lab/compare-worker.ts) and to this thread, each taking the next run from one shared
+ * counter, and the records are put back in task order. A run depends only on its spec (its
+ * seed, its own kernel and compositor), so the result is the single-thread compare's, byte
+ * for byte, whatever thread ran what (test/compare-parallel.test.ts checks it).
+ */
+import { availableParallelism, loadavg } from "node:os";
+import { Piscina } from "piscina";
+import {
+  assembleCompare,
+  type CompareOptions,
+  type CompareResult,
+  compare,
+  planCompare,
+  runTask,
+} from "./compare.ts";
+import { type CompareWork, DONE, NEXT } from "./compare-worker.ts";
+import { idleCores } from "./idle-cores.ts";
+import type { RunRecord } from "./record.ts";
+
+const WORKER = new URL("./compare-worker.ts", import.meta.url).href;
+
+/**
+ * Threads a comparison uses by default: this one, plus one per core that sat idle while
+ * the sources loaded (the load average when that window is too short), at most one per
+ * core. Where other work keeps the cores busy a second thread only adds its start-up: Linux
+ * schedules by autogroup, so our threads split our session's share of the CPU instead of
+ * adding to it (measured at load 14 on 2 cores: 23 s over two threads against 12 s in one;
+ * docs/performance.md).
+ */
+export function defaultWorkers(): number {
+  const cores = availableParallelism();
+  const idle = idleCores();
+  if (idle === undefined) return loadavg()[0] >= cores ? 1 : cores;
+  return Math.max(1, Math.min(cores, 1 + Math.round(idle)));
+}
+
+/**
+ * Below this many runs per thread a worker's start-up (loading the sources, about half a
+ * second) costs more than the runs it would take: the comparison stays in this thread.
+ */
+const MIN_RUNS_PER_THREAD = 8;
+
+/** tsx for the workers, resolved from here so that any working directory finds it. */
+function tsxImport(): string {
+  const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
+  return resolve ? resolve("tsx") : "tsx";
+}
+
+export interface ParallelOptions {
+  /** Threads in all, this one included (1: the single-thread compare, unchanged). */
+  workers?: number;
+  /**
+   * This thread runs tasks too (default), yielding to the event loop between runs so that
+   * piscina hands the workers their share as soon as they have started. False: only the
+   * workers run tasks (the tests use it to send every record through a worker).
+   */
+  mainThreadRuns?: boolean;
+  /** Filled in: how many runs the workers made. */
+  stats?: { byWorkers: number; threads: number };
+}
+
+/** `compare` over several threads, with the same result. */
+export async function compareParallel(
+  opts: CompareOptions,
+  popts: ParallelOptions = {},
+): Promise<CompareResult> {
+  const t0 = performance.now();
+  const plan = planCompare(opts);
+  const n = plan.tasks.length;
+  const workers = popts.workers ?? defaultWorkers();
+  const mainRuns = popts.mainThreadRuns ?? true;
+  const threads = Math.min(
+    mainRuns ? workers - 1 : workers,
+    Math.floor(n / MIN_RUNS_PER_THREAD) - (mainRuns ? 1 : 0),
+  );
+  const stats = popts.stats ?? { byWorkers: 0, threads: 0 };
+  stats.byWorkers = 0;
+  stats.threads = 0;
+  if (threads < 1) return compare(opts);
+  stats.threads = threads;
+  const work: CompareWork = {
+    tasks: plan.tasks,
+    settings: {
+      seed: opts.seed,
+      variant: opts.variant,
+      kernelFeatures: opts.kernelFeatures,
+      frames: opts.frames,
+      honest: opts.honest,
+      images: opts.images,
+      trace: opts.trace,
+      ...(opts.behaviourFiles?.length ? { behaviourFiles: opts.behaviourFiles } : {}),
+    },
+    counter: new Int32Array(new SharedArrayBuffer(8)),
+  };
+  const pool = new Piscina({
+    filename: WORKER,
+    minThreads: threads,
+    maxThreads: threads,
+    concurrentTasksPerWorker: 1,
+    execArgv: ["--import", tsxImport()],
+  });
+  // Each worker's promise is settled into this array, so that a rejection is never
+  // unhandled while this thread is busy running tasks; it is rethrown below.
+  const settled = Array.from({ length: threads }, () =>
+    pool.run(work).then(
+      (v: [number, RunRecord][]) => ({ ok: true as const, v }),
+      (e: unknown) => ({ ok: false as const, e }),
+    ),
+  );
+  const runs: RunRecord[] = new Array(n);
+  const mine: [number, RunRecord][] = [];
+  let last: RunRecord | undefined;
+  const progress = () => {
+    if (last) opts.onProgress?.(Atomics.load(work.counter, DONE), n, last);
+  };
+  try {
+    // One task at a time, with an event-loop turn between: piscina dispatches from here.
+    while (mainRuns && Atomics.load(work.counter, NEXT) < n) {
+      const before = mine.length;
+      drainOne(work, mine);
+      if (mine.length > before) {
+        last = mine[mine.length - 1][1];
+        progress();
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const timer = setInterval(progress, 100);
+    try {
+      // Every task ran here: workers that never started one have nothing to give back.
+      if (mine.length === n) return finish(mine);
+      const results = await Promise.all(settled);
+      for (const r of results) if (!r.ok) throw r.e;
+      return finish([...mine, ...results.flatMap((r) => (r.ok ? r.v : []))]);
+    } finally {
+      clearInterval(timer);
+    }
+  } finally {
+    // Stop every thread from taking more, then end the pool (also on failure here).
+    Atomics.store(work.counter, NEXT, n);
+    await pool.destroy();
+  }
+
+  function finish(tagged: [number, RunRecord][]): CompareResult {
+    for (const [i, r] of tagged) runs[i] = r;
+    stats.byWorkers = tagged.length - mine.length;
+    const got = new Set(tagged.map(([i]) => i));
+    if (got.size !== n || tagged.length !== n)
+      throw new Error(`parallel compare: ${got.size} distinct records of ${n} runs`);
+    opts.onProgress?.(n, n, runs[n - 1]);
+    return assembleCompare(opts, plan, runs, performance.now() - t0);
+  }
+}
+
+/** Takes and runs one task in this thread (if any is left). */
+function drainOne(work: CompareWork, out: [number, RunRecord][]): void {
+  const i = Atomics.add(work.counter, NEXT, 1);
+  if (i >= work.tasks.length) return;
+  out.push([i, runTask(work.tasks[i], work.settings)]);
+  Atomics.add(work.counter, DONE, 1);
+}
