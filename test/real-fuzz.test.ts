@@ -121,6 +121,9 @@ describe.skipIf(skip !== null)("fuzz --real sway (two cases)", () => {
       });
       expect(r.cases).toBe(2);
       expect(seen).toHaveLength(2);
+      // Guided by what the real client observed: the first case is always new, so kept.
+      expect(r.features).toBeGreaterThan(0);
+      expect(r.corpus).toBeGreaterThanOrEqual(1);
       for (const x of seen) expect(x.observation.target.version).toBe(version);
       // Every finding was written, and only findings.
       expect(readdirSync(out)).toHaveLength(r.findings.length);

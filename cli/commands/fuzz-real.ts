@@ -46,6 +46,7 @@ export interface RealFuzzCliOptions {
   frames: number;
   honest: number;
   progress: boolean;
+  blind?: boolean;
 }
 
 export async function fuzzRealCommand(o: RealFuzzCliOptions): Promise<void> {
@@ -72,6 +73,7 @@ export async function fuzzRealCommand(o: RealFuzzCliOptions): Promise<void> {
     timeoutMs: 2500,
     length: 16,
     maxShrinkAttempts: 16,
+    blind: o.blind,
     onCase: (i, r) => {
       if (show) process.stderr.write(`\r case ${i + 1}: real ${r.real.cell}`.padEnd(70));
     },
@@ -87,7 +89,7 @@ export async function fuzzRealCommand(o: RealFuzzCliOptions): Promise<void> {
     if (file) console.log(`  saved: ${file}\n  replay: npx shmlab replay ${file}`);
   }
   console.log(
-    `\n${report.cases} case(s) in ${report.seconds.toFixed(0)} s (${(report.cases / report.seconds).toFixed(2)} cases/s, instance starts included), ${report.findings.length} finding(s)`,
+    `\n${report.cases} case(s) in ${report.seconds.toFixed(0)} s (${(report.cases / report.seconds).toFixed(2)} cases/s, instance starts included), ${report.findings.length} finding(s); ${report.features} features observed${o.blind ? "" : `, corpus ${report.corpus}`}`,
   );
   if (report.findings.length) process.exitCode = 1;
 }

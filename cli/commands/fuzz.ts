@@ -7,8 +7,10 @@
  */
 import type { Command } from "commander";
 import { loadPolicy, policyNames } from "../../compositor/policies/index.ts";
+import type { Policy } from "../../compositor/policy.ts";
 import { checkNames } from "../../lab/compare.ts";
 import { type FuzzFinding, type FuzzProgress, fuzz } from "../../lab/fuzz/fuzz.ts";
+import { mergeFindings } from "../../lab/fuzz/merge.ts";
 import { variantNames } from "../../protocol/variant.ts";
 import { KERNEL_FEATURES, type KernelFeature } from "../../shm/scenario.ts";
 import { fuzzRealCommand } from "./fuzz-real.ts";
@@ -19,6 +21,10 @@ interface Opts {
   runs?: string;
   time?: string;
   workers: string;
+  stress: string;
+  blind?: boolean;
+  shard?: string;
+  minimizeCorpus?: boolean;
   out: string;
   frames: string;
   honest: string;
@@ -63,9 +69,40 @@ export function printFinding(f: FuzzFinding): void {
   console.log(`  replay: ${x.replay}`);
 }
 
+/** "K/N" with 1 <= K <= N. */
+export function parseShard(s: string): { k: number; n: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  const k = m ? Number(m[1]) : Number.NaN;
+  const n = m ? Number(m[2]) : Number.NaN;
+  if (!m || n < 1 || k < 1 || k > n) throw bad(`--shard must be K/N with 1 <= K <= N, not ${s}`);
+  return { k, n };
+}
+
+async function minimizeCorpusCommand(out: string, policy: Policy, policyArg: string) {
+  const { minimizeCorpus } = await import("../../lab/fuzz/corpus-minimize.ts");
+  const r = minimizeCorpus(out, policy);
+  console.log(
+    `${out}/corpus (${policyArg}): ${r.before} entries, ${r.features} features -> ${r.after} entries with the same ${r.features} features (${r.removed} removed)`,
+  );
+}
+
 export function register(program: Command): void {
-  program
-    .command("fuzz")
+  const cmd = program.command("fuzz");
+  cmd
+    .command("merge")
+    .description(
+      "merge findings folders (shards): findings deduplicated by signature, corpora by feature union",
+    )
+    .argument("<dirs...>", "findings folders to merge")
+    // --out is the fuzz command's own option (commander parses it for the parent).
+    .action((dirs: string[]) => {
+      const out = (cmd.opts() as { out: string }).out;
+      const r = mergeFindings(dirs, out);
+      console.log(
+        `merged ${dirs.length} folder(s) into ${out}/: ${r.findings} distinct finding(s) (of ${r.findingsIn} files), corpus ${r.entries} entries (of ${r.entriesIn}) covering ${r.features} features`,
+      );
+    });
+  cmd
     .description(
       "generated hostile clients against a policy; failures shrunk into finding files (exit 1 when found)",
     )
@@ -75,10 +112,14 @@ export function register(program: Command): void {
     .option("--time <duration>", "stop after this long (30s, 2m, 500ms)")
     .option(
       "--workers <n>",
-      "0: deterministic on one thread; N: stress mode with N worker threads",
+      "run cases on N worker threads (same seed, same results as one thread)",
       "0",
     )
-    .option("--out <dir>", "findings folder (finding files and corpus.json)", "findings")
+    .option("--stress <n>", "stress mode: each case's clients in N worker threads, racing", "0")
+    .option("--blind", "fresh generated cases only (no feedback, no corpus growth)")
+    .option("--shard <K/N>", "take shard K of N of the seeds (a CI matrix: one job per K)")
+    .option("--minimize-corpus", "shrink <out>/corpus to the smallest set with the same features")
+    .option("--out <dir>", "findings folder (finding files, corpus/ and corpus.json)", "findings")
     .option("--frames <n>", "compositor frames per case", "12")
     .option("--honest <n>", "honest bystanders per case", "2")
     .option("--clients <n>", "most hostile clients per case", "3")
@@ -108,6 +149,7 @@ export function register(program: Command): void {
           frames: int(o.frames, "frames", 1),
           honest: int(o.honest, "honest", 0),
           progress: o.progress,
+          blind: o.blind,
         });
       }
       checkNames("policy", [o.policy], policyNames());
@@ -123,10 +165,13 @@ export function register(program: Command): void {
           `unknown kernel feature ${badF.join(", ")}; valid: ${KERNEL_FEATURES.join(", ")}`,
           "SHMLAB_ERR_UNKNOWN_NAME",
         );
+      if (o.minimizeCorpus) return minimizeCorpusCommand(o.out, policy, o.policy);
       const runs = o.runs !== undefined ? int(o.runs, "runs", 1) : undefined;
       const timeMs =
         o.time !== undefined ? parseDuration(o.time) : runs === undefined ? 30_000 : undefined;
       const workers = int(o.workers, "workers", 0);
+      const stress = int(o.stress, "stress", 0);
+      const shard = o.shard !== undefined ? parseShard(o.shard) : undefined;
       const common = {
         policy,
         policyArg: o.policy,
@@ -140,11 +185,13 @@ export function register(program: Command): void {
         honest: int(o.honest, "honest", 0),
         maxClients: int(o.clients, "clients", 1),
         corpus: o.corpus,
+        mode: o.blind ? ("blind" as const) : ("guided" as const),
+        ...(shard ? { shard } : {}),
       };
       const tty = o.progress && process.stderr.isTTY;
       let lastLine = 0;
       const line = (p: FuzzProgress) => {
-        const s = `runs ${p.runs} (${p.runsPerSecond.toFixed(1)}/s) | findings ${p.findings}${p.expected ? ` (${p.expected} expected)` : ""} | failures ${p.failures} | action kinds ${p.kindsCovered}/${p.kindsTotal} | ${(p.elapsedMs / 1000).toFixed(1)} s`;
+        const s = `runs ${p.runs} (${p.runsPerSecond.toFixed(1)}/s) | features ${p.features}${p.corpus ? ` corpus ${p.corpus}` : ""} | findings ${p.findings}${p.expected ? ` (${p.expected} expected)` : ""} | failures ${p.failures} | action kinds ${p.kindsCovered}/${p.kindsTotal} | ${(p.elapsedMs / 1000).toFixed(1)} s`;
         if (tty) process.stderr.write(`\r${s}   `);
         else if (o.progress && p.elapsedMs - lastLine >= 5000) {
           // Not a terminal (CI logs): one line every 5 s, not a redraw every 250 ms.
@@ -153,14 +200,14 @@ export function register(program: Command): void {
         }
       };
       console.log(
-        `shmlab fuzz: policy ${policy.name} (${policy.clientReceives}), seed ${common.seed}, ${runs !== undefined ? `${runs} runs` : `${(timeMs! / 1000).toFixed(0)} s`}, ${workers ? `stress mode, ${workers} worker thread(s)` : "deterministic"}, findings in ${o.out}/`,
+        `shmlab fuzz: policy ${policy.name} (${policy.clientReceives}), seed ${common.seed}, ${runs !== undefined ? `${runs} runs` : `${(timeMs! / 1000).toFixed(0)} s`}, ${stress ? `stress mode, ${stress} worker thread(s)` : `${common.mode}${workers > 1 ? `, ${workers} worker threads` : ""}`}${shard ? `, shard ${shard.k}/${shard.n}` : ""}, findings in ${o.out}/`,
       );
       let found = 0;
-      if (workers > 0) {
+      if (stress > 0) {
         const { fuzzStress } = await import("../../lab/fuzz/stress.ts");
         const r = await fuzzStress({
           ...common,
-          workers,
+          workers: stress,
           onProgress: line,
           onFinding: printFinding,
         });
@@ -171,13 +218,20 @@ export function register(program: Command): void {
         for (const u of r.unreproduced) console.log(`  not reproduced: ${u}`);
         found = r.findings.length + r.unreproduced.length;
       } else {
-        const r = fuzz({ ...common, onProgress: line, onFinding: printFinding });
+        const opts = { ...common, onProgress: line, onFinding: printFinding };
+        const r =
+          workers > 1
+            ? await (await import("../../lab/fuzz/parallel.ts")).fuzzParallel({ ...opts, workers })
+            : fuzz(opts);
         if (tty) process.stderr.write("\n");
         const cov = Object.entries(r.coverage)
           .map(([k, n]) => `${k} ${n}`)
           .join(", ");
         console.log(
           `\n${r.runs} case(s) (${r.corpusRuns} from the corpus) in ${(r.elapsedMs / 1000).toFixed(1)} s = ${((r.runs * 1000) / r.elapsedMs).toFixed(1)}/s; ${r.failures} failure(s), ${r.findings.length} distinct finding(s)`,
+        );
+        console.log(
+          `features reached: ${r.features.size}${common.mode === "guided" ? `; corpus: ${r.corpus} entries kept this run${o.out ? ` (${o.out}/corpus/)` : ""}` : ""}`,
         );
         console.log(`coverage (cases that ran each action kind): ${cov}`);
         found = r.findings.length;

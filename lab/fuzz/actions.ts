@@ -63,6 +63,13 @@ export type Action =
   | { k: "attach"; s: number; b: number; commit: boolean }
   | { k: "commit"; s: number }
   | { k: "raw"; what: RawKind; n: number }
+  /**
+   * A well-formed request (`req` picks which, on the client's own objects) with bytes of
+   * its encoding replaced (`edits`: [position modulo length, byte]) and `cut` bytes cut
+   * off the end: the codec's, the validation's and the dispatch's paths. Only the guided
+   * fuzzer's mutations make it (mutate.ts); the blind generator's programs stay as they were.
+   */
+  | { k: "wire"; req: number; edits: [number, number][]; cut: number }
   | { k: "disconnect" }
   // ---- timing ---------------------------------------------------------------------------
   | { k: "yield"; n: number }
@@ -98,6 +105,19 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   "frame",
   "roundtrip",
 ];
+
+/** Kinds only mutations make (never drawn by the blind generator). */
+export const MUTATION_KINDS: readonly ActionKind[] = ["wire"];
+
+/** Requests a `wire` action starts from (behaviour.ts encodes them on live objects). */
+export const WIRE_REQUESTS = [
+  "wl_shm_pool.create_buffer",
+  "wl_surface.attach",
+  "wl_surface.commit",
+  "wl_shm_pool.resize",
+  "wl_surface.damage_buffer",
+  "wl_display.sync",
+] as const;
 
 export const RAW_KINDS: readonly RawKind[] = [
   "unknown-opcode",
@@ -362,10 +382,9 @@ function one(rng: Rng, sk: Sketch): Action | undefined {
   }
 }
 
-/** One hostile client's actions. */
-export function generateClient(rng: Rng, length: number): Action[] {
-  const sk: Sketch = {
-    lie: rng.pick([0.03, 0.1, 0.1, 0.3]),
+function emptySketch(lie: number): Sketch {
+  return {
+    lie,
     files: 0,
     fileSizes: [],
     pools: 0,
@@ -374,6 +393,35 @@ export function generateClient(rng: Rng, length: number): Action[] {
     surfaces: 0,
     forked: false,
   };
+}
+
+/**
+ * One more action that fits what `prefix` created (for the guided fuzzer's insertions):
+ * the generator's own weighted draw, from a sketch of the objects the prefix made.
+ */
+export function drawAction(rng: Rng, prefix: readonly Action[]): Action | undefined {
+  const sk = emptySketch(rng.pick([0.03, 0.1, 0.3]));
+  for (const a of prefix) {
+    if (a.k === "memfd" || a.k === "pipe" || a.k === "dup") {
+      sk.files++;
+      sk.fileSizes.push(a.k === "memfd" ? a.size : 0);
+    } else if (a.k === "create-pool") {
+      sk.pools++;
+      sk.poolSizes.push(sk.fileSizes[a.f % Math.max(1, sk.files)] ?? PG);
+    } else if (a.k === "create-buffer") sk.buffers++;
+    else if (a.k === "surface") sk.surfaces++;
+    else if (a.k === "fork") sk.forked = true;
+  }
+  for (let tries = 0; tries < 8; tries++) {
+    const a = one(rng, sk);
+    if (a) return a;
+  }
+  return undefined;
+}
+
+/** One hostile client's actions. */
+export function generateClient(rng: Rng, length: number): Action[] {
+  const sk = emptySketch(rng.pick([0.03, 0.1, 0.1, 0.3]));
   const out: Action[] = [];
   prologue(rng, sk, out);
   const n = rng.int(Math.ceil(length / 2), length);

@@ -22,7 +22,14 @@ import { getInterface } from "../../protocol/schema.ts";
 import { ProcessKilled } from "../../shm/errors.ts";
 import { onErrno } from "../../shm/expected-errors.ts";
 import { FALLOC, MFD } from "../../shm/uapi.ts";
-import { type Action, type ActionKind, PG, type RawKind, type SizeArg } from "./actions.ts";
+import {
+  type Action,
+  type ActionKind,
+  PG,
+  type RawKind,
+  type SizeArg,
+  WIRE_REQUESTS,
+} from "./actions.ts";
 
 export const FUZZ_BEHAVIOUR_NAME = "fuzz-actions";
 
@@ -331,6 +338,8 @@ class Executor {
       }
       case "raw":
         return this.raw(a.what, a.n);
+      case "wire":
+        return this.wire(a.req, a.edits, a.cut);
       case "disconnect":
         c.disconnect();
         return undefined;
@@ -350,6 +359,35 @@ class Executor {
         return [{ what: `${rt.what} or disconnect`, ready: () => rt.ready() || c.closed }];
       }
     }
+  }
+
+  /** A real request's encoding, on this client's own objects, with bytes replaced or cut. */
+  private wire(req: number, edits: readonly [number, number][], cut: number): string | undefined {
+    const c = this.c;
+    const name =
+      WIRE_REQUESTS[((req % WIRE_REQUESTS.length) + WIRE_REQUESTS.length) % WIRE_REQUESTS.length];
+    const [iface, request] = name.split(".");
+    const pool = slot(this.pools, req)?.id ?? c.shm ?? 1;
+    const surface = slot(this.surfaces, req) ?? 1;
+    const buffer = slot(this.buffers, req)?.id ?? 0;
+    const [target, args]: [number, unknown[]] =
+      request === "create_buffer"
+        ? [pool, [7000 + (req & 0xff), 0, 32, 32, 128, 1]]
+        : request === "attach"
+          ? [surface, [buffer, 0, 0]]
+          : request === "commit"
+            ? [surface, []]
+            : request === "resize"
+              ? [pool, [2 * PG]]
+              : request === "damage_buffer"
+                ? [surface, [0, 0, 32, 32]]
+                : [1, [7300 + (req & 0xff)]];
+    const bytes = encodeMessage(target, opcode(c, iface, request), args).slice();
+    for (const [at, v] of edits.slice(0, 16))
+      bytes[((at % bytes.length) + bytes.length) % bytes.length] = v & 0xff;
+    const keep = cut > 0 ? Math.max(1, bytes.length - (cut % bytes.length)) : bytes.length;
+    c.rawBytes(bytes.subarray(0, keep));
+    return undefined;
   }
 
   private raw(what: RawKind, n: number): string | undefined {

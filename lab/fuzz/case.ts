@@ -12,6 +12,7 @@ import type { RunRecord } from "../record.ts";
 import { makeSpec, Run } from "../run.ts";
 import type { Program } from "./actions.ts";
 import { type ActionResult, actionBehaviour, type ExecState } from "./behaviour.ts";
+import { caseFeatures } from "./features.ts";
 import { Checker, type InvariantName, InvariantViolation, promiseOf } from "./invariants.ts";
 
 export interface FuzzCase {
@@ -60,13 +61,19 @@ export interface CaseResult {
   log: LogEvent[];
   /** Action kinds that ran (coverage). */
   kinds: string[];
+  /** What the case reached (features.ts), when asked for: the fuzzer's feedback. */
+  features?: Set<string>;
   record: RunRecord | null;
   /** The run's wire trace (WAYLAND_DEBUG form), when asked for: kept even if the run threw. */
   trace?: string[];
 }
 
 /** Runs one case. Never throws for anything the simulation does (that is the result). */
-export function runCase(fc: FuzzCase, policy: Policy, opts: { trace?: boolean } = {}): CaseResult {
+export function runCase(
+  fc: FuzzCase,
+  policy: Policy,
+  opts: { trace?: boolean; features?: boolean } = {},
+): CaseResult {
   const trace = opts.trace ? [] : undefined;
   const states = new Map<string, ExecState>();
   const promise = promiseOf(policy);
@@ -128,7 +135,27 @@ export function runCase(fc: FuzzCase, policy: Policy, opts: { trace?: boolean } 
     .update(JSON.stringify({ failure, actions, log, record: record?.digest ?? null }))
     .digest("hex")
     .slice(0, 16);
-  return { failure, digest, actions, log, kinds, record, ...(trace ? { trace } : {}) };
+  const features =
+    opts.features && run
+      ? caseFeatures({
+          kernel: run.kernel,
+          comp: run.comp,
+          honest: new Map(run.view.clients.map((c) => [c.label, c.honest])),
+          actions,
+          record,
+          failure: failure ? signature(failure) : null,
+        })
+      : undefined;
+  return {
+    failure,
+    digest,
+    actions,
+    log,
+    kinds,
+    record,
+    ...(trace ? { trace } : {}),
+    ...(features ? { features } : {}),
+  };
 }
 
 /** What a run that threw broke: an invariant (thrown by a hook), or the simulation itself. */

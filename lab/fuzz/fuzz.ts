@@ -22,11 +22,17 @@
 import { resolve } from "node:path";
 import type { Policy } from "../../compositor/policy.ts";
 import type { KernelFeature } from "../../shm/scenario.ts";
-import { ACTION_KINDS, type ActionKind, actionCount, generateProgram } from "./actions.ts";
+import {
+  ACTION_KINDS,
+  type ActionKind,
+  actionCount,
+  generateProgram,
+  MUTATION_KINDS,
+} from "./actions.ts";
 import { CASE_DEFAULTS, type CaseResult, type FuzzCase, runCase, signature } from "./case.ts";
+import { makeEntry, readEntries, saveEntry } from "./corpus.ts";
 import {
   addToCorpus,
-  type CorpusEntry,
   type Finding,
   findingFileName,
   knownSignatures,
@@ -34,6 +40,7 @@ import {
   readCorpus,
   saveFinding,
 } from "./finding.ts";
+import { Guide } from "./guide.ts";
 import { shrinkCase } from "./shrink.ts";
 
 export interface FuzzOptions {
@@ -66,6 +73,16 @@ export interface FuzzOptions {
   onProgress?: (p: FuzzProgress) => void;
   /** Called for every finding as it is made. */
   onFinding?: (f: FuzzFinding) => void;
+  /** "guided" (default): mutate what reached new features; "blind": fresh cases only. */
+  mode?: "guided" | "blind";
+  /** Shard K of N: this run takes every N-th seed from seed + K-1 (1 <= K <= N). */
+  shard?: { k: number; n: number };
+  /** Guided: a fixed share of fresh (blind) cases (default: adaptive, guide.ts). */
+  freshShare?: number;
+  /** Asked before each batch: true stops the run (benchmarks interleaving two runs). */
+  stop?: () => boolean;
+  /** Shrink findings (default true; benchmarks count signatures without shrinking). */
+  shrink?: boolean;
 }
 
 export interface FuzzProgress {
@@ -78,6 +95,9 @@ export interface FuzzProgress {
   failures: number;
   kindsCovered: number;
   kindsTotal: number;
+  /** Distinct features reached so far, and entries kept (guided). */
+  features: number;
+  corpus: number;
 }
 
 export interface FuzzFinding {
@@ -96,6 +116,12 @@ export interface FuzzReport {
   failures: number;
   findings: FuzzFinding[];
   coverage: Record<ActionKind, number>;
+  /** Every feature any case reached. */
+  features: Set<string>;
+  /** Entries the guided loop kept (in memory; on disk in <out>/corpus/). */
+  corpus: number;
+  /** Each distinct failure signature, when (ms) and after how many cases it first came. */
+  firstSeen: { signature: string; elapsedMs: number; runs: number }[];
 }
 
 export function caseFor(o: FuzzOptions, seed: number): FuzzCase {
@@ -142,17 +168,93 @@ export function reportFailure(
   return { finding, file: saved.file, fresh: saved.fresh, stable };
 }
 
-export function fuzz(o: FuzzOptions): FuzzReport {
-  if (o.runs === undefined && o.timeMs === undefined) throw new Error("fuzz: give runs or timeMs");
+/** Cases per batch: the guide's state is refreshed between batches, never within one. */
+export const BATCH = 16;
+
+/** What the loop needs back from running one case (a worker sends the same). */
+export interface CaseOutcome {
+  failure: CaseResult["failure"];
+  digest: string;
+  kinds: string[];
+  features: string[];
+  /** Actions each hostile client performed, in program order. */
+  executed: number[];
+  /** The whole result, when the case ran on this thread. */
+  result?: CaseResult;
+}
+
+export function outcomeOf(fc: FuzzCase, r: CaseResult, keepResult: boolean): CaseOutcome {
+  // Program client i is roster index honest + i (lab/run.ts: bystanders first), label "#n".
+  const byIndex = new Map(r.actions.map((a) => [Number(a.label.split("#").pop()), a.executed]));
+  return {
+    executed: fc.program.clients.map((_, i) => byIndex.get(fc.honest + i) ?? 0),
+    failure: r.failure,
+    digest: r.digest,
+    kinds: r.kinds,
+    features: r.features ? [...r.features] : [],
+    ...(keepResult ? { result: r } : {}),
+  };
+}
+
+/** Seed of case j of this shard: shard K of N takes seed + K-1, seed + K-1 + N, ... */
+export function shardSeed(o: Pick<FuzzOptions, "seed" | "shard">, j: number): number {
+  const n = o.shard?.n ?? 1;
+  const k = o.shard?.k ?? 1;
+  return (o.seed + j * n + (k - 1)) >>> 0;
+}
+
+/** A failure's finding: shrunk and written, or (not shrinking, or known) as it came. */
+function findingOf(
+  o: FuzzOptions,
+  fc: FuzzCase,
+  r: CaseResult,
+  sig: string,
+  known: boolean,
+): FuzzFinding {
+  if (o.shrink !== false && !(known && o.out)) return reportFailure(o, fc, r, "deterministic");
+  // Not shrunk: asked so (benchmarks), or already in the folder (not rewritten).
+  const file = o.out ? `${o.out}/${findingFileName(o.policy.name, sig)}` : "(not written)";
+  return {
+    finding: makeFinding(
+      fc,
+      r,
+      { mode: "deterministic", seed: fc.seed, actions: actionCount(fc.program), shrinkRuns: 0 },
+      file,
+    ),
+    ...(o.out ? { file } : {}),
+    fresh: !known,
+    stable: true,
+  };
+}
+
+/** What the findings folder holds for this policy, to replay first. */
+function corpusCases(o: FuzzOptions, mode: "guided" | "blind"): FuzzCase[] {
+  if (!(o.corpus ?? Boolean(o.out)) || !o.out) return [];
+  const start = readCorpus(o.out)
+    .entries.filter((e) => e.policy === o.policy.name)
+    .map((e) => e.case);
+  if (mode === "guided") for (const e of readEntries(o.out, o.policy.name)) start.push(e.case);
+  return start;
+}
+
+/**
+ * The loop, as a generator of batches: it yields the next batch of cases and receives their
+ * outcomes in the same order, so one thread (`fuzz`) and a worker pool (`fuzzParallel`)
+ * drive the very same sequence of decisions.
+ */
+export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, CaseOutcome[]> {
+  if (o.runs === undefined && o.timeMs === undefined && !o.stop)
+    throw new Error("fuzz: give runs, timeMs or stop");
   const t0 = performance.now();
-  const coverage = Object.fromEntries(ACTION_KINDS.map((k) => [k, 0])) as Record<
-    ActionKind,
-    number
-  >;
+  const mode = o.mode ?? "guided";
+  const guide = new Guide(o.freshShare);
+  const coverage = Object.fromEntries(
+    [...ACTION_KINDS, ...MUTATION_KINDS].map((k) => [k, 0]),
+  ) as Record<ActionKind, number>;
   const seen = o.out ? knownSignatures(o.out, o.policy.name) : new Set<string>();
   const sessionSeen = new Set<string>();
   const findings: FuzzFinding[] = [];
-  const corpusAdds: CorpusEntry[] = [];
+  const firstSeen: FuzzReport["firstSeen"] = [];
   let runs = 0;
   let failures = 0;
   let corpusRuns = 0;
@@ -172,65 +274,67 @@ export function fuzz(o: FuzzOptions): FuzzReport {
       failures,
       kindsCovered: ACTION_KINDS.filter((k) => coverage[k] > 0).length,
       kindsTotal: ACTION_KINDS.length,
+      features: guide.hits.size,
+      corpus: guide.entries.length,
     });
   };
 
-  const one = (fc: FuzzCase, fromCorpus: boolean) => {
-    const r = runCase(fc, o.policy);
-    runs++;
-    for (const k of r.kinds) coverage[k as ActionKind]++;
-    if (r.failure) {
-      failures++;
-      const sig = signature(r.failure);
-      if (!sessionSeen.has(sig)) {
-        sessionSeen.add(sig);
-        if (!fromCorpus) corpusAdds.push({ policy: o.policy.name, signature: sig, case: fc });
-        if (!seen.has(sig) || !o.out) {
-          const f = reportFailure(o, fc, r, "deterministic");
-          findings.push(f);
-          o.onFinding?.(f);
-        } else {
-          // Already in the folder: still a finding of this session, not rewritten.
-          const file = `${o.out}/${findingFileName(o.policy.name, sig)}`;
-          const f: FuzzFinding = {
-            finding: makeFinding(
-              fc,
-              r,
-              {
-                mode: "deterministic",
-                seed: fc.seed,
-                actions: actionCount(fc.program),
-                shrinkRuns: 0,
-              },
-              file,
-            ),
-            file,
-            fresh: false,
-            stable: true,
-          };
-          findings.push(f);
-          o.onFinding?.(f);
-        }
-      }
-    }
-    progress();
+  const fold = (
+    fc: FuzzCase,
+    out: CaseOutcome,
+    fromCorpus: boolean,
+    source?: "fresh" | "mutated",
+  ) => {
+    runs += fromCorpus ? 0 : 1;
+    for (const k of out.kinds) coverage[k as ActionKind]++;
+    const isNew = guide.observe(fc, out.features, mode === "guided", out.executed, source);
+    if (isNew && mode === "guided" && o.out && !fromCorpus)
+      saveEntry(o.out, makeEntry(fc, out.features));
+    if (!out.failure) return;
+    failures++;
+    const sig = signature(out.failure);
+    if (sessionSeen.has(sig)) return;
+    sessionSeen.add(sig);
+    firstSeen.push({ signature: sig, elapsedMs: performance.now() - t0, runs });
+    if (!fromCorpus && o.out)
+      addToCorpus(o.out, [{ policy: o.policy.name, signature: sig, case: fc }]);
+    const f = findingOf(o, fc, out.result ?? runCase(fc, o.policy), sig, seen.has(sig));
+    findings.push(f);
+    o.onFinding?.(f);
   };
 
-  const useCorpus = o.corpus ?? Boolean(o.out);
-  if (useCorpus && o.out) {
-    for (const e of readCorpus(o.out).entries) {
-      if (e.policy !== o.policy.name) continue;
+  // The corpus first: finding cases of earlier runs, then (guided) the kept entries.
+  const start = corpusCases(o, mode);
+  for (let at = 0; at < start.length; at += BATCH) {
+    const batch = start.slice(at, at + BATCH);
+    const outs = yield batch;
+    batch.forEach((fc, j) => {
       corpusRuns++;
-      one(e.case, true);
-    }
+      fold(fc, outs[j], true);
+    });
   }
-  for (let i = 0; ; i++) {
+  const seedOf = (j: number) => shardSeed(o, j);
+  const fresh = (s: number) => caseFor(o, s);
+  for (let i = 0; ; ) {
     if (o.runs !== undefined && i >= o.runs) break;
     if (o.timeMs !== undefined && performance.now() - t0 >= o.timeMs) break;
     if (o.maxFindings !== undefined && findings.length >= o.maxFindings) break;
-    one(caseFor(o, (o.seed + i) >>> 0), false);
+    if (o.stop?.()) break;
+    guide.reweigh();
+    const n = o.runs !== undefined ? Math.min(BATCH, o.runs - i) : BATCH;
+    const batch: FuzzCase[] = [];
+    const sources: ("fresh" | "mutated")[] = [];
+    for (let j = 0; j < n; j++, i++) {
+      const next = mode === "guided" ? guide.next(i, seedOf, fresh) : null;
+      batch.push(next ? next.case : fresh(seedOf(i)));
+      sources.push(!next || next.fresh ? "fresh" : "mutated");
+    }
+    const outs = yield batch;
+    batch.forEach((fc, j) => {
+      fold(fc, outs[j], false, sources[j]);
+    });
+    progress();
   }
-  if (o.out) addToCorpus(o.out, corpusAdds);
   progress(true);
   return {
     runs,
@@ -239,7 +343,23 @@ export function fuzz(o: FuzzOptions): FuzzReport {
     failures,
     findings,
     coverage,
+    features: new Set(guide.hits.keys()),
+    corpus: guide.entries.length,
+    firstSeen,
   };
+}
+
+/** The loop on this thread. */
+export function fuzz(o: FuzzOptions): FuzzReport {
+  const loop = fuzzLoop(o);
+  let step = loop.next(undefined as unknown as CaseOutcome[]);
+  while (!step.done) {
+    const outs = step.value.map((fc) =>
+      outcomeOf(fc, runCase(fc, o.policy, { features: true }), true),
+    );
+    step = loop.next(outs);
+  }
+  return step.value;
 }
 
 /** What `shmlab replay` reports. */

@@ -21,7 +21,10 @@ import { makeSpec } from "../run.ts";
 import type { VerdictResult } from "../verdict.ts";
 import { type Action, describeAction, generateProgram } from "./actions.ts";
 import { actionBehaviour, FUZZ_BEHAVIOUR_NAME } from "./behaviour.ts";
+import { CASE_DEFAULTS, type FuzzCase } from "./case.ts";
 import { writeAtomic } from "./finding.ts";
+import { Guide } from "./guide.ts";
+import { realFeatures } from "./real-features.ts";
 
 export const REAL_FINDING_SCHEMA = "shmlab.real-finding/1";
 
@@ -156,11 +159,16 @@ export interface RealFuzzOptions {
   timeoutMs: number;
   length: number;
   maxShrinkAttempts: number;
+  /** Fresh generated cases only (default: guided by what the real client observed). */
+  blind?: boolean;
   onCase?: (i: number, r: RealCaseResult) => void;
 }
 
 export interface RealFuzzReport {
   cases: number;
+  /** Distinct features observed (real-features.ts), and corpus entries kept (guided). */
+  features: number;
+  corpus: number;
   findings: { file: string | null; finding: RealFinding }[];
   seconds: number;
 }
@@ -174,17 +182,41 @@ export async function fuzzReal(o: RealFuzzOptions): Promise<RealFuzzReport> {
     (o.runs === undefined || i < o.runs) &&
     (o.timeMs === undefined || performance.now() - t0 < o.timeMs);
   const run = (c: RealFuzzCase) => runRealCase(o.compositor, o.driver, o.policy, c);
+  // The model fuzzer's guide and mutations (guide.ts), on one-client programs; features are
+  // what the real client observed (real-features.ts). Real runs are not seeded, so a guided
+  // real run is not replayable as a whole: each finding is, by its case.
+  const guide = new Guide();
+  const asFuzzCase = (seed: number, actions: Action[]): FuzzCase => ({
+    ...CASE_DEFAULTS,
+    seed,
+    policy: o.policy,
+    frames: o.frames,
+    honest: o.honest,
+    program: { clients: [actions] },
+  });
+  const fresh = (seed: number) =>
+    asFuzzCase(seed, generateProgram(seed, { maxClients: 1, length: o.length }).clients.at(-1)!);
   for (; more(); i++) {
-    const seed = o.seed + i;
-    const program = generateProgram(seed, { maxClients: 1, length: o.length });
+    guide.reweigh();
+    const fc = o.blind ? fresh(o.seed + i) : guide.next(i, (j) => o.seed + j, fresh).case;
+    const seed = fc.seed;
     const c: RealFuzzCase = {
       seed,
       frames: o.frames,
       honest: o.honest,
       timeoutMs: o.timeoutMs,
-      actions: programFor(o.driver, program.clients[program.clients.length - 1]).actions,
+      // `wire` edits shmlab's own msgpack encoding: nothing a real compositor reads.
+      actions: programFor(
+        o.driver,
+        (fc.program.clients.at(-1) ?? []).filter((a) => a.k !== "wire"),
+      ).actions,
     };
     const r = await run(c);
+    guide.observe(
+      asFuzzCase(seed, c.actions),
+      realFeatures(r.observation, r.real, r.model),
+      !o.blind,
+    );
     o.onCase?.(i, r);
     if (!r.kind) continue;
     const key = `${r.kind}|${r.model.cell}|${r.real.cell}`;
@@ -214,5 +246,11 @@ export async function fuzzReal(o: RealFuzzOptions): Promise<RealFuzzReport> {
     }
     findings.push({ file, finding });
   }
-  return { cases: i, findings, seconds: (performance.now() - t0) / 1000 };
+  return {
+    cases: i,
+    features: guide.hits.size,
+    corpus: guide.entries.length,
+    findings,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -166,6 +166,8 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
         failures,
         kindsCovered: kinds.size,
         kindsTotal: ACTION_KINDS.length,
+        features: 0,
+        corpus: 0,
       });
     }
   } finally {

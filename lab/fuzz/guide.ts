@@ -1,0 +1,124 @@
+/**
+ * The guided fuzzer's state and its choice of the next case (AFL++/libFuzzer's loop):
+ *
+ *   - every feature any case reached, with how many cases reached it;
+ *   - the corpus in memory: the cases that reached a feature no case before them had;
+ *   - the next case: a mutation (mutate.ts) of a corpus entry chosen with a weight that
+ *     favours entries holding rare features (an entry is worth what its rarest paths are
+ *     worth: the sum of 1 / hits over its features), spliced with another entry; or a
+ *     fresh case from the blind generator, in the blind generator's own seed order, so a
+ *     guided run's fresh cases are exactly the first cases of a blind run. The share of
+ *     fresh cases follows which of the two has been bringing new features lately.
+ *
+ * Deterministic: case i's choices come from its own Rng (mutate.ts caseRng), and the state
+ * only changes in `observe`, which the loop calls in case order. The weights are refreshed
+ * once per batch (fuzz.ts), so the cases of one batch depend only on what was observed
+ * before the batch: that is what lets a batch run on any number of workers with the same
+ * result.
+ */
+import { actionCount } from "./actions.ts";
+import type { FuzzCase } from "./case.ts";
+import { caseRng, mutateCase } from "./mutate.ts";
+
+export interface GuideEntry {
+  case: FuzzCase;
+  features: readonly string[];
+  /** Actions each client performed in the entry's run (where it stopped). */
+  executed?: readonly number[];
+}
+
+export class Guide {
+  /** Feature -> cases that reached it. */
+  readonly hits = new Map<string, number>();
+  readonly entries: GuideEntry[] = [];
+  /** Fresh cases handed out so far (the blind sequence's next index). */
+  fresh = 0;
+  private cumulative: number[] = [];
+  private total = 0;
+  /**
+   * New features per case, as moving averages, for fresh cases and for mutations: the
+   * share of fresh cases follows whichever source has been paying (a two-armed bandit),
+   * between 0.15 and 0.85 so that neither ever stops.
+   */
+  private gain = { fresh: 1, mutated: 1 };
+  private share: number;
+
+  constructor(
+    /** The share of fresh (blind) cases, 0..1; undefined: adaptive (above). */
+    private readonly freshShare?: number,
+  ) {
+    this.share = freshShare ?? 0.5;
+  }
+
+  /**
+   * Takes a case's features into account; true when it reached something new. `source`
+   * says where the case came from (undefined: the corpus on disk, no source to credit).
+   */
+  observe(
+    c: FuzzCase,
+    features: Iterable<string>,
+    keep = true,
+    executed?: readonly number[],
+    source?: "fresh" | "mutated",
+  ): boolean {
+    const list = [...features];
+    let gained = 0;
+    for (const f of list) {
+      const n = this.hits.get(f);
+      if (n === undefined) gained++;
+      this.hits.set(f, (n ?? 0) + 1);
+    }
+    if (source) this.gain[source] = 0.9 * this.gain[source] + 0.1 * gained;
+    if (gained && keep) this.entries.push({ case: c, features: list, executed });
+    return gained > 0;
+  }
+
+  /** Recomputes the entries' weights from the hit counts (once per batch). */
+  reweigh(): void {
+    if (this.freshShare === undefined) {
+      const { fresh, mutated } = this.gain;
+      // Mostly the source that has been paying more (epsilon-greedy, 0.2 for the other).
+      this.share = fresh > mutated ? 0.8 : fresh < mutated ? 0.2 : 0.5;
+    }
+    this.cumulative = [];
+    this.total = 0;
+    for (const e of this.entries) {
+      let w = 0;
+      for (const f of e.features) w += 1 / (this.hits.get(f) ?? 1);
+      // Smaller programs run faster and mutate more to the point (AFL favours them too).
+      w /= 1 + actionCount(e.case.program) / 32;
+      this.total += w;
+      this.cumulative.push(this.total);
+    }
+  }
+
+  private pick(r: number): GuideEntry {
+    const x = r * this.total;
+    let lo = 0;
+    let hi = this.cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.cumulative[mid] > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.entries[lo];
+  }
+
+  /**
+   * Case number `i` (of the run, its seed stream `seedOf`): a mutation of an entry, or the
+   * blind generator's next case (`freshCase(seedOf(fresh))`).
+   */
+  next(
+    i: number,
+    seedOf: (j: number) => number,
+    freshCase: (seed: number) => FuzzCase,
+  ): { case: FuzzCase; fresh: boolean } {
+    const rng = caseRng(seedOf(i), 0);
+    if (!this.cumulative.length || this.total <= 0 || rng.chance(this.share)) {
+      return { case: freshCase(seedOf(this.fresh++)), fresh: true };
+    }
+    const parent = this.pick(rng.next());
+    const donor = this.pick(rng.next());
+    return { case: mutateCase(rng, parent.case, donor.case, parent.executed), fresh: false };
+  }
+}
