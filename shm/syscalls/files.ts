@@ -5,6 +5,7 @@
  */
 import { ErrnoError, errno } from "../errors.ts";
 import { MAX_FILE_SIZE, OpenFile, PIPE_BUFFERS, Pipe, ShmemFile } from "../file.ts";
+import { FRAME_NOT_UPTODATE } from "../frames.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Process } from "../process.ts";
 import { evictIfUnused, growFile, punchHole, shrinkFile } from "../truncate.ts";
@@ -154,7 +155,9 @@ export function fallocate(
     mode & FALLOC.FALLOC_FL_KEEP_SIZE ? Math.min(offset + length, file.size) : offset + length;
   for (let pg = Math.floor(offset / PAGE_SIZE); pg * PAGE_SIZE < end; pg++) {
     if (!file.pages.has(pg)) {
-      file.pages.set(pg, p.kernel.frames.alloc(file.ino, "fallocate"));
+      const f = p.kernel.frames.alloc(file.ino, "fallocate");
+      p.kernel.frames.flags[f] |= FRAME_NOT_UPTODATE; // shmem_fallocate leaves it !uptodate
+      file.pages.set(pg, f);
       file.counters.pagesAllocated++;
     }
   }
@@ -244,6 +247,7 @@ function writeFileBytes(
       file.pages.set(pg, f);
       file.counters.pagesAllocated++;
     }
+    k.frames.flags[f] &= ~FRAME_NOT_UPTODATE; // shmem_write_end: folio_mark_uptodate
     k.frames.view().set(data.subarray(done, done + m), f * PAGE_SIZE + inPage);
     done += m;
     if (pos + m > file.size) growFile(k, file, pos + m);
