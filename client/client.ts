@@ -27,7 +27,7 @@ import { onErrno } from "../shm/expected-errors.ts";
 import { MAP, MFD, PAGE_SIZE, PROT, SEAL } from "../shm/uapi.ts";
 import type { Wait } from "./behaviour.ts";
 import { until } from "./behaviour.ts";
-import { renderFrame } from "./pattern.ts";
+import { pixelAt, renderFrame } from "./pattern.ts";
 import type { ClientSys } from "./sys.ts";
 
 export const FORMAT_ARGB8888 = 0;
@@ -68,6 +68,20 @@ export interface BufferRef {
   destroyed: boolean;
   /** The pattern frame last drawn into it (honest clients), or -1. */
   frame: number;
+  /** A rectangle drawn since with a later frame (drawPatternRect), or undefined. */
+  inset?: PatternInset;
+}
+
+/**
+ * A rectangle of a buffer holding another pattern frame than the rest: what a client that
+ * redraws (and damages) only part of its window shows there.
+ */
+export interface PatternInset {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  frame: number;
 }
 
 export interface CallbackRef {
@@ -81,6 +95,8 @@ export interface CommitRecord {
   buffer: number;
   /** The pattern frame the buffer held, or -1. */
   frame: number;
+  /** The rectangle holding a later frame, if the buffer had one (drawPatternRect). */
+  inset?: PatternInset;
   at: number;
 }
 
@@ -383,7 +399,13 @@ export class Client {
     if (buffer && !this.closed) {
       buffer.commits++;
       this.commitCount++;
-      this.commits.push({ surface, buffer: buffer.id, frame: buffer.frame, at: this.commitSeq++ });
+      this.commits.push({
+        surface,
+        buffer: buffer.id,
+        frame: buffer.frame,
+        ...(buffer.inset ? { inset: { ...buffer.inset } } : {}),
+        at: this.commitSeq++,
+      });
       if (this.commits.length > 256) this.commits.splice(0, this.commits.length - 256);
       if (buffer.frame >= 0) this.latestFrame.set(surface, buffer.frame);
     }
@@ -491,6 +513,33 @@ export class Client {
         );
     }
     b.frame = frame;
+    b.inset = undefined;
+  }
+
+  /**
+   * Draws pattern frame `frame` into rectangle `r` of `b` only (clipped to the buffer): the
+   * rest keeps what drawPattern drew. `b.inset` records it, so the commit says which pixels
+   * hold which frame.
+   */
+  drawPatternRect(
+    base: number,
+    b: BufferRef,
+    seed: number,
+    index: number,
+    frame: number,
+    r: { x: number; y: number; width: number; height: number },
+  ): void {
+    const x0 = Math.max(0, r.x);
+    const y0 = Math.max(0, r.y);
+    const x1 = Math.min(b.width, r.x + r.width);
+    const y1 = Math.min(b.height, r.y + r.height);
+    if (x1 <= x0 || y1 <= y0) return;
+    const row = new Uint32Array(x1 - x0);
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) row[x - x0] = pixelAt(seed, index, frame, x, y);
+      this.process.store(base + b.offset + y * b.stride + x0 * 4, new Uint8Array(row.buffer));
+    }
+    b.inset = { x: x0, y: y0, width: x1 - x0, height: y1 - y0, frame };
   }
 
   // ---- the syscall channel (remote clients) ----------------------------------------

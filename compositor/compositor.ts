@@ -39,7 +39,15 @@ import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
 import { Output, type SurfacePlacement } from "./output.ts";
 import { getPolicy } from "./policies/index.ts";
-import type { Access, AccessEnd, Policy, PolicyInstance, PolicyNotice } from "./policy.ts";
+import {
+  type Access,
+  type AccessEnd,
+  type Policy,
+  type PolicyInstance,
+  type PolicyNotice,
+  type ReadRules,
+  readRules,
+} from "./policy.ts";
 import { type Buffer, type Pool, ShmPools } from "./pools.ts";
 import {
   diff,
@@ -83,6 +91,15 @@ function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
   };
 }
 
+/**
+ * `rethrowDeath` (default true): whether the compositor's own ProcessKilled propagates out
+ * of a delivery. Callers that deliver synchronously and catch it (the lab's scheduler, the
+ * WebSocket transport's handler) want it; event-driven transports must say false.
+ */
+export interface CompositorConnectOptions extends ConnectOptions {
+  rethrowDeath?: boolean;
+}
+
 export interface CompositorOptions {
   kernel?: Kernel;
   policy?: Policy | string;
@@ -103,6 +120,12 @@ export interface CompositorOptions {
    * wl_display.error no_memory. Default: no limit.
    */
   maxClientPoolBytes?: number;
+  /**
+   * Most bytes of newly committed buffers read for one client per frame (at least one
+   * buffer); the rest, and their frame callbacks, wait for the next frame
+   * (Output.maxClientReadBytesPerFrame). Default: no limit.
+   */
+  maxClientReadBytesPerFrame?: number;
 }
 
 export interface LocalClient {
@@ -134,6 +157,10 @@ export class Compositor {
   private readonly start0: KernelFigures;
   private totals = { composeMs: 0, buffersRead: 0, bytesCopied: 0 };
   private localClients = 0;
+  /** When, how much and on which thread the policy's compositor reads (policy.ts ReadRules). */
+  readonly reads: Required<ReadRules>;
+  /** The compositor thread running now (PolicyEnv.thread): "main", or "render" in a read. */
+  private thread = "main";
 
   constructor(opts: CompositorOptions = {}) {
     this.kernel = opts.kernel ?? new Kernel();
@@ -147,19 +174,26 @@ export class Compositor {
       );
     this.width = opts.width ?? 640;
     this.height = opts.height ?? 480;
+    this.reads = readRules(policy);
     this.output = new Output(this.width, this.height, opts.maxClientTextureBytes, {
       releaseOnReplace: policy.releaseOnReplace === true,
+      at: this.reads.at,
+      damage: this.reads.damage,
+      destroyed: this.reads.destroyed,
+      texture: this.reads.texture,
       attach: (b) => this.instance.attach?.(b),
       readDestroyed: undefined,
       releaseDetached: (b) => this.pools.releaseDetached(b),
     });
     // Xorg's ShmPutImage: X errors at the put, and the read inside the request.
     this.output.onCommit = (b) => this.pools.commitChecks(b);
-    if (this.policy.readAtCommit)
+    if (this.reads.at === "commit")
       this.output.readAtCommit = {
-        read: (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        read: (b, tex, ranges) => this.readThrough(b, tex, ranges),
         invalid: (b) => this.invalidBeyondShrink(b),
       };
+    this.output.maxClientReadBytesPerFrame =
+      opts.maxClientReadBytesPerFrame ?? Number.POSITIVE_INFINITY;
     this.framebuffer = this.output.framebuffer;
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
@@ -174,8 +208,13 @@ export class Compositor {
     this.instance = policy.create(this.proc, {
       panic: (reason) => this.panic(reason),
       onBlocked: (what, run) => this.onBlocked(what, run),
+      thread: () => this.thread,
     });
     const instance = this.instance;
+    if (this.reads.damage === "damage" && !instance.readRange)
+      throw new Error(
+        `policy ${policy.name} reads damage only (reads.damage) but its instance has no readRange`,
+      );
     if (instance.readDestroyed) {
       const read = instance.readDestroyed.bind(instance);
       this.output.setReadDestroyed(read);
@@ -189,6 +228,7 @@ export class Compositor {
       notice: (client, pool, what, xError) => this.notice(client, pool, what, xError),
       panic: (reason) => this.panic(reason),
       bufferGone: (b) => this.output.bufferGone(b),
+      bufferCreated: this.reads.readAtCreate ? (b) => this.readAtCreate(b) : undefined,
       maxClientPoolBytes: opts.maxClientPoolBytes ?? Number.POSITIVE_INFINITY,
     });
     this.installGlobals();
@@ -201,11 +241,12 @@ export class Compositor {
    * handles of this kernel (a worker or in-process client): each received fd becomes an fd
    * of the compositor's process (serverFdBridge). Pass remoteFdBridge for WebSocket clients.
    */
-  connect(transport: Transport, opts: ConnectOptions = {}): ServerClient {
+  connect(transport: Transport, opts: CompositorConnectOptions = {}): ServerClient {
     if (!this.alive) throw this.death!;
-    return this.server.connect(this.guard(transport), {
-      ...opts,
-      fds: opts.fds ?? serverFdBridge(this.kernel, this.proc),
+    const { rethrowDeath = true, ...server } = opts;
+    return this.server.connect(this.guard(transport, rethrowDeath), {
+      ...server,
+      fds: server.fds ?? serverFdBridge(this.kernel, this.proc),
     });
   }
 
@@ -214,7 +255,7 @@ export class Compositor {
     const label = name ?? `client-${++this.localClients}`;
     const proc = this.kernel.spawn(label);
     const [ct, st] = createPair();
-    const remote = this.connect(st, { label });
+    const remote = this.connect(st, { label, rethrowDeath: false });
     const client = new ProtocolClient(ct, {
       schema: this.server.schema,
       fds: workerFdBridge(this.kernel, proc),
@@ -222,8 +263,13 @@ export class Compositor {
     return { client, proc, remote };
   }
 
-  /** Wraps a transport so a death during dispatch is recorded before it propagates. */
-  private guard(t: Transport): Transport {
+  /**
+   * Wraps a transport so a death during dispatch is recorded before it propagates. A
+   * transport that delivers on its own (a microtask, a MessagePort event) has no caller to
+   * propagate to: there the death is recorded and the connections closed, and nothing is
+   * thrown, since a throw from an event handler would end the Node process.
+   */
+  private guard(t: Transport, rethrowDeath: boolean): Transport {
     return {
       send: (b, f) => t.send(b, f),
       onMessage: (h) =>
@@ -232,8 +278,9 @@ export class Compositor {
           try {
             h(b, f);
           } catch (e) {
-            if (this.isOwnDeath(e)) this.die(e);
-            throw e;
+            if (!this.isOwnDeath(e)) throw e;
+            this.die(e);
+            if (rethrowDeath) throw e;
           }
         }),
       onViolation: (h) => t.onViolation(h),
@@ -369,6 +416,47 @@ export class Compositor {
   }
 
   /**
+   * One read of a buffer as the policy's compositor makes it: inside a bracketed access,
+   * the whole span or only `ranges` (damaged rows), on the thread its rules name. With a
+   * render thread bracketed on the main thread, begin/end_access run as "main" and the
+   * loads (and so any fault and its handler) as "render".
+   */
+  private readThrough(
+    b: Buffer,
+    tex: Uint8Array,
+    ranges?: readonly (readonly [number, number])[],
+  ): void {
+    const body = (a: Access) => {
+      if (!ranges) this.instance.read(a, tex);
+      else for (const [off, n] of ranges) this.instance.readRange!(a, tex, off, n);
+    };
+    if (this.reads.thread !== "render") {
+      this.pools.access(b, body);
+      return;
+    }
+    if (this.reads.bracket === "main")
+      this.pools.access(b, (a) => this.onThread("render", () => body(a)));
+    else this.onThread("render", () => this.pools.access(b, body));
+  }
+
+  /** Hyprland's CWLSHMBuffer constructor: a CTexture from the pool's data, at create_buffer. */
+  private readAtCreate(b: Buffer): void {
+    const tex = new Uint8Array(b.span);
+    this.readThrough(b, tex);
+    this.output.createdTexture(b, tex);
+  }
+
+  private onThread(name: string, fn: () => void): void {
+    const was = this.thread;
+    this.thread = name;
+    try {
+      fn();
+    } finally {
+      this.thread = was;
+    }
+  }
+
+  /**
    * shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is never
    * read again (reading it would run past the shrunk mapping: SIGSEGV).
    */
@@ -401,7 +489,7 @@ export class Compositor {
     let reads = { buffersRead: 0, bytesCopied: 0 };
     try {
       const r = this.output.readCommitted(
-        (b, tex) => this.pools.access(b, (a) => this.instance.read(a, tex)),
+        (b, tex, ranges) => this.readThrough(b, tex, ranges),
         (b) => this.invalidBeyondShrink(b),
       );
       reads = r;

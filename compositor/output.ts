@@ -24,12 +24,24 @@ export interface SurfacePlacement {
   buffer: { width: number; height: number; stride: number; format: number } | null;
 }
 
+/** A rectangle of a surface, in buffer pixels (scale 1, no transform: both coordinate spaces). */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 interface Surface {
   readonly id: number;
   readonly client: ServerClient;
   readonly seq: number;
-  pending: { attached: boolean; buffer: Buffer | null; frames: number[] };
-  current: { buffer: Buffer | null; dirty: boolean; frames: number[] };
+  pending: { attached: boolean; buffer: Buffer | null; frames: number[]; damage: Rect[] };
+  /**
+   * `damage`: what the client damaged since the surface's texture was last read ("full"
+   * once a read is due that must cover everything).
+   */
+  current: { buffer: Buffer | null; dirty: boolean; frames: number[]; damage: Rect[] | "full" };
   /** The compositor's copy of the last buffer read (its "texture"). */
   texture: Uint8Array | null;
   texGeom: { width: number; height: number; stride: number; bpp: number; format: number } | null;
@@ -42,16 +54,58 @@ export interface FrameReads {
   released: Buffer[];
 }
 
+/**
+ * Reads `b` into `into`: the whole span, or only `ranges` ([offset, length] pairs of the
+ * span: the rows of damaged rectangles), inside one bracketed access.
+ */
+export type ReadFn = (
+  b: Buffer,
+  into: Uint8Array,
+  ranges?: readonly (readonly [number, number])[],
+) => void;
+
 /** Where the policy changes how surfaces hold buffers (weston 10, wlroots 0.15). */
 export interface OutputRules {
   /** wl_buffer.release only when another buffer replaces it (reads at every repaint). */
   releaseOnReplace: boolean;
+  /** When a committed buffer is read (policy.ts ReadMoment); default "frame". */
+  at?: "commit" | "frame" | "repaint";
+  /** "damage": later uploads of a same-geometry buffer read only the damaged rectangles. */
+  damage?: "full" | "damage";
+  /** "read": a destroyed wl_buffer a surface shows is kept and still read when due (KWin). */
+  destroyed?: "drop" | "read";
+  /** "buffer": each buffer keeps its own texture, damage updates it (Hyprland). */
+  texture?: "surface" | "buffer";
   /** wl_surface.commit attached this live buffer (weston's pixman_renderer_attach). */
   attach?(b: Buffer): void;
   /** Keep a destroyed buffer on screen and read it at every repaint, unbracketed. */
   readDestroyed?(b: Buffer, into: Uint8Array): void;
   /** A kept destroyed buffer left the screen: release its pool. */
   releaseDetached(b: Buffer): void;
+}
+
+/** Most rectangles a damage list keeps before it becomes their bounding box. */
+export const MAX_DAMAGE_RECTS = 64;
+
+/**
+ * A client may send damage without end: past MAX_DAMAGE_RECTS the list becomes its bounding
+ * box (as wlroots and weston reduce a region to its extents when it gets complex), so the
+ * compositor's memory stays bounded and a read covers at least what was damaged.
+ */
+function boundDamage(list: Rect[]): void {
+  if (list.length <= MAX_DAMAGE_RECTS) return;
+  let x0 = Number.POSITIVE_INFINITY;
+  let y0 = Number.POSITIVE_INFINITY;
+  let x1 = Number.NEGATIVE_INFINITY;
+  let y1 = Number.NEGATIVE_INFINITY;
+  for (const r of list) {
+    x0 = Math.min(x0, r.x);
+    y0 = Math.min(y0, r.y);
+    x1 = Math.max(x1, r.x + r.width);
+    y1 = Math.max(y1, r.y + r.height);
+  }
+  list.length = 0;
+  list.push({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
 }
 
 export class Output {
@@ -72,10 +126,20 @@ export class Output {
    * releases it.
    */
   readAtCommit: {
-    read: (b: Buffer, into: Uint8Array) => void;
+    read: ReadFn;
     invalid: (b: Buffer) => boolean;
   } | null = null;
-  private readEarly: Buffer[] = [];
+  private readEarly: { buffer: Buffer; bytes: number }[] = [];
+  /**
+   * Most bytes of newly committed buffers read for one client in one frame (at least one
+   * buffer, so every client progresses): the rest stay committed for the next frame, and
+   * their frame callbacks wait with them. One thread composites for everyone; without a
+   * bound, one client committing many large buffers makes a frame (and every other
+   * client's frame callback) as long as all its reads. Default: no bound.
+   */
+  maxClientReadBytesPerFrame = Number.POSITIVE_INFINITY;
+  /** Surfaces whose read waits for the next frame (the bound above). */
+  private readonly deferred = new Set<Surface>();
 
   constructor(
     readonly width: number,
@@ -110,9 +174,10 @@ export class Output {
         sf.pending.attached = true;
         sf.pending.buffer = id ? (r.client.resource(id)?.data as Buffer) : null;
       },
-      // Every frame copies whole buffers, so damage changes nothing here.
-      damage: () => {},
-      damage_buffer: () => {},
+      // wl_surface.damage and damage_buffer: double-buffered, applied at commit. With no
+      // scale and no transform applied, surface and buffer coordinates are the same.
+      damage: (r: Resource, args: unknown[]) => this.addDamage(r.data as Surface, args),
+      damage_buffer: (r: Resource, args: unknown[]) => this.addDamage(r.data as Surface, args),
       frame: (r: Resource, args: unknown[]) => {
         (r.data as Surface).pending.frames.push(args[0] as number);
       },
@@ -134,14 +199,21 @@ export class Output {
     });
   }
 
+  private addDamage(s: Surface, args: unknown[]): void {
+    const [x, y, width, height] = args as number[];
+    // An empty rectangle damages nothing (pixman_region32_union_rect ignores it).
+    if (width > 0 && height > 0) s.pending.damage.push({ x, y, width, height });
+    boundDamage(s.pending.damage);
+  }
+
   private createSurface(client: ServerClient, id: number): void {
     const res = client.resource(id)!;
     const s: Surface = {
       id,
       client,
       seq: this.nextSeq++,
-      pending: { attached: false, buffer: null, frames: [] },
-      current: { buffer: null, dirty: false, frames: [] },
+      pending: { attached: false, buffer: null, frames: [], damage: [] },
+      current: { buffer: null, dirty: false, frames: [], damage: "full" },
       texture: null,
       texGeom: null,
     };
@@ -187,7 +259,8 @@ export class Output {
 
   /** A buffer no surface shows any more keeps no texture (wlroots drops the client buffer). */
   private dropUnshownTexture(b: Buffer | null): void {
-    if (!b?.texture) return;
+    // A per-buffer texture lives as long as its wl_buffer (Hyprland's CWLSHMBuffer).
+    if (!b?.texture || this.rules.texture === "buffer") return;
     for (const s of this.surfaces) if (s.current.buffer === b) return;
     b.texture = null;
   }
@@ -226,11 +299,22 @@ export class Output {
       }
     }
     s.current.frames.push(...p.frames);
-    s.pending = { attached: false, buffer: null, frames: [] };
-    if (this.readAtCommit) {
-      const b = this.readSurface(s, this.readAtCommit.read, this.readAtCommit.invalid);
-      if (b) this.readEarly.push(b);
+    // Damage accumulates until the texture is next read; a new buffer of another geometry
+    // (or the first one) must be read whole.
+    if (s.current.damage !== "full") {
+      s.current.damage.push(...p.damage);
+      boundDamage(s.current.damage);
     }
+    s.pending = { attached: false, buffer: null, frames: [], damage: [] };
+    if (this.readAtCommit) {
+      const r = this.readSurface(s, this.readAtCommit.read, this.readAtCommit.invalid);
+      if (r) this.readEarly.push(r);
+    }
+  }
+
+  /** wl_shm_pool.create_buffer read the new buffer whole (Policy.reads.readAtCreate). */
+  createdTexture(b: Buffer, tex: Uint8Array): void {
+    b.texture = tex;
   }
 
   /** The policy instance exists after the output: its readDestroyed is set here. */
@@ -244,7 +328,7 @@ export class Output {
    */
   bufferGone(b: Buffer): boolean {
     const keep =
-      this.rules.readDestroyed !== undefined &&
+      (this.rules.readDestroyed !== undefined || this.rules.destroyed === "read") &&
       [...this.surfaces].some((s) => s.current.buffer === b);
     // Surfaces keep showing what they copied; the buffer's own reference goes (unless one
     // keeps the destroyed buffer itself on screen).
@@ -265,21 +349,29 @@ export class Output {
    * Reads each newly committed buffer into its surface's texture through `read` (a
    * bracketed access); `invalid` decides that a buffer must not be read (and says so).
    */
-  readCommitted(
-    read: (b: Buffer, into: Uint8Array) => void,
-    invalid: (b: Buffer) => boolean,
-  ): FrameReads {
+  readCommitted(read: ReadFn, invalid: (b: Buffer) => boolean): FrameReads {
     const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
     // Buffers read at their commit since the last frame (readAtCommit) count here.
     const early = this.readEarly.splice(0);
-    const late = this.surfaceList().map((s) =>
-      this.readDetached(s) ? null : this.readSurface(s, read, invalid),
-    );
-    for (const b of [...early, ...late]) {
-      if (!b) continue;
+    const spent = new Map<ServerClient, number>();
+    this.deferred.clear();
+    const late = this.surfaceList().map((s) => {
+      if (this.readDetached(s)) return null;
+      const used = spent.get(s.client) ?? 0;
+      const next = s.current.dirty ? s.current.buffer : null;
+      if (used > 0 && next && used + next.span > this.maxClientReadBytesPerFrame) {
+        this.deferred.add(s);
+        return null;
+      }
+      const r = this.readSurface(s, read, invalid);
+      if (r) spent.set(s.client, used + r.bytes);
+      return r;
+    });
+    for (const r of [...early, ...late]) {
+      if (!r) continue;
       out.buffersRead++;
-      out.bytesCopied += b.span;
-      out.released.push(b);
+      out.bytesCopied += r.bytes;
+      if (r.buffer.alive) out.released.push(r.buffer);
     }
     return out;
   }
@@ -291,25 +383,33 @@ export class Output {
    */
   private readDetached(s: Surface): boolean {
     const b = s.current.buffer;
-    if (!b?.detached || s.client.closed) return false;
+    if (!this.rules.readDestroyed || !b?.detached || s.client.closed) return false;
     const tex = b.texture && b.texture.length === b.span ? b.texture : new Uint8Array(b.span);
     this.rules.readDestroyed!(b, tex);
+    if (!this.surfaces.has(s)) return true; // the read ended its client (see readSurface)
     b.texture = tex;
     this.setTexture(s, tex);
     return true;
   }
 
-  /** Reads a surface's newly committed buffer into its texture; the buffer if it was read. */
+  /**
+   * Reads a surface's buffer into its texture when a read is due: a newly committed one,
+   * or (at "repaint") whatever it shows. Returns the buffer and the bytes read, or null.
+   */
   private readSurface(
     s: Surface,
-    read: (b: Buffer, into: Uint8Array) => void,
+    read: ReadFn,
     invalid: (b: Buffer) => boolean,
-  ): Buffer | null {
+  ): { buffer: Buffer; bytes: number } | null {
     const b = s.current.buffer;
-    if (!b || !s.current.dirty || s.client.closed) return null;
+    const atRepaint = this.rules.at === "repaint" && this.readAtCommit === null;
+    if (!b || !(s.current.dirty || atRepaint) || s.client.closed) return null;
     s.current.dirty = false;
-    if (!b.alive || b.inert || invalid(b)) return null;
-    const tex = this.textureFor(s, b);
+    // A destroyed buffer is read only where the policy keeps it ("read": KWin).
+    if (!(b.alive || b.detached) || b.inert || invalid(b)) return null;
+    const partial = this.damagedRanges(s, b);
+    const own = this.rules.texture === "buffer";
+    const tex = partial ? (own ? b.texture! : s.texture!) : this.textureFor(s, b);
     if (!tex) {
       s.client.postError(
         DISPLAY_ID,
@@ -318,8 +418,20 @@ export class Output {
       );
       return null;
     }
-    read(b, tex);
-    b.texture = tex;
+    s.current.damage = [];
+    let bytes = b.span;
+    if (partial) {
+      read(b, tex, partial);
+      bytes = 0;
+      for (const [, n] of partial) bytes += n;
+    } else read(b, tex);
+    // The read may have ended the client (libwayland posts invalid_fd at the end_access of
+    // a read that faulted, and the client is disconnected): its surfaces are destroyed, and
+    // a destroyed surface must not take a texture back, or the copy is held for good.
+    if (!this.surfaces.has(s)) return { buffer: b, bytes };
+    // With damage tracking the texture is the surface's own (wlr_client_buffer's texture):
+    // a later buffer updates it in place, so no buffer may share it.
+    if (this.rules.damage !== "damage" || own) b.texture = tex;
     this.setTexture(s, tex);
     s.texGeom = {
       width: b.width,
@@ -328,7 +440,39 @@ export class Output {
       bpp: b.bpp,
       format: b.format,
     };
-    return b;
+    return { buffer: b, bytes };
+  }
+
+  /**
+   * wlr_client_buffer_apply_damage: the surface's texture can take `b` by uploading only
+   * the damaged rectangles when it was read before from a buffer of the same geometry and
+   * no other surface holds it. The rows of each damaged rectangle, clipped to the buffer,
+   * as [offset, length] ranges of its span; null when a full read is due.
+   */
+  private damagedRanges(s: Surface, b: Buffer): [number, number][] | null {
+    const d = s.current.damage;
+    if (this.rules.damage !== "damage" || d === "full") return null;
+    if (this.rules.texture === "buffer") {
+      // CWLSHMBuffer::update(damage): the buffer's own texture, whatever the surface showed.
+      if (!b.texture || b.texture.length !== b.span) return null;
+    } else {
+      const g = s.texGeom;
+      const tex = s.texture;
+      if (!tex || !g) return null;
+      if (g.width !== b.width || g.height !== b.height || g.stride !== b.stride) return null;
+      if (g.format !== b.format || tex.length !== b.span || this.texUsers.get(tex) !== 1)
+        return null;
+    }
+    const out: [number, number][] = [];
+    for (const r of d) {
+      const x0 = Math.max(0, r.x);
+      const y0 = Math.max(0, r.y);
+      const x1 = Math.min(b.width, r.x + r.width);
+      const y1 = Math.min(b.height, r.y + r.height);
+      if (x1 <= x0 || y1 <= y0) continue;
+      for (let y = y0; y < y1; y++) out.push([y * b.stride + x0 * b.bpp, (x1 - x0) * b.bpp]);
+    }
+    return out;
   }
 
   /** Sends wl_buffer.release for what was read, and the frame callbacks with the time. */
@@ -340,10 +484,18 @@ export class Output {
         if (b.alive && !b.client.closed) b.client.postEvent(b.id, "release");
     const ms = Math.floor(time) >>> 0;
     for (const s of this.surfaceList()) {
-      if (s.client.closed) continue;
+      // A surface with nothing to show is not repainted, so its callbacks wait (wlroots'
+      // wlr_surface_send_frame_done reaches only surfaces it renders, weston's only views
+      // on an output): seen on sway 1.7, fuzz seed 100 (docs/real-compositors.md).
+      if (s.client.closed || !this.mapped(s) || this.deferred.has(s)) continue;
       for (const cb of s.current.frames.splice(0))
         if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
     }
+  }
+
+  /** The surface has contents: a buffer, or a texture it still shows. */
+  private mapped(s: Surface): boolean {
+    return s.current.buffer !== null || s.texture !== null;
   }
 
   /**

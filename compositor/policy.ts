@@ -140,6 +140,12 @@ export interface PolicyEnv {
    * the sleeper can go on is the kernel's to judge afterwards.
    */
   onBlocked(what: string, run: () => void): void;
+  /**
+   * The compositor thread running the policy's code now ("main", or "render" while a
+   * render thread reads): what pthread_self() tells thread-local state (libwayland's
+   * sigbus_data, Smithay's SIGBUS_GUARD) apart by. Absent: always "main".
+   */
+  thread?(): string;
 }
 
 export interface PolicyInstance {
@@ -152,6 +158,12 @@ export interface PolicyInstance {
   beginAccess(buffer: BufferView): Access;
   /** Reads the buffer's span into dst (dst.length === buffer.span), in compositor memory. */
   read(access: Access, dst: Uint8Array): void;
+  /**
+   * Reads bytes [offset, offset + length) of the buffer's span into the same bytes of dst:
+   * one row of a damaged rectangle. Required of a policy whose `reads.damage` is "damage"
+   * (wlroots' gles2_texture_update_from_buffer uploads each damaged rectangle's rows).
+   */
+  readRange?(access: Access, dst: Uint8Array, offset: number, length: number): void;
   endAccess(access: Access): AccessEnd | undefined;
   /**
    * wl_surface.commit attached this live buffer (weston's pixman_renderer_attach takes the
@@ -168,6 +180,58 @@ export interface PolicyInstance {
   idle?(): PolicyNotice[];
   /** Work of helper threads the policy runs (the userfaultfd handler); true if any ran. */
   service?(): boolean;
+}
+
+/**
+ * When the compositor reads a committed buffer (docs/policies.md, "Read moments"):
+ * - "commit": while wl_surface.commit is dispatched (Xorg's ProcShmPutImage copies inside
+ *   the request; wlroots >= 0.17 surface_apply_damage uploads the texture at commit);
+ * - "frame": once, at the first repaint after the commit, into a texture the compositor
+ *   keeps (weston's gl-renderer flush_damage, KWin's texture update at render time);
+ * - "repaint": at every repaint while the surface shows it, through the client's own
+ *   memory, nothing kept (weston's and wlroots 0.15's pixman renderers).
+ */
+export type ReadMoment = "commit" | "frame" | "repaint";
+
+/** When and how much a policy's compositor reads; absent fields take the defaults. */
+export interface ReadRules {
+  /** Default "frame" ("commit" when `readAtCommit`). */
+  at?: ReadMoment;
+  /**
+   * "full" (default): every read covers the buffer's whole span. "damage": after a
+   * surface's first full upload, a new buffer of the same geometry only has the rectangles
+   * damaged since (wl_surface.damage / damage_buffer) read into the surface's texture
+   * (wlroots wlr_client_buffer_apply_damage; KWin's texture update of the damaged region).
+   */
+  damage?: "full" | "damage";
+  /**
+   * What a destroyed wl_buffer that a surface still shows becomes: "drop" (default: the
+   * surface keeps its texture, the pool reference goes), "read" (the compositor keeps the
+   * buffer and its pool and still reads it, bracketed, when its read is due: KWin's
+   * ShmClientBuffer outlives its wl_buffer, buffer_destroy_resource → drop()). A policy
+   * instance with `readDestroyed` keeps it and reads it unbracketed (wlroots 0.15).
+   */
+  destroyed?: "drop" | "read";
+  /**
+   * The compositor thread that performs the reads: "main" (default) or "render", a second
+   * thread of the compositor's process (the repaint on a render thread while the main
+   * thread dispatches clients). With "render", `bracket` says on which thread
+   * begin/end_access run: "render" (around the read, on the render thread) or "main" (the
+   * main thread takes the access when it hands the frame over, the render thread reads).
+   */
+  thread?: "main" | "render";
+  bracket?: "main" | "render";
+  /**
+   * Whose texture a read updates: "surface" (default; wlroots' client buffer texture, KWin's
+   * surface texture) or "buffer" (each wl_buffer has its own, made at create_buffer and
+   * updated by each commit that attaches it: Hyprland's CWLSHMBuffer).
+   */
+  texture?: "surface" | "buffer";
+  /**
+   * The whole buffer is read when wl_shm_pool.create_buffer is dispatched (Hyprland's
+   * CWLSHMBuffer constructor makes its CTexture from the pool's data there).
+   */
+  readAtCreate?: boolean;
 }
 
 export interface Policy {
@@ -197,6 +261,8 @@ export interface Policy {
    * ProcShmPutImage copies the image during the request.
    */
   readonly readAtCommit?: boolean;
+  /** When and how much it reads (default: once per commit, at the next frame, whole). */
+  readonly reads?: ReadRules;
   /**
    * wl_buffer.release only when another buffer replaces it on the surface (the compositor
    * reads the client's memory at every repaint instead of keeping a copy); default: release
@@ -215,6 +281,12 @@ export interface Policy {
    * libwayland): it runs where that version is installed, not in the default comparison.
    */
   readonly versionOf?: string;
+  /**
+   * Set on a construct built from another policy to show one design choice (a render
+   * thread, a compositor's own SIGBUS handler): it runs when named, not in the default
+   * comparison.
+   */
+  readonly variantOf?: string;
   create(proc: Process, env: PolicyEnv): PolicyInstance;
 }
 
@@ -224,4 +296,18 @@ export interface PolicyFollows {
   version: string;
   /** Why this policy models that compositor (which of its code paths). */
   why: string;
+}
+
+/** A policy's read rules with every default filled in. */
+export function readRules(p: Policy): Required<ReadRules> {
+  const r = p.reads ?? {};
+  return {
+    at: r.at ?? (p.readAtCommit ? "commit" : "frame"),
+    damage: r.damage ?? "full",
+    destroyed: r.destroyed ?? "drop",
+    thread: r.thread ?? "main",
+    bracket: r.bracket ?? r.thread ?? "main",
+    texture: r.texture ?? "surface",
+    readAtCreate: r.readAtCreate ?? false,
+  };
 }

@@ -76,6 +76,8 @@ export interface PoolHost {
    * pool stays referenced until `releaseDetached`).
    */
   bufferGone(b: Buffer): boolean;
+  /** A buffer was created (and validated): a policy that reads at create_buffer reads it. */
+  bufferCreated?(b: Buffer): void;
   /**
    * Most bytes of pools mapped for one client at once (a pool stays mapped while any of its
    * buffers lives): bounds the pages the compositor's own reads can fault into a client's
@@ -237,6 +239,7 @@ export class ShmPools {
       if (this.host.bufferGone(buf)) buf.detached = true;
       else this.unref(pool);
     };
+    if (!buf.inert) this.host.bufferCreated?.(buf);
   }
 
   /**

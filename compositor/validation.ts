@@ -251,3 +251,42 @@ export const XORG_PROFILE: ValidationProfile = {
     return null;
   },
 };
+
+/** What `r->error(-1, ...)` puts on the wire: wl_resource_post_error's uint32_t code. */
+export const HYPRLAND_ERROR_MINUS_ONE = 0xffffffff;
+
+/**
+ * Hyprland src/protocols/core/Shm.cpp (CWLSHMPoolResource's resize and create_buffer
+ * lambdas, CWLSHMResource's create_pool). create_pool checks nothing here (a size mmap
+ * refuses is "Couldn't mmap from fd", in the policy); create_buffer checks the format, then
+ * `offset < 0 || w <= 0 || h <= 0 || stride <= 0` — and nothing against the pool's size;
+ * resize refuses only shrinking, with code -1.
+ */
+export const HYPRLAND_PROFILE: ValidationProfile = {
+  source:
+    "Hyprland src/protocols/core/Shm.cpp (CWLSHMResource create_pool, CWLSHMPoolResource resize and create_buffer)",
+  formats: [
+    ARGB8888,
+    XRGB8888,
+    fmt("xbgr8888"),
+    fmt("abgr8888"),
+    fmt("xrgb2101010"),
+    fmt("argb2101010"),
+    // and XBGR2101010, ABGR2101010: not in this repository's wayland.xml subset.
+  ],
+  createPool() {
+    return null;
+  },
+  createBuffer(b) {
+    if (!this.formats.includes(b.format)) return refuse(SHM_ERROR.invalid_format, "Format invalid");
+    if (b.offset < 0 || b.width <= 0 || b.height <= 0 || b.stride <= 0)
+      return refuse(SHM_ERROR.invalid_stride, "Invalid stride, w, h, or offset");
+    return null;
+  },
+  resize(size, poolSize) {
+    // `if (size_ < (int32_t)pool->size)`: a signed comparison.
+    return size < poolSize
+      ? refuse(HYPRLAND_ERROR_MINUS_ONE, "Shrinking a shm pool is illegal")
+      : null;
+  },
+};

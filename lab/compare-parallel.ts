@@ -90,6 +90,7 @@ export async function compareParallel(
       honest: opts.honest,
       images: opts.images,
       trace: opts.trace,
+      ...(opts.behaviourFiles?.length ? { behaviourFiles: opts.behaviourFiles } : {}),
     },
     counter: new Int32Array(new SharedArrayBuffer(8)),
   };

@@ -4,6 +4,9 @@
  * as the single-thread compare does, and returns its records tagged with their indexes.
  * Taking tasks one at a time from the counter spreads uneven runs evenly over the threads.
  */
+import { createRequire } from "node:module";
+import type { Behaviour } from "../client/behaviour.ts";
+import { loadBehaviour, registerBehaviour } from "../client/behaviours/index.ts";
 import { ensureProposalVariant } from "../protocol/proposal.ts";
 import type { CompareTask, RunSettings } from "./compare.ts";
 import { runTask } from "./compare.ts";
@@ -20,6 +23,23 @@ export interface CompareWork {
 export const NEXT = 0;
 export const DONE = 1;
 
+/**
+ * A user's behaviour file, registered in this thread. A piscina worker has tsx's require
+ * hook but not its ESM loader, so import() of a .ts file fails there
+ * (ERR_UNKNOWN_FILE_EXTENSION): the file is then required (tsx compiles it to CommonJS) and
+ * registered as loadBehaviour would, with the same shape check.
+ */
+async function loadInThread(file: string): Promise<void> {
+  try {
+    await loadBehaviour(file);
+    return;
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
+  }
+  const m = createRequire(import.meta.url)(file) as { default?: unknown; behaviour?: unknown };
+  registerBehaviour((m.default ?? m.behaviour) as Behaviour);
+}
+
 /** Takes and runs tasks until none is left. */
 function drain(work: CompareWork, out: [number, RunRecord][]): void {
   for (;;) {
@@ -33,6 +53,8 @@ function drain(work: CompareWork, out: [number, RunRecord][]): void {
 export default async function compareWorker(work: CompareWork): Promise<[number, RunRecord][]> {
   // A proposal variant (--protocol) is registered per thread, from the files its name gives.
   await ensureProposalVariant(work.settings.variant);
+  // Users' behaviour files (--behaviours ./file.ts) are registered per thread too.
+  for (const f of work.settings.behaviourFiles ?? []) await loadInThread(f);
   const out: [number, RunRecord][] = [];
   drain(work, out);
   return out;

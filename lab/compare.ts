@@ -33,6 +33,11 @@ export interface CompareOptions {
   images?: boolean;
   /** Keep each run's wire trace (WAYLAND_DEBUG form) in its record (RunRecord.trace). */
   trace?: boolean;
+  /**
+   * Users' behaviour files (absolute paths) named in `behaviours` by their names: a worker
+   * thread loads them before it runs (lab/compare-worker.ts), as the CLI did in its own.
+   */
+  behaviourFiles?: string[];
   onProgress?: (done: number, total: number, last: RunRecord) => void;
 }
 
@@ -72,7 +77,7 @@ export function defaultBehaviours(): string[] {
 
 /** Every policy but the models of older versions (they run where those are installed). */
 export function defaultPolicies(): string[] {
-  return policyNames().filter((n) => !getPolicy(n).versionOf);
+  return policyNames().filter((n) => !getPolicy(n).versionOf && !getPolicy(n).variantOf);
 }
 
 /** Checks names up front: unknown ones are an error that lists the valid ones. */
@@ -125,7 +130,14 @@ export function planCompare(opts: CompareOptions): {
 /** What running one task needs besides the task: the same in every thread. */
 export type RunSettings = Pick<
   CompareOptions,
-  "seed" | "variant" | "kernelFeatures" | "frames" | "honest" | "images" | "trace"
+  | "seed"
+  | "variant"
+  | "kernelFeatures"
+  | "frames"
+  | "honest"
+  | "images"
+  | "trace"
+  | "behaviourFiles"
 >;
 
 /** Runs one task of a comparison (in whichever thread). */

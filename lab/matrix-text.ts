@@ -42,6 +42,7 @@ export function shortCell(text: string, max = 10): string {
     .replace(/^no effect seen/, "-")
     .replace(/^refused: invalid_/, "refused ")
     .replace(/^harmed: /, "HARM ")
+    .replace(/^wl_\w+#(-?\d+)$/, "error $1")
     .slice(0, max);
 }
 

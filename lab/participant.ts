@@ -4,7 +4,7 @@
  * what its region of the output shows.
  */
 import type { Behaviour, SystemEvents } from "../client/behaviour.ts";
-import { Client } from "../client/client.ts";
+import { Client, type PatternInset } from "../client/client.ts";
 import { classifyRegion, worsePixel } from "../client/pattern.ts";
 import { ClientRuntime, makeContext } from "../client/runtime.ts";
 import { LocalSys } from "../client/sys.ts";
@@ -20,6 +20,32 @@ function emptyCounts(): PixelCounts {
   return { correct: 0, stale: 0, zero: 0, foreign: 0, other: 0, total: 0 };
 }
 
+/**
+ * A shown region of width x height, split into rectangles each expected to hold one frame:
+ * the whole region, or the inset (clipped) and the bands around it.
+ */
+function regionsOf(
+  width: number,
+  height: number,
+  shown: { frame: number; inset?: PatternInset },
+): { x: number; y: number; width: number; height: number; frame: number }[] {
+  const base = shown.frame;
+  const i = shown.inset;
+  const x0 = i ? Math.min(width, i.x) : 0;
+  const y0 = i ? Math.min(height, i.y) : 0;
+  const x1 = i ? Math.min(width, i.x + i.width) : 0;
+  const y1 = i ? Math.min(height, i.y + i.height) : 0;
+  if (!i || x1 <= x0 || y1 <= y0) return [{ x: 0, y: 0, width, height, frame: base }];
+  const out = [
+    { x: 0, y: 0, width, height: y0, frame: base },
+    { x: 0, y: y1, width, height: height - y1, frame: base },
+    { x: 0, y: y0, width: x0, height: y1 - y0, frame: base },
+    { x: x1, y: y0, width: width - x1, height: y1 - y0, frame: base },
+    { x: x0, y: y0, width: x1 - x0, height: y1 - y0, frame: i.frame },
+  ];
+  return out.filter((r) => r.width > 0 && r.height > 0);
+}
+
 export class Participant {
   readonly client: Client;
   readonly runtime: ClientRuntime;
@@ -28,8 +54,8 @@ export class Participant {
   readonly toClient: QueueTransport;
   /** wl_surface.commit requests delivered to the compositor so far. */
   private commitsDelivered = 0;
-  /** The pattern frame of the latest delivered commit, per surface. */
-  readonly shown = new Map<number, number>();
+  /** The pattern frame (and a later-frame inset) of the latest delivered commit, per surface. */
+  readonly shown = new Map<number, { frame: number; inset?: PatternInset }>();
   /** The worst class of its region on the last checked frame ("none": not shown). */
   lastPixels: PixelClass | "none" = "none";
   /** Who ended the connection first, while the run was going (null: still open). */
@@ -110,7 +136,8 @@ export class Participant {
     if (o?.interface !== "wl_surface") return;
     const rec = this.client.commits.find((c) => c.at === this.commitsDelivered);
     this.commitsDelivered++;
-    if (rec && rec.frame >= 0) this.shown.set(rec.surface, rec.frame);
+    if (rec && rec.frame >= 0)
+      this.shown.set(rec.surface, { frame: rec.frame, ...(rec.inset ? { inset: rec.inset } : {}) });
   }
 
   /** Its region of the output now, classified, or undefined when it is not shown. */
@@ -126,22 +153,30 @@ export class Participant {
     );
     const place = comp.placements().find((x) => x.clientId === this.serverId);
     if (!place) return undefined;
-    const expected = this.shown.get(place.surface);
-    if (expected === undefined) return undefined;
-    const stale: number[] = [];
-    for (let f = Math.max(0, expected - 16); f < expected; f++) stale.push(f);
-    const c = classifyRegion({
-      seed,
-      pixels: fb,
-      stride: comp.width * 4,
-      x: place.x,
-      y: place.y,
-      width: place.width,
-      height: place.height,
-      expected: { client: this.index, frame: expected },
-      stale,
-      foreign: others.filter((q) => q !== this).map((q) => ({ client: q.index })),
-    });
+    const shown = this.shown.get(place.surface);
+    if (shown === undefined) return undefined;
+    const foreign = others.filter((q) => q !== this).map((q) => ({ client: q.index }));
+    const c = emptyCounts();
+    // The region, or its parts around an inset holding a later frame, each against its frame.
+    for (const r of regionsOf(place.width, place.height, shown)) {
+      const stale: number[] = [];
+      for (let f = Math.max(0, r.frame - 16); f < r.frame; f++) stale.push(f);
+      const part = classifyRegion({
+        seed,
+        pixels: fb,
+        stride: comp.width * 4,
+        x: place.x + r.x,
+        y: place.y + r.y,
+        width: r.width,
+        height: r.height,
+        bufferX: r.x,
+        bufferY: r.y,
+        expected: { client: this.index, frame: r.frame },
+        stale,
+        foreign,
+      });
+      for (const k of Object.keys(c) as (keyof PixelCounts)[]) c[k] += part[k];
+    }
     let worst: PixelClass = "correct";
     for (const k of ["stale", "other", "zero", "foreign"] as const)
       if (c[k] > 0) worst = worsePixel<PixelClass | "none">(worst, k) as PixelClass;

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import type { Behaviour, SystemEvents } from "../client/behaviour.ts";
 import { getBehaviour } from "../client/behaviours/index.ts";
 import type { Client } from "../client/client.ts";
-import { renderFrame } from "../client/pattern.ts";
+import { pixelAt, renderFrame } from "../client/pattern.ts";
 import type { ClientRuntime } from "../client/runtime.ts";
 import { Compositor } from "../compositor/compositor.ts";
 import { getPolicy } from "../compositor/policies/index.ts";
@@ -469,9 +469,16 @@ function images(comp: Compositor, people: Participant[]): RunRecord["images"] {
   const expected = new Uint32Array(WIDTH * HEIGHT);
   for (const place of comp.placements()) {
     const p = people.find((q) => q.serverId === place.clientId);
-    const frame = p?.shown.get(place.surface);
-    if (!p?.honest || frame === undefined) continue;
-    const tile = renderFrame(p.runtime.ctx.seed, p.index, frame, place.width, place.height);
+    const shown = p?.shown.get(place.surface);
+    if (!p?.honest || shown === undefined) continue;
+    const seed = p.runtime.ctx.seed;
+    const tile = renderFrame(seed, p.index, shown.frame, place.width, place.height);
+    // A rectangle drawn with a later frame (a partially redrawn window) is expected there.
+    const i = shown.inset;
+    if (i)
+      for (let y = i.y; y < Math.min(place.height, i.y + i.height); y++)
+        for (let x = i.x; x < Math.min(place.width, i.x + i.width); x++)
+          tile[y * place.width + x] = pixelAt(seed, p.index, i.frame, x, y);
     for (let y = 0; y < place.height; y++) {
       expected.set(
         tile.subarray(y * place.width, (y + 1) * place.width),

@@ -33,7 +33,9 @@ export function errorName(schema: Schema, iface: string, code: number): string {
       return `${name}.${entry.name}`;
     }
   }
-  return `${iface}#${code}`;
+  // A code the enum does not name, as the implementation wrote it: Hyprland's
+  // `r->error(-1, ...)` arrives as 4294967295 and is shown as -1.
+  return `${iface}#${code >= 0x80000000 ? code | 0 : code}`;
 }
 
 /** `k=v` pairs of a kernel event's detail, addresses in hex. */

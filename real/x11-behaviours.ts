@@ -271,6 +271,26 @@ export const X11_SCRIPTS: Record<string, XScript> = {
     await c.conn.sync();
   },
 
+  async "shown-then-truncated"(c, ctx) {
+    const s = await scene(c, ctx, { buffers: 1 });
+    const b = s.buffers[0];
+    await c.untilPutDone(await show(c, s, b, 0));
+    await c.helper.ftruncate(s.fd, num(ctx, "size", 12));
+    await c.untilPutDone(await c.put(b));
+    await c.conn.sync();
+  },
+
+  async "truncate-outside-damage"(c, ctx) {
+    // A commit is a put of the whole image (the translation every script makes; MIT-SHM has
+    // no damage): the model's Xorg reads B whole too, so both meet the truncated rows.
+    const s = await scene(c, ctx, { buffers: 2 });
+    await c.untilPutDone(await show(c, s, s.buffers[0], 0));
+    await c.draw(s.fd, s.buffers[1], 1);
+    await c.helper.ftruncate(s.fd, s.bufferSize + PAGE);
+    await c.untilPutDone(await c.put(s.buffers[1]));
+    await c.conn.sync();
+  },
+
   async "disconnect-mid-request"(c, ctx) {
     const mode = str(ctx, "mode", "after-commit");
     const s = await scene(c, ctx, { buffers: 1 });

@@ -120,6 +120,19 @@ describe("every behaviour against libwayland", () => {
     expect(iface(o, errorOf(o)!.objectId)).toBe("wl_buffer");
   });
 
+  it("truncate-outside-damage: libwayland reads whole buffers, so the truncated rows fault: invalid_fd", async () => {
+    const o = await run("truncate-outside-damage");
+    assertContained(o);
+    bufferError(o);
+  });
+
+  it("shown-then-truncated: the first frame is shown, the second read faults: invalid_fd", async () => {
+    const o = await run("shown-then-truncated");
+    assertContained(o);
+    bufferError(o);
+    expect(o.bad.client.commitCount).toBe(2);
+  });
+
   it("pool-larger-than-file: the read past EOF is caught, invalid_fd on the wl_buffer", async () => {
     const o = await run("pool-larger-than-file");
     assertContained(o);
@@ -449,4 +462,6 @@ const TESTED = [
   "worker-throws",
   "worker-exits",
   "worker-hangs",
+  "truncate-outside-damage",
+  "shown-then-truncated",
 ];

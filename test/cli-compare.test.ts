@@ -19,6 +19,37 @@ const shmlab = (...args: string[]) =>
   });
 
 describe("shmlab compare", () => {
+  it("loads a user's behaviour file given as --behaviours ./file.ts, as a policy file loads", () => {
+    const r = shmlab(
+      "compare",
+      "--policies",
+      "libwayland,none",
+      "--behaviours",
+      "./test/fixtures/behaviours/own-attack.ts",
+      "--no-progress",
+    );
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/test-own-attack\s+│ inv_fd\s+│ DIED\(BUS\)/);
+  });
+
+  it("loads it in every worker thread of the comparison too (--workers)", () => {
+    const r = shmlab(
+      "compare",
+      "--workers",
+      "3",
+      "--policies",
+      "libwayland,none,wlroots,kwin,smithay,copy-pread",
+      "--behaviours",
+      "./test/fixtures/behaviours/own-attack.ts,truncate-after-commit,shown-then-truncated,honest-renderer",
+      "--no-progress",
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("24 runs");
+    expect(r.stdout).toMatch(/on 3 thread\(s\)/);
+    expect(r.stdout).toMatch(/test-own-attack\s+│ inv_fd\s+│ DIED\(BUS\)\s+│ zeros/);
+  });
+
   it("refuses an unknown policy, listing the valid ones, with exit code 2", () => {
     const r = shmlab("compare", "--policies", "libwaylnd");
     expect(r.status).toBe(2);

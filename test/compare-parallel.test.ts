@@ -3,7 +3,9 @@
  * byte for byte (verdicts, digests, timelines, traces), in the same order.
  */
 
+import { spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type CompareOptions, type CompareResult, compare } from "../lab/compare.ts";
 import { compareParallel, defaultWorkers } from "../lab/compare-parallel.ts";
@@ -74,5 +76,39 @@ describe("compare over worker threads", () => {
     const w = defaultWorkers();
     expect(w).toBeGreaterThanOrEqual(1);
     expect(w).toBeLessThanOrEqual(availableParallelism());
+  });
+});
+
+describe("a user's behaviour file in a comparison over worker threads", () => {
+  it("every worker registers it (behaviourFiles) and runs it", () => {
+    // A real node + tsx process: vitest's own module loader is not what the workers have.
+    const repo = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+    const script = `
+      const { loadBehaviour } = await import(${JSON.stringify(`${repo}/client/behaviours/index.ts`)});
+      const { compareParallel } = await import(${JSON.stringify(`${repo}/lab/compare-parallel.ts`)});
+      const file = ${JSON.stringify(`${repo}/test/fixtures/behaviours/own-attack.ts`)};
+      await loadBehaviour(file);
+      const stats = { byWorkers: 0, threads: 0 };
+      const r = await compareParallel(
+        { policies: ["libwayland", "none", "wlroots", "kwin"], behaviours: ["test-own-attack", "truncate-after-commit"],
+          seed: 1, seeds: 1, variant: "standard", kernelFeatures: [], frames: 6, honest: 1, behaviourFiles: [file] },
+        { workers: 1, mainThreadRuns: false, stats });
+      console.log(JSON.stringify({ stats, cells: r.cells.map((c) => c.policy + "/" + c.behaviour + ":" + c.text) }));`;
+    const p = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        cwd: repo,
+        encoding: "utf8",
+      },
+    );
+    expect(p.stderr).toBe("");
+    const out = JSON.parse(p.stdout.trim().split("\n").at(-1)!) as {
+      stats: { byWorkers: number; threads: number };
+      cells: string[];
+    };
+    expect(out.stats).toEqual({ byWorkers: 8, threads: 1 });
+    expect(out.cells).toContain("libwayland/test-own-attack:invalid_fd");
+    expect(out.cells).toContain("none/test-own-attack:DIED SIGBUS");
   });
 });

@@ -95,8 +95,16 @@ describe("fuzz programs and cases", () => {
     // The installed versions' models (docs/real-compositors.md): libwayland's error, and a
     // death their real namesakes showed (weston 10: SIGSEGV after a resize; sway 1.7:
     // SIGBUS on a destroyed buffer still on screen).
-    TELLS_INVALID_FD.push("libwayland-1.21", "weston-10", "wlroots-0.15");
+    TELLS_INVALID_FD.push("libwayland-1.21", "weston-10", "wlroots-0.15", "kwin-5.27");
     DIES.push("weston-10", "wlroots-0.15");
+    // Hyprland has no handler (issue #7518), before and after PR #8572.
+    DIES.push("hyprland", "hyprland-0.45");
+    // The constructs (compositor/policies/own-handler.ts, render-thread.ts): libwayland's
+    // error until the compositor's own handler is on top, then death; a render-thread fault
+    // under per-thread state dies, under wlroots' process-wide list shows zeros.
+    TELLS_INVALID_FD.push("libwayland-own-handler", "libwayland-chained-handler");
+    DIES.push("libwayland-own-handler", "render-thread-libwayland");
+    SILENT.push("render-thread-wlroots");
     expect([...new Set([...DIES, ...TELLS_INVALID_FD, ...SILENT])].sort()).toEqual(
       [...policyNames()].sort(),
     );

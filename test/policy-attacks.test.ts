@@ -11,6 +11,7 @@
 import { describe, expect, it } from "vitest";
 import { Compositor } from "../compositor/compositor.ts";
 import { getPolicy, policyNames } from "../compositor/policies/index.ts";
+import { readRules } from "../compositor/policy.ts";
 import { settle, TestClient } from "../compositor/testing.ts";
 import { SHM_ERROR, SHM_FORMATS } from "../protocol/schema.ts";
 import { ProcessKilled } from "../shm/errors.ts";
@@ -118,6 +119,10 @@ const S = {
     "droppable-cache (docs/hazards.md): libwayland's handler maps zeros and nothing is sent; no frame of this client read cleanly before, so there is no cached frame to show instead",
   pread:
     "LINUX.md rule 7: pread stops at i_size; the short read is punished as libwayland punishes a fault",
+  hypr: "Hyprland src/protocols/core/Shm.cpp: no SIGBUS handler; CWLSHMBuffer::update reads at commit (issue #7518)",
+  own: "WLCS #30: a compositor handler over libwayland's that does not chain re-raises with SIG_DFL",
+  render:
+    "libwayland's sigbus_data is per thread: the render thread's has no current pool, sigbus_handler re-raises",
 };
 
 const A: Record<string, Expectation> = {
@@ -150,6 +155,25 @@ const A: Record<string, Expectation> = {
     outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
     source: S.lw,
   },
+  "kwin-5.27": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.lw,
+  },
+  hyprland: { outcome: { dies: /^SIGBUS/ } as never, source: S.hypr },
+  "hyprland-0.45": { outcome: { dies: /^SIGBUS/ } as never, source: S.hypr },
+  // Constructs (docs/policies.md): the design choice each isolates decides.
+  // The first access installs libwayland's handler and is rescued by it; the compositor's
+  // own goes on top only after it (test/policy-variants.test.ts: the next fault dies).
+  "libwayland-own-handler": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.own,
+  },
+  "libwayland-chained-handler": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.lw,
+  },
+  "render-thread-libwayland": { outcome: { dies: /^SIGBUS/ } as never, source: S.render },
+  "render-thread-wlroots": { outcome: { zeros: true, connected: true }, source: S.wlr },
 };
 
 /** A mapped pool, a buffer and a surface, nothing committed yet (all accepted). */
@@ -175,11 +199,12 @@ describe("A. truncate after attach + commit", () => {
   for (const [policy, e] of Object.entries(A)) {
     it(`${policy}: ${JSON.stringify(e.outcome)}`, async () => {
       const { comp, c } = await setup(policy);
-      const atCommit = getPolicy(policy).readAtCommit;
+      const atCommit = readRules(getPolicy(policy)).at === "commit";
       const w = atCommit ? await unshownWindow(c) : await c.window(64, 64);
       if (c.client.closed) return check(comp, c, null, e); // refused before any read
       c.proc.ftruncate(w.fd, 12);
-      // A policy that reads at the commit (Xorg's ShmPutImage) reads when it is dispatched.
+      // A policy that reads at the commit (Xorg's ShmPutImage, wlroots' surface_apply_damage)
+      // reads when it is dispatched.
       if (atCommit) c.show(w.surface, w.buffer, 64, 64);
       const killed = atCommit ? await dispatch(comp) : frame(comp);
       await check(comp, c, killed, e);
@@ -236,6 +261,11 @@ const B: Record<string, Expectation> = {
       "Xorg §5.1: ProcShmAttachFd maps st_size, not the claimed size; ProcShmPutImage's length check is BadValue and keeps the client (measured on Xvfb 21.1.7)",
   },
   "seals-required": { outcome: { error: ["wl_shm", FD, /F_SEAL_SHRINK/] }, source: S.seals },
+  // PR #8572's shmIsSizeValid at create_pool (the real one posts it on the new wl_shm_pool).
+  hyprland: {
+    outcome: { error: ["wl_shm", 0xffffffff, /not big enough for the shm pool/] },
+    source: "Hyprland Shm.cpp after PR #8572: shmIsSizeValid → error(-1) (issue #8570)",
+  },
 };
 
 describe("B. pool declared larger than its file", () => {
@@ -248,7 +278,8 @@ describe("B. pool declared larger than its file", () => {
       const surf = c.surface();
       c.show(surf, buf, 32, 32);
       await settle();
-      const killed = c.client.closed ? null : frame(comp);
+      // Hyprland reads at create_buffer: it may have died before any frame.
+      const killed = !comp.alive ? comp.death : c.client.closed ? null : frame(comp);
       await check(comp, c, killed, e);
     });
   }
@@ -288,6 +319,13 @@ describe("C. resize that shrinks", () => {
     outcome: { error: ["wl_shm_pool", STRIDE, "Shrinking a pool (8192 to 4096) is forbidden"] },
     source: "wlroots §2.3 pool_handle_resize: INVALID_STRIDE",
   };
+  C["render-thread-wlroots"] = C.wlroots;
+  for (const h of ["hyprland", "hyprland-0.45"])
+    C[h] = {
+      outcome: { error: ["wl_shm_pool", 0xffffffff, "Shrinking a shm pool is illegal"] },
+      source:
+        "Hyprland Shm.cpp resize: `r->error(-1, ...)`, -1 as wl_resource_post_error's uint32_t",
+    };
   C.smithay = {
     outcome: { error: ["wl_shm_pool", FD, "cannot shrink wl_shm_pool"] },
     source: 'Smithay §4.3 InnerPool::resize → InvalidFd "cannot shrink wl_shm_pool"',
@@ -347,6 +385,7 @@ describe("D. stride and overflow lies", () => {
     outcome: { error: ["wl_shm_pool", STRIDE, "Invalid stride (200)"] },
     source: "wlroots §2.2 pixel_format_info_check_stride: stride < min_stride",
   };
+  D["render-thread-wlroots"] = D.wlroots;
   D.smithay = {
     outcome: { error: ["wl_shm_pool", STRIDE, /width must not be larger than stride/] },
     source: "Smithay §4.2 check 3: stride / bpp < width",
@@ -382,9 +421,11 @@ describe("D. stride and overflow lies", () => {
     });
   }
 
+  // Hyprland checks no geometry against the pool (below).
+  const noOverflowCheck = new Set(["xorg-mit-shm", "hyprland", "hyprland-0.45"]);
   for (const p of policyNames()
     .map(getPolicy)
-    .filter((x) => x.name !== "xorg-mit-shm")) {
+    .filter((x) => !noOverflowCheck.has(x.name))) {
     it(`int32 overflow of stride * height is invalid_stride — ${p.name}`, async () => {
       // libwayland: INT32_MAX / stride < height; wlroots: 64-bit offset + stride * height;
       // Smithay: "height is too large for stride"; KWin: libwayland's condition.
@@ -396,6 +437,16 @@ describe("D. stride and overflow lies", () => {
       expect(comp.alive).toBe(true);
     });
   }
+
+  it("int32 overflow — hyprland: accepted, and the texture made at create_buffer reads past the mapping (SIGSEGV)", async () => {
+    const { comp, c } = await setup("hyprland");
+    const pool = c.createPool(c.memfd(4096, { seal: true }), 4096);
+    c.createBuffer(pool, 0, 16, 65536, 65536);
+    await settle();
+    expect(comp.errors).toEqual([]);
+    expect(comp.alive).toBe(false);
+    expect(comp.death?.signal).toBe("SIGSEGV");
+  });
 
   it("int32 overflow — xorg-mit-shm: X's 16-bit totalHeight holds 65536 as 0, so ProcShmPutImage has nothing to check", async () => {
     const { comp, c } = await setup("xorg-mit-shm");
@@ -420,6 +471,8 @@ describe("E. format lies", () => {
     kwin: [FORMAT, /invalid format 0xdeadbeef/],
     // §4.2 (derived): wl_bytes_per_pixel(Unknown) = 0 → checked_div → 0 < width.
     smithay: [STRIDE, /width must not be larger than stride/],
+    hyprland: [FORMAT, /Format invalid/],
+    "hyprland-0.45": [FORMAT, /Format invalid/],
   };
   it("0xDEADBEEF — xorg-mit-shm: BadValue (ShmPutImage's format is none of XYBitmap, XYPixmap, ZPixmap), client kept", async () => {
     const { comp, c } = await setup("xorg-mit-shm");

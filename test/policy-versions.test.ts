@@ -50,8 +50,55 @@ describe("release only on replace (weston 10 and wlroots 0.15 read the client's 
 
 describe("versioned policies stay out of the default comparison", () => {
   it("they run where their version is installed, not in `shmlab compare`", () => {
-    for (const p of ["libwayland-1.21", "weston-10", "wlroots-0.15"])
+    for (const p of ["libwayland-1.21", "weston-10", "wlroots-0.15", "kwin-5.27", "hyprland-0.45"])
       expect(defaultPolicies()).not.toContain(p);
     expect(defaultPolicies()).toContain("libwayland");
+  });
+});
+
+describe("hyprland-0.45 / hyprland: PR #8572's fstat size checks (issues #7518, #8570)", () => {
+  it("before: a pool larger than its file is read at create_buffer and kills it (SIGBUS)", () => {
+    const r = run("hyprland-0.45", "pool-larger-than-file");
+    expect(r.verdict).toBe("died");
+    expect(r.compositor.death?.signal).toBe("SIGBUS");
+  });
+  it("after: create_pool refuses it with error -1 (4294967295 on the wire)", () => {
+    const r = run("hyprland", "pool-larger-than-file");
+    expect(r.verdict).toBe("error-to-client");
+    const attacker = r.clients[r.clients.length - 1];
+    expect(attacker.protocolError?.code).toBe(4294967295);
+    // Named as the implementation wrote it, not as the uint32 on the wire.
+    expect(attacker.protocolError?.error).toBe("wl_shm#-1");
+    expect(attacker.protocolError?.message).toContain("not big enough");
+  });
+  it("neither has a SIGBUS handler: a truncation after create_pool kills both", () => {
+    for (const p of ["hyprland-0.45", "hyprland"])
+      expect(run(p, "truncate-after-commit").verdict, p).toBe("died");
+  });
+  it("the texture made at create_buffer reads a stride lie past the mapping (SIGSEGV)", () => {
+    const r = run("hyprland", "stride-overflow");
+    expect(r.verdict).toBe("died");
+    expect(r.compositor.death?.signal).toBe("SIGSEGV");
+  });
+});
+
+describe("kwin-5.27 / kwin: libwayland's wl_shm before KWin's own", () => {
+  it("5.27 tells the truncating client (invalid_fd); KWin 6 shows zeros and tells nothing", () => {
+    expect(run("kwin-5.27", "truncate-after-commit").verdict).toBe("error-to-client");
+    expect(run("kwin", "truncate-after-commit").verdict).toBe("tolerated");
+  });
+  it("both upload damage only: a truncation outside the damage is never read", () => {
+    expect(run("kwin-5.27", "truncate-outside-damage").verdict).toBe("undetected");
+  });
+  it("5.27 drops a destroyed buffer; KWin 6's ShmClientBuffer outlives it and is read", () => {
+    expect(run("kwin-5.27", "destroy-buffer-then-shrink").verdict).toBe("undetected");
+    expect(run("kwin", "destroy-buffer-then-shrink").verdict).toBe("tolerated");
+  });
+});
+
+describe("read moments of the installed versions (fuzz seeds 100 and 102 on sway 1.7)", () => {
+  it("wlroots-0.15 and weston-10 re-read a shown buffer at later repaints", () => {
+    for (const p of ["wlroots-0.15", "weston-10"])
+      expect(run(p, "shown-then-truncated").verdict, p).toBe("error-to-client");
   });
 });

@@ -118,3 +118,62 @@ describe("kernel-mode accesses never signal (rule 6)", () => {
     expect(a.load(m, 1)[0]).toBe(4);
   });
 });
+
+describe("handlers stack as sigaction(2) makes them", () => {
+  const zeroOver = (a: ReturnType<typeof setup>["a"], addr: number) =>
+    a.mmap(addr - (addr % PG), PG, RW, MAP.MAP_FIXED | MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+
+  it("each sigaction returns the action it replaces; only the one on top runs", () => {
+    const { a } = setup();
+    const [fd, m] = sharedPool(a, PG);
+    a.ftruncate(fd, 0);
+    const ran: string[] = [];
+    const lower = (i: { addr: number }) => {
+      ran.push("lower");
+      zeroOver(a, i.addr);
+    };
+    const upper = (i: { addr: number }) => {
+      ran.push("upper");
+      zeroOver(a, i.addr);
+    };
+    expect(a.sigaction("SIGBUS", { handler: lower }).handler).toBe("default");
+    const old = a.sigaction("SIGBUS", { handler: upper });
+    expect(old.handler).toBe(lower);
+    a.load(m, 1);
+    expect(ran).toEqual(["upper"]);
+    // Restoring the saved action puts the lower handler back on top.
+    expect(a.sigaction("SIGBUS", old).handler).toBe(upper);
+  });
+
+  it("a handler chaining to the saved action runs both; one that does not lets the lower never run", () => {
+    const { a } = setup();
+    const [fd, m] = sharedPool(a, 2 * PG);
+    a.ftruncate(fd, 0);
+    const ran: string[] = [];
+    a.sigaction("SIGBUS", {
+      handler: (i) => {
+        ran.push("lower");
+        zeroOver(a, i.addr);
+      },
+    });
+    const saved = a.sigaction("SIGBUS", { handler: () => {} });
+    a.sigaction("SIGBUS", {
+      handler: (i, self) => {
+        ran.push("upper");
+        if (typeof saved.handler === "function") saved.handler(i, self);
+      },
+    });
+    a.load(m, 1);
+    expect(ran).toEqual(["upper", "lower"]);
+    // Not chaining: it restores SIG_DFL and returns, the retried access dies.
+    a.sigaction("SIGBUS", {
+      handler: () => {
+        ran.push("reset");
+        a.sigaction("SIGBUS", { handler: "default" });
+      },
+    });
+    expect(() => a.load(m + PG, 1)).toThrow(ProcessKilled);
+    expect(ran).toEqual(["upper", "lower", "reset"]);
+    expect(a.killedBy?.signal).toBe("SIGBUS");
+  });
+});

@@ -3,9 +3,10 @@
  * `npm start` runs it with the defaults. `shmlab review` (review.ts) compares two protocols.
  */
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { behaviourNames } from "../../client/behaviours/index.ts";
+import { behaviourNames, loadBehaviour, looksLikePath } from "../../client/behaviours/index.ts";
 import { policyNames } from "../../compositor/policies/index.ts";
 import {
   type CompareOptions,
@@ -191,7 +192,17 @@ export function register(program: Command): void {
         });
       const variant = o.protocol ? proposalName(o.protocol, o.rules) : (o.variant[0] ?? "standard");
       await ensureProposalVariant(variant);
-      const opts = optionsFrom(o, variant);
+      // A user's behaviour file loads as a policy file does: imported, registered by name
+      // (here, and in each worker thread of the comparison: behaviourFiles).
+      const behaviourFiles = (o.behaviours ?? []).filter(looksLikePath).map((f) => resolve(f));
+      if (o.behaviours)
+        o.behaviours = await Promise.all(
+          o.behaviours.map(async (b) => (looksLikePath(b) ? (await loadBehaviour(b)).name : b)),
+        );
+      const opts = {
+        ...optionsFrom(o, variant),
+        ...(behaviourFiles.length ? { behaviourFiles } : {}),
+      };
       const threads = { byWorkers: 0, threads: 0 };
       const model = await runWithProgress(
         opts,

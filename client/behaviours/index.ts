@@ -23,11 +23,13 @@ import punchHoles from "./punch-holes.ts";
 import resizeDuringRead from "./resize-during-read.ts";
 import resizePoolSmaller from "./resize-pool-smaller.ts";
 import sealThenPlay from "./seal-then-play.ts";
+import shownThenTruncated from "./shown-then-truncated.ts";
 import shrinkRegrow from "./shrink-regrow.ts";
 import strideInPixels from "./stride-in-pixels.ts";
 import strideOverflow from "./stride-overflow.ts";
 import truncateAfterCommit from "./truncate-after-commit.ts";
 import truncateDuringRead from "./truncate-during-read.ts";
+import truncateOutsideDamage from "./truncate-outside-damage.ts";
 import unknownFormat from "./unknown-format.ts";
 import workerExits from "./worker-exits.ts";
 import workerHangs from "./worker-hangs.ts";
@@ -67,6 +69,10 @@ export const BEHAVIOURS: readonly Behaviour[] = [
 
 const registry = new Map<string, Behaviour>(BEHAVIOURS.map((b) => [b.name, b]));
 registerBehaviour(memoryPressure); // issue 9 (docs/hazards.md): registered beside the catalogue
+// issue 14: what read moments, damage and handler stacking make reachable
+// (docs/behaviours.md); beside the catalogue, so the real-compositor drivers' list is unchanged.
+registerBehaviour(truncateOutsideDamage);
+registerBehaviour(shownThenTruncated);
 
 export function behaviourNames(): string[] {
   return [...registry.keys()];
@@ -101,7 +107,7 @@ function checkBehaviour(b: unknown, where: string): asserts b is Behaviour {
   if (typeof x.run !== "function") throw bad("no run generator");
 }
 
-function looksLikePath(s: string): boolean {
+export function looksLikePath(s: string): boolean {
   return s.startsWith(".") || s.startsWith("/") || s.startsWith("file:") || /\.[cm]?[jt]s$/.test(s);
 }
 

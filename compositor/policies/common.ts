@@ -88,6 +88,20 @@ export function loadSpan(proc: Process, access: Access, dst: Uint8Array): void {
 }
 
 /**
+ * One range of the buffer's span (a damaged rectangle's row) into the same bytes of dst:
+ * the loads glTexSubImage2D makes for one row of a damaged rectangle.
+ */
+export function loadRange(
+  proc: Process,
+  access: Access,
+  dst: Uint8Array,
+  offset: number,
+  length: number,
+): void {
+  proc.loadInto(access.base + offset, dst.subarray(offset, offset + length));
+}
+
+/**
  * "Replace the mapping with a new one which won't cause SIGBUS": every handler's
  * `mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0)`.
  * Returns false where the real code sees MAP_FAILED.

@@ -9,12 +9,17 @@ import type { KernelFeature } from "../../shm/scenario.ts";
 import type { Policy } from "../policy.ts";
 import { copyPread } from "./copy-pread.ts";
 import { droppableCache } from "./droppable-cache.ts";
+import { hyprland } from "./hyprland.ts";
+import { hyprland045 } from "./hyprland-0-45.ts";
 import { kwin } from "./kwin.ts";
+import { kwin527 } from "./kwin-5-27.ts";
 import { libwayland } from "./libwayland.ts";
 import { libwayland121 } from "./libwayland-1-21.ts";
 import { mapNofault } from "./map-nofault.ts";
 import { none } from "./none.ts";
+import { libwaylandChainedHandler, libwaylandOwnHandler } from "./own-handler.ts";
 import { populate } from "./populate.ts";
+import { renderThreadLibwayland, renderThreadWlroots } from "./render-thread.ts";
 import { sealsRequired } from "./seals-required.ts";
 import { smithay } from "./smithay.ts";
 import { userfaultfd } from "./userfaultfd.ts";
@@ -41,10 +46,18 @@ export const BUILTIN_POLICIES: readonly Policy[] = [
 
 const registry = new Map<string, Policy>(BUILTIN_POLICIES.map((p) => [p.name, p]));
 registerPolicy(droppableCache); // issue 9 (docs/hazards.md): beside the twelve, not one of them
+registerPolicy(hyprland); // issue 14: its own wl_shm, no SIGBUS handler (docs/policies.md)
 // Models of the versions installed here (docs/real-compositors.md), held against them.
 registerPolicy(libwayland121);
 registerPolicy(wlroots015);
 registerPolicy(weston10);
+registerPolicy(hyprland045);
+registerPolicy(kwin527);
+// Constructs that isolate one design choice (docs/policies.md), run when named.
+registerPolicy(libwaylandOwnHandler);
+registerPolicy(libwaylandChainedHandler);
+registerPolicy(renderThreadLibwayland);
+registerPolicy(renderThreadWlroots);
 
 export function registerPolicy(p: Policy): void {
   if (registry.has(p.name)) throw new Error(`policy ${p.name} already registered`);

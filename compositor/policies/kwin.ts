@@ -12,6 +12,15 @@
  * - sigbusHandler walks the accesses for the mapping containing si_addr and maps anonymous
  *   zeros over the whole mapping; not found → it calls the previous handler directly.
  * - Nothing is sent to the client.
+ *
+ * When and how much it reads: at render time, not at commit. SurfaceItem's pixmap is
+ * updated before painting: OpenGLSurfaceTexture::update(region) → updateShmTexture(buffer,
+ * region), which maps the buffer (GraphicsBufferView → ShmClientBuffer::map, the access
+ * above) and uploads each rectangle of the damaged region (m_texture->update(image, rect));
+ * only the first upload (loadShmTexture) reads the whole image. The ShmClientBuffer
+ * outlives its wl_buffer (buffer_destroy_resource → drop(): the GraphicsBuffer stays while
+ * referenced), so a buffer destroyed after its commit is still mapped and read at the next
+ * render, inside map/unmap.
  * (The older KWaylandServer design, §3b, used libwayland's wl_shm: see the libwayland policy.)
  */
 import { SHM_ERROR } from "../../protocol/schema.ts";
@@ -21,7 +30,7 @@ import type { SigAction } from "../../shm/signal.ts";
 import { MAP, SEAL } from "../../shm/uapi.ts";
 import { type Policy, type ShmPool, ShmRefusal } from "../policy.ts";
 import { KWIN_PROFILE } from "../validation.ts";
-import { callPrevious, loadSpan, orRefuse, RW, unmapQuiet, zeroOver } from "./common.ts";
+import { callPrevious, loadRange, loadSpan, orRefuse, RW, unmapQuiet, zeroOver } from "./common.ts";
 
 /** A MemoryMap held by shared_ptr: the pool and each access in flight hold a reference. */
 interface MemoryMap {
@@ -45,10 +54,11 @@ export const kwin: Policy = {
     {
       compositor: "kwin",
       version: "kwin_wayland 6\\.",
-      why: "ShmClientBuffer with its own wl_shm (KWin 6; 5.27 is not modelled)",
+      why: "ShmClientBuffer with its own wl_shm (KWin 6; 5.27 is kwin-5.27)",
     },
   ],
   deferResizeWhileReading: false,
+  reads: { at: "frame", damage: "damage", destroyed: "read" },
   create(proc) {
     let installed = false;
     let prevAction: SigAction = { handler: "default" };
@@ -122,6 +132,7 @@ export const kwin: Policy = {
         return { buffer: b, base: a.mapping.addr + b.offset, state: a };
       },
       read: (a, dst) => loadSpan(proc, a, dst),
+      readRange: (a, dst, off, n) => loadRange(proc, a, dst, off, n),
       endAccess(a) {
         const acc = a.state as ShmAccess;
         if (--acc.count === 0) {

@@ -29,6 +29,7 @@ import { LIBWAYLAND_PROFILE } from "../validation.ts";
 import {
   libwaylandGrow,
   libwaylandMap,
+  loadRange,
   loadSpan,
   mappedAccess,
   reraiseSigbus,
@@ -67,7 +68,8 @@ export const libwayland: Policy = {
     let installed = false;
     let oldAction: SigAction = { handler: "default" };
     const tls = new Map<string, SigbusData>();
-    const thread = () => MAIN_THREAD;
+    // pthread_getspecific(wl_shm_sigbus_data_key): the data of the thread running now.
+    const thread = () => env.thread?.() ?? MAIN_THREAD;
     const impossible = (p: ShmPool) => p.state.sigbusIsImpossible === true;
 
     function sigbusHandler(info: SigInfo): void {
@@ -118,6 +120,8 @@ export const libwayland: Policy = {
         return mappedAccess(b);
       },
       read: (a, dst) => loadSpan(proc, a, dst),
+      // For compositors on libwayland's wl_shm that upload damage only (kwin-5.27).
+      readRange: (a, dst, off, n) => loadRange(proc, a, dst, off, n),
       endAccess(a) {
         if (impossible(a.buffer.pool)) return undefined;
         const data = tls.get(thread());

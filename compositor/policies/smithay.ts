@@ -50,9 +50,11 @@ export const smithay: Policy = {
   create(proc, env) {
     let oldHandler: SigAction | undefined;
     const guards = new Map<string, Guard>();
+    // SIGBUS_GUARD is a thread_local!: the guard of the thread running now.
     const guard = () => {
-      let g = guards.get(MAIN_THREAD);
-      if (!g) guards.set(MAIN_THREAD, (g = { pool: null, triggered: false }));
+      const t = env.thread?.() ?? MAIN_THREAD;
+      let g = guards.get(t);
+      if (!g) guards.set(t, (g = { pool: null, triggered: false }));
       return g;
     };
 

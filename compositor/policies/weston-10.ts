@@ -27,6 +27,9 @@ export const weston10: Policy = {
   // wlr_buffer unlocked when the surface's texture is replaced). Seen on the real one: a
   // single-buffered client waits for a release that never comes.
   releaseOnReplace: true,
+  // repaint_region composites the surface's pixman image, made from the client's memory,
+  // at every repaint: the buffer is read again each time, bracketed.
+  reads: { at: "repaint" },
   follows: [
     {
       compositor: "weston",

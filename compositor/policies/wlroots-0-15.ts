@@ -34,6 +34,12 @@ export const wlroots015: Policy = {
   // wlr_buffer unlocked when the surface's texture is replaced). Seen on the real one: a
   // single-buffered client waits for a release that never comes.
   releaseOnReplace: true,
+  // render/pixman/renderer.c pixman_render_subtexture_with_matrix composites from the
+  // texture's wlr_buffer, the client's memory, at every render (begin_pixman_data_ptr_access
+  // → shm_client_buffer_begin_data_ptr_access → wl_shm_buffer_begin_access): re-read at every
+  // repaint. Seen on sway 1.7, fuzz seed 102: a truncation after the buffer was first shown
+  // is caught at a later repaint (invalid_fd), not never (docs/real-compositors.md).
+  reads: { at: "repaint" },
   follows: [
     {
       compositor: "sway",

@@ -13,6 +13,16 @@
  *   handler directly, which for SIG_DFL is a call through a null pointer (see
  *   common.ts callPrevious).
  * - Nothing is recorded and nothing is sent: the client's buffer reads as zeros.
+ *
+ * When and how much it reads (types/wlr_compositor.c, types/buffer/client.c, with the
+ * GLES2 renderer): surface_commit_state → surface_apply_damage runs while
+ * wl_surface.commit is dispatched. The first buffer (or one of another size or format) is
+ * uploaded whole by wlr_client_buffer_create → wlr_texture_from_buffer; a later buffer
+ * goes through wlr_client_buffer_apply_damage → wlr_texture_update_from_buffer →
+ * gles2_texture_update_from_buffer, which calls begin_data_ptr_access once and uploads
+ * each rectangle of the buffer damage (glTexSubImage2D with GL_UNPACK_ROW_LENGTH): bytes
+ * outside the damage are never read. The texture outlives the wl_buffer (the client buffer
+ * is unlocked; the texture stays the surface's until the next commit).
  */
 
 import { SHM_ERROR } from "../../protocol/schema.ts";
@@ -22,7 +32,7 @@ import { MAP } from "../../shm/uapi.ts";
 import type { Policy, ShmPool } from "../policy.ts";
 import { ShmRefusal } from "../policy.ts";
 import { WLROOTS_PROFILE } from "../validation.ts";
-import { callPrevious, loadSpan, orRefuse, RW, unmapQuiet, zeroOver } from "./common.ts";
+import { callPrevious, loadRange, loadSpan, orRefuse, RW, unmapQuiet, zeroOver } from "./common.ts";
 
 interface Mapping {
   addr: number;
@@ -51,6 +61,7 @@ export const wlroots: Policy = {
     { compositor: "cage", version: "wlroots 0\\.(1[7-9]|[2-9]\\d)", why: "cage is wlroots" },
   ],
   deferResizeWhileReading: false,
+  reads: { at: "commit", damage: "damage" },
   create(proc) {
     const active: Node[] = [];
     let prevAction: SigAction = { handler: "default" };
@@ -110,6 +121,7 @@ export const wlroots: Policy = {
         return { buffer: b, base: m.addr + b.offset, state: node };
       },
       read: (a, dst) => loadSpan(proc, a, dst),
+      readRange: (a, dst, off, n) => loadRange(proc, a, dst, off, n),
       endAccess(a) {
         const node = a.state as Node;
         const i = active.indexOf(node);
