@@ -4,7 +4,7 @@
  * signal the access raises, or that a userfaultfd must resolve it.
  */
 import type { SigInfo } from "./errors.ts";
-import { FRAME_ANON_EXCLUSIVE, ZERO_FRAME } from "./frames.ts";
+import { FRAME_ANON_EXCLUSIVE, FRAME_NOT_UPTODATE, ZERO_FRAME } from "./frames.ts";
 import type { Kernel } from "./kernel.ts";
 import type { Process } from "./process.ts";
 import { PAGE_SIZE, PROT } from "./uapi.ts";
@@ -127,6 +127,11 @@ function fileFault(
 ): FaultOutcome {
   const file = vma.file!;
   const pgoff = vma.pgoff + i; // vma.filePage(addr), without dividing again
+  if (!write && faultAround(k, vma, i, addr)) {
+    // filemap_map_pages mapped the faulting page itself: VM_FAULT_NOPAGE, one fault.
+    p.counters.minorFaults++;
+    return OK;
+  }
   if (pgoff * PAGE_SIZE >= file.size) {
     // shmem_get_folio_gfp: "index >= i_size → -EINVAL" → VM_FAULT_SIGBUS, before any
     // userfaultfd is consulted (LINUX.md rule 16).
@@ -156,6 +161,8 @@ function fileFault(
     file.pages.set(pgoff, frame);
     file.counters.pagesAllocated++;
   }
+  // shmem_get_folio_gfp: a fallocated folio is cleared and marked uptodate on its first fault.
+  k.frames.flags[frame] &= ~FRAME_NOT_UPTODATE;
   p.counters.minorFaults++;
   if (vma.flags.shared) {
     k.frames.get(frame);
@@ -175,6 +182,43 @@ function fileFault(
   k.frames.get(frame);
   vma.setPte(i, makePte(frame, 0));
   return OK;
+}
+
+/** fault_around_bytes (mm/memory.c, default 65536): the pages a read fault tries to map. */
+export const FAULT_AROUND_PAGES = 16;
+/** PTRS_PER_PTE on x86-64: a window never crosses a page-table (PMD) boundary. */
+const PTRS_PER_PTE = 512;
+
+/**
+ * A read fault on a file mapping first maps the file's cached neighbours (mm/memory.c
+ * do_read_fault → should_fault_around → do_fault_around → vm_ops->map_pages, which for
+ * shmem is filemap_map_pages). The window is fault_around_pages entries aligned on the
+ * *virtual* address (ALIGN_DOWN(pte_index(address), nr_pages)), clamped to the VMA and to
+ * the page table; filemap_map_pages maps only pages that are in the cache and uptodate,
+ * whose entry is still none, and never beyond the last page of i_size (end_pgoff clamped
+ * to file_end), so SIGBUS beyond EOF is unchanged. Around-mapped entries are ordinary
+ * entries: truncation zaps them (unmap_mapping_range) like any other. Not done for write
+ * faults (do_shared_fault, do_cow_fault) nor where uffd_disable_fault_around (a WP or
+ * MINOR registration, which this model has not) says so. The extra pages count no fault.
+ * Returns whether the faulting page itself got mapped (then the fault is done).
+ */
+function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
+  const file = vma.file!;
+  const pteOff = Math.floor(addr / PAGE_SIZE) % PTRS_PER_PTE;
+  const fromPte = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, i));
+  const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - i);
+  const fileEnd = Math.ceil(file.size / PAGE_SIZE); // first page index wholly beyond i_size
+  const first = i + fromPte - pteOff;
+  const end = Math.min(i + toPte - pteOff, fileEnd - vma.pgoff);
+  const flags = vma.flags.shared && vma.prot & PROT.PROT_WRITE ? PTE_WRITE : 0;
+  for (let j = first; j < end; j++) {
+    if (vma.pte(j) !== 0) continue;
+    const frame = file.pages.get(vma.pgoff + j);
+    if (frame === undefined || k.frames.flags[frame] & FRAME_NOT_UPTODATE) continue;
+    k.frames.get(frame);
+    vma.setPte(j, makePte(frame, flags));
+  }
+  return vma.pte(i) !== 0;
 }
 
 function anonFault(

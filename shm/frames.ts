@@ -38,6 +38,13 @@ export const MAX_MEMORY_LIMIT = 4 * 1024 * 1024 * 1024;
 
 /** Frame flag bits. */
 export const FRAME_ANON_EXCLUSIVE = 1; // PageAnonExclusive: only one process can reach it
+/**
+ * A shmem page allocated by fallocate and not yet written or faulted: !folio_test_uptodate.
+ * shmem_get_folio_gfp clears it and marks it uptodate on its first fault ("fallocated
+ * folio ... goto clear"), shmem_write_end on a write; read(2) leaves it. Fault-around
+ * (filemap_map_pages → next_uptodate_folio) skips such pages.
+ */
+export const FRAME_NOT_UPTODATE = 2;
 
 export interface FrameStats {
   inUse: number;

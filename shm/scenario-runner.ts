@@ -318,6 +318,18 @@ class Runner implements Scheduler {
         p.store(this.addr(p, st), data);
         return data.length;
       }
+      case "touch": {
+        // One byte per page, read or written; the value is the minor faults it took, as the
+        // host helper reads them from getrusage(RUSAGE_SELF).ru_minflt around its loop.
+        const base = this.addr(p, st);
+        const before = p.counters.minorFaults;
+        const fill = new Uint8Array([this.arg(st, "fill")]);
+        for (let off = 0; off < a("length"); off += PAGE_SIZE) {
+          if (st.write === true) p.store(base + off, fill);
+          else p.load(base + off, 1);
+        }
+        return p.counters.minorFaults - before;
+      }
       case "sigaction": {
         const sig = String(st.signal) as "SIGBUS" | "SIGSEGV";
         p.enter("rt_sigaction");

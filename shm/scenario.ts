@@ -78,6 +78,7 @@ export const SCENARIO_OPS = [
   "madvise",
   "load",
   "store",
+  "touch",
   "sigaction",
   "fork",
   "exit",

@@ -301,7 +301,9 @@ describe("userfaultfd, copy-pread, populate", () => {
   it("populate: the pages are faulted in at create_pool, none at the frame", async () => {
     const { comp, c } = await setup("populate");
     await c.window(64, 64);
-    expect(comp.proc.counters.minorFaults).toBe(4);
+    // MAP_POPULATE faults through GUP (handle_mm_fault): the four cached pages share one
+    // fault-around window, so one fault maps them all.
+    expect(comp.proc.counters.minorFaults).toBe(1);
     expect(comp.frame().faults).toBe(0);
   });
 });

@@ -6,6 +6,7 @@
 import { TASK_SIZE } from "../address-space.ts";
 import { ErrnoError, errno } from "../errors.ts";
 import { MAX_FILE_SIZE, OpenFile, PIPE_BUFFERS, Pipe, ShmemFile } from "../file.ts";
+import { FRAME_NOT_UPTODATE } from "../frames.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Process } from "../process.ts";
 import { evictIfUnused, growFile, punchHole, shrinkFile } from "../truncate.ts";
@@ -164,7 +165,9 @@ export function fallocate(
   const end = offset + length;
   for (let pg = Math.floor(offset / PAGE_SIZE); pg * PAGE_SIZE < end; pg++) {
     if (!file.pages.has(pg)) {
-      file.pages.set(pg, p.kernel.frames.alloc(file.ino, "fallocate"));
+      const f = p.kernel.frames.alloc(file.ino, "fallocate");
+      p.kernel.frames.flags[f] |= FRAME_NOT_UPTODATE; // shmem_fallocate leaves it !uptodate
+      file.pages.set(pg, f);
       file.counters.pagesAllocated++;
     }
   }
@@ -254,6 +257,7 @@ function writeFileBytes(
       file.pages.set(pg, f);
       file.counters.pagesAllocated++;
     }
+    k.frames.flags[f] &= ~FRAME_NOT_UPTODATE; // shmem_write_end: folio_mark_uptodate
     k.frames.view().set(data.subarray(done, done + m), f * PAGE_SIZE + inPage);
     done += m;
     if (pos + m > file.size) growFile(k, file, pos + m);
