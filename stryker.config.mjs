@@ -79,5 +79,6 @@ export default {
     "test/verdict.test.ts",
     "test/oracle-live.test.ts",
     "test/policy-libwayland-handler.test.ts",
+    "test/policy-wlroots-rules.test.ts",
   ],
 };
