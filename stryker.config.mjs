@@ -80,5 +80,6 @@ export default {
     "test/oracle-live.test.ts",
     "test/policy-libwayland-handler.test.ts",
     "test/policy-wlroots-rules.test.ts",
+    "test/policy-kwin-rules.test.ts",
   ],
 };

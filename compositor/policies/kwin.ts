@@ -61,6 +61,7 @@ export const kwin: Policy = {
   reads: { at: "frame", damage: "damage", destroyed: "read" },
   create(proc) {
     let installed = false;
+    // Stryker disable next-line ObjectLiteral,StringLiteral: never read before the call_once in beginAccess assigns it (the handler is not installed until then)
     let prevAction: SigAction = { handler: "default" };
     /** s_accessedBuffers: one node per buffer with an access in flight. */
     const accessed = new Map<object, ShmAccess>();
