@@ -81,5 +81,6 @@ export default {
     "test/policy-libwayland-handler.test.ts",
     "test/policy-wlroots-rules.test.ts",
     "test/policy-kwin-rules.test.ts",
+    "test/policy-smithay-rules.test.ts",
   ],
 };
