@@ -82,5 +82,6 @@ export default {
     "test/policy-wlroots-rules.test.ts",
     "test/policy-kwin-rules.test.ts",
     "test/policy-smithay-rules.test.ts",
+    "test/policy-xorg-busfault-rules.test.ts",
   ],
 };

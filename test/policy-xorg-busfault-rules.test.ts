@@ -1,0 +1,155 @@
+/**
+ * The X server's MIT-SHM (xserver os/busfault.c and Xext/shm.c) driven directly on a
+ * compositor process. The rules pinned, each from the function named:
+ *
+ * - busfault_sigaction: the record with `iter->addr <= fault && fault < iter->addr +
+ *   iter->size`; none, or one already invalid → panic (FatalError); else valid = FALSE,
+ *   busfaulted = TRUE and anonymous zeros mapped over the whole record.
+ * - busfault_check: only when busfaulted; each invalid record → ShmBusfaultNotify (the
+ *   segment freed, its record unregistered); valid ones are kept.
+ * - ProcShmAttachFd: `fstat(fd) < 0 || statb.st_size == 0` → BadMatch; maps st_size, not a
+ *   size the client claims; closes the fd.
+ * - ShmDetachSegment → busfault_unregister: a detached segment has no record.
+ */
+import { describe, expect, it } from "vitest";
+import { xorgMitShm } from "../compositor/policies/xorg-mit-shm.ts";
+import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import { ShmRefusal } from "../compositor/policy.ts";
+import { ARGB8888 } from "../compositor/validation.ts";
+import { Kernel } from "../shm/kernel.ts";
+import type { Process } from "../shm/process.ts";
+import { PG } from "./helpers.ts";
+
+const FATAL = "FatalError: Caught signal 7 (Bus error). Server aborting";
+
+function setup(n = 1, fileSize = PG) {
+  const k = new Kernel();
+  const comp = k.spawn("compositor");
+  const client = k.spawn("client");
+  const panics: string[] = [];
+  const env: PolicyEnv = {
+    panic: (reason) => {
+      panics.push(reason);
+      throw new Error(`panic: ${reason}`);
+    },
+    onBlocked: () => {},
+  };
+  const policy = xorgMitShm.create(comp, env);
+  const pools = Array.from({ length: n }, (_, i) => {
+    const cfd = client.memfdCreate(`seg${i}`, 0);
+    client.ftruncate(cfd, fileSize);
+    const pool: ShmPool = {
+      name: `c#${i}`,
+      fd: client.sendFd(cfd, comp),
+      size: 1, // a claimed size the server never uses: it fstat()s the file
+      addr: 0,
+      state: {},
+      freed: false,
+    };
+    const buffer: BufferView = {
+      pool,
+      offset: 0,
+      width: PG / 4,
+      height: 1,
+      stride: PG,
+      format: ARGB8888,
+      bpp: 4,
+      span: PG,
+      name: `c#b${i}`,
+    };
+    return { cfd, pool, buffer };
+  });
+  return { comp, client, policy, pools, panics };
+}
+
+function handlerOf(comp: Process) {
+  const h = comp.signals.action("SIGBUS").handler;
+  if (typeof h !== "function") throw new Error("no SIGBUS handler installed");
+  return h;
+}
+const bus = (addr: number) => ({ signo: "SIGBUS" as const, code: "BUS_ADRERR" as const, addr });
+
+describe("Xorg ProcShmAttachFd", () => {
+  it("maps st_size, not the claimed size, and closes the fd", () => {
+    const { comp, policy, pools } = setup(1, 2 * PG);
+    const { pool } = pools[0];
+    const fd = pool.fd;
+    policy.mapPool(pool);
+    expect(pool.size).toBe(2 * PG);
+    expect(pool.fd).toBe(-1);
+    expect(() => comp.fstatSize(fd)).toThrow();
+  });
+
+  it("an empty file is BadMatch (an X error)", () => {
+    const { policy, pools } = setup(1, 0);
+    let err: unknown;
+    try {
+      policy.mapPool(pools[0].pool);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ShmRefusal);
+    expect((err as ShmRefusal).refusal.xError).toBe("BadMatch");
+  });
+});
+
+describe("Xorg busfault_sigaction: the registered segment's range decides", () => {
+  for (const [what, off] of [
+    ["addr + size", PG],
+    ["addr - 1", -1],
+  ] as const) {
+    it(`a fault at ${what} matches no record: FatalError`, () => {
+      const { comp, policy, pools, panics } = setup();
+      policy.mapPool(pools[0].pool);
+      expect(() => handlerOf(comp)(bus(pools[0].pool.addr + off), comp)).toThrow(/panic/);
+      expect(panics).toEqual([FATAL]);
+    });
+  }
+
+  it("the segment's last byte: zeros over the segment, no panic", () => {
+    const { comp, client, policy, pools, panics } = setup();
+    const { cfd, pool } = pools[0];
+    policy.mapPool(pool);
+    client.ftruncate(cfd, 0);
+    handlerOf(comp)(bus(pool.addr + PG - 1), comp);
+    expect(panics).toEqual([]);
+    expect(comp.load(pool.addr, PG).every((b) => b === 0)).toBe(true);
+  });
+
+  it("a detached segment (busfault_unregister) has no record: FatalError", () => {
+    const { comp, policy, pools, panics } = setup(2);
+    policy.mapPool(pools[0].pool);
+    policy.mapPool(pools[1].pool);
+    const addr = pools[0].pool.addr;
+    policy.unmapPool(pools[0].pool);
+    expect(() => handlerOf(comp)(bus(addr), comp)).toThrow(/panic/);
+    expect(panics).toEqual([FATAL]);
+  });
+
+  it("a resized segment's record follows the new mapping", () => {
+    const { comp, client, policy, pools, panics } = setup();
+    const { cfd, pool } = pools[0];
+    policy.mapPool(pool);
+    client.ftruncate(cfd, 2 * PG);
+    policy.growPool!(pool, 2 * PG);
+    handlerOf(comp)(bus(pool.addr + 2 * PG - 1), comp);
+    expect(panics).toEqual([]);
+  });
+});
+
+describe("Xorg busfault_check / ShmBusfaultNotify", () => {
+  it("frees only the faulted segment, once", () => {
+    const { comp, policy, pools } = setup(2);
+    for (const p of pools) policy.mapPool(p.pool);
+    expect(policy.idle!()).toEqual([]);
+    handlerOf(comp)(bus(pools[1].pool.addr), comp);
+    const notes = policy.idle!();
+    expect(notes.map((n) => n.pool)).toEqual([pools[1].pool]);
+    expect(pools[1].pool.freed).toBe(true);
+    expect(pools[0].pool.freed).toBe(false);
+    expect(policy.idle!()).toEqual([]);
+    // The faulted record is gone; the other segment is still registered.
+    handlerOf(comp)(bus(pools[0].pool.addr), comp);
+    expect(policy.idle!().map((n) => n.pool)).toEqual([pools[0].pool]);
+  });
+});
