@@ -83,5 +83,6 @@ export default {
     "test/policy-kwin-rules.test.ts",
     "test/policy-smithay-rules.test.ts",
     "test/policy-xorg-busfault-rules.test.ts",
+    "test/policy-seals-required-rules.test.ts",
   ],
 };
