@@ -84,5 +84,6 @@ export default {
     "test/policy-smithay-rules.test.ts",
     "test/policy-xorg-busfault-rules.test.ts",
     "test/policy-seals-required-rules.test.ts",
+    "test/policy-proposals-mapping-rules.test.ts",
   ],
 };
