@@ -85,5 +85,6 @@ export default {
     "test/policy-xorg-busfault-rules.test.ts",
     "test/policy-seals-required-rules.test.ts",
     "test/policy-proposals-mapping-rules.test.ts",
+    "test/policy-copy-pread-rules.test.ts",
   ],
 };
