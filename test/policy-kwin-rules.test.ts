@@ -18,7 +18,9 @@
 import { describe, expect, it } from "vitest";
 import { kwin } from "../compositor/policies/kwin.ts";
 import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
+import { SHM_ERROR } from "../protocol/schema.ts";
 import { ErrnoError, ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
@@ -211,5 +213,41 @@ describe("KWin MemoryMap lifetime (shared_ptr held by the pool and each access)"
     expect(mapped(comp, addr)).toBe(true);
     policy.endAccess(a);
     expect(mapped(comp, addr)).toBe(false);
+  });
+});
+
+describe("KWin shm_create_pool and the damage upload", () => {
+  it("an fd that cannot be mapped (a pipe: mmap ENODEV) is 'failed to map shm pool' (invalid_fd)", () => {
+    const k = new Kernel();
+    const comp = k.spawn("compositor");
+    const client = k.spawn("client");
+    const policy = kwin.create(comp, env);
+    const [r] = client.pipe();
+    const pool: ShmPool = {
+      name: "c#1",
+      fd: client.sendFd(r, comp),
+      size: PG,
+      addr: 0,
+      state: {},
+      freed: false,
+    };
+    let refusal: unknown;
+    try {
+      policy.mapPool(pool);
+    } catch (e) {
+      if (!(e instanceof ShmRefusal)) throw e;
+      refusal = e.refusal;
+    }
+    expect(refusal).toEqual({ code: SHM_ERROR.invalid_fd, message: "failed to map shm pool" });
+  });
+
+  it("readRange copies only the damaged bytes (m_texture->update(image, rect))", () => {
+    const { policy, pools } = setup();
+    const a = policy.beginAccess(pools[0].buffer);
+    const dst = new Uint8Array(PG).fill(0xff);
+    policy.readRange!(a, dst, 16, 8);
+    expect([...dst.subarray(14, 26)]).toEqual([
+      0xff, 0xff, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0xff, 0xff,
+    ]);
   });
 });
