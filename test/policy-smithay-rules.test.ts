@@ -16,6 +16,7 @@
 import { describe, expect, it } from "vitest";
 import { smithay } from "../compositor/policies/smithay.ts";
 import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { ErrnoError } from "../shm/errors.ts";
@@ -189,5 +190,29 @@ describe("Smithay pool lifetime", () => {
     expect(pool.fd).toBe(-1);
     expect(() => comp.fstatSize(fd)).toThrow(ErrnoError);
     expect(comp.mm.find(addr)).toBeUndefined();
+  });
+});
+
+describe("Smithay create_pool (handlers.rs)", () => {
+  it('Pool::new failing (a pipe: mmap ENODEV) posts InvalidFd "Failed to mmap fd {fd}"', () => {
+    const k = new Kernel();
+    const comp = k.spawn("compositor");
+    const client = k.spawn("client");
+    const policy = smithay.create(comp, {
+      panic: (reason) => {
+        throw new Error(`panic: ${reason}`);
+      },
+      onBlocked: () => {},
+    });
+    const fd = client.sendFd(client.pipe()[0], comp);
+    const pool: ShmPool = { name: "c#1", fd, size: PG, addr: 0, state: {}, freed: false };
+    let refusal: unknown;
+    try {
+      policy.mapPool(pool);
+    } catch (e) {
+      if (!(e instanceof ShmRefusal)) throw e;
+      refusal = e.refusal;
+    }
+    expect(refusal).toEqual({ code: SHM_ERROR.invalid_fd, message: `Failed to mmap fd ${fd}` });
   });
 });
