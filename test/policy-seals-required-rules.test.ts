@@ -109,7 +109,11 @@ describe("seals-required: resize re-checks through the kept fd", () => {
   it("a resize past the sealed file is refused", () => {
     const { policy, pool } = setup({ seals: SEAL.F_SEAL_SHRINK });
     policy.mapPool(pool);
-    expect(refusal(() => policy.growPool!(pool, 2 * PG))?.code).toBe(SHM_ERROR.invalid_fd);
+    const r = refusal(() => policy.growPool!(pool, 2 * PG));
+    expect(r?.code).toBe(SHM_ERROR.invalid_fd);
+    // The client is told both sizes: the pool it asked for and the file it sealed.
+    expect(r?.message).toContain(String(2 * PG));
+    expect(r?.message).toContain(String(PG));
   });
 
   it("destroy closes the kept fd", () => {
