@@ -102,3 +102,13 @@ describe("copy-pread", () => {
     expect(() => comp.fstatSize(fd)).toThrow();
   });
 });
+
+describe("copy-pread after the compositor exited", () => {
+  it("destroying a pool makes no syscall in the dead process (its fds went with it)", () => {
+    const { comp, policy, pool } = setup();
+    policy.mapPool(pool);
+    comp.exit();
+    expect(() => policy.unmapPool(pool)).not.toThrow();
+    expect(pool.fd).toBe(-1);
+  });
+});
