@@ -13,9 +13,11 @@
  * so nothing grows with the number of connections ever made.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { IntervalClock } from "../compositor/clock.ts";
 import { Compositor } from "../compositor/compositor.ts";
 import type { Policy } from "../compositor/policy.ts";
+import { memoryReclaimAddon } from "../native/memory-reclaim.ts";
 import { ProcessSyscallGateway, remoteFdBridge } from "../protocol/kernel-gateway.ts";
 import type { Transport } from "../protocol/transport.ts";
 import {
@@ -28,6 +30,7 @@ import {
 import { ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { KERNEL_FEATURES } from "../shm/scenario.ts";
+import { MemoryReclaimer, type ReclaimStats } from "./memory-reclaim.ts";
 
 export interface ServeLimits {
   /** Simultaneous WebSocket clients. */
@@ -46,6 +49,11 @@ export interface ServeLimits {
   maxClientPoolBytes: number;
   /** Bytes of buffer copies (textures) the compositor keeps for one client (no_memory). */
   maxClientTextureBytes: number;
+  /**
+   * Bytes of one client's committed buffers read per frame (at least one buffer); the rest
+   * wait for the next frame, so one client's huge commits cannot stretch everyone's frame.
+   */
+  maxClientReadBytesPerFrame: number;
 }
 
 /**
@@ -64,6 +72,7 @@ export const DEFAULT_SERVE_LIMITS: Readonly<ServeLimits> = Object.freeze({
   maxClientMemory: 32 * 1024 * 1024,
   maxClientPoolBytes: 32 * 1024 * 1024,
   maxClientTextureBytes: 16 * 1024 * 1024,
+  maxClientReadBytesPerFrame: 4 * 1024 * 1024,
 });
 
 export interface ServeConfig {
@@ -103,12 +112,23 @@ export interface HealthStatus {
   deaths: number;
   lastDeath: DeathRecord | null;
   kernelProcesses: number;
-  /** Kernel frames now, at most ever (the frame table never shrinks: RSS keeps the peak). */
-  memory: { framesInUse: number; framesPeak: number; framesLimit: number };
+  /**
+   * Kernel frames now and at most ever; the bytes of physical memory the kernel holds now
+   * (given back by trims after clients leave, cli/memory-reclaim.ts).
+   */
+  memory: { framesInUse: number; framesPeak: number; framesLimit: number; tableBytes: number };
   rssBytes: number;
-  /** V8 heap in use, and memory outside it (Buffers, ArrayBuffers), for where RSS went. */
+  /** V8 heap in use and reserved, and memory outside it (Buffers, ArrayBuffers). */
   heapUsedBytes: number;
+  heapTotalBytes: number;
   externalBytes: number;
+  /** Trims and full GCs run after clients left, the bytes they gave back, their cost. */
+  reclaim: ReclaimStats;
+  /**
+   * How late the event loop ran its callbacks since the previous /health answer (ms): the
+   * longest time the one thread was kept from serving anyone.
+   */
+  eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
   uptimeMs: number;
   limits: ServeLimits;
 }
@@ -151,6 +171,8 @@ export class ServeService {
   private clientSeq = 0;
   private readonly started = Date.now();
   private stopped = false;
+  private readonly reclaimer: MemoryReclaimer;
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(cfg: ServeConfig) {
     this.cfg = cfg;
@@ -158,6 +180,9 @@ export class ServeService {
     this.log = cfg.log ?? ((l) => console.log(l));
     this.warn = cfg.warn ?? ((l) => console.error(l));
     this.gen = this.newGeneration(1);
+    // From the event loop, so no kernel access holds a view of physical memory.
+    this.reclaimer = new MemoryReclaimer({ trim: () => this.gen.kernel.frames.trim() });
+    this.loopDelay.enable();
   }
 
   get restart(): boolean {
@@ -189,6 +214,7 @@ export class ServeService {
       server: this.cfg.variant ? { variant: this.cfg.variant } : {},
       maxClientPoolBytes: this.limits.maxClientPoolBytes,
       maxClientTextureBytes: this.limits.maxClientTextureBytes,
+      maxClientReadBytesPerFrame: this.limits.maxClientReadBytesPerFrame,
     });
     const g: Generation = { n, kernel, comp, transports: new Set(), reported: false };
     comp.start({
@@ -226,6 +252,7 @@ export class ServeService {
       `compositor DIED (generation ${g.n}, policy ${g.comp.policy.name}): ${cause}; ${rec.clientsClosed} client(s) disconnected`,
     );
     g.comp.stop();
+    this.reclaimer.left(); // the dead generation's memory goes with it
     if (this.restart && !this.stopped) {
       this.gen = this.newGeneration(g.n + 1);
       this.warn(`compositor restarted (generation ${this.gen.n}) for new connections`);
@@ -264,6 +291,7 @@ export class ServeService {
       return;
     }
     this.connections++;
+    this.reclaimer.arrived();
     const proc = g.kernel.spawn(`remote-${++this.clientSeq}`);
     g.transports.add(t);
     const c = g.comp.connect(this.wrap(g, t), {
@@ -276,6 +304,7 @@ export class ServeService {
       g.transports.delete(t);
       // The gateway's close made the process exit; waitpid forgets it.
       g.kernel.reap(proc.pid);
+      this.reclaimer.left();
       this.log(`- ${c.label}${c.error ? `: ${c.error.message} [${c.error.code}]` : ""}`);
     });
   }
@@ -290,6 +319,7 @@ export class ServeService {
     const path = (req.url ?? "").split("?")[0];
     if (req.method !== "GET" || path !== "/health") return false;
     const h = this.status();
+    this.loopDelay.reset();
     res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" });
     res.end(`${JSON.stringify(h)}\n`);
     return true;
@@ -297,6 +327,8 @@ export class ServeService {
 
   async listen(): Promise<string> {
     const l = this.limits;
+    const m = await memoryReclaimAddon();
+    this.reclaimer.useAddon(m.available ? m.addon : undefined, m.available ? "" : m.reason);
     this.listener = await listenWebSocket({
       host: this.cfg.host ?? "127.0.0.1",
       port: this.cfg.port ?? 0,
@@ -331,10 +363,22 @@ export class ServeService {
       deaths: this.deathCount,
       lastDeath: this.deaths[this.deaths.length - 1] ?? null,
       kernelProcesses: g.kernel.processes.size,
-      memory: { framesInUse: fs.inUse, framesPeak: fs.peak, framesLimit: fs.limit },
+      memory: {
+        framesInUse: fs.inUse,
+        framesPeak: fs.peak,
+        framesLimit: fs.limit,
+        tableBytes: fs.bytes,
+      },
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
+      heapTotalBytes: mem.heapTotal,
       externalBytes: mem.external,
+      reclaim: { ...this.reclaimer.stats },
+      eventLoopDelay: {
+        p50Ms: this.loopDelay.percentile(50) / 1e6,
+        p99Ms: this.loopDelay.percentile(99) / 1e6,
+        maxMs: this.loopDelay.max / 1e6,
+      },
       uptimeMs: Date.now() - this.started,
       limits: { ...this.limits },
     };
@@ -342,6 +386,8 @@ export class ServeService {
 
   async close(): Promise<void> {
     this.stopped = true;
+    this.reclaimer.stop();
+    this.loopDelay.disable();
     this.gen.comp.stop();
     await this.listener?.close();
   }

@@ -14,12 +14,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type Socket, connect as tcpConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { WebSocket } from "ws";
 import { Client } from "../client/client.ts";
 import { Rng } from "../lab/rng.ts";
 import { encodeMessage } from "../protocol/codec.ts";
 import { encodeEnvelope } from "../protocol/transport.ts";
 import { WebSocketTransport } from "../protocol/transports/websocket.ts";
+import type { AttackWorkerData, AttackWorkerResult } from "./soak-attack-worker.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MiB = 1024 * 1024;
@@ -39,8 +41,15 @@ export interface SoakOptions {
   log?: (line: string) => void;
   /** Extra `shmlab serve` arguments. */
   serveArgs?: string[];
+  /** Extra node arguments of the server process (e.g. --cpu-prof to profile it). */
+  serveNodeArgs?: string[];
   /** Extra environment of the server process (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
   serveEnv?: Record<string, string>;
+  /**
+   * After the cool-down, how much longer the run may wait for the server's reclaim (it
+   * waits for calm) before the end figures are taken anyway (default 30 s).
+   */
+  settleMs?: number;
   /** How long `serve` may take to say where it listens (default 60 s). */
   startTimeoutMs?: number;
 }
@@ -50,6 +59,7 @@ export class SoakError extends Error {
   constructor(
     readonly code:
       | "SHMLAB_ERR_SOAK_HTTP"
+      | "SHMLAB_ERR_SOAK_ATTACKERS"
       | "SHMLAB_ERR_SOAK_SERVE_START"
       | "SHMLAB_ERR_SOAK_SERVE_EXIT",
     message: string,
@@ -65,9 +75,16 @@ export interface RssSample {
   phase: "warmup" | "attack" | "cooldown";
   rss: number;
   framesInUse: number;
+  /** Bytes of physical memory the simulated kernel holds. */
+  tableBytes: number;
   clients: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
+  /** The server's longest event-loop delay since the previous sample (ms). */
+  loopDelayMaxMs: number;
+  /** Taken after a reclaim the server ran once the attackers had left. */
+  afterReclaim?: boolean;
 }
 
 export interface SoakReport {
@@ -90,14 +107,22 @@ export interface SoakReport {
   healthFailures: number;
   rssStart: number;
   rssPeak: number;
+  /**
+   * Median of the last third of the samples taken after the server's reclaim once the
+   * attackers left (of the cool-down's samples if no reclaim came within `settleMs`).
+   */
   rssEnd: number;
   /** rssEnd / rssStart. */
   rssRatio: number;
   /** Kernel frames in use: median of the late warm-up samples, and at the end. */
   framesStart: number;
   framesEnd: number;
-  /** The most kernel frames ever in use: the frame table's memory keeps this high-water mark. */
+  /** The most kernel frames ever in use. */
   framesPeak: number;
+  /** Bytes of physical memory the kernel held at the end (after trims). */
+  tableBytesEnd: number;
+  /** The server's reclaims after clients left (cli/memory-reclaim.ts). */
+  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
   serverDeaths: number;
 }
 
@@ -148,6 +173,7 @@ async function startServer(opts: SoakOptions): Promise<{ child: ChildProcess; ur
   const child = spawn(
     process.execPath,
     [
+      ...(opts.serveNodeArgs ?? []),
       "--import",
       "tsx",
       join(repo, "cli/main.ts"),
@@ -465,9 +491,12 @@ interface Health {
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
-  memory: { framesInUse: number; framesPeak: number };
+  heapTotalBytes: number;
+  memory: { framesInUse: number; framesPeak: number; tableBytes: number };
   clients: number;
   deaths: number;
+  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
+  eventLoopDelay: { maxMs: number };
 }
 
 async function health(url: string): Promise<Health> {
@@ -489,6 +518,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   };
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) process.once(s, h);
+  let attackWorker: Worker | undefined;
   const t0 = performance.now();
   const elapsed = () => performance.now() - t0;
   const attackStart = opts.warmupMs;
@@ -496,6 +526,30 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const end = attackEnd + opts.cooldownMs;
   const phase = (): RssSample["phase"] =>
     elapsed() < attackStart ? "warmup" : elapsed() < attackEnd ? "attack" : "cooldown";
+  // The attackers' worker is started now, to be loaded by the time the attack begins.
+  // The worker registers tsx's loader itself before it loads TypeScript.
+  const entry = new URL("./soak-attack-worker.ts", import.meta.url).href;
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  const w = new Worker(boot, {
+    eval: true,
+    workerData: {
+      url,
+      seed: opts.seed,
+      startAt: Date.now() + attackStart,
+      endAt: Date.now() + attackEnd,
+    } satisfies AttackWorkerData,
+  });
+  attackWorker = w;
+  const attacked = new Promise<AttackWorkerResult>((resolve, reject) => {
+    w.once("message", (m: AttackWorkerResult) => resolve(m));
+    w.once("error", reject);
+    w.once("exit", (code) =>
+      reject(new SoakError("SHMLAB_ERR_SOAK_ATTACKERS", `the attackers' worker exited (${code})`)),
+    );
+  });
+  // Observed now, settled when the attack phase is over.
+  attacked.catch(() => {});
   const refusals: Record<string, number> = {};
   const attacks: Record<string, number> = {};
   const gen = new Rng(opts.seed);
@@ -506,12 +560,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let deaths = 0;
   let healthFailures = 0;
   let framesPeak = 0;
+  let reclaim: SoakReport["reclaim"] = { runs: 0, trimmedBytes: 0, gcMs: 0, how: "?" };
+  /** Reclaims the server had run when the attackers left (-1: not yet left). */
+  let runsAtLeave = -1;
+  let settled = 0;
+  let done = false;
+  const settleMs = opts.settleMs ?? 30_000;
   const phased: { phase: RssSample["phase"]; ms: number }[] = [];
   try {
     const honestCtx: Ctx = {
       url,
       t0,
-      stop: () => elapsed() >= end,
+      stop: () => done,
       refused: () => {},
       attacked: () => {},
       rand: rng,
@@ -526,7 +586,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       ),
     );
     const sampler = (async () => {
-      while (elapsed() < end) {
+      // Past `end`, the run goes on (honest clients included) until the server has given
+      // memory back after the attackers left and three samples were taken since, or
+      // `settleMs` more pass: the end figure is then what the server holds once its
+      // reclaim ran, however late a loaded machine let the attackers leave.
+      while (!(elapsed() >= end && (settled >= 3 || elapsed() >= end + settleMs))) {
         try {
           const h = await health(url);
           deaths = h.deaths;
@@ -536,13 +600,21 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             phase: phase(),
             rss: h.rssBytes,
             framesInUse: h.memory.framesInUse,
+            tableBytes: h.memory.tableBytes,
             clients: h.clients,
             heapUsed: h.heapUsedBytes,
+            heapTotal: h.heapTotalBytes,
             external: h.externalBytes,
+            loopDelayMaxMs: h.eventLoopDelay.maxMs,
           };
           rss.push(s);
+          if (runsAtLeave >= 0 && h.reclaim.runs > runsAtLeave) {
+            s.afterReclaim = true;
+            settled++;
+          }
+          reclaim = h.reclaim;
           log(
-            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)})  frames ${s.framesInUse}  clients ${s.clients}`,
+            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
           );
         } catch (e) {
           if (!(e instanceof TypeError)) throw e; // fetch failed: counted, not an honest failure
@@ -550,24 +622,15 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         }
         await sleep(opts.sampleMs);
       }
+      done = true;
     })();
     await sleep(attackStart);
     log(`attack phase: ${opts.attackMs / 1000} s`);
-    const attackCtx: Ctx = {
-      url,
-      t0,
-      stop: () => elapsed() >= attackEnd,
-      refused: (k) => {
-        refusals[k] = (refusals[k] ?? 0) + 1;
-      },
-      attacked: (k) => {
-        attacks[k] = (attacks[k] ?? 0) + 1;
-      },
-      rand: rng,
-      seed: opts.seed,
-    };
-    await Promise.all(attackers(attackCtx));
+    const result = await attacked;
+    Object.assign(refusals, result.refusals);
+    Object.assign(attacks, result.attacks);
     log("attackers left");
+    runsAtLeave = reclaim.runs;
     const perClient = await Promise.all(honest);
     await sampler;
     const sorted = [...times].sort((a, b) => a - b);
@@ -577,7 +640,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       .filter(([n]) => n < expected / 2)
       .map(([n, i]) => `honest-${i}: ${n} frames of ~${Math.round(expected)}`);
     const warm = rss.filter((s) => s.phase === "warmup").map((s) => s.rss);
-    const cool = rss.filter((s) => s.phase === "cooldown").map((s) => s.rss);
+    const settledRss = rss.filter((s) => s.afterReclaim).map((s) => s.rss);
+    const cool = settledRss.length
+      ? settledRss
+      : rss.filter((s) => s.phase === "cooldown").map((s) => s.rss);
     const rssStart = median(warm.slice(-Math.max(1, Math.ceil(warm.length / 3))));
     const rssEnd = median(cool.slice(-Math.max(1, Math.ceil(cool.length / 3))));
     return {
@@ -615,10 +681,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           .slice(-3),
       ),
       framesEnd: rss.filter((x) => x.phase === "cooldown").at(-1)?.framesInUse ?? Number.NaN,
+      tableBytesEnd: rss.at(-1)?.tableBytes ?? Number.NaN,
+      reclaim,
       serverDeaths: deaths,
     };
   } finally {
     for (const [s, h] of handlers) process.off(s, h);
+    await attackWorker?.terminate();
     await stopServer(child);
   }
 }

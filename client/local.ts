@@ -25,7 +25,7 @@ export interface CompositorLike {
   readonly server: { readonly schema: import("../protocol/schema.ts").Schema };
   connect(
     transport: import("../protocol/transport.ts").Transport,
-    opts?: { label?: string },
+    opts?: { label?: string; rethrowDeath?: boolean },
   ): ServerClient;
   frame(): unknown;
   placements(): readonly {
@@ -52,7 +52,7 @@ export function connectLocalClient(
   const label = `${behaviour.name}#${opts.index}`;
   const proc = comp.kernel.spawn(label);
   const [ct, st] = createPair();
-  const remote = comp.connect(st, { label });
+  const remote = comp.connect(st, { label, rethrowDeath: false });
   const client = new Client(ct, new LocalSys(comp.kernel, proc), {
     label,
     schema: comp.server.schema,

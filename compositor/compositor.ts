@@ -91,6 +91,15 @@ function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
   };
 }
 
+/**
+ * `rethrowDeath` (default true): whether the compositor's own ProcessKilled propagates out
+ * of a delivery. Callers that deliver synchronously and catch it (the lab's scheduler, the
+ * WebSocket transport's handler) want it; event-driven transports must say false.
+ */
+export interface CompositorConnectOptions extends ConnectOptions {
+  rethrowDeath?: boolean;
+}
+
 export interface CompositorOptions {
   kernel?: Kernel;
   policy?: Policy | string;
@@ -111,6 +120,12 @@ export interface CompositorOptions {
    * wl_display.error no_memory. Default: no limit.
    */
   maxClientPoolBytes?: number;
+  /**
+   * Most bytes of newly committed buffers read for one client per frame (at least one
+   * buffer); the rest, and their frame callbacks, wait for the next frame
+   * (Output.maxClientReadBytesPerFrame). Default: no limit.
+   */
+  maxClientReadBytesPerFrame?: number;
 }
 
 export interface LocalClient {
@@ -177,6 +192,8 @@ export class Compositor {
         read: (b, tex, ranges) => this.readThrough(b, tex, ranges),
         invalid: (b) => this.invalidBeyondShrink(b),
       };
+    this.output.maxClientReadBytesPerFrame =
+      opts.maxClientReadBytesPerFrame ?? Number.POSITIVE_INFINITY;
     this.framebuffer = this.output.framebuffer;
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
@@ -224,11 +241,12 @@ export class Compositor {
    * handles of this kernel (a worker or in-process client): each received fd becomes an fd
    * of the compositor's process (serverFdBridge). Pass remoteFdBridge for WebSocket clients.
    */
-  connect(transport: Transport, opts: ConnectOptions = {}): ServerClient {
+  connect(transport: Transport, opts: CompositorConnectOptions = {}): ServerClient {
     if (!this.alive) throw this.death!;
-    return this.server.connect(this.guard(transport), {
-      ...opts,
-      fds: opts.fds ?? serverFdBridge(this.kernel, this.proc),
+    const { rethrowDeath = true, ...server } = opts;
+    return this.server.connect(this.guard(transport, rethrowDeath), {
+      ...server,
+      fds: server.fds ?? serverFdBridge(this.kernel, this.proc),
     });
   }
 
@@ -237,7 +255,7 @@ export class Compositor {
     const label = name ?? `client-${++this.localClients}`;
     const proc = this.kernel.spawn(label);
     const [ct, st] = createPair();
-    const remote = this.connect(st, { label });
+    const remote = this.connect(st, { label, rethrowDeath: false });
     const client = new ProtocolClient(ct, {
       schema: this.server.schema,
       fds: workerFdBridge(this.kernel, proc),
@@ -245,8 +263,13 @@ export class Compositor {
     return { client, proc, remote };
   }
 
-  /** Wraps a transport so a death during dispatch is recorded before it propagates. */
-  private guard(t: Transport): Transport {
+  /**
+   * Wraps a transport so a death during dispatch is recorded before it propagates. A
+   * transport that delivers on its own (a microtask, a MessagePort event) has no caller to
+   * propagate to: there the death is recorded and the connections closed, and nothing is
+   * thrown, since a throw from an event handler would end the Node process.
+   */
+  private guard(t: Transport, rethrowDeath: boolean): Transport {
     return {
       send: (b, f) => t.send(b, f),
       onMessage: (h) =>
@@ -255,8 +278,9 @@ export class Compositor {
           try {
             h(b, f);
           } catch (e) {
-            if (this.isOwnDeath(e)) this.die(e);
-            throw e;
+            if (!this.isOwnDeath(e)) throw e;
+            this.die(e);
+            if (rethrowDeath) throw e;
           }
         }),
       onViolation: (h) => t.onViolation(h),

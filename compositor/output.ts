@@ -130,6 +130,16 @@ export class Output {
     invalid: (b: Buffer) => boolean;
   } | null = null;
   private readEarly: { buffer: Buffer; bytes: number }[] = [];
+  /**
+   * Most bytes of newly committed buffers read for one client in one frame (at least one
+   * buffer, so every client progresses): the rest stay committed for the next frame, and
+   * their frame callbacks wait with them. One thread composites for everyone; without a
+   * bound, one client committing many large buffers makes a frame (and every other
+   * client's frame callback) as long as all its reads. Default: no bound.
+   */
+  maxClientReadBytesPerFrame = Number.POSITIVE_INFINITY;
+  /** Surfaces whose read waits for the next frame (the bound above). */
+  private readonly deferred = new Set<Surface>();
 
   constructor(
     readonly width: number,
@@ -343,9 +353,20 @@ export class Output {
     const out: FrameReads = { buffersRead: 0, bytesCopied: 0, released: [] };
     // Buffers read at their commit since the last frame (readAtCommit) count here.
     const early = this.readEarly.splice(0);
-    const late = this.surfaceList().map((s) =>
-      this.readDetached(s) ? null : this.readSurface(s, read, invalid),
-    );
+    const spent = new Map<ServerClient, number>();
+    this.deferred.clear();
+    const late = this.surfaceList().map((s) => {
+      if (this.readDetached(s)) return null;
+      const used = spent.get(s.client) ?? 0;
+      const next = s.current.dirty ? s.current.buffer : null;
+      if (used > 0 && next && used + next.span > this.maxClientReadBytesPerFrame) {
+        this.deferred.add(s);
+        return null;
+      }
+      const r = this.readSurface(s, read, invalid);
+      if (r) spent.set(s.client, used + r.bytes);
+      return r;
+    });
     for (const r of [...early, ...late]) {
       if (!r) continue;
       out.buffersRead++;
@@ -365,6 +386,7 @@ export class Output {
     if (!this.rules.readDestroyed || !b?.detached || s.client.closed) return false;
     const tex = b.texture && b.texture.length === b.span ? b.texture : new Uint8Array(b.span);
     this.rules.readDestroyed!(b, tex);
+    if (!this.surfaces.has(s)) return true; // the read ended its client (see readSurface)
     b.texture = tex;
     this.setTexture(s, tex);
     return true;
@@ -403,6 +425,10 @@ export class Output {
       bytes = 0;
       for (const [, n] of partial) bytes += n;
     } else read(b, tex);
+    // The read may have ended the client (libwayland posts invalid_fd at the end_access of
+    // a read that faulted, and the client is disconnected): its surfaces are destroyed, and
+    // a destroyed surface must not take a texture back, or the copy is held for good.
+    if (!this.surfaces.has(s)) return { buffer: b, bytes };
     // With damage tracking the texture is the surface's own (wlr_client_buffer's texture):
     // a later buffer updates it in place, so no buffer may share it.
     if (this.rules.damage !== "damage" || own) b.texture = tex;
@@ -461,7 +487,7 @@ export class Output {
       // A surface with nothing to show is not repainted, so its callbacks wait (wlroots'
       // wlr_surface_send_frame_done reaches only surfaces it renders, weston's only views
       // on an output): seen on sway 1.7, fuzz seed 100 (docs/real-compositors.md).
-      if (s.client.closed || !this.mapped(s)) continue;
+      if (s.client.closed || !this.mapped(s) || this.deferred.has(s)) continue;
       for (const cb of s.current.frames.splice(0))
         if (s.client.resource(cb)) s.client.postEvent(cb, "done", [ms]);
     }

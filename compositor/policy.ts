@@ -69,6 +69,11 @@ export interface ValidationProfile {
   createBuffer(b: BufferArgs, poolSize: number): Refusal | null;
   /** wl_shm_pool.resize against the pool's current (mapped) size. */
   resize(size: number, poolSize: number): Refusal | null;
+  /**
+   * The geometry the compositor reads, where its request cannot carry the client's: Xorg's
+   * ShmPutImage has 16-bit fields and a stride in whole pixels. Absent: the client's own.
+   */
+  drawn?(b: BufferArgs): Pick<BufferArgs, "width" | "height" | "stride">;
 }
 
 /** A pool as the compositor tracks it; the policy fills in and updates the mapping fields. */

@@ -218,13 +218,16 @@ export class ShmPools {
     if (bad && !bad.xError && !bad.drawsNothing) throw refusal(r.id, bad);
     const bpp = bytesPerPixel(format) || 4;
     const client = r.client;
+    // Xorg reads what its ShmPutImage fields carry (XORG_PROFILE.drawn)
+    const g = (!bad && this.host.policy.profile.drawn?.(b)) || b;
     const buf: Buffer = {
       ...b,
+      ...g,
       id,
       client,
       pool,
       bpp,
-      span: (height - 1) * stride + width * bpp,
+      span: (g.height - 1) * g.stride + g.width * bpp,
       name: `${client.label}#${id}`,
       alive: true,
       inert: pool.freed || bad !== null,

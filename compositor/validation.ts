@@ -214,7 +214,29 @@ const xRefuse = (xError: string, message: string): Refusal => ({
   xError,
 });
 
-/** ProcShmPutImage's checks, on the request's 16- and 32-bit fields as they go on the wire. */
+/**
+ * The ShmPutImage a wl_shm buffer becomes, as real/x11-client.ts puts it on the wire:
+ * totalWidth = stride / 4 pixels, totalHeight = srcHeight = height, srcWidth = width, each a
+ * CARD16, so only their low 16 bits reach the server (xShmPutImageReq, shmproto.h).
+ */
+function putImageFields(b: BufferArgs): {
+  totalWidth: number;
+  totalHeight: number;
+  srcWidth: number;
+} {
+  return {
+    totalWidth: Math.floor((b.stride >>> 0) / 4) & 0xffff,
+    totalHeight: b.height & 0xffff,
+    srcWidth: b.width & 0xffff,
+  };
+}
+
+/**
+ * ProcShmPutImage's checks (Xext/shm.c, xserver 21.1.7), in its order, on the fields as the
+ * server reads them: a stride of 0x40000 bytes is totalWidth 0, a height of 65536 is
+ * totalHeight 0 — truncated, not refused (measured on Xvfb 21.1.7: BadValue with the
+ * srcWidth as its value where srcWidth > the truncated totalWidth; docs/real-compositors.md).
+ */
 function xorgPutImage(b: BufferArgs, size: number): Refusal | null {
   const offset = b.offset >>> 0;
   // VERIFY_SHMPTR: "if ((offset & 3) || (offset > shmdesc->size)) ... return BadValue"
@@ -223,19 +245,18 @@ function xorgPutImage(b: BufferArgs, size: number): Refusal | null {
   // format: only XYBitmap, XYPixmap, ZPixmap; "client->errorValue = stuff->format; return BadValue"
   if (b.format !== ARGB8888 && b.format !== XRGB8888)
     return xRefuse("BadValue", `image format ${hex(b.format)}`);
-  // CARD16 fields: a wl_shm geometry wider or taller than 65535 is truncated on the wire
-  // (real/x11-wire.ts writes what the client gives). Height 65536 becomes 0: the put has
-  // nothing to check or draw. The model does not redraw other truncations; it draws nothing.
-  if (b.width > 0xffff || b.height > 0xffff || (b.stride >>> 0) / 4 > 0xffff)
-    return { code: 0, message: "geometry beyond X's 16-bit fields", drawsNothing: true };
-  const totalWidth = Math.floor((b.stride >>> 0) / 4) & 0xffff;
-  const totalHeight = b.height & 0xffff;
+  const { totalWidth, totalHeight, srcWidth } = putImageFields(b);
   const length = totalWidth * 4; // PixmapBytePad(totalWidth, 24): 32 bits per pixel
-  // "length > (shmdesc->size - stuff->offset) / stuff->totalHeight" → BadValue
+  // "if (stuff->totalHeight != 0 && length > (shmdesc->size - stuff->offset) / stuff->totalHeight)"
   if (totalHeight !== 0 && length > Math.floor((size - offset) / totalHeight))
     return xRefuse("BadValue", `${totalWidth}x${totalHeight} at ${offset} outside the segment`);
-  // "(stuff->srcX + stuff->srcWidth) > stuff->totalWidth" → BadValue (srcX is 0)
-  if ((b.width & 0xffff) > totalWidth) return xRefuse("BadValue", `srcWidth ${b.width & 0xffff}`);
+  // srcX, srcY are 0, srcHeight is totalHeight: of the four src checks only this one can fail
+  // "if ((stuff->srcX + stuff->srcWidth) > stuff->totalWidth) ... return BadValue"
+  if (srcWidth > totalWidth)
+    return xRefuse("BadValue", `srcWidth ${srcWidth} > totalWidth ${totalWidth}`);
+  // PutImage of a srcWidth x srcHeight rectangle: an empty one reads and draws nothing
+  if (srcWidth === 0 || totalHeight === 0)
+    return { code: 0, message: `an empty ${srcWidth}x${totalHeight} put`, drawsNothing: true };
   return null;
 }
 
@@ -249,6 +270,12 @@ export const XORG_PROFILE: ValidationProfile = {
   createBuffer: xorgPutImage,
   resize() {
     return null;
+  },
+  // The put reads srcWidth x srcHeight pixels, rows `length` (totalWidth * 4) bytes apart,
+  // from shmdesc->addr + offset (the PutImage fast path and doShmPutImage alike).
+  drawn(b) {
+    const f = putImageFields(b);
+    return { width: f.srcWidth, height: f.totalHeight, stride: f.totalWidth * 4 };
   },
 };
 

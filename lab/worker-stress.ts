@@ -186,7 +186,7 @@ export async function runStress(opts: StressOptions, pool?: Piscina): Promise<St
     const proc = kernel.spawn(label);
     const host = new RemoteKernelHost(kernel, proc);
     const { port1, port2 } = new MessageChannel();
-    const remote = comp.connect(new MessagePortTransport(port1), { label });
+    const remote = comp.connect(new MessagePortTransport(port1), { label, rethrowDeath: false });
     const control = new SharedArrayBuffer(4 * CTL_WORDS);
     const ctl = new Int32Array(control);
     const abort = new AbortController();

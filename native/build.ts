@@ -16,13 +16,17 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const NATIVE_DIR = HERE;
 const CACHE_DIR = join(dirname(HERE), ".cache", "native");
 const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"];
+const CXXFLAGS = ["-O2", "-std=c++17", "-Wall", "-Wextra"];
 
 export type NativeBuild =
   | { available: true; binary: string; compiler: string }
   | { available: false; reason: string };
 
-function findCompiler(): string | undefined {
-  for (const c of [process.env.CC, "cc", "gcc", "clang"]) {
+function findCompiler(cxx = false): string | undefined {
+  const names = cxx
+    ? [process.env.CXX, "c++", "g++", "clang++"]
+    : [process.env.CC, "cc", "gcc", "clang"];
+  for (const c of names) {
     if (!c) continue;
     const r = spawnSync(c, ["--version"], { stdio: "ignore" });
     if (!r.error && r.status === 0) return c;
@@ -67,25 +71,27 @@ function compile(
 const builds = new Map<string, Promise<NativeBuild>>();
 
 /**
- * Builds native/NAME.c once per process (and once per source version on disk), with
- * `extraFlags` after the common ones (host-runner.c needs -pthread).
+ * Builds native/NAME.c (or NAME.cc with `lang: "c++"`) once per process (and once per
+ * source version on disk), with `extraFlags` after the common ones (host-runner.c needs
+ * -pthread).
  */
 export function buildNative(
   name: string,
   extraFlags: readonly string[] = [],
+  lang: "c" | "c++" = "c",
 ): Promise<NativeBuild> {
   let b = builds.get(name);
   if (!b) {
-    b = build(name, [...CFLAGS, ...extraFlags]);
+    b = build(name, [...(lang === "c++" ? CXXFLAGS : CFLAGS), ...extraFlags], lang === "c++");
     builds.set(name, b);
   }
   return b;
 }
 
-async function build(name: string, flags: readonly string[]): Promise<NativeBuild> {
+async function build(name: string, flags: readonly string[], cxx: boolean): Promise<NativeBuild> {
   if (process.platform !== "linux")
     return { available: false, reason: `${name} needs Linux (this is ${process.platform})` };
-  const source = join(HERE, `${name}.c`);
+  const source = join(HERE, cxx ? `${name}.cc` : `${name}.c`);
   let src: Buffer;
   try {
     src = readFileSync(source);
@@ -103,8 +109,12 @@ async function build(name: string, flags: readonly string[]): Promise<NativeBuil
   const digest = hash.update(flags.join(" ")).update(os.arch()).digest("hex").slice(0, 16);
   const binary = join(CACHE_DIR, `${name}-${digest}`);
   if (existsSync(binary)) return { available: true, binary, compiler: "cached" };
-  const compiler = findCompiler();
-  if (!compiler) return { available: false, reason: `no C compiler (cc) found to build ${name}` };
+  const compiler = findCompiler(cxx);
+  if (!compiler)
+    return {
+      available: false,
+      reason: `no ${cxx ? "C++ compiler (c++)" : "C compiler (cc)"} found to build ${name}`,
+    };
   try {
     mkdirSync(CACHE_DIR, { recursive: true });
   } catch (e) {

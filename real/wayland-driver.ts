@@ -299,6 +299,10 @@ export class WaylandDriver implements RealDriver {
     notes.push(`${s.sent} messages sent, ${s.configures} xdg configures acked`);
     if (s.eventsDropped)
       notes.push(`${s.eventsDropped} events of interfaces shmlab does not model`);
+    if (p.transport.heldCount)
+      notes.push(
+        `${p.transport.heldCount} requests never sent: held behind a buffer attach that no configure allowed`,
+      );
     return {
       index: p.index,
       behaviour: p.behaviour,

@@ -10,7 +10,9 @@
  * (and so read) only a mapped toplevel: after wl_compositor.create_surface it sends
  * get_xdg_surface, get_toplevel and an empty commit, holds every later request until the
  * first xdg_surface.configure, acks it, then lets them go in their order ("the client must
- * ... ack_configure ... before committing a buffer", xdg-shell.xml, xdg_surface). Their
+ * ... ack_configure ... before committing a buffer", xdg-shell.xml, xdg_surface). A NULL
+ * commit that unmaps the toplevel starts that cycle again, and configures the compositor
+ * sent before it read that commit are not acked (real/xdg-configure.ts). Their
  * ids come from the client's own object map (`allocate`), since a compositor accepts only
  * the next free client id (wl_map_insert_at in wayland-util.c).
  *
@@ -32,6 +34,7 @@ import {
   type WireMessage,
   WireReader,
 } from "../protocol/wire.ts";
+import { XdgConfigureState } from "./xdg-configure.ts";
 
 export interface WireErrorEvent {
   objectId: number;
@@ -89,14 +92,20 @@ export class WireTransport extends BaseTransport {
   private xdgGlobal: { name: number; version: number } | null = null;
   private sendFailed = false;
   private wmBase = 0;
-  /** xdg_surface id -> wl_surface id, for surfaces waiting for their first configure. */
-  /** xdg_surface id -> its wl_surface, until the first configure is acked. */
-  private readonly unconfigured = new Map<number, number>();
+  /** Each toplevel's xdg-shell life cycle: which configure to ack, when buffers may go. */
+  readonly xdgState = new XdgConfigureState();
+  /** The attach each wl_surface has pending, in the order the client sent them. */
+  private readonly sentAttach = new Map<number, number>();
+  /** The wl_display.sync that follows each NULL commit, by the commit's effect. */
+  private readonly syncAfter = new WeakMap<SurfaceEffect, number>();
+  /** wl_display.sync callbacks sent after an unmapping commit -> their wl_surface. */
+  private readonly unmapSyncs = new Map<number, number>();
   /**
-   * Requests held, in order, behind an attach to a surface still waiting for its first
-   * configure; their fds are dups owned here.
+   * Requests held, in order, behind a buffer attach to a surface waiting for a configure;
+   * their fds are dups owned here.
    */
-  private held: { bytes: Uint8Array; fds: number[]; owned: number[]; attachTo?: number }[] = [];
+  private held: { bytes: Uint8Array; fds: number[]; owned: number[]; effect?: SurfaceEffect }[] =
+    [];
 
   constructor(
     private readonly proc: WlClientProcess,
@@ -110,6 +119,11 @@ export class WireTransport extends BaseTransport {
       this.stats.socketErrno = errno;
       this.closedByPeer(errno ? `socket error ${errno}` : "closed by the compositor");
     });
+  }
+
+  /** Requests still held behind a buffer attach that waits for a configure. */
+  get heldCount(): number {
+    return this.held.length;
   }
 
   get bufferedBytes(): number {
@@ -180,11 +194,15 @@ export class WireTransport extends BaseTransport {
       }
     }
     // xdg_surface: "the client must ... ack_configure ... before committing a buffer"
-    const attachTo =
-      bySchema && iface === "wl_surface" && spec?.name === "attach" && args[0] !== 0
-        ? objectId
-        : undefined;
-    this.put(out.bytes, out.fds, attachTo);
+    const effect: SurfaceEffect | undefined =
+      bySchema && iface === "wl_surface" && spec?.name === "attach"
+        ? { surface: objectId, attach: args[0] as number }
+        : bySchema && iface === "wl_surface" && spec?.name === "commit"
+          ? { surface: objectId, commit: true }
+          : undefined;
+    const sync = effect && this.syncFor(effect);
+    this.put(out.bytes, out.fds, effect);
+    if (sync !== undefined) this.request(1, "sync", [sync]);
     if (!bySchema) return;
     if (iface === "wl_registry" && spec?.name === "bind" && args[1] === "wl_compositor")
       this.bindXdg();
@@ -236,14 +254,16 @@ export class WireTransport extends BaseTransport {
     });
   }
 
-  private request(objectId: number, name: string, args: unknown[]): void {
+  /** A request of this transport's own, in order behind what is held (`now`: ahead of it). */
+  private request(objectId: number, name: string, args: unknown[], now = false): void {
     const iface = this.ifaces.get(objectId)!;
     const spec = interfaceSpec(iface)!;
     const opcode = spec.requests.findIndex((r) => r.name === name);
     const m = spec.requests[opcode];
     const out = encodeWire(objectId, opcode, m.args, args);
     this.track(m.args, args);
-    this.put(out.bytes, out.fds);
+    if (now) this.write(out.bytes, out.fds);
+    else this.put(out.bytes, out.fds);
   }
 
   private bindXdg(): void {
@@ -271,22 +291,25 @@ export class WireTransport extends BaseTransport {
     this.request(xs, "get_toplevel", [top]);
     this.request(top, "set_title", ["shmlab"]);
     this.request(surface, "commit", []);
-    this.unconfigured.set(xs, surface);
+    this.xdgState.created(xs, surface);
   }
 
-  private waitsForConfigure(surface: number | undefined): boolean {
-    if (surface === undefined) return false;
-    for (const s of this.unconfigured.values()) if (s === surface) return true;
-    return false;
+  /** A buffer attach to a surface with no acked configure since its (re)initial commit. */
+  private mustWait(effect: SurfaceEffect | undefined): boolean {
+    return (
+      effect?.attach !== undefined &&
+      effect.attach !== 0 &&
+      this.xdgState.waitsForConfigure(effect.surface)
+    );
   }
 
   /**
-   * Puts bytes on the wire now, or holds them: an attach to a surface still waiting for its
-   * first configure, and everything after it (order is kept across objects, since a later
+   * Puts bytes on the wire now, or holds them: a buffer attach to a surface waiting for a
+   * configure, and everything after it (order is kept across objects, since a later
    * request may destroy what a held one names).
    */
-  private put(bytes: Uint8Array, fds: number[], attachTo?: number): void {
-    if (this.held.length > 0 || this.waitsForConfigure(attachTo)) {
+  private put(bytes: Uint8Array, fds: number[], effect?: SurfaceEffect): void {
+    if (this.held.length > 0 || this.mustWait(effect)) {
       // libwayland-client dups an fd argument when it marshals the request
       // (wl_closure_marshal: wl_os_dupfd_cloexec), so the application may close its fd at
       // once — as scene() does right after create_pool. Held requests need the same.
@@ -295,19 +318,58 @@ export class WireTransport extends BaseTransport {
         const r = this.callHelper(OP.DUP, [fd]);
         dups.push(r && r.status >= 0 ? r.vals[0] : fd);
       }
-      this.held.push({ bytes, fds: dups, owned: dups.filter((d, i) => d !== fds[i]), attachTo });
+      this.held.push({ bytes, fds: dups, owned: dups.filter((d, i) => d !== fds[i]), effect });
       return;
     }
     this.write(bytes, fds);
+    this.written(effect);
   }
 
   /** Sends held requests from the front until one still waits for its configure. */
   private drain(): void {
-    while (this.held.length > 0 && !this.waitsForConfigure(this.held[0].attachTo)) {
+    while (this.held.length > 0 && !this.mustWait(this.held[0].effect)) {
       const h = this.held.shift()!;
       this.write(h.bytes, h.fds);
       for (const fd of h.owned) this.callHelper(OP.CLOSE, [fd]);
+      this.written(h.effect);
     }
+  }
+
+  /**
+   * Every NULL commit on a toplevel is followed by a wl_display.sync, whose `done` says the
+   * compositor has read the commit (and, if it unmapped the toplevel, forgotten the
+   * configures it had sent). It is queued here, when the client sends the commit, not when
+   * the commit leaves the hold: the callback's id must reach the compositor in the order
+   * ids were allocated, and the requests held behind it may create objects
+   * (wl_map_insert_at in wayland-util.c refuses an id past the next free one).
+   */
+  private syncFor(effect: SurfaceEffect): number | undefined {
+    if (effect.attach !== undefined) {
+      this.sentAttach.set(effect.surface, effect.attach);
+      return undefined;
+    }
+    const attach = this.sentAttach.get(effect.surface);
+    this.sentAttach.delete(effect.surface);
+    if (attach !== 0 || this.xdgState.phaseOf(effect.surface) === undefined) return undefined;
+    const cb = this.allocate("wl_callback", 1);
+    this.syncAfter.set(effect, cb);
+    return cb;
+  }
+
+  /** An attach or commit is on the wire: the toplevel's life cycle moves. */
+  private written(effect: SurfaceEffect | undefined): void {
+    if (!effect) return;
+    if (effect.attach !== undefined) this.xdgState.attached(effect.surface, effect.attach);
+    if (!effect.commit || this.xdgState.committed(effect.surface) !== "unmapped") return;
+    const cb = this.syncAfter.get(effect);
+    if (cb !== undefined) this.unmapSyncs.set(cb, effect.surface);
+  }
+
+  /** The unmapping commit was read: do the initial commit again (xdg_surface). */
+  private unmapSettled(surface: number): void {
+    this.xdgState.unmapSettled(surface);
+    this.request(surface, "commit", [], true);
+    this.stats.notes.push(`surface ${surface} unmapped by a NULL commit: initial commit redone`);
   }
 
   private callHelper(op: number, args: number[]) {
@@ -379,6 +441,11 @@ export class WireTransport extends BaseTransport {
       this.xdgGlobal = { name: m.args[0] as number, version: m.args[2] as number };
     if (iface === "wl_callback" && name === "done" && this.frameCallbacks.delete(m.objectId))
       this.stats.framesDone++;
+    const unmapped = iface === "wl_callback" && name === "done" && this.unmapSyncs.get(m.objectId);
+    if (unmapped) {
+      this.unmapSyncs.delete(m.objectId);
+      this.unmapSettled(unmapped);
+    }
     if (iface.startsWith("xdg_")) {
       this.xdgEvent(m, iface, name);
       return;
@@ -415,13 +482,17 @@ export class WireTransport extends BaseTransport {
     if (iface === "xdg_wm_base" && name === "ping") {
       this.request(m.objectId, "pong", [m.args[0]]);
     } else if (iface === "xdg_surface" && name === "configure") {
+      const serial = m.args[0] as number;
+      if (this.xdgState.configure(m.objectId, serial) === "stale") {
+        // sent before the compositor read our unmapping commit: it no longer knows it
+        this.stats.notes.push(`configure ${serial} not acked: sent before the unmap was read`);
+        return;
+      }
       this.stats.configures++;
       // the ack goes straight out, before the held attach and commit it must precede
-      const out = encodeWire(m.objectId, 4, XDG_INTERFACES.xdg_surface.requests[4].args, [
-        m.args[0],
-      ]);
+      const out = encodeWire(m.objectId, 4, XDG_INTERFACES.xdg_surface.requests[4].args, [serial]);
       this.write(out.bytes, out.fds);
-      if (this.unconfigured.delete(m.objectId)) this.drain();
+      this.drain();
     } else if (iface === "xdg_toplevel" && name === "close") {
       this.stats.notes.push("xdg_toplevel.close received");
     }
@@ -439,6 +510,14 @@ export class WireTransport extends BaseTransport {
       if (!(e instanceof WlClientError)) throw e;
     }
   }
+}
+
+/** What a request does to a surface's xdg life cycle: a wl_surface.attach or commit. */
+interface SurfaceEffect {
+  surface: number;
+  /** The attached wl_buffer id (0: a NULL attach). */
+  attach?: number;
+  commit?: true;
 }
 
 /**

@@ -4,6 +4,7 @@
  * test of `shmlab serve` (cli/soak.ts). Not part of CI: it runs for minutes (10 by
  * default), loopback only, and stops by itself. Exit 1 when the verdict fails.
  */
+import { loadavg } from "node:os";
 import { runSoak } from "../cli/soak.ts";
 
 function arg(name: string, dflt: string): string {
@@ -14,6 +15,11 @@ function arg(name: string, dflt: string): string {
 const minutes = Number(arg("minutes", "10"));
 const total = minutes * 60_000;
 const MiB = 1024 * 1024;
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(", ");
+const loadStart = load();
 const r = await runSoak({
   warmupMs: Math.round(total * 0.1),
   attackMs: Math.round(total * 0.6),
@@ -42,6 +48,18 @@ for (const [ph, v] of Object.entries(h.byPhase))
     `  ${ph.padEnd(8)} ${v.n} roundtrips: p50 ${v.p50.toFixed(1)} ms, p99 ${v.p99.toFixed(1)} ms`,
   );
 console.log(`/health requests that failed: ${r.healthFailures}`);
+console.log("server RSS over time (MiB, min / median / max of the samples):");
+for (const ph of ["warmup", "attack", "cooldown"] as const) {
+  const xs = r.rss
+    .filter((x) => x.phase === ph)
+    .map((x) => x.rss / MiB)
+    .sort((a, b) => a - b);
+  const delay = Math.max(...r.rss.filter((x) => x.phase === ph).map((x) => x.loopDelayMaxMs));
+  if (xs.length)
+    console.log(
+      `  ${ph.padEnd(8)} ${xs[0].toFixed(1)} / ${xs[Math.floor(xs.length / 2)].toFixed(1)} / ${xs[xs.length - 1].toFixed(1)} (${xs.length} samples); the server's longest event-loop delay ${delay.toFixed(0)} ms`,
+    );
+}
 console.log(`honest failures: ${h.failures.length ? h.failures.join("; ") : "0"}`);
 console.log(`starved: ${h.starved.length ? h.starved.join("; ") : "none"}`);
 console.log(`attack rounds: ${JSON.stringify(r.attacks)}`);
@@ -52,15 +70,23 @@ console.log(
   `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)})`,
 );
 console.log(
-  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB of a frame table that never shrinks); compositor deaths ${r.serverDeaths}`,
+  `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB); kernel memory held at the end ${(r.tableBytesEnd / MiB).toFixed(1)} MiB; compositor deaths ${r.serverDeaths}`,
 );
+console.log(
+  `reclaims after clients left: ${r.reclaim.runs} (kernel memory given back ${(r.reclaim.trimmedBytes / MiB).toFixed(1)} MiB, GCs ${r.reclaim.gcMs.toFixed(0)} ms in all; ${r.reclaim.how})`,
+);
+console.log(`load average (1, 5, 15 min): at the start ${loadStart}; at the end ${load()}`);
 const checks: [string, boolean][] = [
   ["0 honest failures", h.failures.length === 0],
   ["no honest client starved", h.starved.length === 0],
   ["RSS bounded after the attackers left (end <= peak)", r.rssEnd <= r.rssPeak],
-  ["kernel memory given back (frames at end <= warm-up + 64)", r.framesEnd <= r.framesStart + 64],
+  ["kernel frames given back (frames at end <= warm-up + 64)", r.framesEnd <= r.framesStart + 64],
+  ["kernel memory given back (held at the end <= 8 MiB)", r.tableBytesEnd <= 8 * MiB],
   ["RSS back within 10 % of start", r.rssRatio <= 1.1],
-  ["honest p99 under 100 ms", h.p99 < 100],
+  ...(["warmup", "attack", "cooldown"] as const).map((ph): [string, boolean] => [
+    `honest p99 under 100 ms (${ph})`,
+    h.byPhase[ph].p99 < 100,
+  ]),
 ];
 for (const [what, ok] of checks) console.log(`${ok ? "met   " : "MISSED"}  ${what}`);
 process.exitCode = checks.every(([, ok]) => ok) ? 0 : 1;

@@ -5,6 +5,14 @@
  *
  * Frame 0 is the shared zero page: never written, never freed.
  *
+ * Memory is given back. The lowest free frame is always handed out first (a min-heap), so
+ * the frames in use stay packed at the bottom; `trim()` then replaces the buffer with a
+ * smaller one holding only the frames up to the highest one still in use or quarantined
+ * (a growable SharedArrayBuffer cannot shrink, and V8 unmaps a dropped one when it is
+ * collected). Frame numbers never change: every frame below the cut keeps its number and
+ * bytes. A trim is refused while a worker thread holds the buffer (`pin`), and must be
+ * called where no `view()` is held (between syscalls: from the event loop).
+ *
  * A freed frame is not reused while a thread that might still be reading it through a stale
  * translation is inside a user access: each reading thread publishes the epoch at which its
  * access began, and a frame freed at epoch E is reused only once no access that began at or
@@ -12,10 +20,18 @@
  * freeing pages: tlb_finish_mmu frees only after the flush).
  */
 import { ErrnoError } from "./errors.ts";
+import { MinHeap } from "./min-heap.ts";
 import { PAGE_SIZE } from "./uapi.ts";
 
 export const ZERO_FRAME = 0;
 const GROW_STEP_FRAMES = 1024; // 4 MiB at a time
+/**
+ * Zeroes are copied in from here: TypedArray.prototype.fill on a SharedArrayBuffer stores
+ * byte by byte (V8 11), several times slower than set() from an ordinary buffer.
+ */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+/** A trim that would give back less than this keeps the buffer (a copy is not free). */
+const TRIM_MIN_FRAMES = 1024;
 export const MAX_READER_THREADS = 128;
 /** V8 caps a growable SharedArrayBuffer's maximum length at 4 GiB. */
 export const MAX_MEMORY_LIMIT = 4 * 1024 * 1024 * 1024;
@@ -29,11 +45,16 @@ export interface FrameStats {
   peak: number;
   allocated: number;
   freed: number;
+  /** Bytes `trim()` gave back, in all. */
+  trimmedBytes: number;
+  /** Bytes of physical memory held now. */
+  bytes: number;
 }
 
 export class FrameTable {
   readonly limitFrames: number;
-  readonly memory: SharedArrayBuffer;
+  /** Physical memory; replaced (same frames, fewer of them) by `trim()`. */
+  memory: SharedArrayBuffer;
   /** Refcount, owner, flags per frame, and the reader epochs, all shared. */
   readonly meta: SharedArrayBuffer;
   readonly refcount: Int32Array;
@@ -43,9 +64,11 @@ export class FrameTable {
   readonly epochs: Int32Array;
   private bytes: Uint8Array;
   private top = 1; // frames ever handed out (frame 0 is the zero page)
-  private free: number[] = [];
+  private free = new MinHeap();
   private quarantine: { frame: number; epoch: number }[] = [];
-  private stats = { inUse: 0, peak: 0, allocated: 0, freed: 0 };
+  private stats = { inUse: 0, peak: 0, allocated: 0, freed: 0, trimmedBytes: 0 };
+  /** Holders of `memory` outside this thread (worker channels): no trim while any. */
+  private pins = 0;
   /**
    * Called once when physical memory is exhausted, before ENOMEM: frees what reclaim can
    * (droppable pages) and returns how many frames it released.
@@ -59,9 +82,7 @@ export class FrameTable {
       );
     }
     this.limitFrames = Math.max(2, Math.floor(limitBytes / PAGE_SIZE));
-    this.memory = new SharedArrayBuffer(Math.min(GROW_STEP_FRAMES, this.limitFrames) * PAGE_SIZE, {
-      maxByteLength: this.limitFrames * PAGE_SIZE,
-    });
+    this.memory = this.newMemory(Math.min(GROW_STEP_FRAMES, this.limitFrames));
     this.bytes = new Uint8Array(this.memory);
     this.meta = new SharedArrayBuffer(4 * (3 * this.limitFrames + 1 + MAX_READER_THREADS));
     this.refcount = new Int32Array(this.meta, 0, this.limitFrames);
@@ -72,9 +93,67 @@ export class FrameTable {
     this.epochs[0] = 1;
   }
 
-  /** A view of all of physical memory (length-tracking, so it follows growth). */
+  private newMemory(frames: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(frames * PAGE_SIZE, {
+      maxByteLength: this.limitFrames * PAGE_SIZE,
+    });
+  }
+
+  /**
+   * A view of all of physical memory (length-tracking, so it follows growth). Valid until
+   * the next `trim()`: take it afresh for each access, never keep it across an event.
+   */
   view(): Uint8Array {
     return this.bytes;
+  }
+
+  /** Bytes of physical memory the table holds now (what RSS can see of it at most). */
+  get byteLength(): number {
+    return this.memory.byteLength;
+  }
+
+  /** A thread outside this one holds `memory` (a worker channel): trims wait for unpin. */
+  pin(): void {
+    this.pins++;
+  }
+
+  unpin(): void {
+    if (this.pins <= 0) throw new Error("frame table unpinned more often than pinned");
+    this.pins--;
+  }
+
+  /**
+   * Gives back the memory above the highest frame still in use or quarantined: the buffer
+   * is replaced by a smaller one with the same bytes below the cut, so frame numbers and
+   * contents are unchanged. Returns the bytes given back (0 when pinned, or when less than
+   * TRIM_MIN_FRAMES would go). Call only where no view() is held (from the event loop).
+   */
+  trim(): number {
+    if (this.pins > 0) return 0;
+    this.reclaimQuarantine();
+    let qmax = 0;
+    for (const q of this.quarantine) if (q.frame > qmax) qmax = q.frame;
+    let hi = this.top - 1;
+    while (hi > qmax && Atomics.load(this.refcount, hi) === 0) hi--;
+    const keep = Math.min(
+      this.limitFrames,
+      Math.max(GROW_STEP_FRAMES, Math.ceil((hi + 1) / GROW_STEP_FRAMES) * GROW_STEP_FRAMES),
+    );
+    const have = this.memory.byteLength / PAGE_SIZE;
+    if (have - keep < TRIM_MIN_FRAMES) return 0;
+    const next = this.newMemory(keep);
+    const bytes = new Uint8Array(next);
+    // Only frames ever handed out below the cut are copied: the rest stays untouched zero.
+    bytes.set(this.bytes.subarray(0, (hi + 1) * PAGE_SIZE));
+    // Free frames at or above the new top are forgotten; fresh ones come from `top` again,
+    // zero in the new buffer.
+    this.free.dropFrom(hi + 1);
+    this.top = hi + 1;
+    this.memory = next;
+    this.bytes = bytes;
+    const given = (have - keep) * PAGE_SIZE;
+    this.stats.trimmedBytes += given;
+    return given;
   }
 
   /** Allocates a zero-filled frame owned by `owner`, with refcount 1. ENOMEM past the limit. */
@@ -99,7 +178,7 @@ export class FrameTable {
         this.memory.grow(target);
       }
     } else {
-      this.bytes.fill(0, f * PAGE_SIZE, (f + 1) * PAGE_SIZE);
+      this.bytes.set(ZERO_PAGE, f * PAGE_SIZE);
     }
     this.refcount[f] = 1;
     this.owner[f] = owner;
@@ -161,10 +240,10 @@ export class FrameTable {
 
   zeroRange(f: number, from: number, to: number): void {
     if (f === ZERO_FRAME) return;
-    this.bytes.fill(0, f * PAGE_SIZE + from, f * PAGE_SIZE + to);
+    if (to > from) this.bytes.set(ZERO_PAGE.subarray(0, to - from), f * PAGE_SIZE + from);
   }
 
   getStats(): FrameStats {
-    return { ...this.stats, limit: this.limitFrames };
+    return { ...this.stats, limit: this.limitFrames, bytes: this.memory.byteLength };
   }
 }

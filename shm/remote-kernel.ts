@@ -167,6 +167,9 @@ export class RemoteKernelHost {
     this.root = proc;
     this.processes.set(proc.pid, proc);
     this.slot = takeSlot(kernel);
+    // The worker will hold the frames buffer: physical memory must not be swapped for a
+    // smaller one under it (FrameTable.trim) until the channel closes.
+    kernel.frames.pin();
     this.ctl = new Int32Array(this.ctlBuf);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -288,6 +291,7 @@ export class RemoteKernelHost {
     // A worker terminated in the middle of a store leaves its epoch published.
     Atomics.store(this.kernel.frames.epochs, this.slot, 0);
     slotsInUse.get(this.kernel)?.delete(this.slot);
+    this.kernel.frames.unpin();
     LIVE_HOSTS.get(this.kernel)?.delete(this);
     this.port.close();
     // Wake a worker that might still be waiting (it will find the port closed).

@@ -84,6 +84,26 @@ describe("compositor death", () => {
     expect(() => send(DISPLAY_ID, "wl_display", "sync", [5])).not.toThrow();
   });
 
+  it("an event-driven delivery (rethrowDeath: false) records the death and throws nothing", async () => {
+    // A MessagePort or microtask delivery has no caller: a throw there would end Node.
+    const comp = new Compositor({ policy: "smithay" });
+    const t = new DirectTransport();
+    const remote = comp.connect(t, { label: "port", rethrowDeath: false });
+    const schema = comp.server.schema;
+    const send = (obj: number, iface: string, req: string, args: unknown[], fds: number[] = []) =>
+      t.deliver(encodeMessage(obj, requestOpcode(schema, iface, req), args), fds);
+    send(DISPLAY_ID, "wl_display", "get_registry", [2]);
+    send(2, "wl_registry", "bind", [2, "wl_shm", 2, 3]);
+    const proc = comp.kernel.spawn("port");
+    const fd = proc.memfdCreate("p");
+    proc.ftruncate(fd, 4096);
+    send(3, "wl_shm", "create_pool", [4, 0, 4096], [comp.kernel.exportFd(proc, fd)]);
+    expect(() => send(4, "wl_shm_pool", "resize", [0])).not.toThrow();
+    expect(comp.alive).toBe(false);
+    expect(comp.death?.signal).toBe("SIGABRT");
+    expect(remote.closed).toBe(true);
+  });
+
   it("protocol/server.ts: a handler's ProcessKilled is rethrown; other failures stay contained", async () => {
     const server = new ProtocolServer();
     server.addGlobal("wl_compositor", 4);

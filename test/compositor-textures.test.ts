@@ -67,4 +67,19 @@ describe("compositor textures", () => {
     expect(other.client.error).toBeNull();
     expect(retained(comp).copies).toBe(1); // the greedy client's copies went with it
   });
+
+  it("a client ended by its own buffer's read (invalid_fd at end_access) leaves no copy behind", async () => {
+    // The read faults past the truncated end; libwayland's handler maps zeros and posts
+    // invalid_fd at end_access, which disconnects the client while the frame is reading.
+    const comp = new Compositor({ policy: "libwayland" });
+    const c = await TestClient.connect(comp);
+    const w = await c.window(64, 64);
+    c.proc.ftruncate(w.fd, 0);
+    comp.frame();
+    await settle();
+    expect(c.client.error).not.toBeNull();
+    expect(retained(comp)).toEqual({ copies: 0, bytes: 0 });
+    const counts = (comp as unknown as { output: { texUsers: Map<unknown, number> } }).output;
+    expect(counts.texUsers.size).toBe(0);
+  });
 });

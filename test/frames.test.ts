@@ -59,4 +59,75 @@ describe("physical frames", () => {
     expect(t.getStats().inUse).toBe(0);
     expect(() => t.put(f)).toThrow(/underflow/);
   });
+
+  it("hands out the lowest free frame first, so frames in use stay packed at the bottom", () => {
+    const t = new FrameTable(64 * 4096);
+    const fs = Array.from({ length: 10 }, () => t.alloc(1));
+    t.put(fs[7]);
+    t.put(fs[2]);
+    t.put(fs[5]);
+    expect([t.alloc(1), t.alloc(1), t.alloc(1)]).toEqual([fs[2], fs[5], fs[7]]);
+  });
+});
+
+describe("physical memory given back (trim)", () => {
+  const MiB = 1024 * 1024;
+  const frameBytes = (t: FrameTable, f: number) => t.view().subarray(f * 4096, (f + 1) * 4096);
+
+  it("drops the memory above the highest frame in use; numbers and bytes below stay", () => {
+    const t = new FrameTable(64 * MiB);
+    const all = Array.from({ length: 5000 }, () => t.alloc(1)); // ~20 MiB
+    expect(t.byteLength).toBeGreaterThanOrEqual(20 * MiB);
+    const kept = all.slice(0, 10);
+    kept.forEach((f, i) => {
+      frameBytes(t, f).fill(i + 1);
+    });
+    for (const f of all.slice(10)) t.put(f);
+    const given = t.trim();
+    expect(given).toBeGreaterThanOrEqual(16 * MiB);
+    expect(t.byteLength).toBe(4 * MiB);
+    expect(t.getStats().trimmedBytes).toBe(given);
+    kept.forEach((f, i) => {
+      expect(t.refs(f)).toBe(1);
+      expect(frameBytes(t, f).every((b) => b === i + 1)).toBe(true);
+    });
+    // New frames after the cut are zero, and the table grows again as needed.
+    const more = Array.from({ length: 3000 }, () => t.alloc(2));
+    expect(more.every((f) => frameBytes(t, f).every((b) => b === 0))).toBe(true);
+    expect(new Set([...kept, ...more]).size).toBe(kept.length + more.length);
+  });
+
+  it("keeps everything up to a frame still in use, however high", () => {
+    const t = new FrameTable(64 * MiB);
+    const all = Array.from({ length: 5000 }, () => t.alloc(1));
+    for (const f of all.slice(0, 4999)) t.put(f);
+    expect(t.trim()).toBe(0);
+    t.put(all[4999]);
+    expect(t.trim()).toBeGreaterThan(0);
+  });
+
+  it("respects the epoch quarantine: a frame a reader may still see is not cut away", () => {
+    const t = new FrameTable(64 * MiB);
+    const all = Array.from({ length: 5000 }, () => t.alloc(1));
+    t.epochs[1] = Atomics.load(t.epochs, 0); // a reader began
+    for (const f of all) t.put(f);
+    expect(t.trim()).toBe(0);
+    expect(t.byteLength).toBeGreaterThanOrEqual(5000 * 4096);
+    t.epochs[1] = 0; // it finished
+    expect(t.trim()).toBeGreaterThan(0);
+  });
+
+  it("never swaps the buffer while a worker holds it (pinned)", () => {
+    const t = new FrameTable(64 * MiB);
+    const all = Array.from({ length: 5000 }, () => t.alloc(1));
+    for (const f of all) t.put(f);
+    const held = t.memory;
+    t.pin();
+    expect(t.trim()).toBe(0);
+    expect(t.memory).toBe(held);
+    t.unpin();
+    expect(t.trim()).toBeGreaterThan(0);
+    expect(t.memory).not.toBe(held);
+    expect(() => t.unpin()).toThrow(/unpinned/);
+  });
 });

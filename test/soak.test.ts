@@ -19,6 +19,7 @@ describe("soak (short)", () => {
     const r = await runSoak({
       warmupMs: 1500,
       attackMs: 4000,
+      // The run waits past it for the server's reclaim (runSoak's settleMs).
       cooldownMs: 2500,
       honest: 2,
       honestIntervalMs: 100,
@@ -47,6 +48,18 @@ describe("soak (short)", () => {
       expect(refusalKinds.has(k), `${k} in ${[...refusalKinds].join(", ")}`).toBe(true);
     expect(r.framesEnd).toBeLessThanOrEqual(r.framesStart + 64);
     expect(r.rssEnd).toBeLessThanOrEqual(r.rssPeak);
+    // Memory, not time: the kernel's physical memory is back to its first 4 MiB chunk or
+    // two, and the server's RSS within a generous bound of its start (the 10 % of the
+    // issue is `npm run soak`'s figure).
+    expect(r.reclaim.runs, JSON.stringify(r.reclaim)).toBeGreaterThan(0);
+    expect(r.tableBytesEnd).toBeLessThanOrEqual(8 * 1024 * 1024);
+    console.log(
+      `short soak: RSS start ${r.rssStart}, peak ${r.rssPeak}, end ${r.rssEnd}; ${JSON.stringify(r.reclaim)}`,
+    );
+    // Without the addon (no C++ compiler) V8's young generation and glibc keep their peak:
+    // the kernel's figure above still holds, RSS is not expected back.
+    if (r.reclaim.how === "addon") expect(r.rssEnd).toBeLessThan(r.rssStart * 1.35);
+    else console.log(`short soak: RSS not checked (${r.reclaim.how})`);
   }, 120_000);
 });
 

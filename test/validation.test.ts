@@ -149,6 +149,37 @@ describe("xorg: ProcShmPutImage's checks on the wire's CARD16/CARD32 fields", ()
       drawsNothing: true,
     });
   });
+  it("fields beyond 16 bits are truncated, then checked: srcWidth > a truncated totalWidth is BadValue", () => {
+    // measured on Xvfb 21.1.7: "BadValue on ShmPutImage ... value 0x10" (the srcWidth)
+    // stride 0x40000: totalWidth 0x10000 & 0xffff = 0
+    expect(xe(buf(XORG_PROFILE, { width: 16, height: 16, stride: 0x40000 }, 1024))).toBe(
+      "BadValue",
+    );
+    // height 0x10000: totalHeight 0 skips the length check; srcWidth 16 > totalWidth 1
+    expect(xe(buf(XORG_PROFILE, { width: 16, height: 0x10000, stride: 4 }, 1024))).toBe("BadValue");
+    // the fuzz generator's strides 0x7fffffff and -4: totalWidth 0xffff, far past a small segment
+    expect(xe(buf(XORG_PROFILE, { width: 16, height: 16, stride: 0x7fffffff }, 4096))).toBe(
+      "BadValue",
+    );
+    expect(xe(buf(XORG_PROFILE, { width: 16, height: 16, stride: -4 }, 4096))).toBe("BadValue");
+  });
+  it("a truncated put that passes draws the geometry its fields carry, rows totalWidth * 4 apart", () => {
+    // stride 0x40040: totalWidth 16, length 64 fits 1024 / 16 (measured: no error on Xvfb)
+    const b = { offset: 0, width: 16, height: 16, stride: 0x40040, format: XRGB8888 };
+    expect(XORG_PROFILE.createBuffer(b, 1024)).toBeNull();
+    expect(XORG_PROFILE.drawn?.(b)).toEqual({ width: 16, height: 16, stride: 64 });
+    // a stride in bytes that is not whole pixels: the server's rows are floor(stride / 4) pixels
+    expect(XORG_PROFILE.drawn?.({ ...b, stride: 66 })).toEqual({
+      width: 16,
+      height: 16,
+      stride: 64,
+    });
+    expect(XORG_PROFILE.drawn?.({ ...b, height: 0x10010, stride: 64 })).toEqual({
+      width: 16,
+      height: 16,
+      stride: 64,
+    });
+  });
   it("ShmAttachFd carries no size and MIT-SHM has no resize: nothing to refuse", () => {
     expect(XORG_PROFILE.createPool(-1)).toBeNull();
     expect(XORG_PROFILE.resize(0, FIT)).toBeNull();

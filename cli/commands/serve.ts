@@ -25,6 +25,7 @@ interface ServeOptions {
   maxClientMemory: string;
   maxClientPools: string;
   maxClientTextures: string;
+  maxClientReadPerFrame: string;
   memory: string;
   allowOrigin: string[];
   allowHost: string[];
@@ -106,6 +107,11 @@ export function register(program: Command): void {
       "buffer copies the compositor keeps for one client",
       String(d.maxClientTextureBytes / MiB),
     )
+    .option(
+      "--max-client-read-per-frame <MiB>",
+      "bytes of one client's buffers read per frame (at least one buffer)",
+      String(d.maxClientReadBytesPerFrame / MiB),
+    )
     .option("--memory <MiB>", "the simulated kernel's physical memory", String(d.memoryLimit / MiB))
     .option("--allow-origin <origin>", "also accept this browser Origin (repeatable)", collect, [])
     .option("--allow-host <name>", "also accept this Host header name (repeatable)", collect, [])
@@ -131,6 +137,8 @@ export function register(program: Command): void {
           maxClientMemory: count("max-client-memory", opts.maxClientMemory) * MiB,
           maxClientPoolBytes: count("max-client-pools", opts.maxClientPools) * MiB,
           maxClientTextureBytes: count("max-client-textures", opts.maxClientTextures) * MiB,
+          maxClientReadBytesPerFrame:
+            count("max-client-read-per-frame", opts.maxClientReadPerFrame) * MiB,
           memoryLimit: count("memory", opts.memory) * MiB,
         },
         // A death is reported on stderr; exit status 1 says one happened.

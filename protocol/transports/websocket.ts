@@ -20,7 +20,10 @@
  *     message), an idle timeout, and a total socket cap, so sockets that never speak cannot
  *     exhaust the fds or the connection slots (issue 18 finding 4);
  *   - the handshake's Host must name this server and a browser's Origin must be loopback
- *     or allowed: a web page cannot reach the compositor by DNS rebinding or cross-origin.
+ *     or allowed: a web page cannot reach the compositor by DNS rebinding or cross-origin;
+ *   - fairness: a listener's connections are served round robin, a bounded amount of
+ *     messages per turn, and a connection with a backlog stops being read
+ *     (fair-scheduler.ts), so one flooding client cannot keep the thread from the others.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -28,55 +31,155 @@ import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { DEFAULT_LIMITS } from "../codec.ts";
 import { PROTO_ERR, protoError } from "../errors.ts";
 import { BaseTransport, encodeEnvelope, MAX_ENVELOPE_FDS } from "../transport.ts";
+import { type FairLimits, FairScheduler, type FairSource } from "./fair-scheduler.ts";
 
 /** Envelope head (fd list) plus a little slack over the largest frame the codec accepts. */
 export const DEFAULT_MAX_PAYLOAD =
   DEFAULT_LIMITS.maxSyscallFrameBytes + 1 + 4 * MAX_ENVELOPE_FDS + 4096;
 
-export class WebSocketTransport extends BaseTransport {
+/** What a connection received and has not handled yet: a message, or a text frame. */
+type Received = Uint8Array | "text";
+
+export class WebSocketTransport extends BaseTransport implements FairSource {
   readonly ws: WebSocket;
   private readonly onHandlerError?: (e: unknown) => void;
+  private readonly scheduler?: FairScheduler;
+  /** Received, waiting for this connection's turn (with a scheduler), from `head` on. */
+  private inbox: Received[] = [];
+  private head = 0;
+  private inboxBytes = 0;
+  private paused = false;
+  /** The peer closed while messages were still queued: they are handled first. */
+  private closeAfterInbox: string | undefined;
 
   /**
    * `onHandlerError` receives what the message handler threw. A server connection throws
    * only when the server's own process died inside a handler (protocol/server.ts
    * isProcessDeath); thrown from a ws listener it would end the whole Node process, so it
    * is handed over here instead. Without a callback the connection is closed.
+   *
+   * With a `scheduler` (the server's side), received messages wait for this connection's
+   * turn (fair-scheduler.ts); without one they are handled as they arrive.
    */
-  constructor(ws: WebSocket, onHandlerError?: (e: unknown) => void) {
+  constructor(ws: WebSocket, onHandlerError?: (e: unknown) => void, scheduler?: FairScheduler) {
     super();
     this.ws = ws;
     this.onHandlerError = onHandlerError;
+    this.scheduler = scheduler;
     ws.binaryType = "nodebuffer";
     ws.on("message", (data: RawData, isBinary: boolean) => {
-      if (!isBinary) {
-        this.violationHandler(
-          protoError(PROTO_ERR.BAD_ENVELOPE, "text message; frames are binary"),
-        );
+      const got: Received = !isBinary
+        ? "text"
+        : Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.isBuffer(data)
+            ? data
+            : Buffer.from(data);
+      if (!this.scheduler) {
+        this.handle(got);
         return;
       }
-      const buf = Array.isArray(data)
-        ? Buffer.concat(data)
-        : Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data);
-      try {
-        this.deliverEnvelope(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
-      } catch (e) {
-        if (this.onHandlerError) this.onHandlerError(e);
-        else this.close("handler failed");
+      if (this.closed) return;
+      this.inbox.push(got);
+      this.inboxBytes += got === "text" ? 1 : got.byteLength;
+      if (!this.paused && this.inboxBytes > this.scheduler.limits.highWaterBytes) {
+        // Stop reading: the kernel's socket buffer fills and the sender waits, not us.
+        this.paused = true;
+        ws.pause();
       }
+      this.scheduler.wake(this);
     });
     ws.on("error", () => {
       // ws closes the socket after an error (bad frame, over-size payload); 'close' follows
       // and ends the connection. Nothing may be thrown from here.
     });
-    ws.on("close", (code: number) => this.closedByPeer(`websocket closed (${code})`));
+    ws.on("close", (code: number) => {
+      const why = `websocket closed (${code})`;
+      // What the peer sent before closing is handled before its close, as a Unix socket's
+      // reader sees every byte before the end of file.
+      if (this.head < this.inbox.length && !this.closed) this.closeAfterInbox = why;
+      else this.closedByPeer(why);
+    });
+  }
+
+  /** Messages received and not handled yet (their bytes). */
+  get queuedBytes(): number {
+    return this.inboxBytes;
+  }
+
+  /** FairSource: handles up to `budgetBytes` of the queue (at least one message). */
+  turn(budgetBytes: number): boolean {
+    if (this.closed) {
+      // Closed by this side: what was still queued is dropped unread.
+      this.inbox = [];
+      this.head = 0;
+      this.inboxBytes = 0;
+      return false;
+    }
+    let used = 0;
+    while (this.head < this.inbox.length && (used === 0 || used < budgetBytes)) {
+      const got = this.inbox[this.head];
+      this.inbox[this.head++] = "text"; // let the bytes go
+      const n = got === "text" ? 1 : got.byteLength;
+      used += n;
+      this.inboxBytes -= n;
+      this.handle(got);
+    }
+    if (this.head >= this.inbox.length) {
+      this.inbox = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.inbox = this.inbox.slice(this.head);
+      this.head = 0;
+    }
+    if (this.paused && this.inboxBytes <= this.scheduler!.limits.highWaterBytes / 2) {
+      this.paused = false;
+      this.ws.resume();
+    }
+    const more = this.head < this.inbox.length;
+    if (!more && this.closeAfterInbox !== undefined) this.closedByPeer(this.closeAfterInbox);
+    return more;
+  }
+
+  private handle(got: Received): void {
+    if (this.closed) return;
+    if (got === "text") {
+      this.violationHandler(protoError(PROTO_ERR.BAD_ENVELOPE, "text message; frames are binary"));
+      return;
+    }
+    try {
+      this.deliverEnvelope(new Uint8Array(got.buffer, got.byteOffset, got.byteLength));
+    } catch (e) {
+      if (this.onHandlerError) this.onHandlerError(e);
+      else this.close("handler failed");
+    }
   }
 
   send(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
+    this.corkUntilNextTick();
     this.ws.send(encodeEnvelope(bytes, fds), { binary: true });
+  }
+
+  private corked = false;
+
+  /**
+   * Everything sent to this peer in one tick leaves in one writev (the socket is corked
+   * until the next tick, as Node's stream docs suggest), not one system call per message: a
+   * frame sends each client a release, a done and a delete_id, and those calls were a tenth
+   * of the server's time under the soak's attack.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    // ws keeps its net.Socket private; without one (a test double) nothing is corked.
+    const sock = (this.ws as unknown as { _socket?: Socket | null })._socket;
+    if (!sock) return;
+    this.corked = true;
+    sock.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      sock.uncork();
+    });
   }
 
   get bufferedBytes(): number {
@@ -147,6 +250,11 @@ export interface WebSocketListenOptions {
   allowOrigins?: readonly string[];
   /** Extra host names allowed in the Host header (loopback names and the bound host always are). */
   allowHosts?: readonly string[];
+  /**
+   * Per-connection fairness (fair-scheduler.ts): received messages are handled round robin
+   * across connections, a bounded amount per turn. `false`: handled as they arrive.
+   */
+  fairness?: Partial<FairLimits> | false;
   onConnection: (t: WebSocketTransport, remote: string) => void;
   /** What a connection's message handler threw (see WebSocketTransport). */
   onHandlerError?: (e: unknown, t: WebSocketTransport) => void;
@@ -161,6 +269,8 @@ export interface WebSocketListener {
   readonly http: Server;
   readonly port: number;
   readonly url: string;
+  /** The scheduler serving the connections' queues (undefined with `fairness: false`). */
+  readonly scheduler: FairScheduler | undefined;
   /** Sockets (upgraded or not) per remote address, right now. */
   socketsPerAddress(): ReadonlyMap<string, number>;
   close(): Promise<void>;
@@ -213,6 +323,7 @@ export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocket
   const handshakeMs = opts.handshakeTimeoutMs ?? DEFAULT_LISTEN_LIMITS.handshakeTimeoutMs;
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_LISTEN_LIMITS.idleTimeoutMs;
   const perAddress = new Map<string, number>();
+  const scheduler = opts.fairness === false ? undefined : new FairScheduler(opts.fairness);
   const refused = (who: string, why: string) => opts.onRefused?.(who, why);
   const http = createServer((req, res) => {
     // A plain HTTP request (GET /health) is not a stalled handshake: its keep-alive socket is
@@ -291,6 +402,7 @@ export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocket
         server: wss,
         http,
         port,
+        scheduler,
         url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`,
         socketsPerAddress: () => perAddress,
         close: () =>
@@ -338,6 +450,7 @@ export function listenWebSocket(opts: WebSocketListenOptions): Promise<WebSocket
       const t: WebSocketTransport = new WebSocketTransport(
         ws,
         onErr ? (e) => onErr(e, t) : undefined,
+        scheduler,
       );
       opts.onConnection(t, who);
     });
