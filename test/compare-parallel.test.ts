@@ -50,6 +50,12 @@ describe("compare over worker threads", () => {
     expect(deterministic(par)).toBe(deterministic(single));
   }, 60_000);
 
+  it("a worker that cannot start is an error, even when this thread could run every task", async () => {
+    // The worker loads behaviourFiles; this thread has its behaviours registered already.
+    const broken = { ...OPTS, behaviourFiles: ["/nonexistent/shmlab-attack.ts"] };
+    await expect(compareParallel(broken, { workers: 2 })).rejects.toThrow(/nonexistent/);
+  }, 60_000);
+
   it("keeps the single-thread path for one worker", async () => {
     const stats = { byWorkers: -1, threads: -1 };
     const par = await compareParallel(OPTS, { workers: 1, stats });
