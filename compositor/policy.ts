@@ -120,6 +120,14 @@ export interface Access {
 export interface AccessEnd {
   /** A wl_shm.error code and message to post on the wl_buffer. */
   error?: { code: number; message: string };
+  /**
+   * What to post instead when the wl_buffer's resource is already destroyed (the compositor
+   * kept the buffer: KWin's ShmClientBuffer, libwayland >= 1.24's wl_shm_buffer_ref): a
+   * wl_display.error `implementation` with this message on the buffer's client (libwayland
+   * wl_shm_buffer_end_access → wl_client_post_implementation_error). Absent: nothing is
+   * posted for a destroyed buffer.
+   */
+  destroyedError?: string;
 }
 
 /** Something a policy did to a client that is not a protocol error (Xorg freeing a segment). */

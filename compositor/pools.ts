@@ -6,6 +6,7 @@
  * buffer goes through.
  */
 import { interfaceError, PROTO_ERR, type ProtocolError, protoError } from "../protocol/errors.ts";
+import { DISPLAY_ERROR, DISPLAY_ID } from "../protocol/schema.ts";
 import type { Resource, ServerClient } from "../protocol/server.ts";
 import { onErrno } from "../shm/expected-errors.ts";
 import type { Process } from "../shm/process.ts";
@@ -324,6 +325,8 @@ export class ShmPools {
     this.unref(pool);
     if (end?.error && b.alive && !b.client.closed)
       b.client.postError(b.id, end.error.code, end.error.message);
+    else if (end?.destroyedError && !b.alive && !b.client.closed)
+      b.client.postError(DISPLAY_ID, DISPLAY_ERROR.implementation, end.destroyedError);
     return end;
   }
 }

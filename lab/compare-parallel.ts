@@ -128,8 +128,8 @@ export async function compareParallel(
     }
     const timer = setInterval(progress, 100);
     try {
-      // Every task ran here: workers that never started one have nothing to give back.
-      if (mine.length === n) return finish(mine);
+      // Every worker is waited for, even when this thread ran every task: a worker that
+      // failed (a module it could not load) is an error, never a silent fallback to here.
       const results = await Promise.all(settled);
       for (const r of results) if (!r.ok) throw r.e;
       return finish([...mine, ...results.flatMap((r) => (r.ok ? r.v : []))]);

@@ -5,6 +5,7 @@
  * Taking tasks one at a time from the counter spreads uneven runs evenly over the threads.
  */
 import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import type { Behaviour } from "../client/behaviour.ts";
 import { loadBehaviour, registerBehaviour } from "../client/behaviours/index.ts";
 import { ensureProposalVariant } from "../protocol/proposal.ts";
@@ -40,6 +41,19 @@ async function loadInThread(file: string): Promise<void> {
   registerBehaviour((m.default ?? m.behaviour) as Behaviour);
 }
 
+/**
+ * A module of the user's (a proposal's rules file) loaded in this thread: import(), or, for
+ * a .ts file that import() cannot load here (ERR_UNKNOWN_FILE_EXTENSION, as above), require.
+ */
+async function importInThread(path: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
+  }
+  return createRequire(import.meta.url)(path) as { default?: unknown };
+}
+
 /** Takes and runs tasks until none is left. */
 function drain(work: CompareWork, out: [number, RunRecord][]): void {
   for (;;) {
@@ -52,7 +66,7 @@ function drain(work: CompareWork, out: [number, RunRecord][]): void {
 
 export default async function compareWorker(work: CompareWork): Promise<[number, RunRecord][]> {
   // A proposal variant (--protocol) is registered per thread, from the files its name gives.
-  await ensureProposalVariant(work.settings.variant);
+  await ensureProposalVariant(work.settings.variant, importInThread);
   // Users' behaviour files (--behaviours ./file.ts) are registered per thread too.
   for (const f of work.settings.behaviourFiles ?? []) await loadInThread(f);
   const out: [number, RunRecord][] = [];

@@ -34,6 +34,7 @@ export function shortCell(text: string, max = 10): string {
   return text
     .replace(/^DIED SIG(\w+)/, "DIED($1)")
     .replace(/^invalid_/, "inv_")
+    .replace(/^implementation$/, "impl")
     .replace(/^Bad(\w+) \(kept\)/, "Bad$1+")
     .replace(/^zeros, no error/, "zeros")
     .replace(/^last frame kept, no error/, "kept")
@@ -106,7 +107,7 @@ export function renderMatrix(r: CompareResult, width = process.stdout.columns ||
 export function renderLegend(): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
   lines.push(
-    `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
+    `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd, impl = wl_display.implementation ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
     `  "BadValue+" = "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");

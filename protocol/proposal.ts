@@ -153,10 +153,14 @@ function checkExtends(p: ParsedInterface, b: InterfaceSpec): void {
  * default export. The variant is named after the files as given, so that the name is also
  * how to load it again (a replay command's `--variant a.xml+a.ts`, parseProposalName).
  */
-export async function loadProposal(xmlPath: string, rulesPath?: string): Promise<ProtocolVariant> {
+export async function loadProposal(
+  xmlPath: string,
+  rulesPath?: string,
+  load: ModuleLoader = importModule,
+): Promise<ProtocolVariant> {
   const text = readFileSync(xmlPath, "utf8");
   const schema = proposalSchema(text, xmlPath);
-  const rules = rulesPath ? await loadRules(rulesPath) : {};
+  const rules = rulesPath ? await loadRules(rulesPath, load) : {};
   for (const key of Object.keys(rules.hooks ?? {})) {
     const [iface, request] = key.split(".");
     if (!schema.interfaces[iface]?.requests.some((r) => r.name === request))
@@ -188,8 +192,16 @@ export function parseProposalName(name: string): { xml: string; rules?: string }
   return m ? { xml: m[1], ...(m[2] ? { rules: m[2] } : {}) } : null;
 }
 
-async function loadRules(path: string): Promise<ProposalRules> {
-  const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+/**
+ * Loads a module by path, for its exports. The default is import(); a thread without tsx's
+ * ESM loader (a piscina worker: lab/compare-worker.ts) passes one that can load .ts there.
+ */
+export type ModuleLoader = (absolutePath: string) => Promise<{ default?: unknown }>;
+
+const importModule: ModuleLoader = (path) => import(pathToFileURL(path).href);
+
+async function loadRules(path: string, load: ModuleLoader): Promise<ProposalRules> {
+  const mod = await load(resolve(path));
   const r = mod.default as ProposalRules | undefined;
   const bad = (why: string) => rulesError(path, why);
   if (!r || typeof r !== "object") throw bad("must `export default` the proposal's rules object");
@@ -214,11 +226,14 @@ function rulesError(path: string, why: string): Error {
  * registered on first use, so `--variant` and replay commands accept proposals too. Other
  * names are left to the registry (getVariant reports unknown ones).
  */
-export async function ensureProposalVariant(name: string): Promise<ProtocolVariant | null> {
+export async function ensureProposalVariant(
+  name: string,
+  load: ModuleLoader = importModule,
+): Promise<ProtocolVariant | null> {
   const files = parseProposalName(name);
   if (!files) return null;
   if (variantNames().includes(name)) return getVariant(name);
-  const v = await loadProposal(files.xml, files.rules);
+  const v = await loadProposal(files.xml, files.rules, load);
   registerVariant(v);
   return v;
 }

@@ -50,6 +50,12 @@ describe("compare over worker threads", () => {
     expect(deterministic(par)).toBe(deterministic(single));
   }, 60_000);
 
+  it("a worker that cannot start is an error, even when this thread could run every task", async () => {
+    // The worker loads behaviourFiles; this thread has its behaviours registered already.
+    const broken = { ...OPTS, behaviourFiles: ["/nonexistent/shmlab-attack.ts"] };
+    await expect(compareParallel(broken, { workers: 2 })).rejects.toThrow(/nonexistent/);
+  }, 60_000);
+
   it("keeps the single-thread path for one worker", async () => {
     const stats = { byWorkers: -1, threads: -1 };
     const par = await compareParallel(OPTS, { workers: 1, stats });
@@ -110,5 +116,45 @@ describe("a user's behaviour file in a comparison over worker threads", () => {
     expect(out.stats).toEqual({ byWorkers: 8, threads: 1 });
     expect(out.cells).toContain("libwayland/test-own-attack:invalid_fd");
     expect(out.cells).toContain("none/test-own-attack:DIED SIGBUS");
+  });
+});
+
+describe("a proposal's rules file (--protocol/--rules) in a comparison over worker threads", () => {
+  it("every worker loads the .ts rules and runs them: the same cells as one thread", () => {
+    // A real node + tsx process, as above: in a piscina worker import() of a .ts file fails
+    // (ERR_UNKNOWN_FILE_EXTENSION) and, with every run taken by this thread, went unseen.
+    const repo = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+    const ex = (f: string) => JSON.stringify(`${repo}/examples/protocols/${f}`);
+    const script = `
+      const { ensureProposalVariant, proposalName } = await import(${JSON.stringify(`${repo}/protocol/proposal.ts`)});
+      const { compare } = await import(${JSON.stringify(`${repo}/lab/compare.ts`)});
+      const { compareParallel } = await import(${JSON.stringify(`${repo}/lab/compare-parallel.ts`)});
+      const variant = proposalName(${ex("checked-pool-size.xml")}, ${ex("checked-pool-size.ts")});
+      await ensureProposalVariant(variant);
+      const opts = { policies: ["libwayland", "none", "wlroots", "kwin"],
+        behaviours: ["pool-larger-than-file", "honest-renderer"],
+        seed: 1, seeds: 1, variant, kernelFeatures: [], frames: 6, honest: 1 };
+      const cells = (r) => r.cells.map((c) => c.policy + "/" + c.behaviour + ":" + c.text);
+      const stats = { byWorkers: 0, threads: 0 };
+      const par = await compareParallel(opts, { workers: 1, mainThreadRuns: false, stats });
+      console.log(JSON.stringify({ stats, par: cells(par), one: cells(compare(opts)) }));`;
+    const p = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        cwd: repo,
+        encoding: "utf8",
+      },
+    );
+    expect(p.stderr).toBe("");
+    const out = JSON.parse(p.stdout.trim().split("\n").at(-1)!) as {
+      stats: { byWorkers: number; threads: number };
+      par: string[];
+      one: string[];
+    };
+    expect(out.stats).toEqual({ byWorkers: 8, threads: 1 });
+    expect(out.par).toEqual(out.one);
+    // The rules' create_pool hook ran in the worker: the proposal's own error.
+    expect(out.par).toContain("none/pool-larger-than-file:size_beyond_file");
   });
 });

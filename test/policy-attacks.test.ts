@@ -174,6 +174,12 @@ const A: Record<string, Expectation> = {
   },
   "render-thread-libwayland": { outcome: { dies: /^SIGBUS/ } as never, source: S.render },
   "render-thread-wlroots": { outcome: { zeros: true, connected: true }, source: S.wlr },
+  // A live wl_buffer: end_access's first branch (its destroyed-buffer branch:
+  // test/policy-libwayland-kept-buffer.test.ts).
+  "libwayland-kept-buffer": {
+    outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
+    source: S.lw,
+  },
 };
 
 /** A mapped pool, a buffer and a surface, nothing committed yet (all accepted). */

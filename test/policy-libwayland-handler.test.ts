@@ -12,7 +12,7 @@
  *            MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, 0, 0) == MAP_FAILED) { reraise_sigbus(); ...
  */
 import { describe, expect, it } from "vitest";
-import { libwayland } from "../compositor/policies/libwayland.ts";
+import { DESTROYED_BUFFER_ERROR, libwayland } from "../compositor/policies/libwayland.ts";
 import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
@@ -79,6 +79,8 @@ describe("libwayland sigbus_handler: the pool's range decides", () => {
     expect(comp.counters.sigbus).toBe(1); // one fault, at pool->data; the zeros cover both pages
     expect(policy.endAccess(a)).toEqual({
       error: { code: SHM_ERROR.invalid_fd, message: "error accessing SHM buffer" },
+      // >= 1.24 (d2a3d33): what is posted instead if the wl_buffer is already destroyed.
+      destroyedError: DESTROYED_BUFFER_ERROR,
     });
     expect(pool.addr).not.toBe(0);
   });

@@ -15,6 +15,7 @@ import { kwin } from "./kwin.ts";
 import { kwin527 } from "./kwin-5-27.ts";
 import { libwayland } from "./libwayland.ts";
 import { libwayland121 } from "./libwayland-1-21.ts";
+import { libwaylandKeptBuffer } from "./libwayland-kept-buffer.ts";
 import { mapNofault } from "./map-nofault.ts";
 import { none } from "./none.ts";
 import { libwaylandChainedHandler, libwaylandOwnHandler } from "./own-handler.ts";
@@ -58,6 +59,7 @@ registerPolicy(libwaylandOwnHandler);
 registerPolicy(libwaylandChainedHandler);
 registerPolicy(renderThreadLibwayland);
 registerPolicy(renderThreadWlroots);
+registerPolicy(libwaylandKeptBuffer);
 
 export function registerPolicy(p: Policy): void {
   if (registry.has(p.name)) throw new Error(`policy ${p.name} already registered`);

@@ -12,11 +12,12 @@
  * What 1.21 lacks does not reach the model: wl_shm is version 1 (no wl_shm.release), there
  * is no wl_shm_buffer_ref (a wl_shm_buffer dies with its wl_resource; a compositor that
  * wants the memory afterwards keeps the pool with wl_shm_buffer_ref_pool and reads it
- * outside any access, as wlroots 0.15 does), and end_access has no "already destroyed"
- * branch. Kept as its own policy so the installed version has a name and a judge.
+ * outside any access, as wlroots 0.15 does; Mir PR #2645 found begin/end_access on such a
+ * buffer crash), and end_access has no "already destroyed" branch (1.24's d2a3d33 added
+ * it: see libwayland.ts). Kept as its own policy so the installed version has a name and a judge.
  */
 import type { Policy } from "../policy.ts";
-import { libwayland } from "./libwayland.ts";
+import { createLibwayland, libwayland } from "./libwayland.ts";
 
 export const libwayland121: Policy = {
   ...libwayland,
@@ -27,4 +28,7 @@ export const libwayland121: Policy = {
   // Held against weston and sway through weston-10 and wlroots-0.15, which add what those
   // compositors do around it.
   follows: [],
+  // 1.21.0's wl_shm_buffer_end_access has only `wl_resource_post_error(buffer->resource,
+  // WL_SHM_ERROR_INVALID_FD, ...)`: no destroyed-resource branch (added by d2a3d33, 1.24).
+  create: (proc, env) => createLibwayland(proc, env, { destroyedError: false }),
 };
