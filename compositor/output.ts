@@ -472,7 +472,15 @@ export class Output {
       const x1 = Math.min(b.width, r.x + r.width);
       const y1 = Math.min(b.height, r.y + r.height);
       if (x1 <= x0 || y1 <= y0) continue;
-      for (let y = y0; y < y1; y++) out.push([y * b.stride + x0 * b.bpp, (x1 - x0) * b.bpp]);
+      for (let y = y0; y < y1; y++) {
+        const off = y * b.stride + x0 * b.bpp;
+        const n = (x1 - x0) * b.bpp;
+        // Rows as wide as the stride follow each other in memory: one upload reads them as
+        // one run, as a texture upload of the whole rectangle does.
+        const last = out[out.length - 1];
+        if (last && last[0] + last[1] === off) last[1] += n;
+        else out.push([off, n]);
+      }
     }
     return out;
   }

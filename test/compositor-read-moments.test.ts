@@ -136,6 +136,28 @@ describe("damage-only uploads (wlroots wlr_client_buffer_apply_damage)", () => {
     return t;
   }
 
+  it("rows as wide as the stride are one upload: one range read, not one per row", async () => {
+    const base = getPolicy("wlroots");
+    const ranges: number[] = [];
+    const counting: Policy = {
+      ...base,
+      create(proc, env) {
+        const inst = base.create(proc, env);
+        const readRange = inst.readRange!.bind(inst);
+        return {
+          ...inst,
+          readRange: (a, tex, off, n) => {
+            ranges.push(n);
+            readRange(a, tex, off, n);
+          },
+        } as typeof inst;
+      },
+    };
+    await partial(counting, 4);
+    // Four whole rows of a W*4-byte stride: contiguous, so one read of 4 rows.
+    expect(ranges).toEqual([4 * W * 4]);
+  });
+
   it("a truncation outside the damaged rows is never read", async () => {
     const { comp } = await partial("wlroots", 4);
     expect(comp.stats().sigbus).toBe(0);
