@@ -28,8 +28,11 @@ export const weston10: Policy = {
   // single-buffered client waits for a release that never comes.
   releaseOnReplace: true,
   // repaint_region composites the surface's pixman image, made from the client's memory,
-  // at every repaint: the buffer is read again each time, bracketed.
-  reads: { at: "repaint" },
+  // at every repaint, bracketed, but only over the repaint region: the output damage,
+  // which a commit makes from its wl_surface.damage. A truncation outside the damage is
+  // read only if a full repaint comes after it: on the real weston 10, truncate-outside-
+  // damage gives invalid_fd or no effect from run to run (conformance, 2026-11-24).
+  reads: { at: "repaint", damage: "damage" },
   follows: [
     {
       compositor: "weston",
