@@ -7,25 +7,19 @@
  */
 import { describe, expect, it } from "vitest";
 import { copyPread } from "../compositor/policies/copy-pread.ts";
-import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { BufferView, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { PG } from "./helpers.ts";
-
-const env: PolicyEnv = {
-  panic: (reason) => {
-    throw new Error(`panic: ${reason}`);
-  },
-  onBlocked: () => {},
-};
+import { panickingEnv } from "./policy-helpers.ts";
 
 function setup(opts: { pipe?: boolean } = {}) {
   const k = new Kernel();
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
-  const policy = copyPread.create(comp, env);
+  const policy = copyPread.create(comp, panickingEnv);
   const cfd = opts.pipe ? client.pipe()[0] : client.memfdCreate("pool", 0);
   if (!opts.pipe) {
     client.ftruncate(cfd, PG);

@@ -17,22 +17,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { kwin } from "../compositor/policies/kwin.ts";
-import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { BufferView, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
-import { ErrnoError, ProcessKilled } from "../shm/errors.ts";
+import { ErrnoError } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-
-const env: PolicyEnv = {
-  panic: (reason) => {
-    throw new Error(`panic: ${reason}`);
-  },
-  onBlocked: () => {},
-};
+import { handlerOf, killedBy, panickingEnv } from "./policy-helpers.ts";
 
 interface PoolSpec {
   /** The file's size (the pool is always one page). */
@@ -44,7 +38,7 @@ function setup(specs: PoolSpec[] = [{}]) {
   const k = new Kernel();
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
-  const policy = kwin.create(comp, env);
+  const policy = kwin.create(comp, panickingEnv);
   const pools = specs.map((spec, i) => {
     const cfd = client.memfdCreate(`pool${i}`, 2 /* MFD_ALLOW_SEALING */);
     client.ftruncate(cfd, spec.fileSize ?? PG);
@@ -73,22 +67,6 @@ function setup(specs: PoolSpec[] = [{}]) {
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools };
-}
-
-function handlerOf(comp: Process) {
-  const h = comp.signals.action("SIGBUS").handler;
-  if (typeof h !== "function") throw new Error("no SIGBUS handler installed");
-  return h;
-}
-
-function killedBy(fn: () => void): ProcessKilled | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (e instanceof ProcessKilled) return e;
-    throw e;
-  }
 }
 
 /** Whether a VMA covers addr in comp (munmap removed it or not). */
@@ -221,7 +199,7 @@ describe("KWin shm_create_pool and the damage upload", () => {
     const k = new Kernel();
     const comp = k.spawn("compositor");
     const client = k.spawn("client");
-    const policy = kwin.create(comp, env);
+    const policy = kwin.create(comp, panickingEnv);
     const [r] = client.pipe();
     const pool: ShmPool = {
       name: "c#1",

@@ -17,9 +17,9 @@ import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
-import type { Process } from "../shm/process.ts";
 import { SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
+import { handlerOf } from "./policy-helpers.ts";
 
 /** A compositor process with libwayland's policy and one 2-page pool of 0x5a bytes. */
 function setup(opts: { seals?: number } = {}) {
@@ -61,12 +61,6 @@ function setup(opts: { seals?: number } = {}) {
 }
 
 /** The handler libwayland installed (sigaction on the first begin_access). */
-function handlerOf(comp: Process) {
-  const h = comp.signals.action("SIGBUS").handler;
-  if (typeof h !== "function") throw new Error("no SIGBUS handler installed");
-  return h;
-}
-
 describe("libwayland sigbus_handler: the pool's range decides", () => {
   it("a fault on the pool's first byte maps zeros over the whole pool and reports invalid_fd at end_access", () => {
     const { comp, client, cfd, policy, pool, buffer } = setup();

@@ -8,25 +8,19 @@
 import { describe, expect, it } from "vitest";
 import { mapNofault } from "../compositor/policies/map-nofault.ts";
 import { zeroBeyondEof } from "../compositor/policies/zero-beyond-eof.ts";
-import type { BufferView, Policy, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { BufferView, Policy, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { PG } from "./helpers.ts";
-
-const env: PolicyEnv = {
-  panic: (reason) => {
-    throw new Error(`panic: ${reason}`);
-  },
-  onBlocked: () => {},
-};
+import { panickingEnv } from "./policy-helpers.ts";
 
 function setup(p: Policy, opts: { pipe?: boolean } = {}) {
   const k = new Kernel({ features: ["map-nofault", "zero-beyond-eof"] });
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
-  const policy = p.create(comp, env);
+  const policy = p.create(comp, panickingEnv);
   const cfd = opts.pipe ? client.pipe()[0] : client.memfdCreate("pool", 0);
   if (!opts.pipe) {
     client.ftruncate(cfd, 2 * PG);

@@ -7,26 +7,20 @@
  */
 import { describe, expect, it } from "vitest";
 import { sealsRequired } from "../compositor/policies/seals-required.ts";
-import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { BufferView, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-
-const env: PolicyEnv = {
-  panic: (reason) => {
-    throw new Error(`panic: ${reason}`);
-  },
-  onBlocked: () => {},
-};
+import { panickingEnv } from "./policy-helpers.ts";
 
 function setup(opts: { seals?: number; fileSize?: number; pipe?: boolean } = {}) {
   const k = new Kernel();
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
-  const policy = sealsRequired.create(comp, env);
+  const policy = sealsRequired.create(comp, panickingEnv);
   let cfd: number;
   if (opts.pipe) cfd = client.pipe()[0];
   else {

@@ -21,8 +21,8 @@ import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { ErrnoError } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
-import type { Process } from "../shm/process.ts";
 import { PG } from "./helpers.ts";
+import { handlerOf } from "./policy-helpers.ts";
 
 function setup(n = 1, thread?: () => string) {
   const k = new Kernel();
@@ -65,12 +65,6 @@ function setup(n = 1, thread?: () => string) {
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools, panics };
-}
-
-function handlerOf(comp: Process) {
-  const h = comp.signals.action("SIGBUS").handler;
-  if (typeof h !== "function") throw new Error("no SIGBUS handler installed");
-  return h;
 }
 
 const bus = (addr: number) => ({ signo: "SIGBUS" as const, code: "BUS_ADRERR" as const, addr });

@@ -16,26 +16,20 @@
  */
 import { describe, expect, it } from "vitest";
 import { wlroots } from "../compositor/policies/wlroots.ts";
-import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { BufferView, ShmPool } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { ErrnoError, ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { PG } from "./helpers.ts";
-
-const env: PolicyEnv = {
-  panic: (reason) => {
-    throw new Error(`panic: ${reason}`);
-  },
-  onBlocked: () => {},
-};
+import { handlerOf, killedBy, panickingEnv } from "./policy-helpers.ts";
 
 /** A compositor with wlroots' policy and `n` one-page pools of 0x5a bytes. */
 function setup(n = 1) {
   const k = new Kernel();
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
-  const policy = wlroots.create(comp, env);
+  const policy = wlroots.create(comp, panickingEnv);
   const pools = Array.from({ length: n }, (_, i) => {
     const cfd = client.memfdCreate(`pool${i}`, 0);
     client.ftruncate(cfd, PG);
@@ -63,22 +57,6 @@ function setup(n = 1) {
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools };
-}
-
-function handlerOf(comp: Process) {
-  const h = comp.signals.action("SIGBUS").handler;
-  if (typeof h !== "function") throw new Error("no SIGBUS handler installed");
-  return h;
-}
-
-function killedBy(fn: () => void): ProcessKilled | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (e instanceof ProcessKilled) return e;
-    throw e;
-  }
 }
 
 /** Whether a VMA covers addr in comp (munmap removed it or not). */

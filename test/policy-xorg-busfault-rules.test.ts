@@ -17,8 +17,8 @@ import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { Kernel } from "../shm/kernel.ts";
-import type { Process } from "../shm/process.ts";
 import { PG } from "./helpers.ts";
+import { handlerOf } from "./policy-helpers.ts";
 
 const FATAL = "FatalError: Caught signal 7 (Bus error). Server aborting";
 
@@ -62,11 +62,6 @@ function setup(n = 1, fileSize = PG) {
   return { comp, client, policy, pools, panics };
 }
 
-function handlerOf(comp: Process) {
-  const h = comp.signals.action("SIGBUS").handler;
-  if (typeof h !== "function") throw new Error("no SIGBUS handler installed");
-  return h;
-}
 const bus = (addr: number) => ({ signo: "SIGBUS" as const, code: "BUS_ADRERR" as const, addr });
 
 describe("Xorg ProcShmAttachFd", () => {
