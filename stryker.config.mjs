@@ -86,5 +86,6 @@ export default {
     "test/policy-seals-required-rules.test.ts",
     "test/policy-proposals-mapping-rules.test.ts",
     "test/policy-copy-pread-rules.test.ts",
+    "test/page-fault-rules.test.ts",
   ],
 };

@@ -7,7 +7,7 @@ import { MMAP_MIN, TASK_SIZE } from "../address-space.ts";
 import { errno } from "../errors.ts";
 import { resolveFault, zapRange } from "../fault.ts";
 import { type OpenFile, ShmemFile } from "../file.ts";
-import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
+import { FRAME_ANON_EXCLUSIVE, ZERO_FRAME } from "../frames.ts";
 import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
 import { evictIfUnused, punchHole } from "../truncate.ts";
@@ -437,9 +437,11 @@ function applyProt(p: Process, start: number, end: number, prot: number): void {
   const pieces = p.mm.isolate(start, end, splitGuard(p, "mprotect"));
   for (const v of pieces) {
     v.prot = prot;
-    // Removing write access write-protects every entry; adding it leaves them to fault.
+    // Removing write access write-protects every entry.
     if (!(prot & PROT.PROT_WRITE)) {
       v.forEachPresent(0, v.pages, (i, pte) => v.setPte(i, pte & ~PTE_WRITE));
+    } else {
+      grantWrite(p, v);
     }
     // PROT_NONE keeps the entries (change_protection makes them inaccessible; the pages,
     // private copies included, survive): access is refused by the VMA's protection.
@@ -447,6 +449,29 @@ function applyProt(p: Process, start: number, end: number, prot: number): void {
   // mprotect_fixup merges the changed pieces with compatible neighbours.
   for (const v of pieces) if (p.mm.has(v)) mergeNeighbours(p, v);
   p.mm.generation++;
+}
+
+/**
+ * Adding write access makes present entries writable where the write fault would only have
+ * upgraded them (mm/mprotect.c change_pte_range). A shared shmem mapping wants no write
+ * notification (vma_wants_writenotify: no page_mkwrite, no dirty accounting), so its
+ * vm_page_prot is writable and pte_modify applies it to every entry. A private one gets
+ * MM_CP_TRY_CHANGE_WRITABLE (6.0+): can_change_pte_writable "can only special-case on
+ * exclusive anonymous pages"; the zero page, page-cache pages and shared COW pages keep
+ * faulting. Before 6.0 (kernel feature `gup-pre-5.19` models 5.9-5.18) private entries
+ * stayed read-only. The zero-page-beyond-EOF proposal's entries are never writable.
+ */
+function grantWrite(p: Process, v: Vma): void {
+  const k = p.kernel;
+  if (!v.flags.shared && k.features.has("gup-pre-5.19")) return;
+  v.forEachPresent(0, v.pages, (i, pte) => {
+    const frame = pteFrame(pte);
+    if (pte & PTE_WRITE || frame === ZERO_FRAME) return;
+    if (!v.flags.shared && !(pte & PTE_ANON && k.frames.flags[frame] & FRAME_ANON_EXCLUSIVE)) {
+      return;
+    }
+    v.setPte(i, pte | PTE_WRITE);
+  });
 }
 
 /** mm/madvise.c do_madvise. */
