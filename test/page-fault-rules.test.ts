@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { deviceBuffer, mapDeviceBuffer, readDeviceBuffer } from "../shm/device.ts";
-import type { SigInfo } from "../shm/errors.ts";
+import { Deadlock, type SigInfo } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
-import { MAP, PROT } from "../shm/uapi.ts";
+import { MAP, PROT, UFFD } from "../shm/uapi.ts";
 import { PG, RW, setup, sharedPool } from "./helpers.ts";
 
 const ANON = MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS;
@@ -186,5 +186,35 @@ describe("copy-on-write reuse", () => {
     a.fill(m, 1, 3);
     expect(k.frames.getStats().allocated).toBe(allocated + 1);
     expect(c.load(m, 1)[0]).toBe(2);
+  });
+});
+
+describe("userfaultfd on anonymous memory", () => {
+  it("a missing fault at an unaligned address is reported at its page's start, and one fault maps the page", () => {
+    // handle_userfault: "msg.arg.pagefault.address = ... address & PAGE_MASK" without
+    // UFFD_FEATURE_EXACT_ADDRESS.
+    let resolve = () => {};
+    const k = new Kernel({
+      scheduler: {
+        point() {},
+        block(_p, until) {
+          if (!until()) resolve();
+          if (!until()) throw new Deadlock("not resolved");
+        },
+      },
+    });
+    const a = k.spawn("a");
+    const m = a.mmap(0, 3 * PG, RW, ANON);
+    const u = a.userfaultfd();
+    a.uffdioApi(u);
+    a.uffdioRegister(u, m, 3 * PG, UFFD.UFFDIO_REGISTER_MODE_MISSING);
+    const seen: number[] = [];
+    resolve = () => {
+      const e = a.uffdRead(u);
+      seen.push(e.address);
+      a.uffdioCopy(u, e.address, new Uint8Array(PG).fill(0x42));
+    };
+    expect(a.load(m + 2 * PG + 123, 1)[0]).toBe(0x42);
+    expect(seen).toEqual([m + 2 * PG]);
   });
 });
