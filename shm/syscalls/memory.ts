@@ -371,8 +371,10 @@ export function mremap(
     if (newLen < oldLen) unmapRange(p, addr + newLen, addr + oldLen, "mremap");
     return addr;
   }
-  // Grow: in place when the VMA ends here and the space after it is free.
-  if (addr + oldLen === vma.end && p.mm.mayGrowInto(vma.end, addr + newLen + PAGE_SIZE)) {
+  // Grow: in place when the VMA ends here and the space after it is free, up to the very
+  // start of the next VMA (vma_expandable: "if (find_vma_intersection(vma->vm_mm,
+  // vma->vm_end, end)) return 0;" with end = vm_end + delta, exclusive).
+  if (addr + oldLen === vma.end && p.mm.mayGrowInto(vma.end, addr + newLen)) {
     const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
     piece.resize(addr + newLen);
     p.mm.resized(piece);
