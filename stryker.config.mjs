@@ -87,5 +87,6 @@ export default {
     "test/policy-proposals-mapping-rules.test.ts",
     "test/policy-copy-pread-rules.test.ts",
     "test/page-fault-rules.test.ts",
+    "test/memory-syscall-rules.test.ts",
   ],
 };

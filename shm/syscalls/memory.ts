@@ -43,6 +43,8 @@ const LEGACY_MAP_MASK =
   0x40000 |
   (0x3f << 26);
 const PROT_ALL = PROT.PROT_READ | PROT.PROT_WRITE | PROT.PROT_EXEC;
+/** asm-generic/mman-common.h PROT_SEM: accepted by mprotect (arch_validate_prot), no effect. */
+const PROT_SEM = 0x8;
 /** include/uapi/asm-generic/mman-common.h: reclaim these pages now (5.4+). */
 export const MADV_PAGEOUT = MADV.MADV_PAGEOUT;
 
@@ -203,7 +205,9 @@ export function mmap(
   const anonymous = (flags & MAP.MAP_ANONYMOUS) !== 0;
   const f: OpenFile | undefined = anonymous ? undefined : p.fds.get(fd, "mmap");
   if (!length) errno("EINVAL", "mmap", "zero length");
-  if (prot & ~PROT_ALL) errno("EINVAL", "mmap", "unknown prot bits");
+  // do_mmap validates no prot bit: calc_vm_prot_bits keeps read, write and exec, the rest
+  // is ignored (mmap(PROT_SEM or 0x10) succeeds on the host: scenarios/mmap-errors).
+  prot &= PROT_ALL;
   const len = pageAlign(length);
   if (len > TASK_SIZE) errno("ENOMEM", "mmap");
   const pgoff = offset / PAGE_SIZE;
@@ -350,27 +354,46 @@ export function mremap(
   if (flags & ~(MREMAP.MREMAP_MAYMOVE | MREMAP.MREMAP_FIXED | MREMAP.MREMAP_DONTUNMAP)) {
     errno("EINVAL", "mremap");
   }
-  if (flags & MREMAP.MREMAP_FIXED && !(flags & MREMAP.MREMAP_MAYMOVE)) errno("EINVAL", "mremap");
   if (flags & MREMAP.MREMAP_DONTUNMAP) errno("EINVAL", "mremap", "MREMAP_DONTUNMAP not modelled");
+  // check_mremap_params, in its order.
   if (!aligned(addr)) errno("EINVAL", "mremap", "unaligned");
   const oldLen = pageAlign(oldLength);
   const newLen = pageAlign(newLength);
   if (!newLen) errno("EINVAL", "mremap", "zero new length");
+  const fixed = (flags & MREMAP.MREMAP_FIXED) !== 0;
+  if (fixed && !aligned(newAddr)) errno("EINVAL", "mremap", "unaligned new address");
+  if (fixed && !(flags & MREMAP.MREMAP_MAYMOVE)) errno("EINVAL", "mremap");
   const vma = p.mm.find(addr);
   if (!vma) errno("EFAULT", "mremap", "no mapping");
   if (oldLen === 0) errno("EINVAL", "mremap", "duplicating a mapping (old_len 0) is not modelled");
-  if (oldLen > vma.end - addr) errno("EFAULT", "mremap", "range spans mappings");
-  if (flags & MREMAP.MREMAP_FIXED) {
-    if (!aligned(newAddr)) errno("EINVAL", "mremap");
+  if (fixed) {
+    // mremap_to: "Is the new length or address silly?", then vrm_overlaps.
+    if (newLen > TASK_SIZE || newAddr > TASK_SIZE - newLen) errno("EINVAL", "mremap");
+    if (addr + oldLen > newAddr && newAddr + newLen > addr) {
+      errno("EINVAL", "mremap", "old and new ranges overlap");
+    }
     unmapRange(p, newAddr, newAddr + newLen, "mremap");
+    // The target may have been part of the source's VMA: look it up again.
+    const src = p.mm.find(addr);
+    if (!src) errno("EFAULT", "mremap", "no mapping");
+    // A shrink is done first (shrink_vma), then the rest moves as a same-size move.
+    let moveLen = oldLen;
+    if (newLen < oldLen) {
+      unmapRange(p, addr + newLen, addr + oldLen, "mremap");
+      moveLen = newLen;
+    }
+    remapIsValid(src, addr, moveLen, newLen);
     moveRoom(p);
-    const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
+    const [piece] = p.mm.isolate(addr, addr + moveLen, splitGuard(p, "mremap"));
     return move(p, piece, newAddr, newLen);
   }
+  // mremap_at: resizing to the same size and shrinking check nothing more (remap_is_valid is
+  // for growth and moves: old_len may run past the VMA here, as on the host).
   if (newLen <= oldLen) {
     if (newLen < oldLen) unmapRange(p, addr + newLen, addr + oldLen, "mremap");
     return addr;
   }
+  remapIsValid(vma, addr, oldLen, newLen);
   // Grow: in place when the VMA ends here and the space after it is free, up to the very
   // start of the next VMA (vma_expandable: "if (find_vma_intersection(vma->vm_mm,
   // vma->vm_end, end)) return 0;" with end = vm_end + delta, exclusive).
@@ -389,6 +412,15 @@ export function mremap(
 }
 
 /**
+ * mm/mremap.c remap_is_valid, for a growth or a move: "We can't remap across vm area
+ * boundaries" (EFAULT), and a VM_PFNMAP (or VM_DONTEXPAND) mapping never changes size.
+ */
+function remapIsValid(vma: Vma, addr: number, oldLen: number, newLen: number): void {
+  if (oldLen > vma.end - addr) errno("EFAULT", "mremap", "range spans mappings");
+  if (newLen !== oldLen && vma.flags.pfnmap) errno("EFAULT", "mremap", "VM_PFNMAP");
+}
+
+/**
  * mm/mremap.c: a move may split the source and the destination and unmap the old range: "We'd
  * prefer to avoid failure later on in do_munmap: which may split one vma into three before
  * unmapping. if (mm->map_count >= sysctl_max_map_count - 3) return -ENOMEM;"
@@ -397,14 +429,13 @@ function moveRoom(p: Process): void {
   if (p.mm.size >= p.kernel.maxMapCount - 3) errno("ENOMEM", "mremap", "vm.max_map_count");
 }
 
-/** move_vma: the entries travel with the VMA (move_page_tables). */
+/**
+ * move_vma: the entries travel with the VMA (move_page_tables). Never a shrink: mremap has
+ * done that in place first, so the VMA keeps or grows its length.
+ */
 function move(p: Process, v: Vma, dest: number, newLen: number): number {
   p.mm.remove(v);
-  const oldLen = v.end - v.start;
   v.relocate(dest);
-  if (newLen < oldLen) {
-    zapRange(p.kernel, v, newLen / PAGE_SIZE, oldLen / PAGE_SIZE);
-  }
   v.resize(dest + newLen);
   p.mm.insert(v);
   p.kernel.emit(p.pid, "mremap", { addr: dest, length: newLen });
@@ -416,7 +447,10 @@ export function mprotect(p: Process, addr: number, length: number, prot: number)
   p.enter("mprotect");
   if (!aligned(addr)) errno("EINVAL", "mprotect");
   if (!length) return;
-  if (prot & ~PROT_ALL) errno("EINVAL", "mprotect");
+  // arch_validate_prot (generic, x86): "(prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC |
+  // PROT_SEM)) == 0"; PROT_SEM then has no effect on the VMA.
+  if (prot & ~(PROT_ALL | PROT_SEM)) errno("EINVAL", "mprotect");
+  prot &= PROT_ALL;
   const end = addr + pageAlign(length);
   if (!p.mm.find(addr)) errno("ENOMEM", "mprotect");
   let at = addr;

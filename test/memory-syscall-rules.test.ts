@@ -1,0 +1,84 @@
+/**
+ * The memory syscalls' rules that need model-only state to show (device mappings, a small
+ * vm.max_map_count): what a call refuses, and what it leaves behind when it does.
+ */
+import { describe, expect, it } from "vitest";
+import { deviceBuffer, mapDeviceBuffer } from "../shm/device.ts";
+import { ProcessKilled } from "../shm/errors.ts";
+import { MAP, MREMAP, PROT } from "../shm/uapi.ts";
+import { errnoOf, PG, RW, setup } from "./helpers.ts";
+
+const ANON = MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS;
+
+describe("vm.max_map_count (a small sysctl: the rules of the 65,530 test in address-space)", () => {
+  it("mmap, munmap and mprotect at the limit, as on the host", () => {
+    // Alternating protections keep neighbours from merging: one VMA per mmap.
+    const { a } = setup({ maxMapCount: 16 });
+    const v: number[] = [];
+    for (;;) {
+      const prot = v.length % 2 ? PROT.PROT_READ : PROT.PROT_NONE;
+      const r = errnoOf(() => v.push(a.mmap(0, 3 * PG, prot, ANON)));
+      if (r !== "ok") {
+        expect(r).toBe("ENOMEM");
+        break;
+      }
+    }
+    // do_mmap: "if (mm->map_count > sysctl_max_map_count) return -ENOMEM": one more is made.
+    expect(a.mm.size).toBe(17);
+    const last = v[v.length - 1];
+    const b = v[v.length - 3];
+    const c = v[v.length - 5];
+    // An unmap or mprotect that splits one VMA into three would go over: refused.
+    expect(errnoOf(() => a.munmap(last + PG, PG))).toBe("ENOMEM");
+    expect(errnoOf(() => a.mprotect(last + PG, PG, RW))).toBe("ENOMEM");
+    // Trimming an end makes no VMA more (vms_gather_munmap_vmas lets the count go above).
+    a.munmap(last + 2 * PG, PG);
+    a.munmap(b, PG);
+    expect(a.mm.size).toBe(17);
+    a.munmap(v[0], 3 * PG);
+    expect(a.mm.size).toBe(16);
+    expect(errnoOf(() => a.munmap(c + PG, PG))).toBe("ENOMEM");
+    expect(errnoOf(() => a.mprotect(c + PG, PG, RW))).toBe("ENOMEM");
+    a.munmap(v[2], 3 * PG);
+    expect(a.mm.size).toBe(15);
+    // Two splits needed: the first is made (split_vma checks before each), the second refused.
+    expect(errnoOf(() => a.mprotect(c + PG, PG, RW))).toBe("ENOMEM");
+    expect(a.mm.size).toBe(16);
+    a.munmap(c + PG, PG);
+    expect(a.mm.size).toBe(16);
+    a.mmap(0, PG, PROT.PROT_READ, ANON);
+    expect(a.mm.size).toBe(17);
+    expect(errnoOf(() => a.mmap(0, PG, PROT.PROT_NONE, ANON))).toBe("ENOMEM");
+  });
+
+  it("mremap refuses a move that could leave the map count over the limit (prep_move_vma: map_count >= max - 3)", () => {
+    const { a } = setup({ maxMapCount: 8 });
+    const v: number[] = [];
+    for (let i = 0; i < 5; i++) v.push(a.mmap(0, 2 * PG, i % 2 ? PROT.PROT_READ : RW, ANON));
+    expect(a.mm.size).toBe(5);
+    expect(errnoOf(() => a.mremap(v[0], 2 * PG, 8 * PG, MREMAP.MREMAP_MAYMOVE))).toBe("ENOMEM");
+    a.munmap(v[4], 2 * PG);
+    const n = a.mremap(v[0], 2 * PG, 8 * PG, MREMAP.MREMAP_MAYMOVE);
+    expect(a.mm.size).toBe(4);
+    expect(a.load(n + 7 * PG, 1)[0]).toBe(0);
+  });
+});
+
+describe("mremap of device memory (remap_is_valid: VM_PFNMAP never changes size)", () => {
+  it("growing is EFAULT, in place or moving; a same-size move and a shrink are allowed", () => {
+    const { k, a } = setup();
+    const dev = deviceBuffer(k, "vram", 4 * PG, 3);
+    const m = mapDeviceBuffer(a, dev, 2 * PG, RW, MAP.MAP_SHARED);
+    expect(errnoOf(() => a.mremap(m, 2 * PG, 3 * PG, 0))).toBe("EFAULT");
+    expect(errnoOf(() => a.mremap(m, 2 * PG, 3 * PG, MREMAP.MREMAP_MAYMOVE))).toBe("EFAULT");
+    const target = a.mmap(0, 4 * PG, PROT.PROT_NONE, ANON);
+    const fixed = MREMAP.MREMAP_MAYMOVE | MREMAP.MREMAP_FIXED;
+    expect(errnoOf(() => a.mremap(m, 2 * PG, 3 * PG, fixed, target))).toBe("EFAULT");
+    const moved = a.mremap(m, 2 * PG, 2 * PG, fixed, target);
+    expect(moved).toBe(target);
+    expect(a.load(moved + PG, 1)[0]).toBe(3);
+    expect(a.mremap(moved, 2 * PG, PG, 0)).toBe(moved);
+    expect(() => a.load(moved + PG, 1)).toThrow(ProcessKilled);
+    expect(a.killedBy?.info).toMatchObject({ signo: "SIGSEGV", code: "SEGV_MAPERR" });
+  });
+});
