@@ -453,20 +453,24 @@ export function mprotect(p: Process, addr: number, length: number, prot: number)
   prot &= PROT_ALL;
   const end = addr + pageAlign(length);
   if (!p.mm.find(addr)) errno("ENOMEM", "mprotect");
+  // do_mprotect_pkey changes VMA after VMA and stops at the first hole (ENOMEM) or the first
+  // VMA it may not change (EACCES): the VMAs before it keep their new protection.
   let at = addr;
+  let failure: "ENOMEM" | "EACCES" | undefined;
   for (const v of p.mm.overlapping(addr, end)) {
-    if (v.start > at) errno("ENOMEM", "mprotect", "hole in range");
-    if (prot & PROT.PROT_WRITE && v.flags.shared && !v.flags.mayWrite) {
-      errno("EACCES", "mprotect", "shared mapping may not write");
+    if (v.start > at) {
+      failure = "ENOMEM";
+      break;
     }
-    at = v.end;
+    if (prot & PROT.PROT_WRITE && v.flags.shared && !v.flags.mayWrite) {
+      failure = "EACCES";
+      break;
+    }
+    at = Math.min(v.end, end);
   }
-  if (at < end) {
-    // Linux changes the mapped part before the hole, then fails.
-    applyProt(p, addr, at, prot);
-    errno("ENOMEM", "mprotect", "hole in range");
-  }
-  applyProt(p, addr, end, prot);
+  if (failure === undefined && at < end) failure = "ENOMEM";
+  if (at > addr) applyProt(p, addr, at, prot);
+  if (failure !== undefined) errno(failure, "mprotect", "stopped before the end of the range");
 }
 
 function applyProt(p: Process, start: number, end: number, prot: number): void {
