@@ -574,13 +574,15 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
     case MADV.MADV_KEEPONFORK:
       if (v.file || v.flags.shared)
         errno("EINVAL", "madvise", "WIPEONFORK is for private anonymous memory");
-      for (const piece of p.mm.isolate(lo, hi, splitGuard(p, "madvise")))
-        piece.flags.wipeOnFork = advice === MADV.MADV_WIPEONFORK;
+      setFlag(p, lo, hi, (v) => {
+        v.flags.wipeOnFork = advice === MADV.MADV_WIPEONFORK;
+      });
       return;
     case MADV.MADV_DONTFORK:
     case MADV.MADV_DOFORK:
-      for (const piece of p.mm.isolate(lo, hi, splitGuard(p, "madvise")))
-        piece.flags.dontFork = advice === MADV.MADV_DONTFORK;
+      setFlag(p, lo, hi, (v) => {
+        v.flags.dontFork = advice === MADV.MADV_DONTFORK;
+      });
       return;
     case MADV_PAGEOUT:
       // madvise_pageout: "if (!can_madv_lru_vma(vma)) return -EINVAL" (VM_PFNMAP). The model
@@ -592,10 +594,23 @@ function adviseOne(p: Process, v: Vma, lo: number, hi: number, advice: number): 
       return;
     case MADV.MADV_USERFAULT:
       if (v.file) errno("EINVAL", "madvise", "MADV_USERFAULT is for anonymous memory");
-      for (const piece of p.mm.isolate(lo, hi, splitGuard(p, "madvise")))
-        piece.flags.userfault = true;
+      setFlag(p, lo, hi, (v) => {
+        v.flags.userfault = true;
+      });
       return;
   }
+}
+
+/**
+ * madvise_update_vma: the VMA flag changes on [lo, hi), split off first, and the pieces merge
+ * again with neighbours whose flags now match (vma_modify_flags), as mprotect's do: a
+ * MADV_KEEPONFORK after a MADV_WIPEONFORK leaves one VMA, as on the host.
+ */
+function setFlag(p: Process, lo: number, hi: number, set: (v: Vma) => void): void {
+  const pieces = p.mm.isolate(lo, hi, splitGuard(p, "madvise"));
+  for (const v of pieces) set(v);
+  for (const v of pieces) if (p.mm.has(v)) mergeNeighbours(p, v);
+  p.mm.generation++;
 }
 
 /** Whether fork must copy this anonymous page for the child now (a FOLL_PIN is on it). */
