@@ -88,5 +88,6 @@ export default {
     "test/policy-copy-pread-rules.test.ts",
     "test/page-fault-rules.test.ts",
     "test/memory-syscall-rules.test.ts",
+    "test/memory-refusals.test.ts",
   ],
 };

@@ -37,5 +37,6 @@ export default {
     "test/proposals.test.ts",
     "test/page-fault-rules.test.ts",
     "test/memory-syscall-rules.test.ts",
+    "test/memory-refusals.test.ts",
   ],
 };
