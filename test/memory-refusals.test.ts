@@ -232,9 +232,9 @@ const CASES: Case[] = [
     syscall: "mremap",
     errno: "ENOMEM",
     call: (a) => {
-      anon(a, 2);
-      const below = anon(a, 1); // top-down: placed right below the first, which blocks it
-      return a.mremap(below, PG, 2 * PG, 0);
+      const at = 0x20000000;
+      a.mmap(at + PG, PG, R, ANON | MAP.MAP_FIXED); // the page right above blocks it
+      return a.mremap(a.mmap(at, PG, RW, ANON | MAP.MAP_FIXED), PG, 2 * PG, 0);
     },
   },
   // mprotect: do_mprotect_pkey.
