@@ -72,6 +72,24 @@ describe("device memory (VM_PFNMAP, remap_pfn_range)", () => {
     expect(readDeviceBuffer(k, dev, 0, 1)[0]).toBe(4);
   });
 
+  it("only a private device page's copy is the obsolete feature: ordinary copy-on-write is not counted", () => {
+    // LINUX.md rule 18 names wp_page_copy of a raw pfn (vm_normal_page NULL); copying an
+    // anonymous or page-cache page is the ordinary COW every private mapping does.
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const m = a.mmap(0, PG, RW, ANON);
+    a.fill(m, 1, 1);
+    a.fork("b");
+    a.fill(m, 1, 2); // shared with the child: copied
+    const fd = a.memfdCreate("x");
+    a.ftruncate(fd, PG);
+    const q = a.mmap(0, PG, RW, MAP.MAP_PRIVATE, fd, 0);
+    a.load(q, 1);
+    a.fill(q, 1, 3); // a page-cache page: copied
+    expect(a.counters.cowCopies).toBe(2);
+    expect(k.obsoleteFeatureUses.size).toBe(0);
+  });
+
   it("unmapping present device entries drops no reference: the device keeps its frames and bytes", () => {
     // zap_pte_range: vm_normal_page() is NULL for a raw pfn of a VM_PFNMAP VMA, so there is no
     // page to put; the driver owns the memory.
