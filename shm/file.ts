@@ -3,6 +3,7 @@
  * map of the VMAs that map it (i_mmap), which truncation and hole punching walk.
  */
 import { type FileCounters, newFileCounters } from "./counters.ts";
+import { PageCache } from "./page-cache.ts";
 import type { Vma } from "./vma.ts";
 
 /** MAX_LFS_FILESIZE on 64-bit; beyond it ftruncate is EFBIG. Kept a safe JS integer. */
@@ -12,7 +13,7 @@ export class ShmemFile {
   readonly kind = "shmem" as const;
   size = 0;
   /** pgoff → frame. Absent = hole (reads as zero, allocated on first fault). */
-  readonly pages = new Map<number, number>();
+  readonly pages = new PageCache();
   seals: number;
   /** i_mmap: every VMA mapping this inode, in every process. */
   readonly mappings = new Set<Vma>();

@@ -16,8 +16,8 @@ export const PTE_ANON = 2;
 export const PTE_SPECIAL = 4;
 
 export const PTES_PER_CHUNK = 512;
-const CHUNK_SHIFT = 9;
-const CHUNK_MASK = PTES_PER_CHUNK - 1;
+export const CHUNK_SHIFT = 9;
+export const CHUNK_MASK = PTES_PER_CHUNK - 1;
 
 let nextAnonVma = 1;
 /** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
@@ -123,6 +123,18 @@ export class Vma {
       c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
     }
     Atomics.store(c, i & CHUNK_MASK, v);
+  }
+
+  /**
+   * The page-table chunk holding entry i, allocated if it was not: for a bulk writer
+   * (fault-around) that stores a run of entries itself instead of a setPte call each.
+   */
+  chunkFor(i: number): Int32Array {
+    const ci = i >>> CHUNK_SHIFT;
+    let c = this.chunks[ci];
+    if (c === undefined)
+      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+    return c;
   }
 
   /** Calls fn(index, pte) for every present entry in [from, to) page indices. */
