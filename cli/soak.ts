@@ -21,6 +21,7 @@ import { Rng } from "../lab/rng.ts";
 import { encodeMessage } from "../protocol/codec.ts";
 import { encodeEnvelope } from "../protocol/transport.ts";
 import { WebSocketTransport } from "../protocol/transports/websocket.ts";
+import type { MemoryDetail } from "./serve-service.ts";
 import type { AttackWorkerData, AttackWorkerResult } from "./soak-attack-worker.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -81,6 +82,9 @@ export interface RssSample {
   heapUsed: number;
   heapTotal: number;
   external: number;
+  arrayBuffers: number;
+  /** Where the RSS is (V8's spaces, resident memory by kind, glibc's heap). */
+  detail: MemoryDetail;
   /** The server's longest event-loop delay since the previous sample (ms). */
   loopDelayMaxMs: number;
   /** Taken after a reclaim the server ran once the attackers had left. */
@@ -492,6 +496,8 @@ interface Health {
   heapUsedBytes: number;
   externalBytes: number;
   heapTotalBytes: number;
+  arrayBuffersBytes: number;
+  memoryDetail: MemoryDetail;
   memory: { framesInUse: number; framesPeak: number; tableBytes: number };
   clients: number;
   deaths: number;
@@ -605,6 +611,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             heapUsed: h.heapUsedBytes,
             heapTotal: h.heapTotalBytes,
             external: h.externalBytes,
+            arrayBuffers: h.arrayBuffersBytes,
+            detail: h.memoryDetail,
             loopDelayMaxMs: h.eventLoopDelay.maxMs,
           };
           rss.push(s);
@@ -613,8 +621,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             settled++;
           }
           reclaim = h.reclaim;
+          const d = s.detail;
+          const mb = (x: number) => (x / MiB).toFixed(1);
           log(
-            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
+            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${mb(s.rss)} MiB (anon ${mb(d.rssAnon)}, file ${mb(d.rssFile)}; heap ${mb(s.heapUsed)} of ${mb(s.heapTotal)}: new ${mb(d.spaces.new_space ?? 0)}, old ${mb(d.spaces.old_space ?? 0)}; external ${mb(s.external)}; malloc ${d.malloc ? `${mb(d.malloc.arena + d.malloc.mmapped)}, free ${mb(d.malloc.free)}` : "?"}; kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
           );
         } catch (e) {
           if (!(e instanceof TypeError)) throw e; // fetch failed: counted, not an honest failure

@@ -93,4 +93,21 @@ describe("the reclaim addon", () => {
       expect(typeof addon.addon.mallocTrim()).toBe("boolean");
     },
   );
+  it.skipIf(!addon.available)(
+    `accounts for glibc's heap: what it holds, what is free, how many arenas${addon.available ? "" : ` (skipped: ${addon.reason})`}`,
+    () => {
+      if (!addon.available) return;
+      const before = addon.addon.mallocStats();
+      expect(before.arenas).toBeGreaterThanOrEqual(1);
+      expect(before.inUse).toBeGreaterThan(0);
+      expect(before.inUse + before.free).toBeLessThanOrEqual(before.arena + before.mmapped);
+      // 64 buffers of 256 KiB from malloc (Buffer.allocUnsafeSlow: no pool), held: in use grows.
+      const held = Array.from({ length: 64 }, () => Buffer.allocUnsafeSlow(256 * 1024).fill(1));
+      const during = addon.addon.mallocStats();
+      expect(during.inUse + during.mmapped).toBeGreaterThan(
+        before.inUse + before.mmapped + 8 * 1024 * 1024,
+      );
+      expect(held.length).toBe(64);
+    },
+  );
 });
