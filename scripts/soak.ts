@@ -5,7 +5,7 @@
  * default), loopback only, and stops by itself. Exit 1 when the verdict fails.
  */
 import { loadavg } from "node:os";
-import { runSoak } from "../cli/soak.ts";
+import { memoryBreakdown, type RssSample, runSoak } from "../cli/soak.ts";
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -66,8 +66,27 @@ console.log(`attack rounds: ${JSON.stringify(r.attacks)}`);
 console.log("refusals:");
 for (const [k, n] of Object.entries(r.refusals).sort())
   console.log(`  ${String(n).padStart(6)}  ${k}`);
+// Where the memory is in each window (medians, MiB): docs/soak.md reads this table.
+const phaseOf = (ph: RssSample["phase"]) => r.rss.filter((s) => s.phase === ph);
+const lastThird = (xs: RssSample[]) => xs.slice(-Math.max(1, Math.ceil(xs.length / 3)));
+const windows: [string, RssSample[]][] = [
+  ["start", r.startWindow],
+  ["warm-up 1/3", lastThird(phaseOf("warmup"))],
+  ["attack", phaseOf("attack")],
+  ["end", r.endWindow],
+  ["cool 1/3", lastThird(phaseOf("cooldown"))],
+];
+const table = windows.map(([name, xs]) => [name, xs.length, memoryBreakdown(xs)] as const);
 console.log(
-  `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)})`,
+  `server memory by part (MiB, medians; start/end: the ${r.startWindow.length} samples after a reclaim, "${r.rssHow}"; 1/3: a phase's last third):`,
+);
+console.log(`  ${"".padEnd(28)}${table.map(([n, k]) => `${n} (${k})`.padStart(16)).join("")}`);
+for (const part of Object.keys(table[0][2]) as (keyof (typeof table)[0][2])[])
+  console.log(
+    `  ${part.padEnd(28)}${table.map(([, , b]) => (b[part] / MiB).toFixed(1).padStart(16)).join("")}`,
+  );
+console.log(
+  `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)}; ${r.rssHow}); honest-only phases with no reclaim near (last thirds): warm-up ${(r.rssSteadyStart / MiB).toFixed(1)}, cool-down ${(r.rssSteadyEnd / MiB).toFixed(1)} MiB`,
 );
 console.log(
   `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB); kernel memory held at the end ${(r.tableBytesEnd / MiB).toFixed(1)} MiB; compositor deaths ${r.serverDeaths}`,
