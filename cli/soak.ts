@@ -21,6 +21,7 @@ import { Rng } from "../lab/rng.ts";
 import { encodeMessage } from "../protocol/codec.ts";
 import { encodeEnvelope } from "../protocol/transport.ts";
 import { WebSocketTransport } from "../protocol/transports/websocket.ts";
+import type { ReclaimStats } from "./memory-reclaim.ts";
 import type { MemoryDetail } from "./serve-service.ts";
 import type { AttackWorkerData, AttackWorkerResult } from "./soak-attack-worker.ts";
 
@@ -98,6 +99,12 @@ export interface RssSample {
   afterWarmupReclaim?: boolean;
 }
 
+export interface Retained {
+  liveHeapBytes: number;
+  /** -1 without the addon. */
+  mallocInUseBytes: number;
+}
+
 export interface SoakReport {
   honest: {
     roundtrips: number;
@@ -142,6 +149,12 @@ export interface SoakReport {
    */
   rssSteadyStart: number;
   rssSteadyEnd: number;
+  /**
+   * What the server retained, as its reclaim measured it right after its full GC and
+   * malloc_trim (cli/memory-reclaim.ts): after the warm-up probe's reclaim and after the
+   * attackers' (null where that reclaim did not come).
+   */
+  retained: { start: Retained | null; end: Retained | null };
   /** Kernel frames in use: median of the late warm-up samples, and at the end. */
   framesStart: number;
   framesEnd: number;
@@ -150,7 +163,7 @@ export interface SoakReport {
   /** Bytes of physical memory the kernel held at the end (after trims). */
   tableBytesEnd: number;
   /** The server's reclaims after clients left (cli/memory-reclaim.ts). */
-  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
+  reclaim: ReclaimStats;
   serverDeaths: number;
 }
 
@@ -553,7 +566,7 @@ interface Health {
   memory: { framesInUse: number; framesPeak: number; tableBytes: number };
   clients: number;
   deaths: number;
-  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
+  reclaim: SoakReport["reclaim"];
   eventLoopDelay: { maxMs: number };
 }
 
@@ -618,7 +631,20 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let deaths = 0;
   let healthFailures = 0;
   let framesPeak = 0;
-  let reclaim: SoakReport["reclaim"] = { runs: 0, trimmedBytes: 0, gcMs: 0, how: "?" };
+  let reclaim: SoakReport["reclaim"] = {
+    runs: 0,
+    trimmedBytes: 0,
+    gcMs: 0,
+    how: "?",
+    liveHeapBytes: -1,
+    mallocInUseBytes: -1,
+    measuredRun: 0,
+  };
+  const retained: SoakReport["retained"] = { start: null, end: null };
+  const retainedOf = (h: Health): Retained => ({
+    liveHeapBytes: h.reclaim.liveHeapBytes,
+    mallocInUseBytes: h.reclaim.mallocInUseBytes,
+  });
   /** Reclaims the server had run when the attackers left (-1: not yet left). */
   let runsAtLeave = -1;
   /** ...and when the warm-up's probe client left (-1: not yet). */
@@ -698,8 +724,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             loopDelayMaxMs: h.eventLoopDelay.maxMs,
           };
           rss.push(s);
-          if (s.phase === "warmup" && runsAtProbe >= 0 && h.reclaim.runs > runsAtProbe)
+          if (s.phase === "warmup" && runsAtProbe >= 0 && h.reclaim.runs > runsAtProbe) {
             s.afterWarmupReclaim = true;
+          }
+          if (s.phase === "warmup" && runsAtProbe >= 0 && h.reclaim.measuredRun > runsAtProbe)
+            retained.start ??= retainedOf(h);
+          if (runsAtLeave >= 0 && h.reclaim.measuredRun > runsAtLeave)
+            retained.end ??= retainedOf(h);
           if (runsAtLeave >= 0 && h.reclaim.runs > runsAtLeave) {
             s.afterReclaim = true;
             settled++;
@@ -782,6 +813,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       endWindow,
       rssSteadyStart: median(lastThird(warmAll).map((s) => s.rss)),
       rssSteadyEnd: median(lastThird(coolAll).map((s) => s.rss)),
+      retained,
       framesStart: median(
         rss
           .filter((x) => x.phase === "warmup")

@@ -53,6 +53,28 @@ describe("when the server reclaims", () => {
     r.stop();
   });
 
+  it("records what is still alive after its full GC: the server's retained heap", async () => {
+    const { r, at } = reclaimer();
+    expect(r.stats.liveHeapBytes).toBe(-1);
+    at(1000);
+    r.left();
+    at(3000);
+    // 16 MiB of objects held across the reclaim are counted as alive.
+    const held = Array.from({ length: 1 << 18 }, (_, i) => ({ i, s: `held-${i}`, a: [i, i] }));
+    expect(r.tick()).toBe(true);
+    await new Promise((res) => setImmediate(res));
+    const withHeld = r.stats.liveHeapBytes;
+    expect(held.length).toBe(1 << 18);
+    held.length = 0;
+    at(4000);
+    r.left();
+    at(7000);
+    expect(r.tick()).toBe(true);
+    await new Promise((res) => setImmediate(res));
+    expect(withHeld - r.stats.liveHeapBytes).toBeGreaterThan(8 * 1024 * 1024);
+    r.stop();
+  });
+
   it("at the latest maxIntervalMs after the first departure while clients keep coming", () => {
     const { r, trims, at } = reclaimer();
     at(1000);
