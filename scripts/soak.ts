@@ -88,10 +88,10 @@ const table = windows.map(([name, xs]) => [name, xs.length, memoryBreakdown(xs)]
 console.log(
   `server memory by part (MiB, medians; start/end: the ${r.startWindow.length} samples after a reclaim, "${r.rssHow}"; 1/3: a phase's last third):`,
 );
-console.log(`  ${"".padEnd(28)}${table.map(([n, k]) => `${n} (${k})`.padStart(16)).join("")}`);
+console.log(`  ${"".padEnd(28)}${table.map(([n, k]) => `${n} (${k})`.padStart(18)).join("")}`);
 for (const part of Object.keys(table[0][2]) as (keyof (typeof table)[0][2])[])
   console.log(
-    `  ${part.padEnd(28)}${table.map(([, , b]) => (b[part] / MiB).toFixed(1).padStart(16)).join("")}`,
+    `  ${part.padEnd(28)}${table.map(([, , b]) => (b[part] / MiB).toFixed(1).padStart(18)).join("")}`,
   );
 console.log(
   `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)}; ${r.rssHow}); honest-only phases with no reclaim near (last thirds): warm-up ${(r.rssSteadyStart / MiB).toFixed(1)}, cool-down ${(r.rssSteadyEnd / MiB).toFixed(1)} MiB`,
