@@ -18,7 +18,7 @@ export default {
   // Code with no observable effect — the text beside an errno (Linux returns the errno
   // alone), the shmem inode's write-only statistics — is reported "Ignored", with the
   // reason, instead of counting as survivors (test/stryker/ignorers.mjs, docs/testing.md).
-  ignorers: ["errno-text", "invariant-detail", "file-counters"],
+  ignorers: ["errno-text", "invariant-detail", "file-counters", "memory-equivalent"],
   vitest: { configFile: "vitest.config.ts", related: false },
   coverageAnalysis: "perTest",
   // Static mutants (module-level initialisers: the validation profiles, DEFAULT_LIMITS) are

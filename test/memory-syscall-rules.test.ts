@@ -5,8 +5,9 @@
 import { describe, expect, it } from "vitest";
 import { deviceBuffer, mapDeviceBuffer } from "../shm/device.ts";
 import { ProcessKilled } from "../shm/errors.ts";
+import { pin } from "../shm/gup.ts";
 import { MAP, MREMAP, PROT } from "../shm/uapi.ts";
-import { errnoOf, PG, RW, setup } from "./helpers.ts";
+import { errnoOf, PG, RW, setup, sharedPool } from "./helpers.ts";
 
 const ANON = MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS;
 
@@ -80,5 +81,61 @@ describe("mremap of device memory (remap_is_valid: VM_PFNMAP never changes size)
     expect(a.mremap(moved, 2 * PG, PG, 0)).toBe(moved);
     expect(() => a.load(moved + PG, 1)).toThrow(ProcessKilled);
     expect(a.killedBy?.info).toMatchObject({ signo: "SIGSEGV", code: "SEGV_MAPERR" });
+  });
+});
+
+describe("what the memory syscalls report to the lab (trace events, per-syscall counts)", () => {
+  it("mmap, munmap, mremap and fork each leave one event with its range, in order", () => {
+    const { k, a } = setup({ trace: true });
+    const [, m] = sharedPool(a, 2 * PG);
+    const q = a.mmap(0, PG, RW, ANON);
+    a.munmap(q, PG);
+    const n = a.mremap(m, 2 * PG, 4 * PG, MREMAP.MREMAP_MAYMOVE);
+    const b = a.fork("b");
+    const dev = deviceBuffer(k, "vram", PG);
+    const d = mapDeviceBuffer(a, dev, PG, RW, MAP.MAP_SHARED);
+    const seen = k.events!.filter((e) => ["mmap", "munmap", "mremap", "fork"].includes(e.kind));
+    expect(seen.map((e) => [e.kind, e.detail])).toEqual([
+      ["mmap", { addr: m, length: 2 * PG, shared: true, file: a.mm.find(n)!.file!.ino }],
+      ["mmap", { addr: q, length: PG, shared: false, file: 0 }],
+      ["munmap", { addr: q, length: PG }],
+      ["mremap", { addr: n, length: 4 * PG }],
+      ["fork", { child: b.pid }],
+      ["mmap", { addr: d, length: PG, shared: true, pfnmap: true }],
+    ]);
+  });
+
+  it("each call is counted under its syscall's name, refused or not", () => {
+    const { a } = setup();
+    const m = a.mmap(0, 2 * PG, RW, ANON);
+    a.mprotect(m, PG, PROT.PROT_READ);
+    a.madvise(m, PG, 0);
+    a.mremap(m, PG, PG, 0);
+    a.munmap(m, 2 * PG);
+    expect(errnoOf(() => a.munmap(m + 1, PG))).toBe("EINVAL");
+    const { mmap, munmap, mremap, mprotect, madvise } = a.counters.syscalls;
+    expect({ mmap, munmap, mremap, mprotect, madvise }).toEqual({
+      mmap: 1,
+      munmap: 2,
+      mremap: 1,
+      mprotect: 1,
+      madvise: 1,
+    });
+  });
+
+  it("a shared device mapping may be made writable again (VM_MAYWRITE), and fork counts the child's DMA copy", () => {
+    const { k, a } = setup();
+    const dev = deviceBuffer(k, "vram", PG);
+    const d = mapDeviceBuffer(a, dev, PG, RW, MAP.MAP_SHARED);
+    a.mprotect(d, PG, PROT.PROT_READ);
+    expect(errnoOf(() => a.mprotect(d, PG, RW))).toBe("ok");
+    // copy_present_page: a pinned exclusive anonymous page is copied for the child at fork,
+    // one anonymous page of the child's (MM_ANONPAGES).
+    const m = a.mmap(0, PG, RW, ANON);
+    a.fill(m, 1, 1);
+    pin(a, m, PG, { write: true });
+    const b = a.fork("b");
+    expect(b.counters.anonPages).toBe(1);
+    expect(b.load(m, 1)[0]).toBe(1);
   });
 });

@@ -3,7 +3,9 @@
 // nothing pins. Each ignorer is narrow; docs/testing.md says how many mutants each hides.
 import { declareValuePlugin, PluginKind } from "@stryker-mutator/api/plugin";
 
-const DETAIL_ARG = 2; // errno(code, syscall, detail) and new ErrnoError(code, syscall, detail)
+const DETAIL_ARG = 2;
+/** VmaFlags that are equal on every two VMAs sameFlags compares (see memory-equivalent). */
+const SAME_ON_ANON = new Set(["shared", "anonymous", "nofault", "mayWrite", "pfnmap"]); // errno(code, syscall, detail) and new ErrnoError(code, syscall, detail)
 
 function calleeName(call) {
   const c = call.node.callee;
@@ -56,6 +58,34 @@ export const strykerPlugins = [
     shouldIgnore(path) {
       if (path.isExpressionStatement() && isFileCounterUpdate(path.node.expression)) {
         return "ShmemFile.counters is written, never read (dead state: issue 13 item 5)";
+      }
+      return undefined;
+    },
+  }),
+  // shm/syscalls/memory.ts: code whose mutants no program can tell apart (docs/testing.md).
+  declareValuePlugin(PluginKind.Ignore, "memory-equivalent", {
+    shouldIgnore(path) {
+      const fn = path.getFunctionParent()?.node.id?.name;
+      const n = path.node;
+      // sameFlags is only reached for two private anonymous VMAs with no file, no pfns
+      // (mergeable/joins refuse the rest first): shared, nofault and pfnmap are false on both,
+      // anonymous and mayWrite true on both. The other flags can differ and stay mutated.
+      if (
+        fn === "sameFlags" &&
+        n.type === "BinaryExpression" &&
+        n.left.type === "MemberExpression" &&
+        SAME_ON_ANON.has(n.left.property.name)
+      ) {
+        return "sameFlags: this flag is the same on every pair of VMAs that reaches it";
+      }
+      // populate_vma_page_range ignores every failure; the early break at EOF only skips
+      // pages that would fail the same way (a page beyond i_size: so is every later one).
+      if (
+        fn === "populate" &&
+        n.type === "IfStatement" &&
+        path.parentPath?.parentPath?.isForStatement()
+      ) {
+        return "MAP_POPULATE ignores failures: stopping at the first page beyond EOF is a shortcut";
       }
       return undefined;
     },
