@@ -60,6 +60,8 @@ export function libwaylandMap(
 
 /** wayland-shm.c shm_pool_finish_resize: `mremap(pool->data, pool->size, pool->new_size, MREMAP_MAYMOVE)`. */
 export function libwaylandGrow(proc: Process, pool: ShmPool, size: number): void {
+  // mremap(2) to the same size returns the same address and changes nothing.
+  // Stryker disable next-line ConditionalExpression: equivalent (above)
   if (size === pool.size) return;
   pool.addr = orRefuse(
     () => proc.mremap(pool.addr, pool.size, size, MREMAP.MREMAP_MAYMOVE),
