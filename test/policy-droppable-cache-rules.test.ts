@@ -163,12 +163,13 @@ describe("droppable-cache's last good frame", () => {
     expect(all(show(d1.pool), 0)).toBe(true); // client-2 has none: black
   });
 
-  it("a last good frame of another size is not shown: black", () => {
-    const { client, pool, show } = setup();
+  it("a last good frame of another size is not shown: black, and nothing was reclaimed", () => {
+    const { client, policy, pool, show } = setup();
     const { cfd, pool: p } = pool("c#1", 1, 0x5a);
     show(p);
     client.ftruncate(cfd, 0);
     expect(all(show(p, PG / 2), 0)).toBe(true);
+    expect(policy.idle!()).toEqual([]); // black by size, not a "lost to memory pressure"
   });
 
   it("the cache takes the pages the frame needs, and moves to a bigger mapping for a bigger frame", () => {

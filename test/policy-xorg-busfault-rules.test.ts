@@ -114,8 +114,9 @@ describe("Xorg ProcShmAttachFd", () => {
     expect(() => comp.fstatSize(fd)).toThrow(); // closed before the check
   });
 
-  it("an empty file is BadMatch (an X error)", () => {
-    const { policy, pools } = setup(1, 0);
+  it("an empty file is BadMatch (an X error), the fd closed: `close(fd); return BadMatch`", () => {
+    const { comp, policy, pools } = setup(1, 0);
+    const fd = pools[0].pool.fd;
     let err: unknown;
     try {
       policy.mapPool(pools[0].pool);
@@ -124,6 +125,8 @@ describe("Xorg ProcShmAttachFd", () => {
     }
     expect(err).toBeInstanceOf(ShmRefusal);
     expect((err as ShmRefusal).refusal.xError).toBe("BadMatch");
+    expect(pools[0].pool.fd).toBe(-1);
+    expect(() => comp.fstatSize(fd)).toThrow();
   });
 });
 
