@@ -9,7 +9,8 @@
  *   size_t size; MAP_FAILED is WL_SHM_ERROR_INVALID_FD "Couldn't mmap from fd". mmap(2):
  *   a zero length is EINVAL; a length no address range fits is ENOMEM.
  * - The resize lambda: shrinking is error -1, then the same fstat check (the old mapping
- *   stays), then CSHMPool::resize: munmap and mmap anew at the new size.
+ *   stays), then CSHMPool::resize: munmap and mmap anew at the new size; `if (data ==
+ *   MAP_FAILED) LOGM(ERR, ...)`: a failed mmap is only logged, data stays MAP_FAILED.
  * - Before PR #8572 (hyprland-0.45) nothing compares the size with the file.
  */
 import { describe, expect, it } from "vitest";
@@ -18,8 +19,9 @@ import { type ShmPool, ShmRefusal } from "../compositor/policy.ts";
 import { HYPRLAND_ERROR_MINUS_ONE } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
+import { MFD, SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-import { panickingEnv } from "./policy-helpers.ts";
+import { killedBy, panickingEnv } from "./policy-helpers.ts";
 
 const NOT_BIG_ENOUGH = "The size of the file is not big enough for the shm pool";
 const NO_MMAP = "Couldn't mmap from fd";
@@ -29,7 +31,7 @@ function setup(policy: "hyprland" | "hyprland-0.45", fileSize: number, poolSize:
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
   const instance = getPolicy(policy).create(comp, panickingEnv);
-  const cfd = client.memfdCreate("pool", 0);
+  const cfd = client.memfdCreate("pool", MFD.MFD_ALLOW_SEALING);
   client.ftruncate(cfd, fileSize);
   client.pwrite(cfd, new Uint8Array(fileSize).fill(0x5a), 0);
   const pool: ShmPool = {
@@ -105,6 +107,42 @@ describe("Hyprland resize", () => {
     expect(pool.size).toBe(3 * PG);
     expect(comp.load(pool.addr + 3 * PG - 1, 1)[0]).toBe(0x77);
     expect(comp.load(pool.addr, 1)[0]).toBe(0x5a);
+  });
+
+  it("the new mmap failing is only logged: nothing posted, and the next read faults (SIGSEGV)", () => {
+    // memfd_create(2): F_SEAL_FUTURE_WRITE may be added under an existing writable shared
+    // mapping, and then a new mmap(PROT_WRITE, MAP_SHARED) of the file is EPERM.
+    const { comp, client, instance, cfd, pool } = setup("hyprland", PG, PG);
+    instance.mapPool(pool);
+    client.ftruncate(cfd, 2 * PG);
+    client.addSeals(cfd, SEAL.F_SEAL_FUTURE_WRITE);
+    expect(refusal(() => instance.growPool(pool, 2 * PG))).toBeNull();
+    expect(pool.size).toBe(2 * PG);
+    const a = instance.beginAccess({
+      pool,
+      offset: 0,
+      width: PG / 4,
+      height: 1,
+      stride: PG,
+      format: 0,
+      bpp: 4,
+      span: PG,
+      name: "c#b1",
+    });
+    const k = killedBy(() => instance.read(a, new Uint8Array(PG)));
+    expect(k?.signal).toBe("SIGSEGV");
+    expect(comp.alive).toBe(false);
+  });
+
+  it("after a failed resize, destroying the pool is quiet (munmap(MAP_FAILED)'s EINVAL ignored) and closes the fd", () => {
+    const { comp, client, instance, cfd, pool } = setup("hyprland", PG, PG);
+    instance.mapPool(pool);
+    client.ftruncate(cfd, 2 * PG);
+    client.addSeals(cfd, SEAL.F_SEAL_FUTURE_WRITE);
+    instance.growPool(pool, 2 * PG);
+    const fd = pool.fd;
+    instance.unmapPool(pool);
+    expect(() => comp.fstatSize(fd)).toThrow();
   });
 
   it("grown past the file: error -1 and the old mapping stays", () => {
