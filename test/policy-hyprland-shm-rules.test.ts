@@ -134,6 +134,27 @@ describe("Hyprland resize", () => {
     expect(comp.alive).toBe(false);
   });
 
+  it("a resize replaces the mapping: one mapping of the file, the old one gone", () => {
+    const { comp, client, instance, cfd, pool } = setup("hyprland", PG, PG);
+    instance.mapPool(pool);
+    client.ftruncate(cfd, 4 * PG);
+    instance.growPool(pool, 4 * PG);
+    const fileMaps = comp.mm.vmas.filter((v) => v.file !== undefined);
+    expect(fileMaps.map((v) => [v.start, v.end - v.start])).toEqual([[pool.addr, 4 * PG]]);
+    instance.unmapPool(pool);
+    expect(comp.mm.vmas.filter((v) => v.file !== undefined)).toEqual([]);
+  });
+
+  it("a second resize after a failed one: `if (data) munmap(data, size)`'s EINVAL is ignored", () => {
+    const { client, instance, cfd, pool } = setup("hyprland", PG, PG);
+    instance.mapPool(pool);
+    client.ftruncate(cfd, 3 * PG);
+    client.addSeals(cfd, SEAL.F_SEAL_FUTURE_WRITE);
+    instance.growPool(pool, 2 * PG);
+    expect(refusal(() => instance.growPool(pool, 3 * PG))).toBeNull();
+    expect(pool.size).toBe(3 * PG);
+  });
+
   it("after a failed resize, destroying the pool is quiet (munmap(MAP_FAILED)'s EINVAL ignored) and closes the fd", () => {
     const { comp, client, instance, cfd, pool } = setup("hyprland", PG, PG);
     instance.mapPool(pool);
