@@ -250,6 +250,11 @@ export class FrameTable {
     if (to > from) this.bytes.set(ZERO_PAGE.subarray(0, to - from), f * PAGE_SIZE + from);
   }
 
+  /** Frames in use now (getStats().inUse without building the object: checked per step). */
+  get inUse(): number {
+    return this.stats.inUse;
+  }
+
   getStats(): FrameStats {
     return { ...this.stats, limit: this.limitFrames, bytes: this.memory.byteLength };
   }
