@@ -292,6 +292,17 @@ export function patternTile(
   return tile;
 }
 
+/** patternTile's pixels as the little-endian bytes they are in a pool (shared: read only). */
+export function tileBytes(
+  seed: number,
+  client: number,
+  frame: number,
+  width: number,
+  height: number,
+): Uint8Array {
+  return littleEndianBytes(patternTile(seed, client, frame, width, height));
+}
+
 /**
  * A little-endian uint32 view of `pixels` when the region's rows are whole aligned words
  * inside it, else null (the byte-wise path then reads as it always did).
