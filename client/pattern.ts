@@ -333,9 +333,10 @@ export function classifyRegion(input: ClassifyInput): RegionCounts {
   const by = input.bufferY ?? 0;
   const counts = emptyCounts();
   if (width <= 0 || height <= 0) return counts;
-  const ctx = classifyContext(input);
   const words = bx >= 0 && by >= 0 ? wordsOf(pixels, stride, input) : null;
   if (words) {
+    // Stale and foreign keys only once a pixel is not the expected one (most regions: never).
+    let ctx: ClassifyContext | null = null;
     const tw = bx + width;
     const tile = patternTile(seed, expected.client, expected.frame, tw, by + height);
     const rowWords = stride >>> 2;
@@ -346,13 +347,17 @@ export function classifyRegion(input: ClassifyInput): RegionCounts {
       for (let x = 0; x < width; x++) {
         const v = words[at + x];
         if (v === tile[t + x]) correct++;
-        else classifyOne(ctx, counts, v, x + bx, y + by);
+        else {
+          ctx ??= classifyContext(input);
+          classifyOne(ctx, counts, v, x + bx, y + by);
+        }
       }
       counts.correct += correct;
     }
     counts.total += width * height;
     return counts;
   }
+  const ctx = classifyContext(input);
   for (let y = 0; y < height; y++) {
     let off = (ry + y) * stride + rx * 4;
     for (let x = 0; x < width; x++, off += 4)
