@@ -8,7 +8,9 @@
  * A frame here is: the client's attach + damage_buffer + commit delivered over the pair
  * transport, then Compositor.frame() (policy read of the whole buffer, composite, release,
  * frame callback). Goals (issue 16): every mapping policy at least half the ceiling, and
- * at most 1.1x the cost of `none`; copy-pread is reported beside them.
+ * at most 1.1x the cost of `none`; copy-pread is reported beside them. `none` on the plain
+ * path (SHMLAB_DIRECT_READS=0: the read fills the texture, the composite draws it) is
+ * measured in the same rounds, as the "before" of reads straight into the framebuffer.
  */
 import { Compositor } from "../compositor/compositor.ts";
 import { BUILTIN_POLICIES, featuresOf } from "../compositor/policies/index.ts";
@@ -26,12 +28,21 @@ interface Rig {
   frame(): Promise<void>;
 }
 
-async function rig(policy: string): Promise<Rig> {
+/** `plain`: the compositor reads into the texture and draws it (SHMLAB_DIRECT_READS=0). */
+async function rig(policy: string, plain = false): Promise<Rig> {
   const kernel = new Kernel({
     features: featuresOf(BUILTIN_POLICIES),
     memoryLimit: 64 * 1024 * 1024,
   });
-  const comp = new Compositor({ kernel, policy, width: W, height: H });
+  const was = process.env.SHMLAB_DIRECT_READS;
+  if (plain) process.env.SHMLAB_DIRECT_READS = "0";
+  let comp: Compositor;
+  try {
+    comp = new Compositor({ kernel, policy, width: W, height: H });
+  } finally {
+    if (was === undefined) delete process.env.SHMLAB_DIRECT_READS;
+    else process.env.SHMLAB_DIRECT_READS = was;
+  }
   const c = await TestClient.connect(comp);
   // Unsealed, so libwayland and KWin take their handler path (sealed, they skip it);
   // seals-required refuses unsealed files, so its client seals.
@@ -40,7 +51,7 @@ async function rig(policy: string): Promise<Rig> {
   const buf = c.createBuffer(pool, 0, W, H, W * 4);
   const surf = c.surface();
   return {
-    policy,
+    policy: plain ? `${policy}, plain path` : policy,
     async frame() {
       c.client.request(surf, "attach", [buf, 0, 0]);
       c.client.request(surf, "damage_buffer", [0, 0, W, H]);
@@ -86,6 +97,9 @@ const suite: BenchSuite = {
       const g = await rig(p.name);
       contenders.push({ name: g.policy, fn: () => g.frame() });
     }
+    // The frame as it was before reads went straight into the framebuffer (two copies).
+    const plain = await rig("none", true);
+    contenders.push({ name: plain.policy, fn: () => plain.frame() });
     const rates = await measureRotation(contenders, {
       rounds: ROUNDS,
       sliceMs: SLICE_MS,
@@ -107,7 +121,7 @@ const suite: BenchSuite = {
         unit: "MiB/CPU-s",
       },
     ];
-    const policies = contenders.slice(1).map((c) => c.name);
+    const policies = contenders.slice(1, -1).map((c) => c.name);
     // Against the ceiling: every mapping policy must reach half of it; copy-pread (no
     // mapping: one pread per buffer) is reported beside them without a goal.
     for (const p of policies) {
@@ -118,6 +132,18 @@ const suite: BenchSuite = {
       if (p !== "copy-pread") r.goal = { minRatio: 0.5, text: ">= 0.5 of the copy ceiling" };
       results.push({ ...r, name: `${p} vs ceiling` });
     }
+    // The frame before direct reads, measured in the same rounds (no goal: the "before").
+    results.push({
+      ...rotationResult(rates, plain.policy, "frames/CPU-s", {
+        name: "plain copy ceiling",
+        of: "ceiling",
+      }),
+      name: "none, plain path (read into the texture, then drawn: SHMLAB_DIRECT_READS=0) vs ceiling",
+    });
+    results.push({
+      ...rotationResult(rates, plain.policy, "frames/CPU-s", { name: "none", of: "none" }),
+      name: "none, plain path vs none (direct reads)",
+    });
     for (const p of policies) {
       if (p === "none") continue;
       const r = rotationResult(rates, p, "frames/CPU-s", { name: "none", of: "none" });

@@ -19,7 +19,7 @@
  * (v8.setFlagsFromString("--expose-gc"), then `gc` from a fresh context), so that
  * `shmlab serve` needs no node flag; the young generation and glibc then keep their peak.
  */
-import { setFlagsFromString } from "node:v8";
+import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { MemoryReclaimAddon } from "../native/memory-reclaim.ts";
 
@@ -57,10 +57,28 @@ export interface ReclaimStats {
   gcMs: number;
   /** "addon" (memory-pressure GC and malloc_trim), or "gc only: <why no addon>". */
   how: string;
+  /**
+   * What is still alive after the last run, the measure of what the server retains:
+   * V8's heap in use right after its full GC (every object left is reachable), and glibc's
+   * bytes in use (mallinfo2 uordblks + hblkhd) right after malloc_trim (-1 without the
+   * addon). -1 before the first run. `measuredRun`: the run they are of (its steps end a
+   * turn or two of the event loop after `runs` counts it).
+   */
+  liveHeapBytes: number;
+  mallocInUseBytes: number;
+  measuredRun: number;
 }
 
 export class MemoryReclaimer {
-  readonly stats: ReclaimStats = { runs: 0, trimmedBytes: 0, gcMs: 0, how: "gc only" };
+  readonly stats: ReclaimStats = {
+    runs: 0,
+    trimmedBytes: 0,
+    gcMs: 0,
+    how: "gc only",
+    liveHeapBytes: -1,
+    mallocInUseBytes: -1,
+    measuredRun: 0,
+  };
   private addon: MemoryReclaimAddon | undefined;
   private readonly calmMs: number;
   private readonly maxIntervalMs: number;
@@ -120,11 +138,27 @@ export class MemoryReclaimer {
       this.stats.gcMs += performance.now() - t0;
     };
     const addon = this.addon;
+    const run = this.stats.runs;
     setImmediate(
       timed(() => {
         if (addon) addon.lowMemory();
         else fullGc()();
-        if (addon) setImmediate(timed(() => addon.mallocTrim()));
+        const live = getHeapStatistics().used_heap_size;
+        if (!addon) {
+          Object.assign(this.stats, { liveHeapBytes: live, measuredRun: run });
+          return;
+        }
+        setImmediate(
+          timed(() => {
+            addon.mallocTrim();
+            const m = addon.mallocStats();
+            Object.assign(this.stats, {
+              liveHeapBytes: live,
+              mallocInUseBytes: m.inUse + m.mmapped,
+              measuredRun: run,
+            });
+          }),
+        );
       }),
     );
   }

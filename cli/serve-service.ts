@@ -12,12 +12,18 @@
  * status for scripts. Exited client processes are reaped and reported errors are consumed,
  * so nothing grows with the number of connections ever made.
  */
+import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
+import { getHeapSpaceStatistics } from "node:v8";
 import { IntervalClock } from "../compositor/clock.ts";
 import { Compositor } from "../compositor/compositor.ts";
 import type { Policy } from "../compositor/policy.ts";
-import { memoryReclaimAddon } from "../native/memory-reclaim.ts";
+import {
+  type MallocStats,
+  type MemoryReclaimAddon,
+  memoryReclaimAddon,
+} from "../native/memory-reclaim.ts";
 import { ProcessSyscallGateway, remoteFdBridge } from "../protocol/kernel-gateway.ts";
 import type { Transport } from "../protocol/transport.ts";
 import {
@@ -122,8 +128,12 @@ export interface HealthStatus {
   heapUsedBytes: number;
   heapTotalBytes: number;
   externalBytes: number;
+  /** ArrayBuffer backing stores (Buffers, the kernel's SharedArrayBuffer) V8 knows of. */
+  arrayBuffersBytes: number;
   /** Trims and full GCs run after clients left, the bytes they gave back, their cost. */
   reclaim: ReclaimStats;
+  /** Where the RSS is: see {@link MemoryDetail}. */
+  memoryDetail: MemoryDetail;
   /**
    * How late the event loop ran its callbacks since the previous /health answer (ms): the
    * longest time the one thread was kept from serving anyone.
@@ -131,6 +141,43 @@ export interface HealthStatus {
   eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
   uptimeMs: number;
   limits: ServeLimits;
+}
+
+/**
+ * The server's memory by owner, for the soak's per-phase breakdown (docs/protocol.md
+ * section 7): V8's spaces (bytes committed, `physical_space_size`), the process's resident
+ * memory by kind (/proc/self/status: RssAnon, RssFile, RssShmem; 0 where there is no
+ * /proc), and glibc's heap (mallinfo2 through the addon; null without it).
+ */
+export interface MemoryDetail {
+  spaces: Record<string, number>;
+  rssAnon: number;
+  rssFile: number;
+  rssShmem: number;
+  malloc: MallocStats | null;
+}
+
+function procStatusKiB(text: string, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function memoryDetail(addon: MemoryReclaimAddon | undefined): MemoryDetail {
+  const spaces: Record<string, number> = {};
+  for (const s of getHeapSpaceStatistics()) spaces[s.space_name] = s.physical_space_size;
+  let status = "";
+  try {
+    status = readFileSync("/proc/self/status", "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  return {
+    spaces,
+    rssAnon: procStatusKiB(status, "RssAnon"),
+    rssFile: procStatusKiB(status, "RssFile"),
+    rssShmem: procStatusKiB(status, "RssShmem"),
+    malloc: addon ? addon.mallocStats() : null,
+  };
 }
 
 interface Generation {
@@ -172,6 +219,7 @@ export class ServeService {
   private readonly started = Date.now();
   private stopped = false;
   private readonly reclaimer: MemoryReclaimer;
+  private addon: MemoryReclaimAddon | undefined;
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(cfg: ServeConfig) {
@@ -328,7 +376,8 @@ export class ServeService {
   async listen(): Promise<string> {
     const l = this.limits;
     const m = await memoryReclaimAddon();
-    this.reclaimer.useAddon(m.available ? m.addon : undefined, m.available ? "" : m.reason);
+    this.addon = m.available ? m.addon : undefined;
+    this.reclaimer.useAddon(this.addon, m.available ? "" : m.reason);
     this.listener = await listenWebSocket({
       host: this.cfg.host ?? "127.0.0.1",
       port: this.cfg.port ?? 0,
@@ -373,7 +422,9 @@ export class ServeService {
       heapUsedBytes: mem.heapUsed,
       heapTotalBytes: mem.heapTotal,
       externalBytes: mem.external,
+      arrayBuffersBytes: mem.arrayBuffers,
       reclaim: { ...this.reclaimer.stats },
+      memoryDetail: memoryDetail(this.addon),
       eventLoopDelay: {
         p50Ms: this.loopDelay.percentile(50) / 1e6,
         p99Ms: this.loopDelay.percentile(99) / 1e6,

@@ -21,6 +21,8 @@ import { Rng } from "../lab/rng.ts";
 import { encodeMessage } from "../protocol/codec.ts";
 import { encodeEnvelope } from "../protocol/transport.ts";
 import { WebSocketTransport } from "../protocol/transports/websocket.ts";
+import type { ReclaimStats } from "./memory-reclaim.ts";
+import type { MemoryDetail } from "./serve-service.ts";
 import type { AttackWorkerData, AttackWorkerResult } from "./soak-attack-worker.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -52,6 +54,11 @@ export interface SoakOptions {
   settleMs?: number;
   /** How long `serve` may take to say where it listens (default 60 s). */
   startTimeoutMs?: number;
+  /**
+   * How many samples after a reclaim make the start and the end RSS figures (default 10 s
+   * of samples, at least 3 and at most 10); see {@link SoakReport.rssStart}.
+   */
+  windowSamples?: number;
 }
 
 /** The soak's own failures; `pid`: the `serve` child concerned, if any (already stopped). */
@@ -81,10 +88,21 @@ export interface RssSample {
   heapUsed: number;
   heapTotal: number;
   external: number;
+  arrayBuffers: number;
+  /** Where the RSS is (V8's spaces, resident memory by kind, glibc's heap). */
+  detail: MemoryDetail;
   /** The server's longest event-loop delay since the previous sample (ms). */
   loopDelayMaxMs: number;
   /** Taken after a reclaim the server ran once the attackers had left. */
   afterReclaim?: boolean;
+  /** Taken in the warm-up, after the reclaim that followed the warm-up probe's departure. */
+  afterWarmupReclaim?: boolean;
+}
+
+export interface Retained {
+  liveHeapBytes: number;
+  /** -1 without the addon. */
+  mallocInUseBytes: number;
 }
 
 export interface SoakReport {
@@ -105,15 +123,38 @@ export interface SoakReport {
   rss: RssSample[];
   /** /health requests that failed (the sampler's, not an honest client's). */
   healthFailures: number;
+  /**
+   * The start and end figures are measured the same way, so that they compare like with
+   * like (docs/soak.md): `"after-reclaim"`, the median of the first `windowSamples` samples
+   * after a reclaim of the server — in the warm-up the one that follows a probe client's
+   * departure, in the cool-down the one that follows the attackers' — both with the same
+   * honest clients running and the same number of samples. V8's young generation, which
+   * honest traffic grows back after every memory-reducing GC, is then at the same age in
+   * both. `"last-third"` (when the warm-up saw no reclaim: too short a warm-up): the median
+   * of the warm-up's last third, and of the last third of the samples after the reclaim
+   * once the attackers left (of the cool-down's if none came within `settleMs`).
+   */
+  rssHow: "after-reclaim" | "last-third";
   rssStart: number;
   rssPeak: number;
-  /**
-   * Median of the last third of the samples taken after the server's reclaim once the
-   * attackers left (of the cool-down's samples if no reclaim came within `settleMs`).
-   */
   rssEnd: number;
   /** rssEnd / rssStart. */
   rssRatio: number;
+  /** The samples each figure is the median of (for the per-phase breakdown). */
+  startWindow: RssSample[];
+  endWindow: RssSample[];
+  /**
+   * Where the honest-only phases settle with no reclaim near: the median of the last third
+   * of the warm-up and of the cool-down (reported, not judged: see docs/soak.md).
+   */
+  rssSteadyStart: number;
+  rssSteadyEnd: number;
+  /**
+   * What the server retained, as its reclaim measured it right after its full GC and
+   * malloc_trim (cli/memory-reclaim.ts): after the warm-up probe's reclaim and after the
+   * attackers' (null where that reclaim did not come).
+   */
+  retained: { start: Retained | null; end: Retained | null };
   /** Kernel frames in use: median of the late warm-up samples, and at the end. */
   framesStart: number;
   framesEnd: number;
@@ -122,8 +163,34 @@ export interface SoakReport {
   /** Bytes of physical memory the kernel held at the end (after trims). */
   tableBytesEnd: number;
   /** The server's reclaims after clients left (cli/memory-reclaim.ts). */
-  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
+  reclaim: ReclaimStats;
   serverDeaths: number;
+}
+
+/** The parts of the server's memory, in bytes, as /health reports them. */
+export const MEMORY_PARTS = {
+  rss: (s: RssSample) => s.rss,
+  "rss anon": (s: RssSample) => s.detail.rssAnon,
+  "rss file": (s: RssSample) => s.detail.rssFile,
+  "V8 heap committed": (s: RssSample) => s.heapTotal,
+  "  new space": (s: RssSample) => s.detail.spaces.new_space ?? 0,
+  "  old space": (s: RssSample) => s.detail.spaces.old_space ?? 0,
+  "  other spaces": (s: RssSample) =>
+    Object.entries(s.detail.spaces)
+      .filter(([k]) => k !== "new_space" && k !== "old_space")
+      .reduce((a, [, v]) => a + v, 0),
+  "V8 heap used": (s: RssSample) => s.heapUsed,
+  "external (ArrayBuffers...)": (s: RssSample) => s.external,
+  "malloc in use": (s: RssSample) => s.detail.malloc?.inUse ?? Number.NaN,
+  "malloc free (kept)": (s: RssSample) => s.detail.malloc?.free ?? Number.NaN,
+  "kernel memory": (s: RssSample) => s.tableBytes,
+} as const;
+
+/** The median of every part of {@link MEMORY_PARTS} over some samples. */
+export function memoryBreakdown(samples: RssSample[]): Record<keyof typeof MEMORY_PARTS, number> {
+  return Object.fromEntries(
+    Object.entries(MEMORY_PARTS).map(([k, f]) => [k, median(samples.map(f))]),
+  ) as Record<keyof typeof MEMORY_PARTS, number>;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -267,6 +334,7 @@ async function honestClient(
   times: number[],
   failures: string[],
   onRoundtrip: (ms: number, startedAt: number) => void,
+  onConnected: () => void = () => {},
 ): Promise<number> {
   const label = `honest-${i}`;
   let done = 0;
@@ -274,6 +342,7 @@ async function honestClient(
     failures.push(`${label}: connect: ${e.message}`);
     return null;
   });
+  onConnected();
   if (!c) return 0;
   try {
     const w = 64;
@@ -492,10 +561,12 @@ interface Health {
   heapUsedBytes: number;
   externalBytes: number;
   heapTotalBytes: number;
+  arrayBuffersBytes: number;
+  memoryDetail: MemoryDetail;
   memory: { framesInUse: number; framesPeak: number; tableBytes: number };
   clients: number;
   deaths: number;
-  reclaim: { runs: number; trimmedBytes: number; gcMs: number; how: string };
+  reclaim: SoakReport["reclaim"];
   eventLoopDelay: { maxMs: number };
 }
 
@@ -560,10 +631,27 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let deaths = 0;
   let healthFailures = 0;
   let framesPeak = 0;
-  let reclaim: SoakReport["reclaim"] = { runs: 0, trimmedBytes: 0, gcMs: 0, how: "?" };
+  let reclaim: SoakReport["reclaim"] = {
+    runs: 0,
+    trimmedBytes: 0,
+    gcMs: 0,
+    how: "?",
+    liveHeapBytes: -1,
+    mallocInUseBytes: -1,
+    measuredRun: 0,
+  };
+  const retained: SoakReport["retained"] = { start: null, end: null };
+  const retainedOf = (h: Health): Retained => ({
+    liveHeapBytes: h.reclaim.liveHeapBytes,
+    mallocInUseBytes: h.reclaim.mallocInUseBytes,
+  });
   /** Reclaims the server had run when the attackers left (-1: not yet left). */
   let runsAtLeave = -1;
+  /** ...and when the warm-up's probe client left (-1: not yet). */
+  let runsAtProbe = -1;
   let settled = 0;
+  const windowSamples =
+    opts.windowSamples ?? Math.max(3, Math.min(10, Math.round(10_000 / opts.sampleMs)));
   let done = false;
   const settleMs = opts.settleMs ?? 30_000;
   const phased: { phase: RssSample["phase"]; ms: number }[] = [];
@@ -577,20 +665,46 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       rand: rng,
       seed: opts.seed,
     };
+    let connected = 0;
     const honest = Array.from({ length: opts.honest }, (_, i) =>
-      honestClient(honestCtx, i, opts.honestIntervalMs, times, failures, (ms, at) =>
-        phased.push({
-          phase: at < attackStart ? "warmup" : at < attackEnd ? "attack" : "cooldown",
-          ms,
-        }),
+      honestClient(
+        honestCtx,
+        i,
+        opts.honestIntervalMs,
+        times,
+        failures,
+        (ms, at) =>
+          phased.push({
+            phase: at < attackStart ? "warmup" : at < attackEnd ? "attack" : "cooldown",
+            ms,
+          }),
+        () => connected++,
       ),
     );
+    // The warm-up's probe: once every honest client is in, one more client connects and
+    // leaves, so the server runs the reclaim it runs after any departure (cli/memory-
+    // reclaim.ts) while the honest clients keep drawing; the start figure is taken after
+    // it, as the end figure is taken after the reclaim that follows the attackers.
+    const probe = (async () => {
+      while (connected < opts.honest && !done) await sleep(20);
+      if (done || elapsed() >= attackStart) return;
+      try {
+        const c = await clientFrom(url, "127.0.0.1", "probe");
+        runsAtProbe = (await health(url)).reclaim.runs;
+        c.disconnect();
+      } catch (e) {
+        // Refused (SoakError), a socket error, or /health unreachable (fetch's TypeError):
+        // no reclaim to measure after, so the figures fall back to "last-third".
+        if (!(e instanceof SoakError || e instanceof TypeError || "code" in (e as object))) throw e;
+        log(`warm-up probe failed: ${(e as Error).message}`);
+      }
+    })();
     const sampler = (async () => {
       // Past `end`, the run goes on (honest clients included) until the server has given
       // memory back after the attackers left and three samples were taken since, or
       // `settleMs` more pass: the end figure is then what the server holds once its
       // reclaim ran, however late a loaded machine let the attackers leave.
-      while (!(elapsed() >= end && (settled >= 3 || elapsed() >= end + settleMs))) {
+      while (!(elapsed() >= end && (settled >= windowSamples || elapsed() >= end + settleMs))) {
         try {
           const h = await health(url);
           deaths = h.deaths;
@@ -605,16 +719,27 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             heapUsed: h.heapUsedBytes,
             heapTotal: h.heapTotalBytes,
             external: h.externalBytes,
+            arrayBuffers: h.arrayBuffersBytes,
+            detail: h.memoryDetail,
             loopDelayMaxMs: h.eventLoopDelay.maxMs,
           };
           rss.push(s);
+          if (s.phase === "warmup" && runsAtProbe >= 0 && h.reclaim.runs > runsAtProbe) {
+            s.afterWarmupReclaim = true;
+          }
+          if (s.phase === "warmup" && runsAtProbe >= 0 && h.reclaim.measuredRun > runsAtProbe)
+            retained.start ??= retainedOf(h);
+          if (runsAtLeave >= 0 && h.reclaim.measuredRun > runsAtLeave)
+            retained.end ??= retainedOf(h);
           if (runsAtLeave >= 0 && h.reclaim.runs > runsAtLeave) {
             s.afterReclaim = true;
             settled++;
           }
           reclaim = h.reclaim;
+          const d = s.detail;
+          const mb = (x: number) => (x / MiB).toFixed(1);
           log(
-            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${(s.rss / MiB).toFixed(1)} MiB (heap ${(s.heapUsed / MiB).toFixed(1)} of ${(s.heapTotal / MiB).toFixed(1)}, external ${(s.external / MiB).toFixed(1)}, kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
+            `${(s.t / 1000).toFixed(1).padStart(6)} s  ${s.phase.padEnd(8)} rss ${mb(s.rss)} MiB (anon ${mb(d.rssAnon)}, file ${mb(d.rssFile)}; heap ${mb(s.heapUsed)} of ${mb(s.heapTotal)}: new ${mb(d.spaces.new_space ?? 0)}, old ${mb(d.spaces.old_space ?? 0)}; external ${mb(s.external)}; malloc ${d.malloc ? `${mb(d.malloc.arena + d.malloc.mmapped)}, free ${mb(d.malloc.free)}` : "?"}; kernel ${(s.tableBytes / MiB).toFixed(0)})  frames ${s.framesInUse}  clients ${s.clients}  loop delay max ${s.loopDelayMaxMs.toFixed(0)} ms`,
           );
         } catch (e) {
           if (!(e instanceof TypeError)) throw e; // fetch failed: counted, not an honest failure
@@ -633,19 +758,28 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     runsAtLeave = reclaim.runs;
     const perClient = await Promise.all(honest);
     await sampler;
+    await probe;
     const sorted = [...times].sort((a, b) => a - b);
     const expected = end / Math.max(opts.honestIntervalMs, 1);
     const starved = perClient
       .map((n, i) => [n, i] as const)
       .filter(([n]) => n < expected / 2)
       .map(([n, i]) => `honest-${i}: ${n} frames of ~${Math.round(expected)}`);
-    const warm = rss.filter((s) => s.phase === "warmup").map((s) => s.rss);
-    const settledRss = rss.filter((s) => s.afterReclaim).map((s) => s.rss);
-    const cool = settledRss.length
-      ? settledRss
-      : rss.filter((s) => s.phase === "cooldown").map((s) => s.rss);
-    const rssStart = median(warm.slice(-Math.max(1, Math.ceil(warm.length / 3))));
-    const rssEnd = median(cool.slice(-Math.max(1, Math.ceil(cool.length / 3))));
+    const lastThird = <T>(xs: T[]) => xs.slice(-Math.max(1, Math.ceil(xs.length / 3)));
+    const warmAll = rss.filter((s) => s.phase === "warmup");
+    const coolAll = rss.filter((s) => s.phase === "cooldown");
+    const warmAfter = rss.filter((s) => s.afterWarmupReclaim);
+    const coolAfter = rss.filter((s) => s.afterReclaim);
+    // The same number of samples on both sides, however few the warm-up had left.
+    const k = Math.min(windowSamples, warmAfter.length, coolAfter.length);
+    const rssHow: SoakReport["rssHow"] = k >= 3 ? "after-reclaim" : "last-third";
+    const startWindow = rssHow === "after-reclaim" ? warmAfter.slice(0, k) : lastThird(warmAll);
+    const endWindow =
+      rssHow === "after-reclaim"
+        ? coolAfter.slice(0, k)
+        : lastThird(coolAfter.length ? coolAfter : coolAll);
+    const rssStart = median(startWindow.map((s) => s.rss));
+    const rssEnd = median(endWindow.map((s) => s.rss));
     return {
       honest: {
         roundtrips: times.length,
@@ -670,10 +804,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       refusals,
       attacks,
       rss,
+      rssHow,
       rssStart,
       rssPeak: Math.max(...rss.map((s) => s.rss)),
       rssEnd,
       rssRatio: rssEnd / rssStart,
+      startWindow,
+      endWindow,
+      rssSteadyStart: median(lastThird(warmAll).map((s) => s.rss)),
+      rssSteadyEnd: median(lastThird(coolAll).map((s) => s.rss)),
+      retained,
       framesStart: median(
         rss
           .filter((x) => x.phase === "warmup")

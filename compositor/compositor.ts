@@ -141,8 +141,6 @@ export class Compositor {
   readonly server: ProtocolServer;
   readonly width: number;
   readonly height: number;
-  /** The output: one 32-bit pixel per element, the buffers' bytes as they are (little-endian). */
-  readonly framebuffer: Uint32Array;
   readonly clock: FrameClock;
   alive = true;
   /** How it died, when it did. */
@@ -195,7 +193,6 @@ export class Compositor {
       };
     this.output.maxClientReadBytesPerFrame =
       opts.maxClientReadBytesPerFrame ?? Number.POSITIVE_INFINITY;
-    this.framebuffer = this.output.framebuffer;
     this.clock = opts.clock ?? new VirtualClock();
     this.proc = this.kernel.spawn(opts.name ?? "compositor");
     this.start0 = figures(this.proc);
@@ -518,6 +515,19 @@ export class Compositor {
       alive: this.alive,
       surfaces: this.output.placements(),
     };
+  }
+
+  /**
+   * The output as last composited: one 32-bit pixel per element, the buffers' bytes as they
+   * are (little-endian). A new frame is composed in another array: read this after frame().
+   */
+  get framebuffer(): Uint32Array {
+    return this.output.framebuffer;
+  }
+
+  /** Reads that went straight into the framebuffer (Output.destination), for tests and benches. */
+  get directReads(): number {
+    return this.output.directReads;
   }
 
   private policyNotice(n: PolicyNotice): void {

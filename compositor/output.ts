@@ -42,7 +42,10 @@ interface Surface {
    * once a read is due that must cover everything).
    */
   current: { buffer: Buffer | null; dirty: boolean; frames: number[]; damage: Rect[] | "full" };
-  /** The compositor's copy of the last buffer read (its "texture"). */
+  /**
+   * The compositor's copy of the last buffer read (its "texture"). Its bytes may be kept in
+   * a framebuffer instead (Output.homes), where the next composite draws them.
+   */
   texture: Uint8Array | null;
   texGeom: { width: number; height: number; stride: number; bpp: number; format: number } | null;
 }
@@ -110,10 +113,39 @@ function boundDamage(list: Rect[]): void {
   list.push({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
 }
 
+/** Where a texture's bytes are kept instead of its own array: a range of a framebuffer. */
+interface Home {
+  /** Index of the framebuffer (Output.fbs). */
+  fb: number;
+  /** Byte offset of the texture's first byte. */
+  off: number;
+}
+
 export class Output {
-  /** One 32-bit pixel per element, the buffers' bytes as they are (little-endian). */
-  readonly framebuffer: Uint32Array;
-  private readonly fb8: Uint8Array;
+  /**
+   * Two framebuffers: the front one holds the last composited frame (`framebuffer`); a frame
+   * is composed in the back one, and they swap when it is complete. Reads of buffers go to
+   * the back one at most, so the front one never shows half a frame, even when a read ends
+   * the compositor (the lab's last-frame image of a run that died).
+   */
+  private readonly fbs: [Uint32Array, Uint32Array];
+  private readonly fb8s: [Uint8Array, Uint8Array];
+  private front = 0;
+  /**
+   * Textures whose bytes are not in their own array but in a framebuffer, exactly where the
+   * next composite draws them: a surface's read went straight there (one copy where a read
+   * into the texture and a draw of it are two). The texture array is stale while it has a
+   * home; `evict` copies the bytes back before anything could overwrite them.
+   */
+  private readonly homes = new Map<Uint8Array, Home>();
+  /**
+   * Reads go straight into the framebuffer where they can (default). SHMLAB_DIRECT_READS=0
+   * turns it off: every read fills its texture and every texture is drawn, the plain path
+   * that the tests and the bench hold the direct one against.
+   */
+  private readonly direct = process.env.SHMLAB_DIRECT_READS !== "0";
+  /** Reads that went straight into the framebuffer (for tests and the bench). */
+  directReads = 0;
   private readonly surfaces = new Set<Surface>();
   private nextSeq = 1;
   private lastPlacements: SurfacePlacement[] = [];
@@ -155,8 +187,15 @@ export class Output {
   ) {
     // Plain memory: only this thread draws and reads it, and V8 copies into and fills a
     // SharedArrayBuffer element by element (relaxed atomics), several times slower.
-    this.framebuffer = new Uint32Array(width * height);
-    this.fb8 = new Uint8Array(this.framebuffer.buffer);
+    const a = new Uint32Array(width * height);
+    const b = new Uint32Array(width * height);
+    this.fbs = [a, b];
+    this.fb8s = [new Uint8Array(a.buffer), new Uint8Array(b.buffer)];
+  }
+
+  /** One 32-bit pixel per element, the buffers' bytes as they are (little-endian): the last composited frame. */
+  get framebuffer(): Uint32Array {
+    return this.fbs[this.front];
   }
 
   /** wl_surface's requests, and wl_compositor.create_surface. */
@@ -387,6 +426,7 @@ export class Output {
     const b = s.current.buffer;
     if (!this.rules.readDestroyed || !b?.detached || s.client.closed) return false;
     const tex = b.texture && b.texture.length === b.span ? b.texture : new Uint8Array(b.span);
+    this.evict(tex);
     this.rules.readDestroyed!(b, tex);
     if (!this.surfaces.has(s)) return true; // the read ended its client (see readSurface)
     b.texture = tex;
@@ -422,11 +462,12 @@ export class Output {
     }
     s.current.damage = [];
     let bytes = b.span;
+    const into = this.destination(s, b, tex, partial);
     if (partial) {
-      read(b, tex, partial);
+      read(b, into, partial);
       bytes = 0;
       for (const [, n] of partial) bytes += n;
-    } else read(b, tex);
+    } else read(b, into);
     // The read may have ended the client (libwayland posts invalid_fd at the end_access of
     // a read that faulted, and the client is disconnected): its surfaces are destroyed, and
     // a destroyed surface must not take a texture back, or the copy is held for good.
@@ -443,6 +484,102 @@ export class Output {
       format: b.format,
     };
     return { buffer: b, bytes };
+  }
+
+  /**
+   * Where a read of `b` into the texture `tex` writes: straight into the back framebuffer
+   * when the next composite would draw the whole texture there as one run (`homeFor`), so
+   * that drawing it is no copy at all; into `tex` itself otherwise. The read is the same
+   * either way (the same user loads of the same pages in the same order, through the same
+   * policy call): only the memory it fills differs. A read of part of the texture (damage)
+   * brings the rest of its bytes along first.
+   */
+  private destination(
+    s: Surface,
+    b: Buffer,
+    tex: Uint8Array,
+    partial: readonly (readonly [number, number])[] | null,
+  ): Uint8Array {
+    const off = this.homeFor(s, b, tex);
+    if (off < 0) {
+      this.evict(tex);
+      return tex;
+    }
+    const back = 1 - this.front;
+    const fb = this.fb8s[back];
+    const n = tex.length;
+    for (const [t, h] of this.homes)
+      if (t !== tex && h.fb === back && h.off < off + n && off < h.off + t.length) this.evict(t);
+    const whole = !partial || (partial.length === 1 && partial[0][0] === 0 && partial[0][1] === n);
+    const h = this.homes.get(tex);
+    if (!whole && !(h && h.fb === back && h.off === off))
+      fb.set(h ? this.fb8s[h.fb].subarray(h.off, h.off + n) : tex, off);
+    this.homes.set(tex, { fb: back, off });
+    this.directReads++;
+    return fb.subarray(off, off + n);
+  }
+
+  /** Copies a texture's bytes back from the framebuffer that keeps them, if one does. */
+  private evict(tex: Uint8Array): void {
+    const h = this.homes.get(tex);
+    if (!h) return;
+    tex.set(this.fb8s[h.fb].subarray(h.off, h.off + tex.length));
+    this.homes.delete(tex);
+  }
+
+  /**
+   * The byte offset in the back framebuffer where the next composite would draw `tex`
+   * (read from `b` for `s`) whole as one run, or -1: the layout as it will be once this
+   * frame's due reads are made (surfaces showing a texture or with a buffer to read),
+   * with `s` showing `b`. A read that turns out otherwise (a client that the read ends, a
+   * read that is refused) only means the texture is copied out again before the composite.
+   */
+  private homeFor(s: Surface, b: Buffer, tex: Uint8Array): number {
+    if (!this.direct || this.rules.texture === "buffer" || s.client.closed) return -1;
+    const atRepaint = this.rules.at === "repaint";
+    const list = this.surfaceList().filter(
+      (q) =>
+        q === s ||
+        (!q.client.closed &&
+          ((q.texture !== null && q.texGeom !== null) ||
+            (q.current.buffer !== null && (q.current.dirty || atRepaint)))),
+    );
+    const grid = this.grid(list.length);
+    const i = list.indexOf(s);
+    const p = grid.place(i, b.width, b.height);
+    return this.wholeRunAt(b, p, tex.length);
+  }
+
+  /** The output's grid for `n` surfaces: ceil(sqrt(n)) columns, each tile's top-left. */
+  private grid(n: number): { place(i: number, w: number, h: number): Rect } {
+    const cols = Math.ceil(Math.sqrt(n));
+    const rows = Math.ceil(n / cols);
+    const tw = Math.floor(this.width / cols);
+    const th = Math.floor(this.height / rows);
+    return {
+      place: (i, w, h) => ({
+        x: (i % cols) * tw,
+        y: Math.floor(i / cols) * th,
+        width: Math.min(w, tw),
+        height: Math.min(h, th),
+      }),
+    };
+  }
+
+  /**
+   * The framebuffer byte offset where drawing a texture of geometry `g` (`length` bytes)
+   * at `p` writes the whole texture as one run (as wide as the output, a packed 32-bit
+   * stride, every row shown), or -1.
+   */
+  private wholeRunAt(
+    g: { width: number; height: number; stride: number; bpp: number },
+    p: Rect,
+    length: number,
+  ): number {
+    const W = this.width;
+    if (g.bpp !== 4 || g.stride !== W * 4 || g.width !== W || p.x !== 0 || p.width !== W) return -1;
+    if (p.height !== g.height || length !== g.stride * g.height) return -1;
+    return p.y * W * 4;
   }
 
   /**
@@ -515,26 +652,16 @@ export class Output {
    */
   private layout(): { surface: Surface; place: SurfacePlacement }[] {
     const shown = this.surfaceList().filter((s) => s.texture && s.texGeom && !s.client.closed);
-    const n = shown.length;
-    if (n === 0) return [];
-    const cols = Math.ceil(Math.sqrt(n));
-    const rows = Math.ceil(n / cols);
-    const tw = Math.floor(this.width / cols);
-    const th = Math.floor(this.height / rows);
+    const grid = this.grid(shown.length);
     return shown.map((s, i) => {
       const g = s.texGeom!;
-      const x = (i % cols) * tw;
-      const y = Math.floor(i / cols) * th;
       return {
         surface: s,
         place: {
           client: s.client.label,
           clientId: s.client.id,
           surface: s.id,
-          x,
-          y,
-          width: Math.min(g.width, tw),
-          height: Math.min(g.height, th),
+          ...grid.place(i, g.width, g.height),
           buffer: { width: g.width, height: g.height, stride: g.stride, format: g.format },
         },
       };
@@ -542,47 +669,76 @@ export class Output {
   }
 
   /**
-   * Draws every shown surface's texture into the framebuffer and clears the rest. Each
-   * drawn region is a copy per row, or one copy when its rows are contiguous in both the
-   * texture and the framebuffer (a surface as wide as the output with a packed stride).
-   * When the regions cover most of the output, only what they leave uncovered is cleared,
-   * so no byte is written twice; when they cover little, one fill of the whole output
-   * first is cheaper than clearing many short gaps.
+   * Draws every shown surface's texture into the back framebuffer, clears the rest, and
+   * makes it the front one. Each drawn region is a copy per row, or one copy when its rows
+   * are contiguous in both the texture and the framebuffer (a surface as wide as the output
+   * with a packed stride), or no copy when the texture's bytes are already there (a read
+   * went straight there: `destination`). When the regions cover most of the output, only
+   * what they leave uncovered is cleared, so no byte is written twice; when they cover
+   * little, one fill of the whole output first is cheaper than clearing many short gaps.
    */
   composite(): void {
     const shown = this.layout();
     const drawable = shown.filter(({ surface: s }) => s.texGeom!.bpp === 4);
     // Every accepted format is 32-bit; others are not drawn (their region is background).
+    const back = 1 - this.front;
+    // Where each texture is drawn whole as one run: a texture kept there is already drawn.
+    const runs = new Map<Uint8Array, number>();
+    for (const { surface: s, place: p } of drawable) {
+      const at = this.wholeRunAt(s.texGeom!, p, s.texture!.length);
+      if (at >= 0) runs.set(s.texture!, at);
+    }
+    // Any other texture kept in the back framebuffer is copied out before it is drawn over.
+    for (const [t, h] of this.homes) if (h.fb === back && runs.get(t) !== h.off) this.evict(t);
     const covered = drawable.reduce((n, { place: p }) => n + p.width * p.height, 0);
-    const fillFirst = covered * 2 < this.width * this.height;
-    if (fillFirst) this.framebuffer.fill(0);
-    for (const { surface: s, place: p } of drawable) this.draw(s.texture!, s.texGeom!.stride, p);
-    if (!fillFirst) this.clearBackground(drawable.map((d) => d.place));
+    const kept = [...this.homes.values()].some((h) => h.fb === back);
+    const fillFirst = covered * 2 < this.width * this.height && !kept;
+    if (fillFirst) this.fbs[back].fill(0);
+    for (const { surface: s, place: p } of drawable) {
+      const tex = s.texture!;
+      const h = this.homes.get(tex);
+      if (h && h.fb === back && h.off === this.wholeRunAt(s.texGeom!, p, tex.length)) continue;
+      const src = h ? this.fb8s[h.fb].subarray(h.off, h.off + tex.length) : tex;
+      this.draw(this.fb8s[back], src, s.texGeom!.stride, p);
+    }
+    if (!fillFirst)
+      this.clearBackground(
+        this.fbs[back],
+        drawable.map((d) => d.place),
+      );
+    // The front framebuffer becomes the next back one: a texture kept there moves to where
+    // it was just drawn whole, or is copied out.
+    for (const [t, h] of this.homes) {
+      if (h.fb === back) continue;
+      const at = runs.get(t);
+      if (at === undefined) this.evict(t);
+      else this.homes.set(t, { fb: back, off: at });
+    }
+    this.front = back;
     this.lastPlacements = shown.map((d) => d.place);
   }
 
-  /** Copies a texture's visible rows into its region of the framebuffer. */
-  private draw(tex: Uint8Array, stride: number, p: SurfacePlacement): void {
+  /** Copies a texture's visible rows into its region of the framebuffer `fb8`. */
+  private draw(fb8: Uint8Array, tex: Uint8Array, stride: number, p: SurfacePlacement): void {
     const W = this.width;
     const rowBytes = p.width * 4;
     if (p.height === 0 || rowBytes === 0) return;
     if (stride === rowBytes && p.width === W) {
-      this.fb8.set(tex.subarray(0, stride * p.height), p.y * W * 4);
+      fb8.set(tex.subarray(0, stride * p.height), p.y * W * 4);
       return;
     }
     for (let y = 0; y < p.height; y++) {
       const src = y * stride;
-      this.fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
+      fb8.set(tex.subarray(src, src + rowBytes), ((p.y + y) * W + p.x) * 4);
     }
   }
 
   /**
-   * Zeroes every pixel no drawn region covers, band by band: the rows between two region
-   * edges are covered by the same regions, so their gaps are the same.
+   * Zeroes every pixel of `fb` no drawn region covers, band by band: the rows between two
+   * region edges are covered by the same regions, so their gaps are the same.
    */
-  private clearBackground(drawn: readonly SurfacePlacement[]): void {
+  private clearBackground(fb: Uint32Array, drawn: readonly SurfacePlacement[]): void {
     const W = this.width;
-    const fb = this.framebuffer;
     const edges = new Set([0, this.height]);
     for (const p of drawn) {
       edges.add(p.y);

@@ -39,8 +39,11 @@ export function defaultWorkers(): number {
 }
 
 /**
- * Below this many runs per thread a worker's start-up (loading the sources, about half a
- * second) costs more than the runs it would take: the comparison stays in this thread.
+ * Below this many runs per thread a worker costs about as much as the runs it would take:
+ * its start-up (about 0.13 CPU-s from the bundled entry, lab/worker-bundle.ts) is the time
+ * of about 10 runs of the default matrix in a thread whose code is still cold (12 ms each,
+ * against 7.5 ms warm: docs/performance.md, "Compositing and npm start"). The comparison
+ * then stays in this thread.
  */
 const MIN_RUNS_PER_THREAD = 8;
 

@@ -16,7 +16,16 @@
  * with a one-line note on stderr saying why when bundling failed.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -212,7 +221,29 @@ export async function bundleWorker(
   if (!out) throw new Error("esbuild wrote no bundle");
   writeAtomic(file, out.text);
   writeAtomic(mpath, JSON.stringify({ format: FORMAT, inputs, hash, bundle } satisfies Manifest));
+  pruneOlder(cacheDir, basename(mpath, ".json"), bundle);
   return file;
+}
+
+/** A bundle older than this is no longer in use by a process that started from it. */
+const STALE_MS = 60 * 60 * 1000;
+
+/**
+ * Removes the entry's earlier bundles (one per source version: every edit makes one), once
+ * they are old enough that no worker still starting from one can be loading it.
+ */
+function pruneOlder(cacheDir: string, name: string, keep: string): void {
+  const now = Date.now();
+  for (const f of readdirSync(cacheDir)) {
+    if (f === keep || !f.startsWith(`${name}-`) || !f.endsWith(".mjs")) continue;
+    const p = join(cacheDir, f);
+    try {
+      if (now - statSync(p).mtimeMs > STALE_MS) rmSync(p, { force: true });
+    } catch (e) {
+      // Another process pruned it first.
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+  }
 }
 
 const LOADERS: Record<string, Loader> = {

@@ -13,6 +13,22 @@ export interface MemoryReclaimAddon {
   lowMemory(): void;
   /** glibc malloc_trim(0); true when memory was given back. */
   mallocTrim(): boolean;
+  /** glibc's account of its heap (mallinfo2, summed over arenas), bytes; and its arenas. */
+  mallocStats(): MallocStats;
+}
+
+export interface MallocStats {
+  /** Bytes the arenas' heaps obtained from the system (sbrk and heap mmaps). */
+  arena: number;
+  /** Bytes of chunks mmap()ed on their own (above the mmap threshold). */
+  mmapped: number;
+  inUse: number;
+  /** Free chunks glibc keeps in its arenas. */
+  free: number;
+  /** The releasable top of the main heap. */
+  topFree: number;
+  /** How many arenas (-1 if malloc_info failed). */
+  arenas: number;
 }
 
 export type MemoryReclaimBuild =
@@ -52,10 +68,17 @@ async function load(): Promise<MemoryReclaimBuild> {
     // node refuses an addon of another ABI, or one with a symbol it cannot resolve.
     return { available: false, reason: `cannot load ${b.binary}: ${(e as Error).message}` };
   }
-  const { lowMemory, mallocTrim } = mod.exports;
-  if (typeof lowMemory !== "function" || typeof mallocTrim !== "function")
-    return { available: false, reason: `${b.binary} lacks lowMemory() or mallocTrim()` };
-  return { available: true, addon: { lowMemory, mallocTrim } };
+  const { lowMemory, mallocTrim, mallocStats } = mod.exports;
+  if (
+    typeof lowMemory !== "function" ||
+    typeof mallocTrim !== "function" ||
+    typeof mallocStats !== "function"
+  )
+    return {
+      available: false,
+      reason: `${b.binary} lacks lowMemory(), mallocTrim() or mallocStats()`,
+    };
+  return { available: true, addon: { lowMemory, mallocTrim, mallocStats } };
 }
 
 /** The addon, built and loaded once per process. */

@@ -78,21 +78,43 @@ export type Frame = MessageFrame | ControlFrame;
 const packr = new Packr(CODEC_OPTIONS);
 const unpackr = new Unpackr(CODEC_OPTIONS);
 
+/** msgpackr's first encode buffer (pack.js: `new ByteArrayAllocate(8192)`). */
+const ENCODE_BUFFER_BYTES = 8192;
+/** Past this, the encode buffer is handed back after the frame that grew it. */
+const ENCODE_BUFFER_KEEP_BYTES = 64 * 1024;
+
+/**
+ * msgpackr packs every frame into one module-wide buffer, returning a view of it, and
+ * grows that buffer to 4 x the largest frame (pack.js makeRoom) without ever shrinking it;
+ * when it fills, the next one is as large. After one 256 KiB `pread` reply the server
+ * packed every later frame into 1 MiB buffers, and each small frame still queued or held
+ * pinned a whole one (the soak's heap snapshots: a 1 MiB buffer retained by msgpackr's
+ * `pack` after the attackers left). So once a frame has grown the buffer past 64 KiB,
+ * msgpackr is given a fresh 8 KiB one (`useBuffer`, its API for a caller-owned buffer):
+ * the big buffer lives only as long as the big frame.
+ */
+function pack(value: unknown): Uint8Array {
+  const out = packr.pack(value);
+  if (out.buffer.byteLength > ENCODE_BUFFER_KEEP_BYTES)
+    packr.useBuffer(Buffer.allocUnsafeSlow(ENCODE_BUFFER_BYTES));
+  return out;
+}
+
 export function encodeMessage(
   objectId: number,
   opcode: number,
   args: readonly unknown[],
 ): Uint8Array {
-  return packr.pack([objectId, opcode, args]);
+  return pack([objectId, opcode, args]);
 }
 
 export function encodeControl(items: readonly unknown[]): Uint8Array {
-  return packr.pack(items);
+  return pack(items);
 }
 
 /** Encodes any value: for tests and fuzzers that need to send frames no honest peer would. */
 export function encodeRaw(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return pack(value);
 }
 
 /**

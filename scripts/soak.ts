@@ -1,11 +1,11 @@
 /**
  * `npm run soak [-- --minutes M --honest N --interval MS --policy P --seed S
- * --malloc-mmap-threshold BYTES]`: the soak
+ * --malloc-mmap-threshold BYTES --max-semi-space MIB]`: the soak
  * test of `shmlab serve` (cli/soak.ts). Not part of CI: it runs for minutes (10 by
  * default), loopback only, and stops by itself. Exit 1 when the verdict fails.
  */
 import { loadavg } from "node:os";
-import { runSoak } from "../cli/soak.ts";
+import { memoryBreakdown, type RssSample, runSoak } from "../cli/soak.ts";
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,6 +37,14 @@ const r = await runSoak({
     arg("malloc-mmap-threshold", "") === ""
       ? undefined
       : { MALLOC_MMAP_THRESHOLD_: arg("malloc-mmap-threshold", "") },
+  // --max-semi-space MiB caps V8's young generation in the server (node's
+  // --max-semi-space-size): by default it grows to 2 x 16 MiB under honest traffic alone
+  // and shrinks only at a memory-reducing GC (docs/soak.md), so its size at a given moment
+  // depends on how long ago the last reclaim was.
+  serveNodeArgs:
+    arg("max-semi-space", "") === ""
+      ? undefined
+      : [`--max-semi-space-size=${arg("max-semi-space", "")}`],
 });
 const h = r.honest;
 console.log("\n## soak report");
@@ -66,8 +74,34 @@ console.log(`attack rounds: ${JSON.stringify(r.attacks)}`);
 console.log("refusals:");
 for (const [k, n] of Object.entries(r.refusals).sort())
   console.log(`  ${String(n).padStart(6)}  ${k}`);
+// Where the memory is in each window (medians, MiB): docs/soak.md reads this table.
+const phaseOf = (ph: RssSample["phase"]) => r.rss.filter((s) => s.phase === ph);
+const lastThird = (xs: RssSample[]) => xs.slice(-Math.max(1, Math.ceil(xs.length / 3)));
+const windows: [string, RssSample[]][] = [
+  ["start", r.startWindow],
+  ["warm-up 1/3", lastThird(phaseOf("warmup"))],
+  ["attack", phaseOf("attack")],
+  ["end", r.endWindow],
+  ["cool 1/3", lastThird(phaseOf("cooldown"))],
+];
+const table = windows.map(([name, xs]) => [name, xs.length, memoryBreakdown(xs)] as const);
 console.log(
-  `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)})`,
+  `server memory by part (MiB, medians; start/end: the ${r.startWindow.length} samples after a reclaim, "${r.rssHow}"; 1/3: a phase's last third):`,
+);
+console.log(`  ${"".padEnd(28)}${table.map(([n, k]) => `${n} (${k})`.padStart(18)).join("")}`);
+for (const part of Object.keys(table[0][2]) as (keyof (typeof table)[0][2])[])
+  console.log(
+    `  ${part.padEnd(28)}${table.map(([, , b]) => (b[part] / MiB).toFixed(1).padStart(18)).join("")}`,
+  );
+console.log(
+  `server RSS: start ${(r.rssStart / MiB).toFixed(1)} MiB, peak ${(r.rssPeak / MiB).toFixed(1)} MiB, end ${(r.rssEnd / MiB).toFixed(1)} MiB (end/start ${r.rssRatio.toFixed(3)}; ${r.rssHow}); honest-only phases with no reclaim near (last thirds): warm-up ${(r.rssSteadyStart / MiB).toFixed(1)}, cool-down ${(r.rssSteadyEnd / MiB).toFixed(1)} MiB`,
+);
+const ret = (x: typeof r.retained.start) =>
+  x
+    ? `live heap ${(x.liveHeapBytes / MiB).toFixed(1)} MiB, malloc in use ${x.mallocInUseBytes < 0 ? "?" : (x.mallocInUseBytes / MiB).toFixed(1)} MiB`
+    : "no reclaim";
+console.log(
+  `retained (right after the server's full GC and malloc_trim): after the warm-up probe ${ret(r.retained.start)}; after the attackers ${ret(r.retained.end)}`,
 );
 console.log(
   `kernel frames in use: warm-up ${r.framesStart}, end ${r.framesEnd}, peak ${r.framesPeak} (${((r.framesPeak * 4096) / MiB).toFixed(1)} MiB); kernel memory held at the end ${(r.tableBytesEnd / MiB).toFixed(1)} MiB; compositor deaths ${r.serverDeaths}`,

@@ -9,6 +9,8 @@ import type { Kernel } from "./kernel.ts";
 import type { Process } from "./process.ts";
 import { PAGE_SIZE, PROT } from "./uapi.ts";
 import {
+  CHUNK_MASK,
+  CHUNK_SHIFT,
   makePte,
   PTE_ANON,
   PTE_SPECIAL,
@@ -204,19 +206,46 @@ const PTRS_PER_PTE = 512;
  */
 function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
   const file = vma.file!;
-  const pteOff = Math.floor(addr / PAGE_SIZE) % PTRS_PER_PTE;
+  // pte_index(address). `%` of a number above 2^31 is a call to C's fmod; a page number
+  // and its multiple of 512 (both exact below 2^53) are not.
+  const vpage = Math.floor(addr / PAGE_SIZE);
+  const pteOff = vpage - Math.floor(vpage / PTRS_PER_PTE) * PTRS_PER_PTE;
   const fromPte = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, i));
   const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - i);
   const fileEnd = Math.ceil(file.size / PAGE_SIZE); // first page index wholly beyond i_size
   const first = i + fromPte - pteOff;
   const end = Math.min(i + toPte - pteOff, fileEnd - vma.pgoff);
+  if (first >= end) return false; // (the faulting entry is none: resolveFault's caller)
   const flags = vma.flags.shared && vma.prot & PROT.PROT_WRITE ? PTE_WRITE : 0;
+  // One tight loop over the window, as filemap_map_pages' is: the page cache's index read
+  // directly, the frame's reference taken and the entry stored without a call each. Only
+  // the kernel's thread counts references (frames.ts get/put), so a plain increment is
+  // frames.get's; an entry store that another thread sees late only sends that thread's
+  // access through the kernel (remote-process.ts), which sees it.
+  const cache = file.pages;
+  const index = cache.index;
+  const refcount = k.frames.refcount;
+  const frameFlags = k.frames.flags;
+  const chunks = vma.sharedChunks();
+  const pgoff = vma.pgoff;
   for (let j = first; j < end; j++) {
-    if (vma.pte(j) !== 0) continue;
-    const frame = file.pages.get(vma.pgoff + j);
-    if (frame === undefined || k.frames.flags[frame] & FRAME_NOT_UPTODATE) continue;
-    k.frames.get(frame);
-    vma.setPte(j, makePte(frame, flags));
+    let c = chunks[j >>> CHUNK_SHIFT];
+    if (c !== undefined && c[j & CHUNK_MASK] !== 0) continue;
+    const pg = pgoff + j;
+    let frame: number;
+    if (pg < index.length) {
+      const e = index[pg];
+      if (e === 0) continue;
+      frame = e - 1;
+    } else {
+      const f = cache.get(pg);
+      if (f === undefined) continue;
+      frame = f;
+    }
+    if (frameFlags[frame] & FRAME_NOT_UPTODATE) continue;
+    if (frame !== ZERO_FRAME) refcount[frame]++;
+    if (c === undefined) c = vma.chunkFor(j);
+    c[j & CHUNK_MASK] = makePte(frame, flags);
   }
   return vma.pte(i) !== 0;
 }
@@ -273,11 +302,18 @@ export function zapOne(k: Kernel, vma: Vma, i: number): void {
 /**
  * zapOne for every present entry in [from, to), in index order (zap_pte_range), walking the
  * page-table chunks directly: the munmap of a large pool does not pay a call per entry.
+ * Entries are cleared with plain stores and references dropped with plain decrements where
+ * the frame keeps others (only the kernel's thread counts them); the last reference goes
+ * through frames.put, whose atomic updates publish every clear before it before the frame
+ * can be freed, so a thread that starts an access after the free sees the entry gone
+ * (frames.ts: the epoch quarantine covers one that started before).
  */
 export function zapRange(k: Kernel, vma: Vma, from: number, to: number): void {
   const chunks = vma.sharedChunks();
   const rawPfn = vma.flags.pfnmap;
-  for (let ci = from >>> 9; ci * PTES_PER_CHUNK < to; ci++) {
+  const frames = k.frames;
+  const refcount = frames.refcount;
+  for (let ci = from >>> CHUNK_SHIFT; ci * PTES_PER_CHUNK < to; ci++) {
     const c = chunks[ci];
     if (c === undefined) continue;
     const lo = Math.max(from, ci * PTES_PER_CHUNK) - ci * PTES_PER_CHUNK;
@@ -285,8 +321,12 @@ export function zapRange(k: Kernel, vma: Vma, from: number, to: number): void {
     for (let j = lo; j < hi; j++) {
       const pte = c[j]; // the kernel's thread reads its own entries plainly (vma.ts pte)
       if (pte === 0) continue;
-      Atomics.store(c, j, 0);
-      if (!(rawPfn && !(pte & PTE_ANON))) k.frames.put(pteFrame(pte));
+      c[j] = 0;
+      if (rawPfn && !(pte & PTE_ANON)) continue;
+      const f = pteFrame(pte);
+      const refs = refcount[f];
+      if (refs > 1 && f !== ZERO_FRAME) refcount[f] = refs - 1;
+      else frames.put(f);
     }
   }
 }

@@ -3,7 +3,8 @@
  * map of the VMAs that map it (i_mmap), which truncation and hole punching walk.
  */
 import { type FileCounters, newFileCounters } from "./counters.ts";
-import type { Vma } from "./vma.ts";
+import { MappingList } from "./mapping-list.ts";
+import { PageCache } from "./page-cache.ts";
 
 /** MAX_LFS_FILESIZE on 64-bit; beyond it ftruncate is EFBIG. Kept a safe JS integer. */
 export const MAX_FILE_SIZE = 2 ** 53 - 4096;
@@ -12,10 +13,10 @@ export class ShmemFile {
   readonly kind = "shmem" as const;
   size = 0;
   /** pgoff → frame. Absent = hole (reads as zero, allocated on first fault). */
-  readonly pages = new Map<number, number>();
+  readonly pages = new PageCache();
   seals: number;
   /** i_mmap: every VMA mapping this inode, in every process. */
-  readonly mappings = new Set<Vma>();
+  readonly mappings = new MappingList();
   /** i_mmap_writable: shared mappings with VM_MAYWRITE (blocks F_SEAL_WRITE with EBUSY). */
   writableMappings = 0;
   /** Proposal (Shutemov, 2021): read faults beyond i_size map the zero page. Per inode. */

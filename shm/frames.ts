@@ -72,7 +72,8 @@ export class FrameTable {
    * Refcount, owner, flags per frame, in one shared buffer with room for `capacity` frames:
    * replaced by a larger copy as frames past it are handed out (a table sized for the
    * memory limit up front was 1.5 MiB zeroed per kernel, most of a fuzz case's set-up).
-   * Index them through the table each time (`k.frames.flags[f]`); never keep the array.
+   * A local copy of the array (fault.ts's fault-around loop) is valid until the next
+   * alloc() or get() of a new frame number; across one, read it from the table again.
    */
   refcount: Int32Array;
   owner: Int32Array;

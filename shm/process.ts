@@ -77,6 +77,8 @@ export class Process {
   killedBy: ProcessKilled | undefined;
   /** See physical(). */
   private memView: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  /** memView.length, kept as a number: a view of a growable buffer has a slow length. */
+  private memLength = 0;
   private memOf: SharedArrayBuffer | undefined;
 
   constructor(
@@ -308,9 +310,10 @@ export class Process {
   private physical(end: number): Uint8Array<ArrayBufferLike> {
     const frames = this.kernel.frames;
     // (A typed array's .buffer getter is slow on such a buffer: the buffer is kept aside.)
-    if (end > this.memView.length || this.memOf !== frames.memory) {
+    if (end > this.memLength || this.memOf !== frames.memory) {
       this.memOf = frames.memory;
       this.memView = new Uint8Array(frames.memory, 0, frames.memory.byteLength);
+      this.memLength = this.memView.length;
     }
     return this.memView;
   }
@@ -361,6 +364,30 @@ export class Process {
    * contiguous present run is copied at once: the same bytes, faults and counts.
    */
   loadInto(addr: number, dst: Uint8Array): void {
+    const len = dst.length;
+    const at = pageOffset(addr);
+    if (len <= SMALL_COPY && at + len <= PAGE_SIZE && this.state === "running") {
+      // A small access inside one present page (a pixel, a header, one touch per page) where
+      // the scheduler is quiet: what loadRun does for it, in a body small enough for V8 to
+      // inline into the caller's loop. The same checks in the same order (translate), so
+      // the same outcome; anything else (a fault, a point, grown memory) takes loadRun.
+      const v = this.mm.find(addr);
+      if (v !== undefined && v.prot & PROT_ANY && this.kernel.scheduler.quietFor?.(this) === true) {
+        const pte = v.pte(v.index(addr));
+        const base = pteFrame(pte) * PAGE_SIZE + at;
+        const mem = this.memView;
+        if (pte !== 0 && base + len <= this.memLength && this.memOf === this.kernel.frames.memory) {
+          for (let j = 0; j < len; j++) dst[j] = mem[base + j];
+          this.counters.bytesUserRead += len;
+          return;
+        }
+      }
+    }
+    this.loadRun(addr, dst);
+  }
+
+  /** loadInto's general case: any length, page by page, faulting and preempted as it goes. */
+  private loadRun(addr: number, dst: Uint8Array): void {
     if (this.state !== "running") this.enter("load");
     const sched = this.kernel.scheduler;
     const quiet = sched.quietFor?.(this) === true;

@@ -22,11 +22,55 @@ export interface SigAction {
   nodefer?: boolean;
 }
 
-export class SignalState {
-  readonly actions = new Map<"SIGBUS" | "SIGSEGV", SigAction>();
-  readonly blocked = new Set<"SIGBUS" | "SIGSEGV">();
+type FaultSignal = "SIGBUS" | "SIGSEGV";
 
-  action(sig: "SIGBUS" | "SIGSEGV"): SigAction {
+/**
+ * A signal mask: sigset_t, one bit per signal, with the Set methods the kernel uses. A
+ * handler blocks its signal while it runs, once per fault: two bit operations, where a Set
+ * made a hash-table insert and delete (and a rehash every few faults) of every SIGBUS.
+ */
+export class SigSet implements Iterable<FaultSignal> {
+  private bits = 0;
+
+  has(sig: FaultSignal): boolean {
+    return (this.bits & sigBit(sig)) !== 0;
+  }
+
+  add(sig: FaultSignal): this {
+    this.bits |= sigBit(sig);
+    return this;
+  }
+
+  delete(sig: FaultSignal): boolean {
+    const had = this.has(sig);
+    this.bits &= ~sigBit(sig);
+    return had;
+  }
+
+  clear(): void {
+    this.bits = 0;
+  }
+
+  get size(): number {
+    return (this.bits & 1) + ((this.bits >> 1) & 1);
+  }
+
+  /** The blocked signals in signal-number order (SIGBUS is 7, SIGSEGV 11). */
+  *[Symbol.iterator](): Iterator<FaultSignal> {
+    if (this.bits & 1) yield "SIGBUS";
+    if (this.bits & 2) yield "SIGSEGV";
+  }
+}
+
+function sigBit(sig: FaultSignal): number {
+  return sig === "SIGBUS" ? 1 : 2;
+}
+
+export class SignalState {
+  readonly actions = new Map<FaultSignal, SigAction>();
+  readonly blocked = new SigSet();
+
+  action(sig: FaultSignal): SigAction {
     return this.actions.get(sig) ?? { handler: "default" };
   }
 

@@ -6,6 +6,7 @@
  * PTE encoding (Int32): 0 = not present; otherwise ((frame + 1) << 3) | flags.
  */
 import type { OpenFile, ShmemFile } from "./file.ts";
+import type { MappingList } from "./mapping-list.ts";
 import { PAGE_SIZE } from "./uapi.ts";
 import type { UffdContext } from "./userfaultfd.ts";
 
@@ -16,8 +17,8 @@ export const PTE_ANON = 2;
 export const PTE_SPECIAL = 4;
 
 export const PTES_PER_CHUNK = 512;
-const CHUNK_SHIFT = 9;
-const CHUNK_MASK = PTES_PER_CHUNK - 1;
+export const CHUNK_SHIFT = 9;
+export const CHUNK_MASK = PTES_PER_CHUNK - 1;
 
 let nextAnonVma = 1;
 /** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
@@ -30,6 +31,19 @@ export function makePte(frame: number, flags: number): number {
 }
 export function pteFrame(pte: number): number {
   return (pte >>> 3) - 1;
+}
+
+/**
+ * `chunks` cut or extended to n slots, as a new array: setting an array's length is a slow
+ * runtime call in V8 (~130 ns, a tenth of a SIGBUS handler's mmap, which splits a VMA),
+ * and a VMA has few slots to copy. Holders of the old array (a zap in progress takes it per
+ * call; remote-kernel.ts sends a copy) are unaffected.
+ */
+function withLength(chunks: (Int32Array | undefined)[], n: number): (Int32Array | undefined)[] {
+  const out = new Array<Int32Array | undefined>(n);
+  const m = Math.min(n, chunks.length);
+  for (let i = 0; i < m; i++) out[i] = chunks[i];
+  return out;
 }
 
 export interface VmaFlags {
@@ -76,6 +90,10 @@ export class Vma {
   anonVma = 0;
   /** The counters of the process whose address space holds this VMA. */
   owner: import("./counters.ts").ProcessCounters | undefined;
+  /** The i_mmap list this VMA is on, and its neighbours there (mapping-list.ts). */
+  mapList: MappingList | undefined;
+  mapPrev: Vma | undefined;
+  mapNext: Vma | undefined;
 
   constructor(
     public start: number,
@@ -123,6 +141,18 @@ export class Vma {
       c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
     }
     Atomics.store(c, i & CHUNK_MASK, v);
+  }
+
+  /**
+   * The page-table chunk holding entry i, allocated if it was not: for a bulk writer
+   * (fault-around) that stores a run of entries itself instead of a setPte call each.
+   */
+  chunkFor(i: number): Int32Array {
+    const ci = i >>> CHUNK_SHIFT;
+    let c = this.chunks[ci];
+    if (c === undefined)
+      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+    return c;
   }
 
   /** Calls fn(index, pte) for every present entry in [from, to) page indices. */
@@ -180,7 +210,7 @@ export class Vma {
     const shared = this.chunks[keep - 1];
     if (shared !== undefined)
       for (let i = at; i < keep * PTES_PER_CHUNK && i < pages; i++) this.setPte(i, 0);
-    if (this.chunks.length !== keep) this.chunks.length = keep;
+    if (this.chunks.length !== keep) this.chunks = withLength(this.chunks, keep);
     if (this.pfns) this.pfns.length = at;
     this.end = addr;
     return upper;
@@ -196,6 +226,6 @@ export class Vma {
   resize(newEnd: number): void {
     this.end = newEnd;
     const n = Math.ceil(this.pages / PTES_PER_CHUNK);
-    if (this.chunks.length !== n) this.chunks.length = n;
+    if (this.chunks.length !== n) this.chunks = withLength(this.chunks, n);
   }
 }

@@ -53,6 +53,28 @@ describe("when the server reclaims", () => {
     r.stop();
   });
 
+  it("records what is still alive after its full GC: the server's retained heap", async () => {
+    const { r, at } = reclaimer();
+    expect(r.stats.liveHeapBytes).toBe(-1);
+    at(1000);
+    r.left();
+    at(3000);
+    // 16 MiB of objects held across the reclaim are counted as alive.
+    const held = Array.from({ length: 1 << 18 }, (_, i) => ({ i, s: `held-${i}`, a: [i, i] }));
+    expect(r.tick()).toBe(true);
+    await new Promise((res) => setImmediate(res));
+    const withHeld = r.stats.liveHeapBytes;
+    expect(held.length).toBe(1 << 18);
+    held.length = 0;
+    at(4000);
+    r.left();
+    at(7000);
+    expect(r.tick()).toBe(true);
+    await new Promise((res) => setImmediate(res));
+    expect(withHeld - r.stats.liveHeapBytes).toBeGreaterThan(8 * 1024 * 1024);
+    r.stop();
+  });
+
   it("at the latest maxIntervalMs after the first departure while clients keep coming", () => {
     const { r, trims, at } = reclaimer();
     at(1000);
@@ -91,6 +113,23 @@ describe("the reclaim addon", () => {
       expect(before).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(after).toBeLessThan(before / 4);
       expect(typeof addon.addon.mallocTrim()).toBe("boolean");
+    },
+  );
+  it.skipIf(!addon.available)(
+    `accounts for glibc's heap: what it holds, what is free, how many arenas${addon.available ? "" : ` (skipped: ${addon.reason})`}`,
+    () => {
+      if (!addon.available) return;
+      const before = addon.addon.mallocStats();
+      expect(before.arenas).toBeGreaterThanOrEqual(1);
+      expect(before.inUse).toBeGreaterThan(0);
+      expect(before.inUse + before.free).toBeLessThanOrEqual(before.arena + before.mmapped);
+      // 64 buffers of 256 KiB from malloc (Buffer.allocUnsafeSlow: no pool), held: in use grows.
+      const held = Array.from({ length: 64 }, () => Buffer.allocUnsafeSlow(256 * 1024).fill(1));
+      const during = addon.addon.mallocStats();
+      expect(during.inUse + during.mmapped).toBeGreaterThan(
+        before.inUse + before.mmapped + 8 * 1024 * 1024,
+      );
+      expect(held.length).toBe(64);
     },
   );
 });

@@ -426,3 +426,16 @@ describe("decodeFrame at the msgpack spec's boundaries", () => {
     expect(refusal(bytes(0x93, 0x01, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x90))).toEqual(opBad); // 1.5
   });
 });
+
+describe("the encoder gives back the buffer a big frame grew", () => {
+  it("a small frame after a 256 KiB one does not live in (and pin) a 1 MiB buffer", () => {
+    const big = encodeControl([0, 7, 1, new Uint8Array(256 * 1024)]);
+    expect(big.length).toBeGreaterThan(256 * 1024);
+    // msgpackr grew its buffer for the big frame; the frame itself stays whole.
+    expect(big.buffer.byteLength).toBeGreaterThanOrEqual(256 * 1024);
+    const small = encodeMessage(1, 0, [2]);
+    expect(small.buffer.byteLength).toBeLessThanOrEqual(64 * 1024);
+    expect(decodeFrame(small)).toMatchObject({ kind: "message", objectId: 1, opcode: 0 });
+    expect(decodeFrame(big)).toMatchObject({ kind: "control" });
+  });
+});

@@ -189,6 +189,22 @@ describe("serve: memory and tables", () => {
     expect(s.status().kernelProcesses).toBe(1);
     expect(s.compositor.errors.length).toBe(0);
   });
+
+  it("/health says where the RSS is: V8's spaces, resident memory by kind, glibc's heap", async () => {
+    const { s } = await start("libwayland");
+    const h = s.status();
+    const d = h.memoryDetail;
+    expect(d.spaces.new_space).toBeGreaterThan(0);
+    expect(d.spaces.old_space).toBeGreaterThan(0);
+    if (process.platform === "linux") {
+      // /proc/self/status: anonymous + file + shmem pages are the RSS (read a moment apart).
+      const sum = d.rssAnon + d.rssFile + d.rssShmem;
+      expect(sum).toBeGreaterThan(h.rssBytes * 0.8);
+      expect(sum).toBeLessThan(h.rssBytes * 1.2);
+    }
+    if (h.reclaim.how === "addon") expect(d.malloc?.arenas).toBeGreaterThanOrEqual(1);
+    else expect(d.malloc).toBeNull();
+  });
 });
 
 describe("serve service errors", () => {

@@ -177,3 +177,36 @@ describe("handlers stack as sigaction(2) makes them", () => {
     expect(a.killedBy?.signal).toBe("SIGBUS");
   });
 });
+
+describe("the signal mask (sigset_t)", () => {
+  it("blocks each signal on its own, and a forked child inside a handler inherits the mask", () => {
+    const { a } = setup();
+    const [fd, m] = sharedPool(a, 2 * PG);
+    a.ftruncate(fd, 0);
+    const masks: string[][] = [];
+    a.sigaction("SIGBUS", {
+      handler: (info, self) => {
+        masks.push([...self.signals.blocked]);
+        const child = self.fork("child");
+        masks.push([...child.signals.blocked]);
+        expect(child.signals.blocked.has("SIGBUS")).toBe(true);
+        expect(child.signals.blocked.has("SIGSEGV")).toBe(false);
+        self.mmap(
+          info.addr - (info.addr % PG),
+          PG,
+          RW,
+          MAP.MAP_FIXED | MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS,
+        );
+      },
+    });
+    a.load(m, 1);
+    expect(masks).toEqual([["SIGBUS"], ["SIGBUS"]]);
+    expect([...a.signals.blocked]).toEqual([]); // unblocked when the handler returned
+    a.signals.blocked.add("SIGSEGV").add("SIGBUS");
+    expect([...a.signals.blocked]).toEqual(["SIGBUS", "SIGSEGV"]);
+    expect(a.signals.blocked.size).toBe(2);
+    expect(a.signals.blocked.delete("SIGSEGV")).toBe(true);
+    expect(a.signals.blocked.delete("SIGSEGV")).toBe(false);
+    expect(a.signals.blocked.size).toBe(1);
+  });
+});

@@ -17,7 +17,9 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 describe("soak (short)", () => {
   it("honest clients are served through every attack, and the memory comes back", async () => {
     const r = await runSoak({
-      warmupMs: 1500,
+      // Long enough for the warm-up probe's reclaim (2 s of calm after it leaves), so the
+      // start figure is taken after a reclaim, as the end figure is (cli/soak.ts rssHow).
+      warmupMs: 5000,
       attackMs: 4000,
       // The run waits past it for the server's reclaim (runSoak's settleMs).
       cooldownMs: 2500,
@@ -54,8 +56,14 @@ describe("soak (short)", () => {
     expect(r.reclaim.runs, JSON.stringify(r.reclaim)).toBeGreaterThan(0);
     expect(r.tableBytesEnd).toBeLessThanOrEqual(8 * 1024 * 1024);
     console.log(
-      `short soak: RSS start ${r.rssStart}, peak ${r.rssPeak}, end ${r.rssEnd}; ${JSON.stringify(r.reclaim)}`,
+      `short soak: RSS start ${r.rssStart}, peak ${r.rssPeak}, end ${r.rssEnd} (${r.rssHow}, ${r.startWindow.length} samples each); ${JSON.stringify(r.reclaim)}`,
     );
+    // Start and end are medians of as many samples, taken the same way.
+    if (r.rssHow === "after-reclaim") {
+      expect(r.endWindow.length).toBe(r.startWindow.length);
+      expect(r.startWindow.every((s) => s.phase === "warmup" && s.afterWarmupReclaim)).toBe(true);
+      expect(r.endWindow.every((s) => s.afterReclaim)).toBe(true);
+    }
     // Without the addon (no C++ compiler) V8's young generation and glibc keep their peak:
     // the kernel's figure above still holds, RSS is not expected back.
     if (r.reclaim.how === "addon") expect(r.rssEnd).toBeLessThan(r.rssStart * 1.35);

@@ -3,9 +3,9 @@
  * its sources, each module keeping its own import.meta.url; and a worker started from the
  * bundle without tsx runs the project's code.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { afterAll, describe, expect, it } from "vitest";
@@ -51,6 +51,23 @@ describe("a worker entry bundled into one file", () => {
     const m = (await import(pathToFileURL(second).href)) as { default: { n: number } };
     expect(m.default.n).toBe(2);
     expect(readdirSync(cache).filter((f) => f.endsWith(".json"))).toEqual(["entry.json"]);
+  });
+
+  it("removes the entry's earlier bundles once they are old, and keeps recent ones", async () => {
+    const old = join(cache, "entry-0000000000000000.mjs");
+    const recent = join(cache, "entry-1111111111111111.mjs");
+    const other = join(cache, "other-0000000000000000.mjs");
+    for (const f of [old, recent, other]) writeFileSync(f, "export {};\n");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    utimesSync(other, twoHoursAgo, twoHoursAgo);
+    write("dep.ts", `export const where: string = import.meta.url;\nexport const n: number = 3;\n`);
+    const now = await bundleWorker(entry, dir, cache);
+    const left = readdirSync(cache);
+    expect(left).not.toContain("entry-0000000000000000.mjs");
+    expect(left).toContain("entry-1111111111111111.mjs");
+    expect(left).toContain("other-0000000000000000.mjs");
+    expect(left).toContain(basename(now));
   });
 
   it("a source that cannot be bundled falls back to tsx with a note saying why", async () => {
