@@ -17,7 +17,7 @@ const suite: BenchSuite = {
   async run() {
     const threads = MAX_THREADS;
     const perThread = Math.ceil(Math.max(...COUNTS) / threads);
-    const pool = createClientPool(threads, perThread);
+    const pool = await createClientPool(threads, perThread);
     await warmClientPool(pool, threads);
     const rows: { n: number; fps: number; pps: number; bad: number }[] = [];
     try {

@@ -7,6 +7,7 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { Piscina } from "piscina";
+import { parseProposalName } from "../protocol/proposal.ts";
 import {
   assembleCompare,
   type CompareOptions,
@@ -18,8 +19,9 @@ import {
 import { type CompareWork, DONE, NEXT } from "./compare-worker.ts";
 import { idleCores } from "./idle-cores.ts";
 import type { RunRecord } from "./record.ts";
+import { workerEntry } from "./worker-bundle.ts";
 
-const WORKER = new URL("./compare-worker.ts", import.meta.url).href;
+const WORKER = new URL("./compare-worker.ts", import.meta.url);
 
 /**
  * Threads a comparison uses by default: this one, plus one per core that sat idle while
@@ -41,12 +43,6 @@ export function defaultWorkers(): number {
  * second) costs more than the runs it would take: the comparison stays in this thread.
  */
 const MIN_RUNS_PER_THREAD = 8;
-
-/** tsx for the workers, resolved from here so that any working directory finds it. */
-function tsxImport(): string {
-  const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
-  return resolve ? resolve("tsx") : "tsx";
-}
 
 export interface ParallelOptions {
   /** Threads in all, this one included (1: the single-thread compare, unchanged). */
@@ -94,12 +90,17 @@ export async function compareParallel(
     },
     counter: new Int32Array(new SharedArrayBuffer(8)),
   };
+  // A user's .ts file (a behaviour, a proposal's rules) can only be imported through tsx.
+  const userFiles = !!opts.behaviourFiles?.length || !!parseProposalName(opts.variant)?.rules;
+  const entry = await workerEntry(WORKER, {
+    needsTsx: userFiles ? "the workers import a user's file" : undefined,
+  });
   const pool = new Piscina({
-    filename: WORKER,
+    filename: entry.filename,
     minThreads: threads,
     maxThreads: threads,
     concurrentTasksPerWorker: 1,
-    execArgv: ["--import", tsxImport()],
+    execArgv: entry.execArgv,
   });
   // Each worker's promise is settled into this array, so that a rejection is never
   // unhandled while this thread is busy running tasks; it is rethrown below.

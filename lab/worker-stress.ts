@@ -26,6 +26,7 @@ import type { ServerClient } from "../protocol/server.ts";
 import { MessagePortTransport } from "../protocol/transports/message-port.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { RemoteKernelHost, ServingScheduler } from "../shm/remote-kernel.ts";
+import { workerEntry } from "./worker-bundle.ts";
 
 export interface StressClientSpec {
   behaviour: string;
@@ -114,20 +115,22 @@ interface Session {
   done: Promise<void>;
 }
 
-const WORKER = new URL("../client/worker.ts", import.meta.url).href;
+const WORKER = new URL("../client/worker.ts", import.meta.url);
 
 /**
  * The pool, sized explicitly: `threads` worker threads, each running up to `perThread`
- * sessions at once (a session is long-lived and mostly waits on the compositor).
+ * sessions at once (a session is long-lived and mostly waits on the compositor). The
+ * threads load client/worker.ts bundled (lab/worker-bundle.ts).
  */
-export function createClientPool(threads: number, perThread = 1): Piscina {
+export async function createClientPool(threads: number, perThread = 1): Promise<Piscina> {
+  const entry = await workerEntry(WORKER);
   return new Piscina({
-    filename: WORKER,
+    filename: entry.filename,
     minThreads: threads,
     maxThreads: threads,
     concurrentTasksPerWorker: perThread,
     idleTimeout: 60_000,
-    execArgv: ["--import", "tsx"],
+    execArgv: entry.execArgv,
   });
 }
 
@@ -165,7 +168,7 @@ export async function runStress(opts: StressOptions, pool?: Piscina): Promise<St
     width: opts.width ?? 1024,
     height: opts.height ?? 1024,
   });
-  const piscina = pool ?? createClientPool(threads);
+  const piscina = pool ?? (await createClientPool(threads));
   const hangMs = opts.hangMs ?? 1500;
   const startMs = opts.startMs ?? 30_000;
   const sessions: Session[] = [];

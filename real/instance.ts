@@ -28,7 +28,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { register, signalGroup, unregister } from "./registry.ts";
+import { register, removeRuntimeDir, signalGroup, unregister } from "./registry.ts";
 import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
@@ -208,7 +208,7 @@ export class LaunchedInstance implements RealInstance {
     }
     // Whatever it started and left behind (its process group) goes with it.
     signalGroup(this.pid, "SIGKILL");
-    rmSync(this.runtimeDir, { recursive: true, force: true });
+    removeRuntimeDir(this.runtimeDir);
     unregister(this);
     return this.exit!;
   }

@@ -74,11 +74,23 @@ export function signalGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Removes a compositor's runtime dir right after its process group was SIGKILLed. kill(2)
+ * returns before the targets are gone: a helper of the group (Xwayland, weston's
+ * desktop-shell) may still be creating its socket or lock file there, and the recursive
+ * removal then fails with ENOTEMPTY — seen as a runtime dir left behind after Ctrl-C on a
+ * loaded machine. rmSync's retries (ENOTEMPTY, EBUSY, EPERM; a short sleep between) let the
+ * dying processes finish.
+ */
+export function removeRuntimeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+}
+
 /** 'exit' handlers must be synchronous: SIGKILL and remove the runtime dirs, no waiting. */
 function killAllNow(): void {
   for (const r of live) {
     signalGroup(r.pid, "SIGKILL");
-    if (r.runtimeDir) rmSync(r.runtimeDir, { recursive: true, force: true });
+    if (r.runtimeDir) removeRuntimeDir(r.runtimeDir);
   }
   live.clear();
 }

@@ -17,7 +17,7 @@ const THREADS = 16;
 let pool: Piscina;
 
 beforeAll(async () => {
-  pool = createClientPool(THREADS);
+  pool = await createClientPool(THREADS);
   await warmClientPool(pool, THREADS);
 });
 

@@ -7,21 +7,35 @@
  */
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
+import { policyNames } from "../../compositor/policies/index.ts";
+import { workerEntry } from "../worker-bundle.ts";
 import type { FuzzCase } from "./case.ts";
 import { type CaseOutcome, type FuzzOptions, type FuzzReport, fuzzLoop } from "./fuzz.ts";
 
-const WORKER = new URL("./case-worker.ts", import.meta.url).href;
+const WORKER = new URL("./case-worker.ts", import.meta.url);
 
-/** A pool of case workers, each with the policy loaded (before the clock matters). */
+/** A policy given as a file (loadPolicy's rule: a slash or a .ts/.js/.mjs ending). */
+function isPolicyPath(arg: string): boolean {
+  return !policyNames().includes(arg) && /[\\/]|\.(ts|js|mjs)$/.test(arg);
+}
+
+/**
+ * A pool of case workers, each with the policy loaded (before the clock matters). The
+ * threads load case-worker.ts bundled (lab/worker-bundle.ts), or through tsx when the
+ * policy is a user's file.
+ */
 export async function casePool(threads: number, policyArg: string): Promise<Piscina> {
   const n = Math.max(1, Math.min(threads, 4 * availableParallelism()));
+  const entry = await workerEntry(WORKER, {
+    needsTsx: isPolicyPath(policyArg) ? `the policy is a file (${policyArg})` : undefined,
+  });
   const pool = new Piscina({
-    filename: WORKER,
+    filename: entry.filename,
     minThreads: n,
     maxThreads: n,
     concurrentTasksPerWorker: 1,
     idleTimeout: 60_000,
-    execArgv: ["--import", "tsx"],
+    execArgv: entry.execArgv,
   });
   await Promise.all(Array.from({ length: n }, () => pool.run({ policyArg })));
   return pool;

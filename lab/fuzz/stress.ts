@@ -19,6 +19,7 @@
 import { Piscina } from "piscina";
 import { behaviourNames, registerBehaviour } from "../../client/behaviours/index.ts";
 import type { Policy } from "../../compositor/policy.ts";
+import { workerEntry } from "../worker-bundle.ts";
 import { runStress, type StressClientSpec } from "../worker-stress.ts";
 import { ACTION_KINDS } from "./actions.ts";
 import { actionBehaviour, FUZZ_BEHAVIOUR_NAME } from "./behaviour.ts";
@@ -50,7 +51,7 @@ export interface StressFuzzReport {
   elapsedMs: number;
 }
 
-const WORKER = new URL("./stress-worker.ts", import.meta.url).href;
+const WORKER = new URL("./stress-worker.ts", import.meta.url);
 
 function ensureRegistered(): void {
   if (!behaviourNames().includes(FUZZ_BEHAVIOUR_NAME))
@@ -79,13 +80,15 @@ export async function fuzzStress(o: StressFuzzOptions): Promise<StressFuzzReport
   ensureRegistered();
   const t0 = performance.now();
   const threads = Math.max(1, o.workers);
+  // The threads load stress-worker.ts bundled (lab/worker-bundle.ts).
+  const entry = await workerEntry(WORKER);
   const pool = new Piscina({
-    filename: WORKER,
+    filename: entry.filename,
     minThreads: threads,
     maxThreads: threads,
     concurrentTasksPerWorker: 1,
     idleTimeout: 60_000,
-    execArgv: ["--import", "tsx"],
+    execArgv: entry.execArgv,
   });
   await Promise.all(Array.from({ length: threads }, () => pool.run({ warm: true })));
   const mayDie = /compositor dies/i.test(o.policy.clientReceives);
