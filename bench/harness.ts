@@ -35,6 +35,11 @@ export interface BenchResult {
 export interface BenchSuite {
   name: string;
   run(): Promise<BenchResult[]>;
+  /**
+   * Why one run is the measurement (printed with it): a suite whose figures are counts
+   * over a long run rather than rates, which rerunning would only multiply in time.
+   */
+  once?: string;
 }
 
 /** A figure's repetitions: median, quartiles and extremes. */

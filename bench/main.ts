@@ -64,7 +64,7 @@ const load = () =>
 
 async function runSuite(suite: BenchSuite): Promise<BenchResult[]> {
   const first = await suite.run();
-  if (repeatedEnough(first)) return first;
+  if (suite.once || repeatedEnough(first)) return first;
   const runs = [first];
   while (runs.length < reps) runs.push(await suite.run());
   return combineRepetitions(runs);
@@ -92,7 +92,11 @@ for (const f of files) {
     console.log(line);
   }
   const n = Math.min(...results.map((r) => spreads(r).value.n));
-  console.log(`  (median [min–max] of >= ${n} repetitions; load average now ${load()})`);
+  console.log(
+    suite.once
+      ? `  (one run: ${suite.once}; load average now ${load()})`
+      : `  (median [min–max] of >= ${n} repetitions; load average now ${load()})`,
+  );
   report.push({ suite: suite.name, load: load(), results });
 }
 if (json) writeFileSync(json, JSON.stringify(report, null, 1));

@@ -27,7 +27,7 @@ import { onErrno } from "../shm/expected-errors.ts";
 import { MAP, MFD, PAGE_SIZE, PROT, SEAL } from "../shm/uapi.ts";
 import type { Wait } from "./behaviour.ts";
 import { until } from "./behaviour.ts";
-import { pixelAt, renderFrame } from "./pattern.ts";
+import { patternTile, pixelAt, renderFrame } from "./pattern.ts";
 import type { ClientSys } from "./sys.ts";
 
 export const FORMAT_ARGB8888 = 0;
@@ -500,11 +500,11 @@ export class Client {
     const sys = this.process;
     const widthPx = b.width;
     const strideBytes = b.stride;
+    // The tile is shared with the lab's check of this frame (patternTile): read it only.
+    const px = patternTile(seed, index, frame, widthPx, b.height);
     if (strideBytes === widthPx * 4) {
-      const px = renderFrame(seed, index, frame, widthPx, b.height);
       sys.store(base + b.offset, new Uint8Array(px.buffer, px.byteOffset, px.byteLength));
     } else {
-      const px = renderFrame(seed, index, frame, widthPx, b.height);
       const bytes = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
       for (let y = 0; y < b.height; y++)
         sys.store(

@@ -177,18 +177,18 @@ export function emptyCounts(): RegionCounts {
   return { correct: 0, stale: 0, zero: 0, foreign: 0, other: 0, total: 0 };
 }
 
-/**
- * Classifies every pixel of a region: correct (the expected frame), stale (an earlier frame
- * of the same client at the same place), zero (all four bytes zero), foreign (another
- * client's pixel), other (anything else: garbage, a misplaced own pixel, a torn write).
- */
-export function classifyRegion(input: ClassifyInput): RegionCounts {
-  const { seed, pixels, stride, x: rx, y: ry, width, height, expected } = input;
-  const bx = input.bufferX ?? 0;
-  const by = input.bufferY ?? 0;
-  const counts = emptyCounts();
-  const key = frameKey(seed, expected.client, expected.frame);
-  const high = (0xff000000 | (clientTag(expected.client) << 16)) >>> 0;
+/** The keys and tags a region's pixels are held against (classifyRegion). */
+interface ClassifyContext {
+  key: number;
+  /** The expected client's top 16 bits (0xff and its tag). */
+  high16: number;
+  staleKeys: number[];
+  foreignAny: Set<number>;
+  foreignExact: { high: number; keys: number[] }[];
+}
+
+function classifyContext(input: ClassifyInput): ClassifyContext {
+  const { seed, expected } = input;
   const staleKeys = (input.stale ?? [])
     .filter((f) => f !== expected.frame)
     .map((f) => frameKey(seed, expected.client, f));
@@ -203,58 +203,208 @@ export function classifyRegion(input: ClassifyInput): RegionCounts {
       });
     } else foreignAny.add(clientTag(f.client));
   }
-  for (let y = 0; y < height; y++) {
-    let off = (ry + y) * stride + rx * 4;
-    const py = y + by;
-    for (let x = 0; x < width; x++, off += 4) {
-      const v = readPixel(pixels, off);
-      counts.total++;
-      const px = x + bx;
-      if (v === 0) {
-        counts.zero++;
-        continue;
+  return {
+    key: frameKey(seed, expected.client, expected.frame),
+    high16: (0xff000000 | (clientTag(expected.client) << 16)) >>> 16,
+    staleKeys,
+    foreignAny,
+    foreignExact,
+  };
+}
+
+/** Counts one pixel value `v` found at buffer position (px, py) in its class. */
+function classifyOne(
+  ctx: ClassifyContext,
+  counts: RegionCounts,
+  v: number,
+  px: number,
+  py: number,
+): void {
+  if (v === 0) {
+    counts.zero++;
+    return;
+  }
+  if (v >>> 16 === ctx.high16) {
+    const h = v & 0xffff;
+    if (h === pixelHash(ctx.key, px, py)) {
+      counts.correct++;
+      return;
+    }
+    for (const k of ctx.staleKeys)
+      if (h === pixelHash(k, px, py)) {
+        counts.stale++;
+        return;
       }
-      if (v >>> 16 === high >>> 16) {
-        const h = v & 0xffff;
-        if (h === pixelHash(key, px, py)) {
-          counts.correct++;
-          continue;
-        }
-        let isStale = false;
-        for (const k of staleKeys)
-          if (h === pixelHash(k, px, py)) {
-            isStale = true;
-            break;
-          }
-        if (isStale) counts.stale++;
-        else counts.other++;
-        continue;
-      }
-      if (v >>> 24 === 0xff) {
-        const tag = (v >>> 16) & 0xff;
-        if (foreignAny.has(tag)) {
+    counts.other++;
+    return;
+  }
+  if (v >>> 24 === 0xff) {
+    if (ctx.foreignAny.has((v >>> 16) & 0xff)) {
+      counts.foreign++;
+      return;
+    }
+    for (const fe of ctx.foreignExact) {
+      if (v >>> 16 !== fe.high >>> 16) continue;
+      for (const k of fe.keys)
+        if ((v & 0xffff) === pixelHash(k, px, py)) {
           counts.foreign++;
-          continue;
+          return;
         }
-        let isForeign = false;
-        for (const fe of foreignExact) {
-          if (v >>> 16 !== fe.high >>> 16) continue;
-          for (const k of fe.keys)
-            if ((v & 0xffff) === pixelHash(k, px, py)) {
-              isForeign = true;
-              break;
-            }
-          if (isForeign) break;
-        }
-        if (isForeign) {
-          counts.foreign++;
-          continue;
-        }
-      }
-      counts.other++;
     }
   }
+  counts.other++;
+}
+
+// ---- rendered tiles, shared by drawing and checking ----------------------------------
+
+/** Tiles kept: a run's honest clients draw and are checked against a handful of frames. */
+const TILE_CACHE_ENTRIES = 32;
+/** Larger tiles are rendered afresh each time (the cache stays a few MiB at most). */
+const TILE_CACHE_MAX_PIXELS = 1 << 16;
+const tileCache = new Map<string, Uint32Array>();
+
+/**
+ * The width×height tile of a client's frame, from a small cache: a tile is a pure function
+ * of its key, so a cached one is the very pixels a fresh render gives. The client drawing a
+ * frame and the lab checking it then hash each pixel once between them, not twice. The
+ * array is shared: never write to it.
+ */
+export function patternTile(
+  seed: number,
+  client: number,
+  frame: number,
+  width: number,
+  height: number,
+): Uint32Array {
+  if (width * height > TILE_CACHE_MAX_PIXELS)
+    return renderFrame(seed, client, frame, width, height);
+  const key = `${seed}:${client}:${frame}:${width}:${height}`;
+  let tile = tileCache.get(key);
+  if (tile) {
+    // Most recently used last (a Map keeps insertion order): the oldest goes first.
+    tileCache.delete(key);
+  } else {
+    tile = renderFrame(seed, client, frame, width, height);
+    if (tileCache.size >= TILE_CACHE_ENTRIES)
+      tileCache.delete(tileCache.keys().next().value as string);
+  }
+  tileCache.set(key, tile);
+  return tile;
+}
+
+/** patternTile's pixels as the little-endian bytes they are in a pool (shared: read only). */
+export function tileBytes(
+  seed: number,
+  client: number,
+  frame: number,
+  width: number,
+  height: number,
+): Uint8Array {
+  return littleEndianBytes(patternTile(seed, client, frame, width, height));
+}
+
+/**
+ * A little-endian uint32 view of `pixels` when the region's rows are whole aligned words
+ * inside it, else null (the byte-wise path then reads as it always did).
+ */
+function wordsOf(
+  pixels: Uint8Array,
+  stride: number,
+  r: { x: number; y: number; width: number; height: number },
+): Uint32Array | null {
+  if (!LITTLE_ENDIAN || pixels.byteOffset % 4 !== 0 || stride % 4 !== 0 || stride <= 0) return null;
+  if (r.x < 0 || r.y < 0 || (r.x + r.width) * 4 > stride) return null;
+  if ((r.y + r.height - 1) * stride + (r.x + r.width) * 4 > pixels.byteLength) return null;
+  return new Uint32Array(pixels.buffer, pixels.byteOffset, pixels.byteLength >>> 2);
+}
+
+/**
+ * Classifies every pixel of a region: correct (the expected frame), stale (an earlier frame
+ * of the same client at the same place), zero (all four bytes zero), foreign (another
+ * client's pixel), other (anything else: garbage, a misplaced own pixel, a torn write).
+ *
+ * Word by word against the expected frame's tile: a pixel equal to it is correct (a pattern
+ * pixel is never zero and carries the client's tag, so equality is exactly the per-pixel
+ * test); only the others are hashed against stale and foreign frames.
+ */
+export function classifyRegion(input: ClassifyInput): RegionCounts {
+  const { seed, pixels, stride, x: rx, y: ry, width, height, expected } = input;
+  const bx = input.bufferX ?? 0;
+  const by = input.bufferY ?? 0;
+  const counts = emptyCounts();
+  if (width <= 0 || height <= 0) return counts;
+  const words = bx >= 0 && by >= 0 ? wordsOf(pixels, stride, input) : null;
+  if (words) {
+    // Stale and foreign keys only once a pixel is not the expected one (most regions: never).
+    let ctx: ClassifyContext | null = null;
+    const tw = bx + width;
+    const tile = patternTile(seed, expected.client, expected.frame, tw, by + height);
+    const rowWords = stride >>> 2;
+    for (let y = 0; y < height; y++) {
+      const at = (ry + y) * rowWords + rx;
+      const t = (by + y) * tw + bx;
+      let correct = 0;
+      for (let x = 0; x < width; x++) {
+        const v = words[at + x];
+        if (v === tile[t + x]) correct++;
+        else {
+          ctx ??= classifyContext(input);
+          classifyOne(ctx, counts, v, x + bx, y + by);
+        }
+      }
+      counts.correct += correct;
+    }
+    counts.total += width * height;
+    return counts;
+  }
+  const ctx = classifyContext(input);
+  for (let y = 0; y < height; y++) {
+    let off = (ry + y) * stride + rx * 4;
+    for (let x = 0; x < width; x++, off += 4)
+      classifyOne(ctx, counts, readPixel(pixels, off), x + bx, y + by);
+  }
+  counts.total += width * height;
   return counts;
+}
+
+/**
+ * The foreign count of classifyRegion for a region of `owner` held against `others`
+ * (any frame of theirs): pixels that are not zero, not the owner's tag, have the 0xff top
+ * byte and another client's tag. No hashing: which frame a pixel is does not matter here.
+ */
+export function countForeign(input: {
+  pixels: Uint8Array;
+  stride: number;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  owner: number;
+  others: readonly number[];
+}): number {
+  const { pixels, stride, x: rx, y: ry, width, height } = input;
+  const own = (0xff00 | clientTag(input.owner)) >>> 0;
+  const tags = new Uint8Array(256);
+  for (const c of input.others) if (c !== input.owner) tags[clientTag(c)] = 1;
+  let n = 0;
+  if (width <= 0 || height <= 0) return 0;
+  const words = wordsOf(pixels, stride, input);
+  for (let y = 0; y < height; y++) {
+    if (words) {
+      const at = (ry + y) * (stride >>> 2) + rx;
+      for (let x = 0; x < width; x++) {
+        const top = words[at + x] >>> 16;
+        if (top !== own && top >>> 8 === 0xff && tags[top & 0xff]) n++;
+      }
+    } else {
+      let off = (ry + y) * stride + rx * 4;
+      for (let x = 0; x < width; x++, off += 4) {
+        const top = readPixel(pixels, off) >>> 16;
+        if (top !== own && top >>> 8 === 0xff && tags[top & 0xff]) n++;
+      }
+    }
+  }
+  return n;
 }
 
 /** The class of one pixel value at buffer position (x, y), for timelines and tests. */

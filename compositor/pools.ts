@@ -28,7 +28,10 @@ export interface Pool extends ShmPool {
   readonly client: ServerClient;
   /** Internal references: the wl_shm_pool resource, each buffer, each access in flight. */
   refs: number;
-  /** libwayland's external_refcount: accesses in flight (a resize waits for 0). */
+  /**
+   * libwayland's external_refcount: accesses in flight and the compositor's
+   * wl_shm_buffer_ref_pool references (a resize waits for 0).
+   */
   busy: number;
   /** A resize waiting for the accesses in flight to end. */
   newSize: number | null;
@@ -58,6 +61,8 @@ export interface Buffer extends BufferView {
    * pool referenced (wlroots 0.15's wl_shm_buffer_ref_pool), until the surface moves on.
    */
   detached?: boolean;
+  /** Its destroyed buffer holds the pool by wl_shm_buffer_ref_pool (an external reference). */
+  refPool?: boolean;
 }
 
 /** What the pools need of the compositor around them. */
@@ -200,7 +205,17 @@ export class ShmPools {
   releaseDetached(b: Buffer): void {
     if (!b.detached) return;
     b.detached = false;
+    // wl_shm_pool_unref(pool, external): "if (pool->external_refcount == 0)
+    // shm_pool_finish_resize(pool)".
+    if (b.refPool) this.endExternal(b.pool);
     this.unref(b.pool);
+  }
+
+  /** One external reference goes; the last one lets a deferred resize finish. */
+  private endExternal(pool: Pool): void {
+    pool.busy--;
+    if (pool.busy === 0 && pool.newSize !== null && !pool.unmapped)
+      this.finishResize(pool, pool.newSize);
   }
 
   private unref(pool: Pool): void {
@@ -240,8 +255,17 @@ export class ShmPools {
     res.data = buf;
     res.onDestroy = () => {
       buf.alive = false;
-      if (this.host.bufferGone(buf)) buf.detached = true;
-      else this.unref(pool);
+      if (!this.host.bufferGone(buf)) return this.unref(pool);
+      buf.detached = true;
+      // wlroots 0.15 shm_client_buffer_resource_handle_destroy keeps the pool with
+      // wl_shm_buffer_ref_pool, and wayland 1.21's takes an external reference
+      // ("buffer->pool->external_refcount++"): shm_pool_resize then defers ("if
+      // (pool->external_refcount == 0) shm_pool_finish_resize(pool)"), so saved_data stays
+      // valid until the surface moves on.
+      if (this.host.instance.readDestroyed && this.host.policy.deferResizeWhileReading) {
+        buf.refPool = true;
+        pool.busy++;
+      }
     };
     if (!buf.inert) this.host.bufferCreated?.(buf);
   }

@@ -46,6 +46,23 @@ function regionsOf(
   return out.filter((r) => r.width > 0 && r.height > 0);
 }
 
+/**
+ * The opcode of a message frame ([objectId, opcode, args], codec.ts) read off its first
+ * bytes when they are msgpack's compact forms: a fixarray of 3, an object id as a positive
+ * fixint or uint8/16/32, an opcode as a positive fixint. Undefined for anything else (the
+ * caller decodes then): where decodeFrame gives a message, its opcode is this one.
+ */
+export function peekOpcode(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 3 || bytes[0] !== 0x93) return undefined;
+  const t = bytes[1];
+  const idBytes = t <= 0x7f ? 0 : t === 0xcc ? 1 : t === 0xcd ? 2 : t === 0xce ? 4 : -1;
+  if (idBytes < 0) return undefined;
+  const at = 2 + idBytes;
+  if (at >= bytes.length) return undefined;
+  const op = bytes[at];
+  return op <= 0x7f ? op : undefined;
+}
+
 export class Participant {
   readonly client: Client;
   readonly runtime: ClientRuntime;
@@ -124,6 +141,10 @@ export class Participant {
 
   /** Notes the frame of a wl_surface.commit about to be delivered to the compositor. */
   trackCommit(bytes: Uint8Array, commitOpcode: number): void {
+    // Most frames are not commits: their opcode, read off the header, says so without a
+    // decode (the server decodes every frame once anyway).
+    const op = peekOpcode(bytes);
+    if (op !== undefined && op !== commitOpcode) return;
     let f: ReturnType<typeof decodeFrame>;
     try {
       f = decodeFrame(bytes);

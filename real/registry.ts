@@ -106,6 +106,11 @@ function onSignal(sig: Sig): void {
   };
   void drain().finally(() => {
     stopping = false;
+    // The drain's last look and this callback are separate microtasks: a command's loop
+    // may start its next case in between (launch creates the runtime dir and registers in
+    // one synchronous step, then awaits its own stop). Dying of the signal runs no 'exit'
+    // handler, so whatever is registered now is killed and its dir removed here.
+    killAllNow();
     uninstall();
     if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
   });

@@ -26,6 +26,12 @@ import { PAGE_SIZE } from "./uapi.ts";
 export const ZERO_FRAME = 0;
 const GROW_STEP_FRAMES = 1024; // 4 MiB at a time
 /**
+ * A new table starts this small and doubles up to GROW_STEP_FRAMES: a fuzz case's kernel
+ * uses a few dozen frames, and a 4 MiB buffer per kernel was most of a case's memory churn.
+ * From GROW_STEP_FRAMES on the sizes are the same as growing by steps from the start.
+ */
+const INITIAL_FRAMES = 64;
+/**
  * Zeroes are copied in from here: TypedArray.prototype.fill on a SharedArrayBuffer stores
  * byte by byte (V8 11), several times slower than set() from an ordinary buffer.
  */
@@ -62,11 +68,17 @@ export class FrameTable {
   readonly limitFrames: number;
   /** Physical memory; replaced (same frames, fewer of them) by `trim()`. */
   memory: SharedArrayBuffer;
-  /** Refcount, owner, flags per frame, and the reader epochs, all shared. */
-  readonly meta: SharedArrayBuffer;
-  readonly refcount: Int32Array;
-  readonly owner: Int32Array;
-  readonly flags: Int32Array;
+  /**
+   * Refcount, owner, flags per frame, in one shared buffer with room for `capacity` frames:
+   * replaced by a larger copy as frames past it are handed out (a table sized for the
+   * memory limit up front was 1.5 MiB zeroed per kernel, most of a fuzz case's set-up).
+   * A local copy of the array (fault.ts's fault-around loop) is valid until the next
+   * alloc() or get() of a new frame number; across one, read it from the table again.
+   */
+  refcount: Int32Array;
+  owner: Int32Array;
+  flags: Int32Array;
+  private capacity: number;
   /** [0] = global epoch; [1 + i] = epoch at which reader thread i began its access, or 0. */
   readonly epochs: Int32Array;
   private bytes: Uint8Array;
@@ -89,15 +101,33 @@ export class FrameTable {
       );
     }
     this.limitFrames = Math.max(2, Math.floor(limitBytes / PAGE_SIZE));
-    this.memory = this.newMemory(Math.min(GROW_STEP_FRAMES, this.limitFrames));
+    this.memory = this.newMemory(Math.min(INITIAL_FRAMES, this.limitFrames));
     this.bytes = new Uint8Array(this.memory);
-    this.meta = new SharedArrayBuffer(4 * (3 * this.limitFrames + 1 + MAX_READER_THREADS));
-    this.refcount = new Int32Array(this.meta, 0, this.limitFrames);
-    this.owner = new Int32Array(this.meta, 4 * this.limitFrames, this.limitFrames);
-    this.flags = new Int32Array(this.meta, 8 * this.limitFrames, this.limitFrames);
-    this.epochs = new Int32Array(this.meta, 12 * this.limitFrames, 1 + MAX_READER_THREADS);
+    this.capacity = Math.min(INITIAL_FRAMES, this.limitFrames);
+    const meta = new SharedArrayBuffer(12 * this.capacity);
+    this.refcount = new Int32Array(meta, 0, this.capacity);
+    this.owner = new Int32Array(meta, 4 * this.capacity, this.capacity);
+    this.flags = new Int32Array(meta, 8 * this.capacity, this.capacity);
+    // Reader threads keep this one array for their lifetime: it is never replaced.
+    this.epochs = new Int32Array(new SharedArrayBuffer(4 * (1 + MAX_READER_THREADS)));
     this.refcount[ZERO_FRAME] = 1; // pinned forever
     this.epochs[0] = 1;
+  }
+
+  /** Room in refcount/owner/flags for frame numbers below `frames` (doubling, to the limit). */
+  private growMeta(frames: number): void {
+    const cap = Math.min(this.limitFrames, Math.max(frames, 2 * this.capacity));
+    const meta = new SharedArrayBuffer(12 * cap);
+    const refcount = new Int32Array(meta, 0, cap);
+    const owner = new Int32Array(meta, 4 * cap, cap);
+    const flags = new Int32Array(meta, 8 * cap, cap);
+    refcount.set(this.refcount);
+    owner.set(this.owner);
+    flags.set(this.flags);
+    this.refcount = refcount;
+    this.owner = owner;
+    this.flags = flags;
+    this.capacity = cap;
   }
 
   private newMemory(frames: number): SharedArrayBuffer {
@@ -176,11 +206,15 @@ export class FrameTable {
         throw new ErrnoError("ENOMEM", syscall, `memory limit of ${this.limitFrames} frames`);
       }
       f = this.top++;
+      if (this.top > this.capacity) this.growMeta(this.top);
       const need = this.top * PAGE_SIZE;
       if (need > this.memory.byteLength) {
         const target = Math.min(
           this.limitFrames * PAGE_SIZE,
-          Math.max(need, this.memory.byteLength + GROW_STEP_FRAMES * PAGE_SIZE),
+          Math.max(
+            need,
+            this.memory.byteLength + Math.min(this.memory.byteLength, GROW_STEP_FRAMES * PAGE_SIZE),
+          ),
         );
         this.memory.grow(target);
       }
@@ -198,12 +232,15 @@ export class FrameTable {
 
   get(f: number): void {
     if (f === ZERO_FRAME) return;
+    if (f >= this.capacity) this.growMeta(f + 1); // as a table sized for the limit had it
     Atomics.add(this.refcount, f, 1);
   }
 
   /** Drops one reference; the frame is freed (into quarantine) when none remain. */
   put(f: number): void {
     if (f === ZERO_FRAME) return;
+    if (f >= this.capacity && f < this.limitFrames)
+      throw new Error(`frame ${f} refcount underflow`);
     const left = Atomics.sub(this.refcount, f, 1) - 1;
     if (left < 0) throw new Error(`frame ${f} refcount underflow`);
     if (left === 0) {
@@ -222,7 +259,8 @@ export class FrameTable {
   }
 
   refs(f: number): number {
-    return f === ZERO_FRAME ? Number.POSITIVE_INFINITY : Atomics.load(this.refcount, f);
+    if (f === ZERO_FRAME) return Number.POSITIVE_INFINITY;
+    return f >= this.capacity && f < this.limitFrames ? 0 : Atomics.load(this.refcount, f);
   }
 
   /** Moves quarantined frames whose epoch no running reader can still be in to the free list. */
@@ -248,6 +286,11 @@ export class FrameTable {
   zeroRange(f: number, from: number, to: number): void {
     if (f === ZERO_FRAME) return;
     if (to > from) this.bytes.set(ZERO_PAGE.subarray(0, to - from), f * PAGE_SIZE + from);
+  }
+
+  /** Frames in use now (getStats().inUse without building the object: checked per step). */
+  get inUse(): number {
+    return this.stats.inUse;
   }
 
   getStats(): FrameStats {

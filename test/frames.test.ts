@@ -27,6 +27,29 @@ describe("physical frames", () => {
     expect(got.length).toBe(7); // 8 frames, one is the zero page
   });
 
+  it("starts small and keeps every frame's refcount, owner, flags and bytes as it grows", () => {
+    const t = new FrameTable(64 * 1024 * 1024);
+    expect(t.byteLength).toBeLessThan(4 * 1024 * 1024);
+    const early = Array.from({ length: 20 }, (_, i) => t.alloc(100 + i));
+    early.forEach((f, i) => {
+      t.get(f);
+      t.flags[f] = i & 3;
+      t.view()[f * 4096 + 7] = i + 1;
+    });
+    const later = Array.from({ length: 3000 }, () => t.alloc(7));
+    expect(t.byteLength).toBeGreaterThanOrEqual(3021 * 4096);
+    early.forEach((f, i) => {
+      expect(t.refs(f)).toBe(2);
+      expect(t.owner[f]).toBe(100 + i);
+      expect(t.flags[f]).toBe(i & 3);
+      expect(t.view()[f * 4096 + 7]).toBe(i + 1);
+    });
+    expect(later.every((f) => t.refs(f) === 1 && t.owner[f] === 7)).toBe(true);
+    // A frame number never handed out has no references, as in a table sized up front.
+    expect(t.refs(10_000)).toBe(0);
+    expect(() => t.put(10_000)).toThrow(/underflow/);
+  });
+
   it("never frees the zero page", () => {
     const t = new FrameTable(8 * 4096);
     t.put(ZERO_FRAME);

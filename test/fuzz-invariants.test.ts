@@ -107,7 +107,7 @@ describe("memory-bound: frames in use against what the clients could account for
   const view = (inUse: number, honest: number) =>
     ({
       frame: 4,
-      kernel: { frames: { getStats: () => ({ inUse }) } },
+      kernel: { frames: { inUse } },
       clients: Array.from({ length: honest + 1 }, (_, i) => ({ honest: i < honest })),
     }) as unknown as RunView;
   const checker = () =>

@@ -4,8 +4,10 @@
  * from, so that removing the rule turns this red.
  */
 import { describe, expect, it } from "vitest";
+import { registerBehaviour } from "../client/behaviours/index.ts";
 import { defaultPolicies } from "../lab/compare.ts";
 import { makeSpec, runOne } from "../lab/run.ts";
+import { destroyThenGrow } from "./fixtures/behaviours/destroy-then-grow.ts";
 
 const run = (policy: string, behaviour: string) =>
   runOne(makeSpec({ policy, behaviour, seed: 1, frames: 8, honest: 1 }));
@@ -29,6 +31,19 @@ describe("wlroots-0.15: a destroyed wl_buffer still on screen is read without be
   });
   it("libwayland 1.21 alone drops the destroyed buffer and nothing happens", () => {
     expect(run("libwayland-1.21", "destroy-buffer-then-shrink").verdict).toBe("undetected");
+  });
+});
+
+describe("wlroots-0.15: the destroyed buffer's wl_shm_buffer_ref_pool defers the pool's resize", () => {
+  // wayland 1.21 wl_shm_buffer_ref_pool: "buffer->pool->external_refcount++"; shm_pool_resize:
+  // "if (pool->external_refcount == 0) shm_pool_finish_resize(pool)". Undeferred, the grow
+  // moves the mapping (mremap MREMAP_MAYMOVE) and the repaint reads saved_data, the old
+  // address: SIGSEGV on a client that did nothing wrong.
+  registerBehaviour(destroyThenGrow);
+  it("growing file and pool after destroying the buffer on screen is harmless", () => {
+    const r = run("wlroots-0.15", destroyThenGrow.name);
+    expect(r.compositor.death).toBeNull();
+    expect(r.verdict).toBe("ok");
   });
 });
 

@@ -14,7 +14,8 @@
  *   `error(-1, "The size of the file is not big enough for the shm pool")`; then mmap; a
  *   failed mmap is WL_SHM_ERROR_INVALID_FD "Couldn't mmap from fd". The fd is kept.
  * - resize: shrinking is error -1; then the same fstat check; then munmap and mmap anew at
- *   once (nothing defers it; a failed mmap is only logged).
+ *   once (nothing defers it; a failed mmap is only logged, and the pool's data is MAP_FAILED
+ *   from then on: the next read is SIGSEGV).
  * - create_buffer: format, then offset/w/h/stride positive — no bounds check against the
  *   pool — then the CWLSHMBuffer constructor uploads the whole buffer into its own texture,
  *   right there: an offset past the pool or a pool larger than its file is read at
@@ -29,6 +30,7 @@
  * 4294967295 (wl_resource_post_error's uint32_t), on the wl_shm_pool.
  */
 import { SHM_ERROR } from "../../protocol/schema.ts";
+import { ErrnoError } from "../../shm/errors.ts";
 import { MAP } from "../../shm/uapi.ts";
 import { type Policy, type ShmPool, ShmRefusal } from "../policy.ts";
 import { HYPRLAND_ERROR_MINUS_ONE, HYPRLAND_PROFILE } from "../validation.ts";
@@ -42,11 +44,20 @@ import {
   unmapQuiet,
 } from "./common.ts";
 
+/**
+ * mmap(2)'s MAP_FAILED, `(void *) -1`, kept by CSHMPool as its data after a failed resize.
+ * Any read through it faults (SIGSEGV: the top of the address space, or, wrapped by an
+ * offset, the first page, below mmap_min_addr); 2^64 stands for it here.
+ */
+const MAP_FAILED = 2 ** 64;
+
 /** The Shm.cpp of one Hyprland version: with or without PR #8572's shmIsSizeValid. */
 export function hyprlandShm(sizeChecks: boolean): Pick<Policy, "create"> {
   return {
     create(proc) {
       // CSHMPool's size is a size_t: a negative int32 size becomes a huge one.
+      // (2^64 - size is as good: beyond any file and any address space either way.)
+      // Stryker disable next-line ArithmeticOperator: equivalent (above)
       const sizeT = (size: number) => (size < 0 ? 2 ** 64 + size : size);
       // shmIsSizeValid: `(size_t)st.st_size >= size`.
       const sizeValid = (pool: ShmPool, size: number) => {
@@ -69,18 +80,35 @@ export function hyprlandShm(sizeChecks: boolean): Pick<Policy, "create"> {
         },
         growPool(pool, size) {
           sizeValid(pool, size);
-          // CSHMPool::resize: munmap, then mmap anew.
-          unmapQuiet(proc, pool.addr, pool.size);
-          pool.addr = map(pool, size);
+          // CSHMPool::resize: "if (data) munmap(data, size); size = size_; data =
+          // mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); if (data ==
+          // MAP_FAILED) LOGM(ERR, "Couldn't mmap {} bytes from fd {} of shm client", ...)".
+          // A failed mmap is only logged: nothing is posted, and data stays MAP_FAILED, so
+          // the next read through it is SIGSEGV. (munmap(MAP_FAILED) is EINVAL, ignored.)
+          if (pool.addr !== MAP_FAILED) unmapQuiet(proc, pool.addr, pool.size);
           pool.size = size;
+          // mmap throws nothing but an errno: the rethrow never runs, and a catch that
+          // swallowed everything would be the same (this also marks the try body's mutant).
+          // Stryker disable BlockStatement,ConditionalExpression: equivalent (above)
+          try {
+            pool.addr = proc.mmap(0, sizeT(size), RW, MAP.MAP_SHARED, pool.fd, 0);
+          } catch (e) {
+            if (!(e instanceof ErrnoError)) throw e;
+            pool.addr = MAP_FAILED;
+          }
+          // Stryker restore BlockStatement,ConditionalExpression
         },
         unmapPool(pool) {
-          unmapQuiet(proc, pool.addr, pool.size);
+          // ~CSHMPool: "munmap(data, size); close(fd);", the munmap's EINVAL ignored.
+          if (pool.addr !== MAP_FAILED) unmapQuiet(proc, pool.addr, pool.size);
           closeQuiet(proc, pool);
         },
         // beginDataPtr / endDataPtr do nothing: plain loads, no handler.
         beginAccess: (b) => mappedAccess(b),
         read: (a, dst) => loadSpan(proc, a, dst),
+        // Unreachable while `reads.damage` is "full" (commitPendingState updates the whole
+        // texture): the compositor asks for ranges only of a damage-only reader.
+        // Stryker disable next-line ArrowFunction: unreachable (above)
         readRange: (a, dst, off, n) => loadRange(proc, a, dst, off, n),
         endAccess: () => undefined,
       };

@@ -30,5 +30,7 @@ export const libwayland121: Policy = {
   follows: [],
   // 1.21.0's wl_shm_buffer_end_access has only `wl_resource_post_error(buffer->resource,
   // WL_SHM_ERROR_INVALID_FD, ...)`: no destroyed-resource branch (added by d2a3d33, 1.24).
+  // (An absent destroyedError is false too.)
+  // Stryker disable next-line ObjectLiteral: equivalent (above)
   create: (proc, env) => createLibwayland(proc, env, { destroyedError: false }),
 };

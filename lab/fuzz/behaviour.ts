@@ -15,7 +15,7 @@
  */
 import type { Behaviour, BehaviourContext, Wait } from "../../client/behaviour.ts";
 import type { BufferRef, Client, PoolRef } from "../../client/client.ts";
-import { frameBytes } from "../../client/pattern.ts";
+import { tileBytes } from "../../client/pattern.ts";
 import type { ClientSys } from "../../client/sys.ts";
 import { encodeMessage } from "../../protocol/codec.ts";
 import { getInterface } from "../../protocol/schema.ts";
@@ -255,7 +255,7 @@ class Executor {
         if (!f || !b) return "skipped (no file or buffer)";
         const w = Math.max(1, Math.min(64, b.width | 0));
         const h = Math.max(1, Math.min(64, b.height | 0));
-        const px = frameBytes(this.ctx.seed, this.ctx.index, a.frame, w, h);
+        const px = tileBytes(this.ctx.seed, this.ctx.index, a.frame, w, h); // pwrite copies
         const off = b.offset >= 0 && b.offset < 64 * PG ? b.offset : 0;
         budget(off + px.length);
         sys.pwrite(f.fd, px, off);

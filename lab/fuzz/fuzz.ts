@@ -122,6 +122,8 @@ export interface FuzzReport {
   corpus: number;
   /** Each distinct failure signature, when (ms) and after how many cases it first came. */
   firstSeen: { signature: string; elapsedMs: number; runs: number }[];
+  /** Cases drawn fresh by the blind generator (blind: every case; guided: its quota). */
+  fresh: number;
 }
 
 export function caseFor(o: FuzzOptions, seed: number): FuzzCase {
@@ -346,6 +348,7 @@ export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, Cas
     features: new Set(guide.hits.keys()),
     corpus: guide.entries.length,
     firstSeen,
+    fresh: mode === "guided" ? guide.fresh : runs,
   };
 }
 

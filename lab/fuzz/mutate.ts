@@ -128,9 +128,12 @@ function revalue(rng: Rng, a: Action): Action {
         case 2:
           return { ...a, height: rng.pick(DIMS) };
         case 3:
+          // A row off by a pixel; the width in pixels, the least stride libwayland's
+          // shm_pool_create_buffer accepts (it checks `stride < width`, not width * 4);
+          // or an interesting number.
           return {
             ...a,
-            stride: rng.chance(0.5) ? a.width * 4 + rng.pick([-4, 4]) : rng.pick(NUMBERS),
+            stride: rng.pick([a.width * 4 + rng.pick([-4, 4]), a.width, rng.pick(NUMBERS)]),
           };
         default:
           return { ...a, format: rng.pick([0, 1, 7, 0x34325258, 0xffffffff]) };
