@@ -64,10 +64,19 @@ describe("soak (short)", () => {
       expect(r.startWindow.every((s) => s.phase === "warmup" && s.afterWarmupReclaim)).toBe(true);
       expect(r.endWindow.every((s) => s.afterReclaim)).toBe(true);
     }
-    // Without the addon (no C++ compiler) V8's young generation and glibc keep their peak:
-    // the kernel's figure above still holds, RSS is not expected back.
-    if (r.reclaim.how === "addon") expect(r.rssEnd).toBeLessThan(r.rssStart * 1.35);
-    else console.log(`short soak: RSS not checked (${r.reclaim.how})`);
+    // What the server retains, measured right after its own full GC and malloc_trim, after
+    // the warm-up probe and after the attackers: a leak (a per-connection map, a kept
+    // buffer) grows it. RSS itself is not asserted here: seconds after a reclaim it is
+    // mostly V8's young generation regrowing under the honest traffic, by an amount that
+    // depends on the machine's load (1.47x and 1.53x at 02:40 UTC, in a full `npm test` and alone;
+    // docs/soak.md) — the 10-minute `npm run soak` holds RSS to 10 %.
+    if (r.reclaim.how === "addon") {
+      const { start, end } = r.retained;
+      expect(start && end, JSON.stringify(r.retained)).toBeTruthy();
+      const total = (x: { liveHeapBytes: number; mallocInUseBytes: number }) =>
+        x.liveHeapBytes + x.mallocInUseBytes;
+      expect(total(end!), JSON.stringify(r.retained)).toBeLessThan(total(start!) * 1.35);
+    } else console.log(`short soak: retained memory not checked (${r.reclaim.how})`);
   }, 120_000);
 });
 
