@@ -4,8 +4,9 @@
  * SIGTERM or SIGHUP. A compositor is also started with a parent-death signal (setpriv
  * --pdeathsig, PR_SET_PDEATHSIG in prctl(2)), so a SIGKILLed Node still takes it down.
  *
- * The signal handlers are installed only while something is registered, so a process that
- * never starts a compositor keeps Node's default Ctrl-C behaviour.
+ * The signal handlers are installed at the first registration, so a process that never
+ * starts a compositor keeps Node's default Ctrl-C behaviour; once installed they stay until a
+ * signal's stop has run (see `unregister`).
  */
 import { rmSync } from "node:fs";
 
@@ -39,8 +40,14 @@ export function register(r: Registered): boolean {
 }
 
 export function unregister(r: Registered): void {
+  // The handlers stay installed when the last one goes: a command's loop starts its next
+  // compositor in a moment (launch creates the runtime dir, spawns, then registers), and a
+  // Ctrl-C in that moment with no handler would kill Node at once with the default action —
+  // after the dir was made, before it was registered: the dir left behind by the Ctrl-C
+  // test. With the handler, the signal waits for the event loop, by which time the launch
+  // has registered. A signal with nothing live still ends the process with that signal
+  // (onSignal below), as Node's default would.
   live.delete(r);
-  if (live.size === 0) uninstall();
 }
 
 /** True while a signal's stop is under way: start nothing new. */
