@@ -7,13 +7,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { copyPread } from "../compositor/policies/copy-pread.ts";
-import type { BufferView, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { PG } from "./helpers.ts";
-import { panickingEnv } from "./policy-helpers.ts";
+import { pageBuffer, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 function setup(opts: { pipe?: boolean } = {}) {
   const k = new Kernel();
@@ -25,25 +23,8 @@ function setup(opts: { pipe?: boolean } = {}) {
     client.ftruncate(cfd, PG);
     client.pwrite(cfd, new Uint8Array(PG).fill(0x5a), 0);
   }
-  const pool: ShmPool = {
-    name: "c#1",
-    fd: client.sendFd(cfd, comp),
-    size: PG,
-    addr: 0,
-    state: {},
-    freed: false,
-  };
-  const buffer: BufferView = {
-    pool,
-    offset: 0,
-    width: PG / 4,
-    height: 1,
-    stride: PG,
-    format: ARGB8888,
-    bpp: 4,
-    span: PG,
-    name: "c#2",
-  };
+  const pool = sentPool(client, comp, cfd, "c#1");
+  const buffer = pageBuffer(pool, "c#2");
   return { comp, client, cfd, policy, pool, buffer };
 }
 

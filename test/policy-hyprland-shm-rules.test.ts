@@ -15,13 +15,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { getPolicy } from "../compositor/policies/index.ts";
-import { type ShmPool, ShmRefusal } from "../compositor/policy.ts";
+import { ShmRefusal } from "../compositor/policy.ts";
 import { HYPRLAND_ERROR_MINUS_ONE } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { MFD, SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-import { killedBy, panickingEnv } from "./policy-helpers.ts";
+import { killedBy, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 const NOT_BIG_ENOUGH = "The size of the file is not big enough for the shm pool";
 const NO_MMAP = "Couldn't mmap from fd";
@@ -34,14 +34,7 @@ function setup(policy: "hyprland" | "hyprland-0.45", fileSize: number, poolSize:
   const cfd = client.memfdCreate("pool", MFD.MFD_ALLOW_SEALING);
   client.ftruncate(cfd, fileSize);
   client.pwrite(cfd, new Uint8Array(fileSize).fill(0x5a), 0);
-  const pool: ShmPool = {
-    name: "c#1",
-    fd: client.sendFd(cfd, comp),
-    size: poolSize,
-    addr: 0,
-    state: {},
-    freed: false,
-  };
+  const pool = sentPool(client, comp, cfd, "c#1", poolSize);
   return { comp, client, instance, cfd, pool };
 }
 

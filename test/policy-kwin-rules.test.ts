@@ -17,16 +17,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { kwin } from "../compositor/policies/kwin.ts";
-import type { BufferView, ShmPool } from "../compositor/policy.ts";
+import type { ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { ErrnoError } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-import { handlerOf, killedBy, panickingEnv } from "./policy-helpers.ts";
+import { handlerOf, killedBy, pageBuffer, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 interface PoolSpec {
   /** The file's size (the pool is always one page). */
@@ -44,26 +43,9 @@ function setup(specs: PoolSpec[] = [{}]) {
     client.ftruncate(cfd, spec.fileSize ?? PG);
     client.pwrite(cfd, new Uint8Array(Math.min(PG, spec.fileSize ?? PG)).fill(0x5a), 0);
     if (spec.seals) client.addSeals(cfd, spec.seals);
-    const pool: ShmPool = {
-      name: `c#${i}`,
-      fd: client.sendFd(cfd, comp),
-      size: PG,
-      addr: 0,
-      state: {},
-      freed: false,
-    };
+    const pool = sentPool(client, comp, cfd, `c#${i}`);
     policy.mapPool(pool);
-    const buffer: BufferView = {
-      pool,
-      offset: 0,
-      width: PG / 4,
-      height: 1,
-      stride: PG,
-      format: ARGB8888,
-      bpp: 4,
-      span: PG,
-      name: `c#b${i}`,
-    };
+    const buffer = pageBuffer(pool, `c#b${i}`);
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools };

@@ -17,13 +17,12 @@ import {
   libwaylandChainedHandler,
   libwaylandOwnHandler,
 } from "../compositor/policies/own-handler.ts";
-import type { BufferView, Policy, ShmPool } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
+import type { Policy } from "../compositor/policy.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { MFD, SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-import { killedBy, panickingEnv } from "./policy-helpers.ts";
+import { killedBy, pageBuffer, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 function setup(policy: Policy, opts: { sealed?: boolean } = {}) {
   const k = new Kernel();
@@ -34,26 +33,9 @@ function setup(policy: Policy, opts: { sealed?: boolean } = {}) {
   client.ftruncate(cfd, PG);
   client.pwrite(cfd, new Uint8Array(PG).fill(0x5a), 0);
   if (opts.sealed) client.addSeals(cfd, SEAL.F_SEAL_SHRINK);
-  const pool: ShmPool = {
-    name: "c#1",
-    fd: client.sendFd(cfd, comp),
-    size: PG,
-    addr: 0,
-    state: {},
-    freed: false,
-  };
+  const pool = sentPool(client, comp, cfd, "c#1");
   instance.mapPool(pool);
-  const buffer: BufferView = {
-    pool,
-    offset: 0,
-    width: PG / 4,
-    height: 1,
-    stride: PG,
-    format: ARGB8888,
-    bpp: 4,
-    span: PG,
-    name: "c#b1",
-  };
+  const buffer = pageBuffer(pool, "c#b1");
   /** One bracketed read; returns what end_access posts. */
   const show = () => {
     const a = instance.beginAccess(buffer);

@@ -8,13 +8,13 @@
 import { describe, expect, it } from "vitest";
 import { mapNofault } from "../compositor/policies/map-nofault.ts";
 import { zeroBeyondEof } from "../compositor/policies/zero-beyond-eof.ts";
-import type { BufferView, Policy, ShmPool } from "../compositor/policy.ts";
+import type { BufferView, Policy } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
 import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { PG } from "./helpers.ts";
-import { panickingEnv } from "./policy-helpers.ts";
+import { panickingEnv, sentPool } from "./policy-helpers.ts";
 
 function setup(p: Policy, opts: { pipe?: boolean } = {}) {
   const k = new Kernel({ features: ["map-nofault", "zero-beyond-eof"] });
@@ -26,14 +26,7 @@ function setup(p: Policy, opts: { pipe?: boolean } = {}) {
     client.ftruncate(cfd, 2 * PG);
     client.pwrite(cfd, new Uint8Array(2 * PG).fill(0x5a), 0);
   }
-  const pool: ShmPool = {
-    name: "c#1",
-    fd: client.sendFd(cfd, comp),
-    size: PG,
-    addr: 0,
-    state: {},
-    freed: false,
-  };
+  const pool = sentPool(client, comp, cfd, "c#1");
   const view = (span: number): BufferView => ({
     pool,
     offset: 0,

@@ -7,14 +7,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { sealsRequired } from "../compositor/policies/seals-required.ts";
-import type { BufferView, ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-import { panickingEnv } from "./policy-helpers.ts";
+import { pageBuffer, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 function setup(opts: { seals?: number; fileSize?: number; pipe?: boolean } = {}) {
   const k = new Kernel();
@@ -29,25 +27,8 @@ function setup(opts: { seals?: number; fileSize?: number; pipe?: boolean } = {})
     client.pwrite(cfd, new Uint8Array(Math.min(PG, opts.fileSize ?? PG)).fill(0x5a), 0);
     if (opts.seals) client.addSeals(cfd, opts.seals);
   }
-  const pool: ShmPool = {
-    name: "c#1",
-    fd: client.sendFd(cfd, comp),
-    size: PG,
-    addr: 0,
-    state: {},
-    freed: false,
-  };
-  const buffer: BufferView = {
-    pool,
-    offset: 0,
-    width: PG / 4,
-    height: 1,
-    stride: PG,
-    format: ARGB8888,
-    bpp: 4,
-    span: PG,
-    name: "c#2",
-  };
+  const pool = sentPool(client, comp, cfd, "c#1");
+  const buffer = pageBuffer(pool, "c#2");
   return { comp, client, cfd, policy, pool, buffer };
 }
 

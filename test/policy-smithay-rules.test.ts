@@ -15,53 +15,28 @@
  */
 import { describe, expect, it } from "vitest";
 import { smithay } from "../compositor/policies/smithay.ts";
-import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { ErrnoError } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { PG } from "./helpers.ts";
-import { handlerOf } from "./policy-helpers.ts";
+import { handlerOf, pageBuffer, recordingEnv, sentPool } from "./policy-helpers.ts";
 
 function setup(n = 1, thread?: () => string) {
   const k = new Kernel();
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
   const panics: string[] = [];
-  const env: PolicyEnv = {
-    panic: (reason) => {
-      panics.push(reason);
-      throw new Error(`panic: ${reason}`);
-    },
-    onBlocked: () => {},
-    ...(thread ? { thread } : {}),
-  };
+  const env = recordingEnv(panics, thread ? { thread } : {});
   const policy = smithay.create(comp, env);
   const pools = Array.from({ length: n }, (_, i) => {
     const cfd = client.memfdCreate(`pool${i}`, 0);
     client.ftruncate(cfd, PG);
     client.pwrite(cfd, new Uint8Array(PG).fill(0x5a), 0);
-    const pool: ShmPool = {
-      name: `c#${i}`,
-      fd: client.sendFd(cfd, comp),
-      size: PG,
-      addr: 0,
-      state: {},
-      freed: false,
-    };
+    const pool = sentPool(client, comp, cfd, `c#${i}`);
     policy.mapPool(pool);
-    const buffer: BufferView = {
-      pool,
-      offset: 0,
-      width: PG / 4,
-      height: 1,
-      stride: PG,
-      format: ARGB8888,
-      bpp: 4,
-      span: PG,
-      name: `c#b${i}`,
-    };
+    const buffer = pageBuffer(pool, `c#b${i}`);
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools, panics };

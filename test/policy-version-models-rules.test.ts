@@ -11,12 +11,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { getPolicy } from "../compositor/policies/index.ts";
-import type { BufferView, ShmPool } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { PG } from "./helpers.ts";
-import { panickingEnv } from "./policy-helpers.ts";
+import { pageBuffer, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 function setup(policy: string) {
   const k = new Kernel();
@@ -27,26 +25,9 @@ function setup(policy: string) {
   client.ftruncate(cfd, 2 * PG);
   client.pwrite(cfd, new Uint8Array(PG).fill(0x5a), 0);
   client.pwrite(cfd, new Uint8Array(PG).fill(0x6b), PG);
-  const pool: ShmPool = {
-    name: "c#1",
-    fd: client.sendFd(cfd, comp),
-    size: 2 * PG,
-    addr: 0,
-    state: {},
-    freed: false,
-  };
+  const pool = sentPool(client, comp, cfd, "c#1", 2 * PG);
   instance.mapPool(pool);
-  const buffer = (offset: number): BufferView => ({
-    pool,
-    offset,
-    width: PG / 4,
-    height: 1,
-    stride: PG,
-    format: ARGB8888,
-    bpp: 4,
-    span: PG,
-    name: `c#b${offset}`,
-  });
+  const buffer = (offset: number) => pageBuffer(pool, `c#b${offset}`, offset);
   return { comp, client, cfd, instance, pool, buffer };
 }
 

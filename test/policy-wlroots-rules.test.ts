@@ -16,13 +16,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { wlroots } from "../compositor/policies/wlroots.ts";
-import type { BufferView, ShmPool } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { ErrnoError, ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { PG } from "./helpers.ts";
-import { handlerOf, killedBy, panickingEnv } from "./policy-helpers.ts";
+import { handlerOf, killedBy, pageBuffer, panickingEnv, sentPool } from "./policy-helpers.ts";
 
 /** A compositor with wlroots' policy and `n` one-page pools of 0x5a bytes. */
 function setup(n = 1) {
@@ -34,26 +32,9 @@ function setup(n = 1) {
     const cfd = client.memfdCreate(`pool${i}`, 0);
     client.ftruncate(cfd, PG);
     client.pwrite(cfd, new Uint8Array(PG).fill(0x5a), 0);
-    const pool: ShmPool = {
-      name: `c#${i}`,
-      fd: client.sendFd(cfd, comp),
-      size: PG,
-      addr: 0,
-      state: {},
-      freed: false,
-    };
+    const pool = sentPool(client, comp, cfd, `c#${i}`);
     policy.mapPool(pool);
-    const buffer: BufferView = {
-      pool,
-      offset: 0,
-      width: PG / 4,
-      height: 1,
-      stride: PG,
-      format: ARGB8888,
-      bpp: 4,
-      span: PG,
-      name: `c#b${i}`,
-    };
+    const buffer = pageBuffer(pool, `c#b${i}`);
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools };

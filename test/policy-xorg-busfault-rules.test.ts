@@ -15,13 +15,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { xorgMitShm } from "../compositor/policies/xorg-mit-shm.ts";
-import type { BufferView, PolicyEnv, ShmPool } from "../compositor/policy.ts";
+import type { ShmPool } from "../compositor/policy.ts";
 import { ShmRefusal } from "../compositor/policy.ts";
-import { ARGB8888 } from "../compositor/validation.ts";
 import { Kernel } from "../shm/kernel.ts";
 import { MFD, SEAL } from "../shm/uapi.ts";
 import { PG } from "./helpers.ts";
-import { handlerOf } from "./policy-helpers.ts";
+import { handlerOf, pageBuffer, recordingEnv, sentPool } from "./policy-helpers.ts";
 
 const FATAL = "FatalError: Caught signal 7 (Bus error). Server aborting";
 
@@ -30,36 +29,14 @@ function setup(n = 1, fileSize = PG) {
   const comp = k.spawn("compositor");
   const client = k.spawn("client");
   const panics: string[] = [];
-  const env: PolicyEnv = {
-    panic: (reason) => {
-      panics.push(reason);
-      throw new Error(`panic: ${reason}`);
-    },
-    onBlocked: () => {},
-  };
+  const env = recordingEnv(panics);
   const policy = xorgMitShm.create(comp, env);
   const pools = Array.from({ length: n }, (_, i) => {
     const cfd = client.memfdCreate(`seg${i}`, 0);
     client.ftruncate(cfd, fileSize);
-    const pool: ShmPool = {
-      name: `c#${i}`,
-      fd: client.sendFd(cfd, comp),
-      size: 1, // a claimed size the server never uses: it fstat()s the file
-      addr: 0,
-      state: {},
-      freed: false,
-    };
-    const buffer: BufferView = {
-      pool,
-      offset: 0,
-      width: PG / 4,
-      height: 1,
-      stride: PG,
-      format: ARGB8888,
-      bpp: 4,
-      span: PG,
-      name: `c#b${i}`,
-    };
+    // a claimed size the server never uses: it fstat()s the file
+    const pool = sentPool(client, comp, cfd, `c#${i}`, 1);
+    const buffer = pageBuffer(pool, `c#b${i}`);
     return { cfd, pool, buffer };
   });
   return { comp, client, policy, pools, panics };
