@@ -214,6 +214,11 @@ export class ShmPools {
   /** One external reference goes; the last one lets a deferred resize finish. */
   private endExternal(pool: Pool): void {
     pool.busy--;
+    this.finishDeferred(pool);
+  }
+
+  /** shm_pool_finish_resize once external_refcount is back to 0, if a resize waits. */
+  private finishDeferred(pool: Pool): void {
     if (pool.busy === 0 && pool.newSize !== null && !pool.unmapped)
       this.finishResize(pool, pool.newSize);
   }
@@ -344,8 +349,7 @@ export class ShmPools {
       // must not stay marked as being read.
       pool.busy--;
     }
-    if (pool.busy === 0 && pool.newSize !== null && !pool.unmapped)
-      this.finishResize(pool, pool.newSize);
+    this.finishDeferred(pool);
     this.unref(pool);
     if (end?.error && b.alive && !b.client.closed)
       b.client.postError(b.id, end.error.code, end.error.message);
