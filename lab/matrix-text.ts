@@ -29,22 +29,31 @@ export const LEGEND: readonly { verdict: Verdict; meaning: string }[] = [
   { verdict: "ok", meaning: "an honest behaviour: every pixel correct" },
 ];
 
+const SCREEN_SHORT: Record<string, string> = { correct: "ok", foreign: "frgn", other: "othr" };
+
 /** A cell's text in at most 10 characters. */
 export function shortCell(text: string, max = 10): string {
-  return text
-    .replace(/^DIED SIG(\w+)/, "DIED($1)")
-    .replace(/^invalid_/, "inv_")
-    .replace(/^implementation$/, "impl")
-    .replace(/^Bad(\w+) \(kept\)/, "Bad$1+")
-    .replace(/^zeros, no error/, "zeros")
-    .replace(/^last frame kept, no error/, "kept")
-    .replace(/^survived, not shown, no error/, "survived")
-    .replace(/^survived \((\w+)\), no error/, "surv($1)")
-    .replace(/^no effect seen/, "-")
-    .replace(/^refused: invalid_/, "refused ")
-    .replace(/^harmed: /, "HARM ")
-    .replace(/^wl_\w+#(-?\d+)$/, "error $1")
-    .slice(0, max);
+  return (
+    text
+      .replace(/^DIED SIG(\w+)/, "DIED($1)")
+      .replace(/^invalid_/, "inv_")
+      .replace(/^implementation$/, "impl")
+      .replace(/^Bad(\w+) \(kept\)/, "Bad$1+")
+      .replace(/^zeros, no error/, "zeros")
+      .replace(/^last frame kept, no error/, "kept")
+      .replace(/^survived, not shown, no error/, "survived")
+      // "surv(correct)" is 13 characters and was cut to "surv(corre": the window's pixel
+      // class in four letters at most (client/pattern.ts PixelClass).
+      .replace(
+        /^survived \((\w+)\), no error/,
+        (_, px: string) => `surv(${SCREEN_SHORT[px] ?? px})`,
+      )
+      .replace(/^no effect seen/, "-")
+      .replace(/^refused: invalid_/, "refused ")
+      .replace(/^harmed: /, "HARM ")
+      .replace(/^wl_\w+#(-?\d+)$/, "error $1")
+      .slice(0, max)
+  );
 }
 
 export function colourFor(v: Verdict): (s: string) => string {
@@ -107,7 +116,7 @@ export function renderMatrix(r: CompareResult, width = process.stdout.columns ||
 export function renderLegend(): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
   lines.push(
-    `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd, impl = wl_display.implementation ...), "zeros", "-" (no effect), "k/n" = only k of n seeds`,
+    `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd, impl = wl_display.implementation ...), "zeros", "-" (no effect), "kept" (its last good frame shown), "surv(ok)" (survived, its window correct), "k/n" = only k of n seeds`,
     `  "BadValue+" = "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");

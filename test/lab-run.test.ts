@@ -173,3 +173,13 @@ describe("behaviours a policy's protocol cannot express", () => {
     expect(renderMatrix(r, 200)).toMatch(/n\/a/);
   });
 });
+
+describe("matrix cells fit their column without losing their meaning", () => {
+  it("a tolerated cell names the window's pixel class in full words' short forms, not cut", async () => {
+    const { shortCell } = await import("../lab/matrix-text.ts");
+    // verdict.ts: `survived (${screen}), no error`; "surv(correct)" was cut to "surv(corre".
+    expect(shortCell("survived (correct), no error")).toBe("surv(ok)");
+    expect(shortCell("survived (foreign), no error")).toBe("surv(frgn)");
+    expect(shortCell("last frame kept, no error")).toBe("kept");
+  });
+});
