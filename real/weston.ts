@@ -5,10 +5,13 @@
  * screenshooter is otherwise reserved to its own tool) so honest pixels can be checked.
  */
 import { cached, type RealCompositor, requireAvailable } from "./compositor.ts";
-import { launch } from "./instance.ts";
+import { waitForBackground } from "./desktop-ready.ts";
+import { DEFAULT_START_TIMEOUT_MS, launch } from "./instance.ts";
 import { findBinary, libraryVersion, output } from "./versions.ts";
 
 const SOCKET = "shmlab-weston";
+/** The desktop's colour: clients are let in once it is on screen (real/desktop-ready.ts). */
+const BACKGROUND = 0x202020;
 
 /**
  * No animations: desktop-shell zooms a new window in and fades the whole screen in at
@@ -22,7 +25,7 @@ close-animation=none
 startup-animation=none
 focus-animation=none
 panel-position=none
-background-color=0xff202020
+background-color=0xff${BACKGROUND.toString(16).padStart(6, "0")}
 `;
 
 export const weston: RealCompositor = {
@@ -38,9 +41,10 @@ export const weston: RealCompositor = {
     const lib = libraryVersion(binary, "libwayland-server");
     return { available: true, binary, version: `weston ${m[1]}${lib ? ` / ${lib}` : ""}` };
   }),
-  start(opts = {}) {
+  async start(opts = {}) {
     const a = requireAvailable("weston", weston.probe());
-    return launch({
+    const started = Date.now();
+    const instance = await launch({
       kind: "weston",
       version: a.version,
       binary: a.binary,
@@ -65,5 +69,13 @@ export const weston: RealCompositor = {
       ready: { kind: "socket", name: new RegExp(`^${SOCKET}$`) },
       startTimeoutMs: opts.startTimeoutMs,
     });
+    const left = (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) - (Date.now() - started);
+    try {
+      await waitForBackground(instance, BACKGROUND, Math.max(left, 1000));
+    } catch (e) {
+      await instance.stop();
+      throw e;
+    }
+    return instance;
   },
 };
