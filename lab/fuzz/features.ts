@@ -23,6 +23,8 @@
  */
 import type { Compositor } from "../../compositor/compositor.ts";
 import type { Kernel, KernelEvent } from "../../shm/kernel.ts";
+import type { Process } from "../../shm/process.ts";
+import { SEAL } from "../../shm/uapi.ts";
 import type { RunRecord } from "../record.ts";
 import type { ActionResult } from "./behaviour.ts";
 
@@ -119,6 +121,33 @@ function kernelFeatures(
   }
 }
 
+/** The seals that decide whether a mapping can lose its pages: shrink, grow, write. */
+const SIZE_SEALS = SEAL.F_SEAL_SHRINK | SEAL.F_SEAL_GROW | SEAL.F_SEAL_WRITE;
+
+/**
+ * The compositor's shared file mappings where the run ended, against their files: whether
+ * each reaches past the file's end (its next read there is a SIGBUS), with the file's
+ * size-relevant seals. The kernel's events do not say it: an in-place mremap (a
+ * wl_shm_pool.resize that grows) emits none, and a mapping goes past its file as often by
+ * the mapping growing as by the file shrinking. A pool that outgrew a sealed file is a
+ * state one request short of a read past its end (libwayland's shm_pool_resize never
+ * recomputes sigbus_is_impossible), so reaching it is worth keeping for its own sake.
+ */
+function mappingFeatures(proc: Process, add: (f: string) => void): void {
+  if (!proc.alive) return;
+  for (const v of proc.mm.vmas) {
+    const f = v.file;
+    if (!f) continue;
+    // The page holding the file's last byte reads fine to its end (filemap_fault checks
+    // the page index against i_size rounded up): only whole pages past it fault.
+    const end = v.pgoff * PG + (v.end - v.start);
+    const pages = Math.ceil(f.size / PG) * PG;
+    const state = end <= pages ? "within" : f.size === 0 ? "past-eof:empty" : "past-eof";
+    const kind = v.flags.shared ? "shared" : "private";
+    add(`m:comp:map:${kind}:${state}:seals=${f.seals & SIZE_SEALS}`);
+  }
+}
+
 /** Every feature the case reached. */
 export function caseFeatures(src: FeatureSources): Set<string> {
   const out = new Set<string>();
@@ -146,6 +175,7 @@ export function caseFeatures(src: FeatureSources): Set<string> {
     return r;
   };
   kernelFeatures(src.kernel.events ?? [], roleOf, add, count);
+  mappingFeatures(src.comp.proc, add);
 
   // What each action got. (Not which action followed which: that is the program's text,
   // which blind generation varies for free; the kernel edges above are what it did.)
