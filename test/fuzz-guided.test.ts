@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { getPolicy } from "../compositor/policies/index.ts";
 import { caseFor, type FuzzReport, fuzz } from "../lab/fuzz/fuzz.ts";
-import { Guide, MIN_FRESH } from "../lab/fuzz/guide.ts";
+import { Guide, MIN_FRESH, REWEIGH_EVERY } from "../lab/fuzz/guide.ts";
 import { fuzzParallel } from "../lab/fuzz/parallel.ts";
 
 const sig = (r: FuzzReport) =>
@@ -60,6 +60,23 @@ describe("guided fuzzing", () => {
     expect(early.length).toBeGreaterThan(0);
     const got = guided.firstSeen.map((f) => f.signature);
     for (const f of early) expect(got).toContain(f.signature);
+  });
+
+  it("weighs an entry kept in one batch before the next batch, between full reweighs", () => {
+    const policy = getPolicy("libwayland");
+    const fresh = (s: number) => caseFor({ policy, policyArg: "libwayland", seed: 1 }, s);
+    // No fresh share: a case is a mutation whenever some entry has a weight.
+    const guide = new Guide(0);
+    const seedOf = (j: number) => 1 + j;
+    let n = 0;
+    for (let batch = 0; batch < REWEIGH_EVERY + 3; batch++) {
+      guide.reweigh();
+      const c = guide.next(n++, seedOf, fresh);
+      // Only the first case has nothing to mutate; every batch keeps one more entry.
+      expect(c.fresh).toBe(batch === 0);
+      guide.observe(c.case, [`f${batch}`], true, undefined, c.fresh ? "fresh" : "mutated");
+    }
+    expect(guide.entries.length).toBe(REWEIGH_EVERY + 3);
   });
 
   // Summed over three seeds: with half of its cases fresh, guided's edge after a few hundred
