@@ -209,8 +209,8 @@ function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
   // pte_index(address). `%` of a number above 2^31 is a call to C's fmod; a page number
   // and its multiple of 512 (both exact below 2^53) are not.
   const vpage = Math.floor(addr / PAGE_SIZE);
-  const pteOff = vpage - Math.floor(vpage / PTRS_PER_PTE) * PTRS_PER_PTE;
-  const fromPte = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, i));
+  const pteOff = (vpage - Math.floor(vpage / PTRS_PER_PTE) * PTRS_PER_PTE) | 0;
+  const fromPte = Math.max(pteOff & -FAULT_AROUND_PAGES, pteOff - Math.min(pteOff, i));
   const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - i);
   const fileEnd = Math.ceil(file.size / PAGE_SIZE); // first page index wholly beyond i_size
   const first = i + fromPte - pteOff;

@@ -116,7 +116,7 @@ export class Vma {
 
   /** Page index within this VMA of an address inside it. */
   index(addr: number): number {
-    return Math.floor((addr - this.start) / PAGE_SIZE);
+    return Math.floor((addr - this.start) * (1 / 4096));
   }
 
   /** File page offset of an address inside this VMA. */
