@@ -208,9 +208,10 @@ const PTRS_PER_PTE = 512;
 function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
   const file = vma.file!;
   // pte_index(address). `%` of a number above 2^31 is a call to C's fmod, and a division by
-  // the imported PAGE_SIZE a real division: a product by 2^-12 and a floor are exact.
+  // the imported PAGE_SIZE a real division: products by the literals 2^-12 and 2^-9
+  // (PTRS_PER_PTE) and floors are exact.
   const vpage = Math.floor(addr * (1 / 4096));
-  const pteOff = (vpage - Math.floor(vpage * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE) | 0;
+  const pteOff = (vpage - Math.floor(vpage * (1 / 512)) * PTRS_PER_PTE) | 0;
   const fromPte = Math.max(pteOff & -FAULT_AROUND_PAGES, pteOff - Math.min(pteOff, i));
   const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - i);
   const fileEnd = Math.ceil(file.size * (1 / 4096)); // first page index wholly beyond i_size
