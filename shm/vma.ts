@@ -18,6 +18,9 @@ export const PTE_SPECIAL = 4;
 export const PTES_PER_CHUNK = 512;
 export const CHUNK_SHIFT = 9;
 export const CHUNK_MASK = PTES_PER_CHUNK - 1;
+const CHUNK_BYTES = PTES_PER_CHUNK * 4;
+/** VMAs of at most this many chunks get them all in one buffer (Vma.newChunk). */
+const SMALL_VMA_CHUNKS = 8;
 
 let nextAnonVma = 1;
 /** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
@@ -140,7 +143,7 @@ export class Vma {
     let c = this.chunks[ci];
     if (c === undefined) {
       if (v === 0) return;
-      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+      c = this.newChunk(ci);
     }
     Atomics.store(c, i & CHUNK_MASK, v);
   }
@@ -152,9 +155,35 @@ export class Vma {
   chunkFor(i: number): Int32Array {
     const ci = i >>> CHUNK_SHIFT;
     let c = this.chunks[ci];
-    if (c === undefined)
-      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+    if (c === undefined) c = this.newChunk(ci);
     return c;
+  }
+
+  /**
+   * Allocates chunk ci (undefined until now). A SharedArrayBuffer costs about 0.5 µs to make
+   * and free (the shared backing store's registry, the sweeper), a third of mapping a
+   * fault-around window: a VMA of at most SMALL_VMA_CHUNKS chunks (16 MiB) gets all its
+   * missing chunks at once, in one buffer, when its first entry is stored. Every chunk is
+   * still its own Int32Array (remote threads and splits take them one by one); a larger VMA
+   * gets its chunks one by one, where it is touched.
+   */
+  private newChunk(ci: number): Int32Array {
+    const chunks = this.chunks;
+    const n = chunks.length;
+    if (n > SMALL_VMA_CHUNKS) {
+      const c = new Int32Array(new SharedArrayBuffer(CHUNK_BYTES));
+      chunks[ci] = c;
+      return c;
+    }
+    let missing = 0;
+    for (let x = 0; x < n; x++) if (chunks[x] === undefined) missing++;
+    const buf = new SharedArrayBuffer(missing * CHUNK_BYTES);
+    for (let x = 0, at = 0; x < n; x++) {
+      if (chunks[x] !== undefined) continue;
+      chunks[x] = new Int32Array(buf, at, PTES_PER_CHUNK);
+      at += CHUNK_BYTES;
+    }
+    return chunks[ci]!;
   }
 
   /** Calls fn(index, pte) for every present entry in [from, to) page indices. */
