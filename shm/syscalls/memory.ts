@@ -190,6 +190,25 @@ function splitGuard(p: Process, syscall: string): () => void {
   };
 }
 
+/** security/min_addr.c mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR, 65536 on x86 (vm.mmap_min_addr). */
+const MMAP_MIN_ADDR = 0x10000;
+
+/**
+ * An mmap address without MAP_FIXED is a hint: do_mmap's round_hint_to_min ("hint &=
+ * PAGE_MASK; if (hint && hint < mmap_min_addr) return PAGE_ALIGN(mmap_min_addr)"), then
+ * arch_get_unmapped_area_topdown's "requesting a specific address": used when
+ * mmap_address_hint_valid (it fits below TASK_SIZE) and "!vma || addr + len <=
+ * vm_start_gap(vma)" (the range is free); otherwise the top-down search decides
+ * (scenarios/placement/address-hint-honoured-when-free).
+ */
+function hintedStart(p: Process, addr: number, len: number): number | undefined {
+  if (!addr) return undefined;
+  let hint = addr - pageOffset(addr);
+  if (hint < MMAP_MIN_ADDR) hint = MMAP_MIN_ADDR;
+  if (hint > TASK_SIZE - len) return undefined;
+  return p.mm.isFree(hint, hint + len) ? hint : undefined;
+}
+
 /** mm/mmap.c do_mmap (with arch sys_mmap's offset check first). */
 export function mmap(
   p: Process,
@@ -224,7 +243,7 @@ export function mmap(
     }
     start = addr;
   } else {
-    const a = p.mm.allocate(len);
+    const a = hintedStart(p, addr, len) ?? p.mm.allocate(len);
     if (a === undefined) errno("ENOMEM", "mmap", "no room in the address space");
     start = a;
   }
