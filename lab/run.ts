@@ -294,17 +294,20 @@ export class Run {
     // The compositor's last frame (or the set-up) may have changed anything: no actor is
     // known to be resting.
     let epoch = ++this.epoch;
-    const rests = !this.opts.stepByStep;
+    const stepByStep = this.opts.stepByStep === true;
+    let n = 0;
+    // How many of the n ready actors rested in this epoch: all of them, and it is quiescent.
+    let rested = 0;
+    let changed = true;
     for (let a = 0; a < ACTIONS_PER_FRAME && idle < idleLimit; a++) {
-      let n = 0;
-      let quiescent = true;
-      for (const x of actors)
-        if (x.runnable()) {
-          ready[n++] = x;
-          if (x.restedAt !== epoch) quiescent = false;
-        }
-      if (!n) break;
-      if (quiescent && rests) {
+      if (changed) {
+        // A rest changes nothing, so who is runnable is asked again only after a change
+        // (which also began a new epoch: none of them has rested in it).
+        n = 0;
+        for (const x of actors) if (x.runnable()) ready[n++] = x;
+        if (!n) break;
+        rested = 0;
+      } else if (rested === n) {
         // Every step left in this frame is idle: play only what they would change.
         this.rest(Math.min(ACTIONS_PER_FRAME - a, idleLimit - idle));
         break;
@@ -312,14 +315,21 @@ export class Run {
       this.virtualMs += 0.0001;
       // The draw Rng.pick makes over the n ready actors.
       const x = ready[Math.floor(this.pick.next() * n)];
+      changed = stepByStep;
       try {
         if (x.run()) {
           idle = 0;
           epoch = ++this.epoch;
+          changed = true;
         } else {
           idle++;
-          if (x.rests()) x.restedAt = epoch;
-          else epoch = ++this.epoch;
+          if (!x.rests()) {
+            epoch = ++this.epoch;
+            changed = true;
+          } else if (x.restedAt !== epoch) {
+            x.restedAt = epoch;
+            rested++;
+          }
         }
       } catch (e) {
         if (this.isCompositorDeath(e)) return false;
@@ -492,11 +502,12 @@ export class Run {
  */
 
 /**
- * An actor of the play loop. After a run() that made no progress, rests() says whether
- * running it again, with nothing else changed in between, would again change nothing and
- * return false. The loop stamps such an actor with the current epoch; once every runnable
- * actor carries the epoch no step can change anything, and the frame's remaining idle steps
- * are played without running them (Run.rest).
+ * An actor of the play loop. After a run() that made no progress, rests() says whether that
+ * run changed nothing at all, and running it again with nothing changed in between would
+ * again change nothing and return false. The loop stamps such an actor with the current
+ * epoch (bumped by every change); once every runnable actor carries it no step can change
+ * anything, and the frame's remaining idle steps are played without running them
+ * (Run.rest). A rest also leaves who is runnable as it was: no need to ask them again.
  */
 interface PlayActor extends Actor {
   restedAt: number;
@@ -505,14 +516,16 @@ interface PlayActor extends Actor {
 
 /**
  * One step of a client's behaviour. A step that makes no progress and leaves the client
- * "waiting" only asked its Wait's ready(), which is false until a delivery (a progress
- * step) changes the client: asked again, it says the same. (Client.setup's ready() sends
- * its binds the first time it holds half-way; that queues a delivery, a progress step.)
- * "done" and "dead" end the client: not a rest.
+ * "waiting" only asked its Wait's ready(), which reads the client's state (behaviour.ts,
+ * Wait): false until a delivery (a progress step) changes the client, so asked again it
+ * says the same. Client.setup's ready() sends its binds the first time it holds half-way:
+ * a step that sent anything is not a rest. "done" and "dead" end the client: not a rest.
  */
 class StepActor implements PlayActor {
   readonly name: string;
   restedAt = 0;
+  /** The client's request count before its last step. */
+  private sent = 0;
   constructor(private readonly p: Participant) {
     this.name = `step ${p.label}`;
   }
@@ -520,10 +533,11 @@ class StepActor implements PlayActor {
     return !this.p.runtime.finished;
   }
   run(): boolean {
+    this.sent = this.p.client.requests;
     return this.p.runtime.step() === "progress";
   }
   rests(): boolean {
-    return this.p.runtime.state === "waiting";
+    return this.p.runtime.state === "waiting" && this.p.client.requests === this.sent;
   }
 }
 
