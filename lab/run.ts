@@ -317,7 +317,9 @@ export class Run {
       const x = ready[Math.floor(this.pick.next() * n)];
       changed = stepByStep;
       try {
-        if (x.run()) {
+        // One that rested since the last change would rest again.
+        if (x.restedAt === epoch && !stepByStep) idle++;
+        else if (x.run()) {
           idle = 0;
           epoch = ++this.epoch;
           changed = true;
