@@ -103,7 +103,11 @@ export interface RunOptions {
   behaviour?: Behaviour;
   /** Keep PNG images of the last frame in the record. */
   images?: boolean;
-  /** Called after every scheduler action and after every frame; may throw to stop the run. */
+  /**
+   * Called after every scheduler action and after every frame; may throw to stop the run.
+   * They watch and must not change the run: a frame's quiescent end (Run.rest) calls
+   * afterAction for steps it does not run, trusting that nothing changed in between.
+   */
   afterAction?: (v: RunView) => void;
   afterFrame?: (v: RunView) => void;
   /**
