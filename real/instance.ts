@@ -28,7 +28,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { register, removeRuntimeDir, signalGroup, unregister } from "./registry.ts";
+import { armSignals, register, removeRuntimeDir, signalGroup, unregister } from "./registry.ts";
 import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
@@ -251,6 +251,7 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedInstance> {
     spec.runAs && process.getuid?.() === 0
       ? lookupIds(spec.runAs.user, spec.runAs.group)
       : undefined;
+  armSignals();
   const runtimeDir = makeRuntimeDir(spec.kind, asUser);
   for (const [name, text] of Object.entries(spec.files ?? {})) {
     const p = join(runtimeDir, name);
