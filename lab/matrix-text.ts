@@ -117,25 +117,44 @@ export function renderLegend(): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
   lines.push(
     `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd, impl = wl_display.implementation ...), "zeros", "-" (no effect), "kept" (its last good frame shown), "surv(ok)" (survived, its window correct), "k/n" = only k of n seeds`,
+    `  "error -1": Hyprland's own wl_resource_post_error(-1, ...) for a file smaller than its pool or a shrinking resize (4294967295 on the wire, on the wl_shm_pool)`,
     `  "BadValue+" = "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");
 }
 
-/** Replay lines: every cell that died or harmed an honest client, and one of each other verdict. */
+/** The verdicts a replay line is most wanted for, worst first. */
+const REPLAY_ORDER: readonly Verdict[] = [
+  "honest-harmed",
+  "died",
+  "error-to-client",
+  "tolerated",
+  "undetected",
+  "ok",
+];
+
+/**
+ * Replay lines, at most `max`: first one cell of each verdict that occurs (from a policy not
+ * listed yet where there is one), then more died or honest-harmed cells, one per policy not
+ * listed yet — so the lines show the matrix's spread, not the first column's cells only.
+ */
 export function replayLines(r: CompareResult, max = 8): string[] {
-  const seen = new Set<Verdict>();
-  const out: string[] = [];
+  const picked: Cell[] = [];
+  const policies = new Set<string>();
+  const take = (c: Cell | undefined) => {
+    if (!c || picked.length >= max || picked.includes(c)) return;
+    picked.push(c);
+    policies.add(c.policy);
+  };
+  for (const v of REPLAY_ORDER) {
+    const withV = r.cells.filter((c) => c.verdict === v);
+    take(withV.find((c) => !policies.has(c.policy)) ?? withV[0]);
+  }
+  for (const c of r.cells)
+    if ((c.verdict === "died" || c.verdict === "honest-harmed") && !policies.has(c.policy)) take(c);
   const pickRun = (c: Cell): RunRecord =>
     r.runs[c.runs.find((i) => r.runs[i].verdict === c.verdict) ?? c.runs[0]];
-  for (const c of r.cells) {
-    const important = c.verdict === "died" || c.verdict === "honest-harmed";
-    if (!important && seen.has(c.verdict)) continue;
-    seen.add(c.verdict);
-    if (out.length < max)
-      out.push(`  ${c.policy} × ${c.behaviour} (${c.verdict}): ${pickRun(c).replay}`);
-  }
-  return out;
+  return picked.map((c) => `  ${c.policy} × ${c.behaviour} (${c.verdict}): ${pickRun(c).replay}`);
 }
 
 /** The detailed view of one run, for a one-cell compare (a replay). */

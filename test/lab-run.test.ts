@@ -183,3 +183,27 @@ describe("matrix cells fit their column without losing their meaning", () => {
     expect(shortCell("last frame kept, no error")).toBe("kept");
   });
 });
+
+describe("the replay lines under the matrix", () => {
+  it("show one cell of each verdict, spread over the policies, not the first column only", async () => {
+    const { replayLines } = await import("../lab/matrix-text.ts");
+    const r = compare({
+      policies: ["none", "libwayland", "wlroots"],
+      behaviours: ["honest-renderer", "truncate-after-commit", "truncate-during-read", "huge-pool"],
+      seed: 1,
+      seeds: 1,
+      variant: "standard",
+      kernelFeatures: [],
+      frames: 4,
+      honest: 1,
+    });
+    const lines = replayLines(r);
+    const verdicts = new Set(r.cells.map((c) => c.verdict));
+    for (const v of verdicts) expect(lines.some((l) => l.includes(`(${v})`))).toBe(true);
+    // four lines are enough to reach all three columns (none's cells alone would fill them)
+    const four = replayLines(r, 4);
+    const policies = new Set(four.map((l) => /^ {2}(\S+) ×/.exec(l)?.[1]));
+    expect(policies.size).toBe(3);
+    for (const l of lines) expect(l).toMatch(/npx shmlab compare --policies \S+ --behaviours \S+/);
+  });
+});
