@@ -28,7 +28,7 @@
  * wl_buffer's wl_shm_buffer is gone with its resource, so it is not read again" until
  * kwin_wayland 5.27.5 died of SIGBUS on destroy-buffer-then-shrink; docs/real-compositors.md.)
  * The read comes when the texture update is due (the commit's first upload), as for a
- * live buffer: `reads.destroyed: "read"`, unbracketed by beginAccess below.
+ * live buffer: `reads.destroyed: "saved"`, unbracketed by beginAccess below.
  */
 
 import type { Access, Policy } from "../policy.ts";
@@ -62,7 +62,7 @@ export const kwin527: Policy = {
   // next one replaces it. Seen on the real one: a single-buffered client waits for a
   // release that never comes (memory-pressure).
   releaseOnReplace: true,
-  reads: { at: "frame", damage: "damage", destroyed: "read" },
+  reads: { at: "frame", damage: "damage", destroyed: "saved" },
   create(proc, env) {
     const inner = libwayland.create(proc, env);
     // savedData: wl_shm_buffer_get_data at the wl_buffer's destruction, per buffer.
