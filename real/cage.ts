@@ -7,6 +7,14 @@
  * cage refuses root ("Unable to drop root (we shouldn't be able to restore it after
  * setuid), refusing to start": cage.c drop_permissions tries setuid(0) after dropping and
  * fails when it works), so as root it runs as nobody:nogroup, as sway does.
+ *
+ * It is stopped by ending its application, not by SIGTERM: cage 0.1.4 registers
+ * `wl_event_loop_add_signal(event_loop, SIGTERM, handle_signal, &server.wl_display)` — the
+ * address of the pointer — and handle_signal takes `data` as the wl_display, so
+ * wl_display_terminate writes to a garbage terminate_efd and libwayland 1.21 asserts
+ * (`wl_display_terminate: Assertion 'ret >= 0 || errno == EAGAIN' failed`): SIGABRT at
+ * every SIGTERM, measured. When `sleep` ends, cage's child watch terminates the display
+ * properly and cage exits 0 (measured).
  */
 import { cached, type RealCompositor, requireAvailable } from "./compositor.ts";
 import { launch } from "./instance.ts";
@@ -37,6 +45,7 @@ export const cage: RealCompositor = {
       env: { WLR_BACKENDS: "headless", WLR_LIBINPUT_NO_DEVICES: "1", WLR_RENDERER: "pixman" },
       runAs: { user: "nobody", group: "nogroup" },
       ready: { kind: "socket", name: /^wayland-\d+$/ },
+      stopVia: "children",
       startTimeoutMs: opts.startTimeoutMs,
     });
   },

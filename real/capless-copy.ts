@@ -29,14 +29,16 @@ export function caplessCopy(binary: string, dir = CAPLESS_BIN_DIR): string {
   const dst = join(dir, basename(binary));
   if (existsSync(dst)) {
     const d = statSync(dst);
-    if (d.size === src.size && d.mtimeMs === src.mtimeMs) return dst;
+    // The copy's mtime is set from the source's through seconds as a double, which keeps
+    // it to about a microsecond, not to the nanosecond: equal within a millisecond.
+    if (d.size === src.size && Math.abs(d.mtimeMs - src.mtimeMs) < 1) return dst;
   }
   mkdirSync(dir, { recursive: true });
   // Written under a private name and renamed: two processes (vitest workers) making the
   // copy at once each rename a whole file, never execute a half-written one.
   const tmp = `${dst}.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
   copyFileSync(binary, tmp);
-  utimesSync(tmp, src.atime, src.mtime);
+  utimesSync(tmp, src.atimeMs / 1000, src.mtimeMs / 1000);
   renameSync(tmp, dst);
   return dst;
 }
