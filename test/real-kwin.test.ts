@@ -94,8 +94,13 @@ describe.skipIf(why !== "")("Wayland driver on a real kwin_wayland", () => {
     }
   });
 
-  it("truncate-after-commit: KWin survives and posts wl_shm.invalid_fd on the wl_buffer", async () => {
-    const obs = await waylandDriver.run(instance!, plan("truncate-after-commit"));
+  // Not truncate-after-commit: KWin reads a buffer once, when its texture upload is due, and
+  // a warm KWin sometimes renders between the commit and the client's ftruncate (no error;
+  // 2 of 5 runs of this suite here). That is the wire race of docs/real-compositors.md ("Still
+  // open"). A pool larger than its file faults whenever it is read: the same rescue, with
+  // no race.
+  it("pool-larger-than-file: KWin survives and posts wl_shm.invalid_fd on the wl_buffer", async () => {
+    const obs = await waylandDriver.run(instance!, plan("pool-larger-than-file"));
     expect(obs.compositor.alive).toBe(true);
     const [bystander, attacker] = obs.clients;
     expect(attacker.protocolError).toMatchObject({
