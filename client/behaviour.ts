@@ -14,6 +14,12 @@ import type { Client } from "./client.ts";
 export interface Wait {
   /** Shown in timelines: what the client waits for. */
   what: string;
+  /**
+   * Whether the step may resume. It should read the client's own state (callbacks done,
+   * buffers released, connection closed): the lab's play loop asks it again only after
+   * something changed, or after it sent a request (Client.setup's binds), and otherwise
+   * takes the answer it last gave (lab/run.ts, StepActor).
+   */
   ready(): boolean;
 }
 

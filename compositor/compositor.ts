@@ -551,6 +551,11 @@ export class Compositor {
     return this.instance.service?.() ?? false;
   }
 
+  /** The policy runs helper threads (serviceThreads() may do work); false: it never does. */
+  get hasServiceThreads(): boolean {
+    return this.instance.service !== undefined;
+  }
+
   /** Pools currently held (mapped or readable), for leak checks. */
   get poolCount(): number {
     return this.pools.count;

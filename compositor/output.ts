@@ -75,8 +75,11 @@ export interface OutputRules {
   at?: "commit" | "frame" | "repaint";
   /** "damage": later uploads of a same-geometry buffer read only the damaged rectangles. */
   damage?: "full" | "damage";
-  /** "read": a destroyed wl_buffer a surface shows is kept and still read when due (KWin). */
-  destroyed?: "drop" | "read";
+  /**
+   * "read" / "saved": a destroyed wl_buffer a surface shows is kept and still read when due
+   * (KWin; "saved": the policy reads it without an access, KWin 5.27).
+   */
+  destroyed?: "drop" | "read" | "saved";
   /** "buffer": each buffer keeps its own texture, damage updates it (Hyprland). */
   texture?: "surface" | "buffer";
   /** "all": every surface's frame callbacks are answered, shown or not (policy.ts). */
@@ -369,7 +372,9 @@ export class Output {
    */
   bufferGone(b: Buffer): boolean {
     const keep =
-      (this.rules.readDestroyed !== undefined || this.rules.destroyed === "read") &&
+      (this.rules.readDestroyed !== undefined ||
+        this.rules.destroyed === "read" ||
+        this.rules.destroyed === "saved") &&
       [...this.surfaces].some((s) => s.current.buffer === b);
     // Surfaces keep showing what they copied; the buffer's own reference goes (unless one
     // keeps the destroyed buffer itself on screen).

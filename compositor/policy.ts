@@ -223,8 +223,11 @@ export interface ReadRules {
    * buffer and its pool and still reads it, bracketed, when its read is due: KWin's
    * ShmClientBuffer outlives its wl_buffer, buffer_destroy_resource → drop()). A policy
    * instance with `readDestroyed` keeps it and reads it unbracketed (wlroots 0.15).
+   * "saved": kept and read when due like "read", but the policy's own beginAccess reads it
+   * without an access (KWin 5.27's savedData: ShmClientBuffer::data() skips
+   * wl_shm_buffer_begin_access once the wl_buffer is gone).
    */
-  destroyed?: "drop" | "read";
+  destroyed?: "drop" | "read" | "saved";
   /**
    * The compositor thread that performs the reads: "main" (default) or "render", a second
    * thread of the compositor's process (the repaint on a render thread while the main

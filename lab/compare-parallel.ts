@@ -24,18 +24,39 @@ import { workerEntry } from "./worker-bundle.ts";
 const WORKER = new URL("./compare-worker.ts", import.meta.url);
 
 /**
- * Threads a comparison uses by default: this one, plus one per core that sat idle while
- * the sources loaded (the load average when that window is too short), at most one per
- * core. Where other work keeps the cores busy a second thread only adds its start-up: Linux
- * schedules by autogroup, so our threads split our session's share of the CPU instead of
- * adding to it (measured at load 14 on 2 cores: 23 s over two threads against 12 s in one;
- * docs/performance.md).
+ * Cores one thread of a comparison keeps busy: its own, plus V8's background threads working
+ * for it — the optimizing compiler (TurboFan compiles on helper threads; each thread's
+ * isolate compiles the whole simulation again) and the garbage collector's concurrent and
+ * parallel phases. Measured with per-thread CPU times (bench/thread-cpu.ts) on the default
+ * matrix from a fresh process: 1.41–1.47 CPU-s of background threads for 1.73–1.91 CPU-s of
+ * the JavaScript thread (about 1.1 of it the compiler: `--single-threaded-gc` moves only
+ * ~0.35 s to the main thread, `--no-concurrent-recompilation` ~1.1 s; docs/performance.md).
+ */
+export const CORES_PER_THREAD = 1.8;
+
+/**
+ * Threads for `free` cores of `cores`: as many as fit with their background work, at least
+ * one. On 2 cores that is one: a second thread's JavaScript and its own compiler and GC work
+ * make the comparison's total CPU 1.3–1.4× one thread's, more than the second core can
+ * absorb (2 idle cores: 2.16 s on one thread, 2.40 s on two, docs/performance.md).
+ */
+export function threadsFor(cores: number, free: number): number {
+  return Math.max(1, Math.min(cores, Math.floor(free / CORES_PER_THREAD)));
+}
+
+/**
+ * Threads a comparison uses by default: as many as fit (threadsFor) in this thread's core
+ * plus the cores that sat idle while the sources loaded (the load average when that window
+ * is too short). Where other work keeps the cores busy a second thread only adds its
+ * start-up: Linux schedules by autogroup, so our threads split our session's share of the
+ * CPU instead of adding to it (measured at load 14 on 2 cores: 23 s over two threads against
+ * 12 s in one; docs/performance.md).
  */
 export function defaultWorkers(): number {
   const cores = availableParallelism();
   const idle = idleCores();
-  if (idle === undefined) return loadavg()[0] >= cores ? 1 : cores;
-  return Math.max(1, Math.min(cores, 1 + Math.round(idle)));
+  const free = idle === undefined ? Math.max(1, cores - loadavg()[0]) : 1 + idle;
+  return threadsFor(cores, free);
 }
 
 /**

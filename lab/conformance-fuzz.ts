@@ -13,8 +13,9 @@
  * (the host helper waits 3 s for every such step).
  *
  * The generator avoids what would compare addresses rather than semantics: accesses never go
- * past the mapping they name (the host packs mappings next to each other; the model leaves
- * guard gaps), and a mapping is unmapped whole and then forgotten.
+ * past the mapping they name (both kernels pack mappings next to each other, but above the
+ * topmost one the host has the process's loader and libraries, the model nothing), and a
+ * mapping is unmapped whole and then forgotten.
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

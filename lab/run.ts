@@ -103,7 +103,11 @@ export interface RunOptions {
   behaviour?: Behaviour;
   /** Keep PNG images of the last frame in the record. */
   images?: boolean;
-  /** Called after every scheduler action and after every frame; may throw to stop the run. */
+  /**
+   * Called after every scheduler action and after every frame; may throw to stop the run.
+   * They watch and must not change the run: a frame's quiescent end (Run.rest) calls
+   * afterAction for steps it does not run, trusting that nothing changed in between.
+   */
   afterAction?: (v: RunView) => void;
   afterFrame?: (v: RunView) => void;
   /**
@@ -120,6 +124,11 @@ export interface RunOptions {
    * The record then carries it as `trace`.
    */
   trace?: string[];
+  /**
+   * Run every idle step of a frame's quiescent end (Run.rest skips them): the step-by-step
+   * reference the fast path is tested against. Same record and digest either way.
+   */
+  stepByStep?: boolean;
 }
 
 /**
@@ -145,10 +154,12 @@ export class Run {
   private readonly sched: SeededScheduler;
   private readonly pick: Rng;
   private readonly people: Participant[];
-  private readonly actors: Actor[];
-  private readonly ready: Actor[] = [];
+  private readonly actors: PlayActor[];
+  private readonly ready: PlayActor[] = [];
   private readonly commitOpcode: number;
   private virtualMs = 0;
+  /** Bumped whenever a step changed something (PlayActor.restedAt). */
+  private epoch = 0;
   private ended = false;
   private readonly tracer?: WireTracer;
 
@@ -224,11 +235,13 @@ export class Run {
     );
   }
 
-  private makeActors(): Actor[] {
+  private makeActors(): PlayActor[] {
     const comp = this.comp;
-    const steps: Actor[] = this.people.map((p) => new StepActor(p));
-    const toServer: Actor[] = this.people.map((p) => new ToServerActor(p, comp, this.commitOpcode));
-    const toClient: Actor[] = this.people.map((p) => new ToClientActor(p));
+    const steps: PlayActor[] = this.people.map((p) => new StepActor(p));
+    const toServer: PlayActor[] = this.people.map(
+      (p) => new ToServerActor(p, comp, this.commitOpcode),
+    );
+    const toClient: PlayActor[] = this.people.map((p) => new ToClientActor(p));
     const actors = [...steps, ...toServer, ...toClient, new ServiceActor(comp)];
     this.sched.nestable = steps;
     this.sched.all = actors;
@@ -280,15 +293,50 @@ export class Run {
     // The runnable actors of each step, in one array reused for the whole run (up to 400
     // steps a frame: a fresh filtered array each was most of a fuzz case's garbage).
     const ready = this.ready;
+    const idleLimit = 3 * actors.length;
     let idle = 0;
-    for (let a = 0; a < ACTIONS_PER_FRAME && idle < 3 * actors.length; a++) {
-      let n = 0;
-      for (const x of actors) if (x.runnable()) ready[n++] = x;
-      if (!n) break;
+    // The compositor's last frame (or the set-up) may have changed anything: no actor is
+    // known to be resting.
+    let epoch = ++this.epoch;
+    const stepByStep = this.opts.stepByStep === true;
+    let n = 0;
+    // How many of the n ready actors rested in this epoch: all of them, and it is quiescent.
+    let rested = 0;
+    let changed = true;
+    for (let a = 0; a < ACTIONS_PER_FRAME && idle < idleLimit; a++) {
+      if (changed) {
+        // A rest changes nothing, so who is runnable is asked again only after a change
+        // (which also began a new epoch: none of them has rested in it).
+        n = 0;
+        for (const x of actors) if (x.runnable()) ready[n++] = x;
+        if (!n) break;
+        rested = 0;
+      } else if (rested === n) {
+        // Every step left in this frame is idle: play only what they would change.
+        this.rest(Math.min(ACTIONS_PER_FRAME - a, idleLimit - idle));
+        break;
+      }
       this.virtualMs += 0.0001;
+      // The draw Rng.pick makes over the n ready actors.
+      const x = ready[Math.floor(this.pick.next() * n)];
+      changed = stepByStep;
       try {
-        // The draw Rng.pick makes over the n ready actors.
-        idle = ready[Math.floor(this.pick.next() * n)].run() ? 0 : idle + 1;
+        // One that rested since the last change would rest again.
+        if (x.restedAt === epoch && !stepByStep) idle++;
+        else if (x.run()) {
+          idle = 0;
+          epoch = ++this.epoch;
+          changed = true;
+        } else {
+          idle++;
+          if (!x.rests()) {
+            epoch = ++this.epoch;
+            changed = true;
+          } else if (x.restedAt !== epoch) {
+            x.restedAt = epoch;
+            rested++;
+          }
+        }
       } catch (e) {
         if (this.isCompositorDeath(e)) return false;
         throw e;
@@ -310,6 +358,22 @@ export class Run {
     }
     this.opts.afterFrame?.(this.view);
     return true;
+  }
+
+  /**
+   * The quiescent end of a frame: every runnable actor has rested since anything last
+   * changed, so each remaining step would pick one of them and run nothing (most of a
+   * fuzz case's steps). Those steps still take their scheduler draw, their tenth of a
+   * microsecond of virtual time and their afterAction call, in order: the run, its digest
+   * and every later draw are those of the step-by-step loop.
+   */
+  private rest(steps: number): void {
+    const after = this.opts.afterAction;
+    for (let i = 0; i < steps; i++) {
+      this.virtualMs += 0.0001;
+      this.pick.next();
+      after?.(this.view);
+    }
   }
 
   /** Ends the run: what happened so far is harvested, and every client leaves. */
@@ -443,9 +507,31 @@ export class Run {
  * closure per client was a megamorphic call.
  */
 
-/** One step of a client's behaviour. */
-class StepActor implements Actor {
+/**
+ * An actor of the play loop. After a run() that made no progress, rests() says whether that
+ * run changed nothing at all, and running it again with nothing changed in between would
+ * again change nothing and return false. The loop stamps such an actor with the current
+ * epoch (bumped by every change); once every runnable actor carries it no step can change
+ * anything, and the frame's remaining idle steps are played without running them
+ * (Run.rest). A rest also leaves who is runnable as it was: no need to ask them again.
+ */
+interface PlayActor extends Actor {
+  restedAt: number;
+  rests(): boolean;
+}
+
+/**
+ * One step of a client's behaviour. A step that makes no progress and leaves the client
+ * "waiting" only asked its Wait's ready(), which reads the client's state (behaviour.ts,
+ * Wait): false until a delivery (a progress step) changes the client, so asked again it
+ * says the same. Client.setup's ready() sends its binds the first time it holds half-way:
+ * a step that sent anything is not a rest. "done" and "dead" end the client: not a rest.
+ */
+class StepActor implements PlayActor {
   readonly name: string;
+  restedAt = 0;
+  /** The client's request count before its last step. */
+  private sent = 0;
   constructor(private readonly p: Participant) {
     this.name = `step ${p.label}`;
   }
@@ -453,13 +539,21 @@ class StepActor implements Actor {
     return !this.p.runtime.finished;
   }
   run(): boolean {
+    this.sent = this.p.client.requests;
     return this.p.runtime.step() === "progress";
+  }
+  rests(): boolean {
+    return this.p.runtime.state === "waiting" && this.p.client.requests === this.sent;
   }
 }
 
-/** Delivery of a client's next frame to the compositor (a commit's frame noted first). */
-class ToServerActor implements Actor {
+/**
+ * Delivery of a client's next frame to the compositor (a commit's frame noted first).
+ * A runnable delivery always delivers: it never rests.
+ */
+class ToServerActor implements PlayActor {
   readonly name: string;
+  restedAt = 0;
   constructor(
     private readonly p: Participant,
     private readonly comp: Compositor,
@@ -475,11 +569,15 @@ class ToServerActor implements Actor {
     if (head) this.p.trackCommit(head.bytes, this.commitOpcode);
     return this.p.toServer.deliverOne();
   }
+  rests(): boolean {
+    return false;
+  }
 }
 
-/** Delivery of the compositor's next frame to a client. */
-class ToClientActor implements Actor {
+/** Delivery of the compositor's next frame to a client (never rests, as above). */
+class ToClientActor implements PlayActor {
   readonly name: string;
+  restedAt = 0;
   constructor(private readonly p: Participant) {
     this.name = `deliver to ${p.label}`;
   }
@@ -489,17 +587,31 @@ class ToClientActor implements Actor {
   run(): boolean {
     return this.p.toClient.deliverOne();
   }
+  rests(): boolean {
+    return false;
+  }
 }
 
-/** The compositor's helper threads (work it does off its main loop). */
-class ServiceActor implements Actor {
+/**
+ * The compositor's helper threads (work it does off its main loop). Without any, a step
+ * does nothing. With them (userfaultfd), even an idle step polls, a syscall at the
+ * compositor's preemption points that may take a scheduler draw: never a rest.
+ */
+class ServiceActor implements PlayActor {
   readonly name = "compositor helper threads";
-  constructor(private readonly comp: Compositor) {}
+  restedAt = 0;
+  private readonly idleAlways: boolean;
+  constructor(private readonly comp: Compositor) {
+    this.idleAlways = !comp.hasServiceThreads;
+  }
   runnable(): boolean {
     return this.comp.alive;
   }
   run(): boolean {
     return this.comp.serviceThreads();
+  }
+  rests(): boolean {
+    return this.idleAlways;
   }
 }
 

@@ -28,7 +28,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { register, removeRuntimeDir, signalGroup, unregister } from "./registry.ts";
+import { armSignals, register, removeRuntimeDir, signalGroup, unregister } from "./registry.ts";
 import { SignalWatch } from "./signal-watch.ts";
 import type { Endpoint, ExitInfo, RealInstance, RealKind } from "./target.ts";
 import { findBinary } from "./versions.ts";
@@ -76,6 +76,12 @@ export interface LaunchSpec {
    * catches SIGBUS in OsSigHandler, logs "Caught signal 7 (Bus error)" and aborts).
    */
   faultLine?: RegExp;
+  /**
+   * How stop() asks it to end: "self" (default: SIGTERM to it) or "children" (SIGTERM to
+   * its child processes: cage ends with its application, and its own SIGTERM handler
+   * aborts; see real/cage.ts). SIGKILL to the group after the grace period either way.
+   */
+  stopVia?: "self" | "children";
   /**
    * Count delivered SIGBUS/SIGSEGV with strace. Off unless SHMLAB_REAL_STRACE=1: a Ctrl-C
    * landing while strace attaches can still leave that strace behind (found by
@@ -144,6 +150,7 @@ export class LaunchedInstance implements RealInstance {
     readonly runtimeDir: string,
     readonly child: ChildProcess,
     private readonly faultLine?: RegExp,
+    private readonly stopVia: "self" | "children" = "self",
   ) {
     this.pid = child.pid!;
   }
@@ -196,11 +203,14 @@ export class LaunchedInstance implements RealInstance {
       // SIGTERM to the compositor alone: it stops its own helpers (weston's desktop-shell)
       // and exits 0. Sent to the whole group, the helper may die first and weston then
       // exits 1 ("desktop-shell died"), a failure that is ours, not the compositor's.
-      try {
-        process.kill(this.pid, "SIGTERM");
-      } catch (e) {
-        // Exited (and reaped) since the check: the 'exit' event is on its way.
-        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+      const kids = this.stopVia === "children" ? childrenOf(this.pid) : [];
+      for (const pid of kids.length ? kids : [this.pid]) {
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch (e) {
+          // Exited (and reaped) since the check: the 'exit' event is on its way.
+          if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+        }
       }
       const timer = setTimeout(() => this.signal("SIGKILL"), STOP_GRACE_MS);
       await this.waitExit();
@@ -216,6 +226,19 @@ export class LaunchedInstance implements RealInstance {
   private signal(sig: NodeJS.Signals): void {
     if (this.exit) return;
     signalGroup(this.pid, sig);
+  }
+}
+
+/** The pids of a process's children (/proc/PID/task/PID/children), [] once it is gone. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
   }
 }
 
@@ -251,6 +274,7 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedInstance> {
     spec.runAs && process.getuid?.() === 0
       ? lookupIds(spec.runAs.user, spec.runAs.group)
       : undefined;
+  armSignals();
   const runtimeDir = makeRuntimeDir(spec.kind, asUser);
   for (const [name, text] of Object.entries(spec.files ?? {})) {
     const p = join(runtimeDir, name);
@@ -309,6 +333,7 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedInstance> {
     runtimeDir,
     child,
     spec.faultLine,
+    spec.stopVia,
   );
   child.once("exit", (code, signal) => inst.noteExit({ code, signal }));
   if (!register(inst)) {

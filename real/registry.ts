@@ -4,8 +4,8 @@
  * SIGTERM or SIGHUP. A compositor is also started with a parent-death signal (setpriv
  * --pdeathsig, PR_SET_PDEATHSIG in prctl(2)), so a SIGKILLed Node still takes it down.
  *
- * The signal handlers are installed at the first registration, so a process that never
- * starts a compositor keeps Node's default Ctrl-C behaviour; once installed they stay until a
+ * The signal handlers are installed when the first compositor is launched (armSignals), so a
+ * process that never starts one keeps Node's default Ctrl-C behaviour; once installed they stay until a
  * signal's stop has run (see `unregister`).
  */
 import { rmSync } from "node:fs";
@@ -31,7 +31,7 @@ let stopping = false;
  */
 export function register(r: Registered): boolean {
   live.add(r);
-  install();
+  armSignals();
   if (stopping) {
     void r.stop();
     return false;
@@ -125,7 +125,16 @@ function onSignal(sig: Sig): void {
 
 const handlers = new Map<Sig, () => void>(SIGNALS.map((s) => [s, () => onSignal(s)]));
 
-function install(): void {
+/**
+ * Installs the signal handlers; a launcher calls it before it makes anything a signal
+ * would leave behind. Between a compositor's runtime dir and its registration there is a
+ * spawn (fork and exec: milliseconds on a loaded machine), and the child is visible in
+ * /proc from its fork: a Ctrl-C that lands there in the first launch of a process found no
+ * handler and killed Node with the dir still on disk (the Ctrl-C test, about 1 run in 4
+ * under load). With the handler armed the signal waits for the event loop, and by then the
+ * launch has registered.
+ */
+export function armSignals(): void {
   if (installed) return;
   installed = true;
   process.on("exit", killAllNow);

@@ -219,7 +219,7 @@ export class WaylandDriver implements RealDriver {
           obs.notes.push(`pixels unchecked: ${shot.why}`);
           continue;
         }
-        const got = this.judge(shot.shot, plan, people, p);
+        const got = this.judge(shot.shot, plan, people, p, instance.kind);
         obs.pixels = got.pixels;
         if (got.note) obs.notes.push(got.note);
         if (got.pixels === "none" && got.note) missing = true;
@@ -256,6 +256,7 @@ export class WaylandDriver implements RealDriver {
     plan: RealRunPlan,
     people: readonly Participant[],
     p: Participant,
+    kind: string,
   ): { pixels: RealClientObservation["pixels"]; note?: string } {
     const latest = latestOf(p);
     if (latest === undefined) return { pixels: "none" };
@@ -272,6 +273,12 @@ export class WaylandDriver implements RealDriver {
       if (at?.exact) covers.push({ x: at.x, y: at.y, width: qw, height: qh });
     }
     const got = locateAndClassify(shot, plan.seed, p.index, latest, w, h, others, covers);
+    const top = covers.find((r) => r.x === 0 && r.y === 0);
+    if (got.pixels === "none" && top && STACKS_AT_ORIGIN.has(kind))
+      return {
+        pixels: "unchecked",
+        note: `pixels unchecked: not on screen, and ${kind} stacks every window at the output's origin, where another honest window is (frame ${latest})`,
+      };
     const where = got.at ? ` at ${got.at.x},${got.at.y} ${JSON.stringify(got.counts)}` : "";
     return {
       pixels: got.pixels,
@@ -327,6 +334,15 @@ export class WaylandDriver implements RealDriver {
 }
 
 const stopping = new Set<WlClientProcess>();
+
+/**
+ * Compositors that put every toplevel at the same place, one over another, so only the top
+ * one can be seen. cage (0.1.4, view.c): `view_position` → `if (view_is_primary(view) ||
+ * view_extends_output_layout(view, &layout_box)) view_maximize(view, &layout_box);` — every
+ * parentless toplevel at the layout box's origin. Measured: of two honest 48x48 windows,
+ * one was correct at 0,0 and the other had no pixel on screen.
+ */
+const STACKS_AT_ORIGIN: ReadonlySet<string> = new Set(["cage"]);
 
 function latestOf(p: Participant): number | undefined {
   const client = p.runtime.client;

@@ -5,13 +5,20 @@
  * VMA and the largest gap in its subtree (what the maple tree's gap tracking, and before it
  * the rb-tree's rb_subtree_gap, are for), so a search skips whole subtrees with no room.
  *
- * Mappings are placed top-down from MMAP_BASE, as Linux's default mmap layout does, with a
- * one-page gap between them so that an access just past a mapping's end is SIGSEGV rather
- * than a neighbour's page. The tree is a treap whose priorities come from a fixed-seed
+ * Mappings are placed top-down from MMAP_BASE, as Linux's default mmap layout does, and
+ * adjacent: mm/vma.c unmapped_area_topdown returns the top of the highest free gap that fits
+ * ("gap = mas.last + 1 - info->length"), and the only distance it keeps from a neighbour is
+ * vm_start_gap/vm_end_gap's stack_guard_gap beside a VM_GROWSDOWN/VM_GROWSUP (or shadow-stack)
+ * VMA, which the model never makes. So a new mapping ends where the one mapped before it
+ * starts, and an access running past a mapping's end reads its neighbour, as on the host
+ * (scenarios/placement). The tree is a treap whose priorities come from a fixed-seed
  * generator, so the shape (and any cost) is the same on every run.
+ *
+ * Not modelled: thp_get_unmapped_area_vmflags' 2 MiB alignment of anonymous private mappings
+ * whose length is a multiple of PMD_SIZE (__get_unmapped_area): the model has no huge pages,
+ * and no scenario maps such a length.
  */
 
-import { PAGE_SIZE } from "./uapi.ts";
 import type { Vma } from "./vma.ts";
 
 export const MMAP_BASE = 0x7f00_0000_0000;
@@ -26,16 +33,23 @@ interface Node {
   prio: number;
   left: Node | undefined;
   right: Node | undefined;
-  /** Bytes a new mapping may use between this VMA (plus a guard page) and the next one. */
+  /** Bytes a new mapping may use between this VMA and the next one (or MMAP_BASE). */
   gap: number;
   /** The largest `gap` in this subtree. */
   maxGap: number;
 }
 
-/** Usable room above `lower` and below `upper` (or MMAP_BASE), guard pages kept. */
+/**
+ * The highest address a new mapping may end at below `upper`: its start (vm_start_gap of an
+ * ordinary VMA), or MMAP_BASE.
+ */
+function ceilingBelow(upper: Vma | undefined): number {
+  return upper ? Math.min(MMAP_BASE, upper.start) : MMAP_BASE;
+}
+
+/** Free room above `lower` and below `upper` (or MMAP_BASE): no guard pages (vm_end_gap). */
 function gapBetween(lower: Vma, upper: Vma | undefined): number {
-  const top = upper ? Math.min(MMAP_BASE, upper.start - PAGE_SIZE) : MMAP_BASE;
-  return top - (lower.end + PAGE_SIZE);
+  return ceilingBelow(upper) - lower.end;
 }
 
 function pull(n: Node): void {
@@ -367,9 +381,9 @@ export class AddressSpace {
   }
 
   /**
-   * A free range of `length` bytes, top-down, with a guard page on each side: the highest
-   * gap that fits (vm_unmapped_area's top-down search), found by descending only into
-   * subtrees whose largest gap is big enough.
+   * A free range of `length` bytes, top-down: the top of the highest gap that fits
+   * (unmapped_area_topdown's mas_empty_area_rev), found by descending only into subtrees
+   * whose largest gap is big enough. The range ends where the VMA above it starts.
    */
   allocate(length: number): number | undefined {
     let n = this.root;
@@ -382,26 +396,25 @@ export class AddressSpace {
       } else if (n.left && n.left.maxGap >= length) n = n.left;
       else break;
     }
-    if (found) {
-      const upper = this.next(found.vma);
-      const top = upper ? Math.min(MMAP_BASE, upper.start - PAGE_SIZE) : MMAP_BASE;
-      return top - length;
-    }
+    if (found) return ceilingBelow(this.next(found.vma)) - length;
     // Below the lowest mapping, down to MMAP_MIN.
     let lowest = this.root;
     while (lowest?.left) lowest = lowest.left;
-    const top = lowest ? Math.min(MMAP_BASE, lowest.vma.start - PAGE_SIZE) : MMAP_BASE;
+    const top = ceilingBelow(lowest?.vma);
     return top - length >= MMAP_MIN ? top - length : undefined;
   }
 
   /**
-   * True when a mapping may grow in place over [start, end) (mremap without moving): the
-   * range is free and below MMAP_BASE. In a Linux process the loader and the libraries are
-   * mapped first, top-down from mm->mmap_base (arch_get_unmapped_area_topdown), and every
-   * later mapping lands directly below them or below an earlier one: the topmost mapping
-   * of a running program has something right above it, so growing it moves it
-   * (scenarios/mremap/grow-moves-topdown.json, held to the host). The model maps no
-   * libraries; MMAP_BASE stands for the lowest of them.
+   * True when a mapping may grow in place over [start, end) (mremap without moving): mm/mremap.c
+   * vma_expandable, "if (find_vma_intersection(vma->vm_mm, vma->vm_end, end)) return 0;" — the
+   * range is free up to `end` exclusive, so a mapping grows up to the very start of the next
+   * VMA (scenarios/placement/grow-in-place-into-freed-neighbour). Its get_unmapped_area(MAP_FIXED)
+   * only checks TASK_SIZE; the model stops at MMAP_BASE instead. In a Linux process the loader
+   * and the libraries are mapped first, top-down from mm->mmap_base
+   * (arch_get_unmapped_area_topdown), and every later mapping lands directly below them or
+   * below an earlier one: the topmost mapping of a running program has something right above
+   * it, so growing it moves it (scenarios/mremap/grow-moves-topdown.json, held to the host).
+   * The model maps no libraries; MMAP_BASE stands for the lowest of them.
    */
   mayGrowInto(start: number, end: number): boolean {
     return end <= MMAP_BASE && this.isFree(start, end);

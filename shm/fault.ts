@@ -6,6 +6,7 @@
 import type { SigInfo } from "./errors.ts";
 import { FRAME_ANON_EXCLUSIVE, FRAME_NOT_UPTODATE, ZERO_FRAME } from "./frames.ts";
 import type { Kernel } from "./kernel.ts";
+import type { PageCache } from "./page-cache.ts";
 import type { Process } from "./process.ts";
 import { PAGE_SIZE, PROT } from "./uapi.ts";
 import {
@@ -206,48 +207,61 @@ const PTRS_PER_PTE = 512;
  */
 function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
   const file = vma.file!;
-  // pte_index(address). `%` of a number above 2^31 is a call to C's fmod; a page number
-  // and its multiple of 512 (both exact below 2^53) are not.
-  const vpage = Math.floor(addr / PAGE_SIZE);
-  const pteOff = vpage - Math.floor(vpage / PTRS_PER_PTE) * PTRS_PER_PTE;
-  const fromPte = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, i));
+  // pte_index(address). `%` of a number above 2^31 is a call to C's fmod, and a division by
+  // the imported PAGE_SIZE a real division: products by the literals 2^-12 and 2^-9
+  // (PTRS_PER_PTE) and floors are exact.
+  const vpage = Math.floor(addr * (1 / 4096));
+  const pteOff = (vpage - Math.floor(vpage * (1 / 512)) * PTRS_PER_PTE) | 0;
+  const fromPte = Math.max(pteOff & -FAULT_AROUND_PAGES, pteOff - Math.min(pteOff, i));
   const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - i);
-  const fileEnd = Math.ceil(file.size / PAGE_SIZE); // first page index wholly beyond i_size
+  const fileEnd = Math.ceil(file.size * (1 / 4096)); // first page index wholly beyond i_size
   const first = i + fromPte - pteOff;
   const end = Math.min(i + toPte - pteOff, fileEnd - vma.pgoff);
   if (first >= end) return false; // (the faulting entry is none: resolveFault's caller)
   const flags = vma.flags.shared && vma.prot & PROT.PROT_WRITE ? PTE_WRITE : 0;
-  // One tight loop over the window, as filemap_map_pages' is: the page cache's index read
+  // Tight loops over the window, as filemap_map_pages' is: the page cache's index read
   // directly, the frame's reference taken and the entry stored without a call each. Only
   // the kernel's thread counts references (frames.ts get/put), so a plain increment is
   // frames.get's; an entry store that another thread sees late only sends that thread's
-  // access through the kernel (remote-process.ts), which sees it.
+  // access through the kernel (remote-process.ts), which sees it. The window is walked
+  // chunk by chunk (it crosses a chunk boundary only where the VMA's start is not aligned
+  // as the window is), so that the loop holds its page-table chunk in hand.
   const cache = file.pages;
   const index = cache.index;
   const refcount = k.frames.refcount;
   const frameFlags = k.frames.flags;
   const chunks = vma.sharedChunks();
   const pgoff = vma.pgoff;
-  for (let j = first; j < end; j++) {
-    let c = chunks[j >>> CHUNK_SHIFT];
-    if (c !== undefined && c[j & CHUNK_MASK] !== 0) continue;
-    const pg = pgoff + j;
-    let frame: number;
-    if (pg < index.length) {
-      const e = index[pg];
-      if (e === 0) continue;
-      frame = e - 1;
-    } else {
-      const f = cache.get(pg);
-      if (f === undefined) continue;
-      frame = f;
+  for (let j = first; j < end; ) {
+    const ci = j >>> CHUNK_SHIFT;
+    const stop = Math.min(end, (ci + 1) * PTES_PER_CHUNK);
+    let c = chunks[ci];
+    if (c === undefined) {
+      // No entry of this chunk is present yet: it is allocated for the first page mapped
+      // (a window with nothing to map allocates nothing, as setPte of 0 does not).
+      while (j < stop && mappable(cache, index, frameFlags, pgoff + j) < 0) j++;
+      if (j === stop) continue;
+      c = vma.chunkFor(j);
     }
-    if (frameFlags[frame] & FRAME_NOT_UPTODATE) continue;
-    if (frame !== ZERO_FRAME) refcount[frame]++;
-    if (c === undefined) c = vma.chunkFor(j);
-    c[j & CHUNK_MASK] = makePte(frame, flags);
+    for (let e = j & CHUNK_MASK, pg = pgoff + j; j < stop; j++, e++, pg++) {
+      if (c[e] !== 0) continue;
+      const frame = mappable(cache, index, frameFlags, pg);
+      if (frame < 0) continue;
+      if (frame !== ZERO_FRAME) refcount[frame]++;
+      c[e] = makePte(frame, flags);
+    }
   }
   return vma.pte(i) !== 0;
+}
+
+/**
+ * The frame caching file page `pg` if filemap_map_pages may map it (in the cache and
+ * uptodate), else -1. The page cache's dense index first: it is authoritative below its
+ * length (page-cache.ts), where 0 (not cached) reads as -1.
+ */
+function mappable(cache: PageCache, index: Int32Array, frameFlags: Int32Array, pg: number): number {
+  const frame = pg < index.length ? index[pg] - 1 : (cache.get(pg) ?? -1);
+  return frame >= 0 && (frameFlags[frame] & FRAME_NOT_UPTODATE) === 0 ? frame : -1;
 }
 
 function anonFault(

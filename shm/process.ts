@@ -338,7 +338,7 @@ export class Process {
     if (max <= 0) return 0;
     const v = this.mm.find(addr);
     if (v === undefined) return 0;
-    const last = Math.min(v.index(addr) + Math.ceil(max / PAGE_SIZE), v.pages);
+    const last = Math.min(v.index(addr) + Math.ceil(max * (1 / 4096)), v.pages);
     let i = v.index(addr);
     for (; i < last; i++, frame++) {
       const pte = v.pte(i);

@@ -285,7 +285,8 @@ class Runner implements Scheduler {
       case "mmap": {
         const flags = this.flags(st, "flags");
         const fixed = flags & (MAP.MAP_FIXED | MAP.MAP_FIXED_NOREPLACE);
-        const addr = fixed ? this.addr(p, st, "at") : 0;
+        // Without MAP_FIXED an address is a hint (the host helper passes it the same way).
+        const addr = fixed || st.addr !== undefined ? this.addr(p, st, "at") : 0;
         const fd = st.fd === undefined ? -1 : a("fd");
         const m = p.mmap(addr, a("length"), this.flags(st, "prot"), flags, fd, a("offset"));
         this.bind(st, m);

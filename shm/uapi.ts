@@ -17,7 +17,7 @@ export const PAGE_SHIFT = 12;
  * division by a power of two, the truncation and the product are exact.
  */
 export function pageOffset(x: number): number {
-  return x - Math.trunc(x / PAGE_SIZE) * PAGE_SIZE;
+  return x - Math.trunc(x * (1 / 4096)) * 4096;
 }
 
 export const MFD = {

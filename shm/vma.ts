@@ -7,7 +7,6 @@
  */
 import type { OpenFile, ShmemFile } from "./file.ts";
 import type { MappingList } from "./mapping-list.ts";
-import { PAGE_SIZE } from "./uapi.ts";
 import type { UffdContext } from "./userfaultfd.ts";
 
 export const PTE_WRITE = 1;
@@ -19,6 +18,9 @@ export const PTE_SPECIAL = 4;
 export const PTES_PER_CHUNK = 512;
 export const CHUNK_SHIFT = 9;
 export const CHUNK_MASK = PTES_PER_CHUNK - 1;
+const CHUNK_BYTES = PTES_PER_CHUNK * 4;
+/** VMAs of at most this many chunks get them all in one buffer (Vma.newChunk). */
+const SMALL_VMA_CHUNKS = 8;
 
 let nextAnonVma = 1;
 /** anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma. */
@@ -110,13 +112,16 @@ export class Vma {
     this.chunks = new Array(Math.ceil(this.pages / PTES_PER_CHUNK));
   }
 
+  // Page arithmetic multiplies by the literal 2^-12 (exact, as the division by 4096 is): V8
+  // divides by an imported (or module-level) PAGE_SIZE with a real division, loaded from
+  // the module's context, on the critical path of every user access.
   get pages(): number {
-    return (this.end - this.start) / PAGE_SIZE;
+    return (this.end - this.start) * (1 / 4096);
   }
 
   /** Page index within this VMA of an address inside it. */
   index(addr: number): number {
-    return Math.floor((addr - this.start) / PAGE_SIZE);
+    return Math.floor((addr - this.start) * (1 / 4096));
   }
 
   /** File page offset of an address inside this VMA. */
@@ -138,7 +143,7 @@ export class Vma {
     let c = this.chunks[ci];
     if (c === undefined) {
       if (v === 0) return;
-      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+      c = this.newChunk(ci);
     }
     Atomics.store(c, i & CHUNK_MASK, v);
   }
@@ -150,9 +155,35 @@ export class Vma {
   chunkFor(i: number): Int32Array {
     const ci = i >>> CHUNK_SHIFT;
     let c = this.chunks[ci];
-    if (c === undefined)
-      c = this.chunks[ci] = new Int32Array(new SharedArrayBuffer(PTES_PER_CHUNK * 4));
+    if (c === undefined) c = this.newChunk(ci);
     return c;
+  }
+
+  /**
+   * Allocates chunk ci (undefined until now). A SharedArrayBuffer costs about 0.5 µs to make
+   * and free (the shared backing store's registry, the sweeper), a third of mapping a
+   * fault-around window: a VMA of at most SMALL_VMA_CHUNKS chunks (16 MiB) gets all its
+   * missing chunks at once, in one buffer, when its first entry is stored. Every chunk is
+   * still its own Int32Array (remote threads and splits take them one by one); a larger VMA
+   * gets its chunks one by one, where it is touched.
+   */
+  private newChunk(ci: number): Int32Array {
+    const chunks = this.chunks;
+    const n = chunks.length;
+    if (n > SMALL_VMA_CHUNKS) {
+      const c = new Int32Array(new SharedArrayBuffer(CHUNK_BYTES));
+      chunks[ci] = c;
+      return c;
+    }
+    let missing = 0;
+    for (let x = 0; x < n; x++) if (chunks[x] === undefined) missing++;
+    const buf = new SharedArrayBuffer(missing * CHUNK_BYTES);
+    for (let x = 0, at = 0; x < n; x++) {
+      if (chunks[x] !== undefined) continue;
+      chunks[x] = new Int32Array(buf, at, PTES_PER_CHUNK);
+      at += CHUNK_BYTES;
+    }
+    return chunks[ci]!;
   }
 
   /** Calls fn(index, pte) for every present entry in [from, to) page indices. */

@@ -3,12 +3,25 @@ import { MAP, PROT } from "../shm/uapi.ts";
 import { errnoOf, PG, RW, setup } from "./helpers.ts";
 
 describe("address space layout", () => {
-  it("places mappings top-down with a guard page between them", () => {
+  // unmapped_area_topdown keeps no distance from an ordinary neighbour (stack_guard_gap is
+  // for VM_GROWSDOWN/VM_GROWSUP only): scenarios/placement/consecutive-mmaps-adjacent.
+  it("places mappings top-down, each ending where the one mapped before it starts", () => {
+    const { a } = setup();
+    const s1 = a.mmap(0, 2 * PG, RW, MAP.MAP_SHARED | MAP.MAP_ANONYMOUS);
+    const s2 = a.mmap(0, PG, RW, MAP.MAP_SHARED | MAP.MAP_ANONYMOUS);
+    expect(s2 + PG).toBe(s1);
+    expect(a.mm.find(s2 + PG)?.start).toBe(s1);
+    a.fill(s1, 1, 9);
+    expect(a.load(s2 + PG - 1, 2)).toEqual(new Uint8Array([0, 9]));
+  });
+
+  it("joins a private anonymous mapping to the compatible one just above it", () => {
     const { a } = setup();
     const m1 = a.mmap(0, 2 * PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
     const m2 = a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
-    expect(m2 + PG).toBeLessThan(m1);
-    expect(a.mm.find(m2 + PG)).toBeUndefined();
+    expect(m2 + PG).toBe(m1);
+    // vma_merge_new_range: same flags, no anon_vma yet, pgoffs in line.
+    expect(a.mm.vmas.map((v) => [v.start, v.end])).toEqual([[m2, m1 + 2 * PG]]);
   });
 
   it("splits a VMA when the middle is unmapped, keeping the outer entries", () => {
@@ -102,14 +115,14 @@ describe("address space search tree", () => {
     for (let step = 0; step < 3000; step++) {
       if (live.length === 0 || rnd(3) > 0) {
         const len = (1 + rnd(4)) * PG;
-        // The reference: the highest gap (guard pages kept) below every live mapping's
-        // neighbour, found by scanning them all.
+        // The reference: the top of the highest gap that fits (no guard pages), found by
+        // scanning every live mapping.
         const sorted = [...live].sort((p, q) => p[0] - q[0]);
         let expectAt: number | undefined;
         let top = 0x7f00_0000_0000;
         for (let i = sorted.length - 1; i >= 0 && expectAt === undefined; i--) {
-          if (top - len >= sorted[i][0] + sorted[i][1] + PG) expectAt = top - len;
-          else top = sorted[i][0] - PG;
+          if (top - len >= sorted[i][0] + sorted[i][1]) expectAt = top - len;
+          else top = sorted[i][0];
         }
         expectAt ??= top - len;
         const m = a.mmap(0, len, PROT.PROT_READ, MAP.MAP_SHARED | MAP.MAP_ANONYMOUS);

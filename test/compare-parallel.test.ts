@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type CompareOptions, type CompareResult, compare } from "../lab/compare.ts";
-import { compareParallel, defaultWorkers } from "../lab/compare-parallel.ts";
+import { compareParallel, defaultWorkers, threadsFor } from "../lab/compare-parallel.ts";
 import { idleCores } from "../lab/idle-cores.ts";
 
 const OPTS: CompareOptions = {
@@ -73,7 +73,17 @@ describe("compare over worker threads", () => {
     expect(seen.every(([d, t]) => t === 24 && d <= 24)).toBe(true);
   }, 60_000);
 
-  it("chooses between one thread and one per core by how idle the cores stayed", () => {
+  it("gives each thread the cores its V8 background work needs: one thread on two cores", () => {
+    // One thread of the matrix keeps ~1.8 cores busy (its compiler and GC threads).
+    expect(threadsFor(2, 2)).toBe(1);
+    expect(threadsFor(4, 4)).toBe(2);
+    expect(threadsFor(8, 8)).toBe(4);
+    expect(threadsFor(8, 3.5)).toBe(1);
+    expect(threadsFor(4, 0.2)).toBe(1);
+    expect(threadsFor(2, 64)).toBe(2);
+  });
+
+  it("chooses the threads by how idle the cores stayed", () => {
     const idle = idleCores();
     if (idle !== undefined) {
       expect(idle).toBeGreaterThanOrEqual(0);

@@ -50,9 +50,11 @@ function expected(p: Policy): { read: RegExp; damage: RegExp; destroyed: string;
   const destroyed =
     r.destroyed === "read"
       ? "kept, read bracketed"
-      : inst.readDestroyed
-        ? "kept, read unbracketed"
-        : "dropped";
+      : r.destroyed === "saved"
+        ? "kept, read unbracketed when due"
+        : inst.readDestroyed
+          ? "kept, read unbracketed"
+          : "dropped";
   return {
     // "frame", "frame (render time)", "create_buffer (whole) and commit"...
     read: new RegExp(

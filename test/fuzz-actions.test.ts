@@ -94,9 +94,10 @@ describe("fuzz programs and cases", () => {
     ];
     // The installed versions' models (docs/real-compositors.md): libwayland's error, and a
     // death their real namesakes showed (weston 10: SIGSEGV after a resize; sway 1.7:
-    // SIGBUS on a destroyed buffer still on screen).
+    // SIGBUS on a destroyed buffer still on screen; kwin_wayland 5.27.5: SIGBUS on a
+    // destroyed buffer's savedData).
     TELLS_INVALID_FD.push("libwayland-1.21", "weston-10", "wlroots-0.15", "kwin-5.27");
-    DIES.push("weston-10", "wlroots-0.15");
+    DIES.push("weston-10", "wlroots-0.15", "kwin-5.27");
     // Hyprland has no handler (issue #7518), before and after PR #8572.
     DIES.push("hyprland", "hyprland-0.45");
     // The constructs (compositor/policies/own-handler.ts, render-thread.ts): libwayland's

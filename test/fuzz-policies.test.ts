@@ -16,11 +16,22 @@ const DOCUMENTED: Record<string, string[]> = {
 
 const RUNS = 25;
 
+/**
+ * Policies whose promised death needs more cases than RUNS. weston-10 dies when a resize
+ * between a commit and its repaint moves the pool and its old place is still unmapped at the
+ * repaint; with Linux's placement (adjacent mappings, growth in place up to the next VMA) a
+ * second growth or the next mmap often lands there first. 12 of the first 300 fresh cases
+ * die (13 with the old guard gap); the guided loop at seed 1 finds the first at case 64 —
+ * RUNS found only case 11, whose pool now grows back over its old address (vma_expandable).
+ */
+const RUNS_FOR: Record<string, number> = { "weston-10": 100 };
+
 describe("fuzz against every policy (bounded)", () => {
   it.each(policyNames())("%s", (name) => {
     const policy = getPolicy(name);
-    const r = fuzz({ policy, policyArg: name, seed: 1, runs: RUNS, shrinkRuns: 60 });
-    expect(r.runs).toBe(RUNS);
+    const runs = RUNS_FOR[name] ?? RUNS;
+    const r = fuzz({ policy, policyArg: name, seed: 1, runs, shrinkRuns: 60 });
+    expect(r.runs).toBe(runs);
     for (const f of r.findings) {
       const x = f.finding;
       const documented = (DOCUMENTED[name] ?? []).includes(x.signature);

@@ -236,3 +236,55 @@ describe("userfaultfd on anonymous memory", () => {
     expect(seen).toEqual([m + 2 * PG]);
   });
 });
+
+describe("fault-around over a window that straddles two page-table chunks", () => {
+  // A VMA that starts 8 pages past a 64 KiB boundary: its windows (aligned on the virtual
+  // address, do_fault_around) hold VMA entries 504-519 around entry 512, where the model's
+  // page table changes chunk. Holes (not in the cache) and fallocated pages (not uptodate)
+  // sit on both sides of it and at the window's ends; each touch is checked against
+  // filemap_map_pages' rules recomputed here page by page.
+  it("maps exactly the cached, uptodate, none entries of each window, chunk boundary or not", () => {
+    const { a } = setup();
+    const pages = 1100;
+    const fd = a.memfdCreate("pool");
+    a.ftruncate(fd, pages * PG);
+    const holes = new Set([505, 511, 512, 519, 530, 1000]);
+    const fallocated = new Set([508, 513, 514, 520]);
+    for (let pg = 0; pg < pages; pg++)
+      if (!holes.has(pg) && !fallocated.has(pg)) a.pwrite(fd, new Uint8Array([pg & 0xff]), pg * PG);
+    for (const pg of fallocated) a.fallocate(fd, 0, pg * PG, PG);
+    const base = 2 ** 40 + 8 * PG; // 8 pages past a 64 KiB (16-page) boundary
+    const m = a.mmap(base, pages * PG, PROT.PROT_READ, MAP.MAP_SHARED | MAP.MAP_FIXED, fd, 0);
+    const vma = a.mm.find(m)!;
+    // The reference: which entries are present, and which pages the cache holds uptodate.
+    const present = new Set<number>();
+    const uptodate = new Set<number>();
+    for (let pg = 0; pg < pages; pg++) if (!holes.has(pg) && !fallocated.has(pg)) uptodate.add(pg);
+    let faults = 0;
+    // Touch in an order that reaches the boundary windows from both sides.
+    const order = [515, 509, ...Array.from({ length: pages }, (_, i) => i)];
+    for (const i of order) {
+      const before = a.counters.minorFaults;
+      const wasPresent = present.has(i);
+      a.load(m + i * PG, 1);
+      if (!wasPresent) {
+        faults++;
+        const vpage = (m + i * PG) / PG;
+        const pteOff = vpage % 512;
+        const from = Math.max(pteOff - (pteOff % 16), pteOff - Math.min(pteOff, i));
+        const to = Math.min(from + 16, 512, pteOff + pages - i);
+        for (let j = i + from - pteOff; j < i + to - pteOff; j++)
+          if (!present.has(j) && uptodate.has(j)) present.add(j);
+        // shmem_fault: a hole is allocated, a fallocated page cleared; either is mapped.
+        uptodate.add(i);
+        present.add(i);
+      }
+      expect(a.counters.minorFaults - before, `faults of the touch of page ${i}`).toBe(
+        wasPresent ? 0 : 1,
+      );
+      for (let j = 496; j < 536; j++)
+        expect(vma.pte(j) !== 0, `entry ${j} after touching ${i}`).toBe(present.has(j));
+    }
+    expect(a.counters.minorFaults).toBe(faults);
+  });
+});

@@ -45,7 +45,8 @@ describe.skipIf(why !== "")("weston readiness: the desktop is drawn before clien
 
   it("waits for the colour it is given, and says what it saw instead", async () => {
     instance = await weston.start();
-    const err = await waitForBackground(instance, 0x123456, 600).catch((e: Error) => e);
+    // long enough for a screenshot to complete at any load: the message names the last one
+    const err = await waitForBackground(instance, 0x123456, 4000).catch((e: Error) => e);
     expect(err).toMatchObject({ code: "SHMLAB_ERR_REAL_START" });
     expect(String(err)).toMatch(/never showed its background 0x123456 \(top-left pixel 0x202020\)/);
   });

@@ -3,6 +3,9 @@
  * process group, and its helpers (weston's desktop-shell, Xwayland) must be signalled too.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { signalGroup } from "../real/registry.ts";
 
@@ -44,4 +47,38 @@ describe("signalGroup", () => {
     const leader = spawn("true", [], { stdio: "ignore" }); // not detached: no group of its own
     expect(() => signalGroup(leader.pid!, "SIGTERM")).not.toThrow();
   });
+});
+
+describe("a Ctrl-C in the middle of the first launch", () => {
+  it("waits for the launch to register, then stops it and removes its runtime dir", async () => {
+    // The child presses Ctrl-C on itself from inside launch(), after the runtime dir is made
+    // and before the compositor is spawned and registered — the moment a Ctrl-C on a loaded
+    // machine can land in a command's first launch. Without the armed handler Node dies at
+    // once, by the default action, and the dir stays.
+    const tmp = mkdtempSync(join(tmpdir(), "shmlab-firstlaunch-"));
+    const script = `
+      const { launch } = await import(${JSON.stringify(new URL("../real/instance.ts", import.meta.url).href)});
+      await launch({
+        kind: "weston", version: "test", binary: "/bin/sleep",
+        args: () => { process.kill(process.pid, "SIGINT"); return ["60"]; },
+        ready: { kind: "socket", name: /^never$/ },
+      });`;
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        env: { ...process.env, TMPDIR: tmp },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let err = "";
+    child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+    try {
+      const signal = await new Promise<string | null>((r) => child.on("exit", (_c, s) => r(s)));
+      expect(signal, err).toBe("SIGINT");
+      expect(readdirSync(tmp).filter((n) => n.startsWith("shmlab-weston-"))).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 20_000);
 });

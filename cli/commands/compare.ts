@@ -156,7 +156,7 @@ export function addSelection(c: Command): Command {
     .option("--no-progress", "no progress bar")
     .option(
       "--workers <n>",
-      "threads running the runs, this one included; auto: this one plus one per core left idle by other work (same records either way)",
+      "threads running the runs, this one included; auto: as many as the idle cores fit, ~1.8 cores each with V8's compiler and GC threads (same records either way)",
       "auto",
     );
 }

@@ -112,7 +112,7 @@ export function register(program: Command): void {
     .option("--time <duration>", "stop after this long (30s, 2m, 500ms)")
     .option(
       "--workers <n>",
-      "run cases on N worker threads (same seed, same results as one thread)",
+      "run cases on N threads in all, this one included (same seed, same results as one thread)",
       "0",
     )
     .option("--stress <n>", "stress mode: each case's clients in N worker threads, racing", "0")
@@ -200,7 +200,7 @@ export function register(program: Command): void {
         }
       };
       console.log(
-        `shmlab fuzz: policy ${policy.name} (${policy.clientReceives}), seed ${common.seed}, ${runs !== undefined ? `${runs} runs` : `${(timeMs! / 1000).toFixed(0)} s`}, ${stress ? `stress mode, ${stress} worker thread(s)` : `${common.mode}${workers > 1 ? `, ${workers} worker threads` : ""}`}${shard ? `, shard ${shard.k}/${shard.n}` : ""}, findings in ${o.out}/`,
+        `shmlab fuzz: policy ${policy.name} (${policy.clientReceives}), seed ${common.seed}, ${runs !== undefined ? `${runs} runs` : `${(timeMs! / 1000).toFixed(0)} s`}, ${stress ? `stress mode, ${stress} worker thread(s)` : `${common.mode}${workers > 1 ? `, ${workers} threads` : ""}`}${shard ? `, shard ${shard.k}/${shard.n}` : ""}, findings in ${o.out}/`,
       );
       let found = 0;
       if (stress > 0) {

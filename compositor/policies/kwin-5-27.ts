@@ -5,28 +5,83 @@
  * `wl_display_init_shm` and ShmClientBuffer::data() bracket reads with
  * wl_shm_buffer_begin_access / end_access (end from the QImage cleanup, cleanupShmData).
  * So validation, mapping, the handler and the client's invalid_fd are libwayland's (the
- * `libwayland` policy); KWin's own wl_shm (`kwin`, §3a) came later (KWin 6). That 5.27 still
- * has §3b is inferred from §3a's namespace (KWin, after KWaylandServer was folded in) and
- * not checked against the v5.27.0 tag, which is not in the index.
+ * `libwayland` policy); KWin's own wl_shm (`kwin`, §3a) came later (KWin 6). The installed
+ * 5.27.5 (Debian's libkwin.so.5) imports wl_shm_buffer_begin_access, _end_access,
+ * wl_shm_buffer_ref_pool and wl_shm_pool_unref, and no wl_shm global of its own: §3b's design.
  *
  * What KWin adds: the texture is updated at render time with the damaged region
  * (BasicEGLSurfaceTextureWayland::updateShmTexture(buffer, region), the KWaylandServer
  * copy of the same function: a rect-by-rect upload after loadShmTexture's first whole
- * one), and a destroyed wl_buffer's wl_shm_buffer is gone with its resource, so it is not
- * read again. §3b's static s_accessedBuffer (one buffer mapped at a time; another's data()
- * is a null image) needs two accesses at once, which one thread never makes.
+ * one). §3b's static s_accessedBuffer (one buffer mapped at a time; another's data() is a
+ * null image) needs two accesses at once, which one thread never makes.
+ *
+ * A destroyed wl_buffer is still read, outside any access. §3b's constructor adds a
+ * destroy listener ("The underlying shm pool will be referenced if the wl_shm_buffer is
+ * destroyed so the compositor can access buffer data even after the buffer is gone"), and
+ * ShmClientBufferPrivate::buffer_destroy_callback keeps the pool
+ * (`wl_shm_buffer_ref_pool(buffer)`) and a QImage over `wl_shm_buffer_get_data(buffer)`
+ * as `savedData`. ShmClientBuffer::data() then finds no wl_shm_buffer
+ * (`if (wl_shm_buffer *buffer = wl_shm_buffer_get(resource()))` fails: ClientBuffer::
+ * markAsDestroyed set the resource to nullptr) and returns `d->savedData` with no
+ * wl_shm_buffer_begin_access. A truncation read there is a SIGBUS libwayland's handler does
+ * not own (no current pool): it re-raises and KWin dies. (This policy said "a destroyed
+ * wl_buffer's wl_shm_buffer is gone with its resource, so it is not read again" until
+ * kwin_wayland 5.27.5 died of SIGBUS on destroy-buffer-then-shrink; docs/real-compositors.md.)
+ * The read comes when the texture update is due (the commit's first upload), as for a
+ * live buffer: `reads.destroyed: "saved"`, unbracketed by beginAccess below.
  */
-import type { Policy } from "../policy.ts";
+
+import type { Access, Policy } from "../policy.ts";
+import type { Buffer } from "../pools.ts";
 import { libwayland } from "./libwayland.ts";
+
+/** An access that is savedData's plain read: no begin_access was made, none ends. */
+const SAVED_DATA = Symbol("kwin-5.27 savedData");
 
 export const kwin527: Policy = {
   ...libwayland,
   name: "kwin-5.27",
   source:
     "KWin 5.27 (KWaylandServer) src/wayland/shmclientbuffer.cpp over wayland src/wayland-shm.c; BasicEGLSurfaceTextureWayland::updateShmTexture",
-  summary: "libwayland's wl_shm and handler; damaged region uploaded at render time",
-  clientReceives: "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access",
+  summary:
+    "libwayland's wl_shm and handler; damaged region uploaded at render time; a destroyed buffer read unbracketed",
+  clientReceives:
+    "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access; the compositor dies of SIGBUS when a destroyed buffer's first upload reads a shrunk pool",
   versionOf: "kwin",
-  follows: [],
-  reads: { at: "frame", damage: "damage" },
+  follows: [
+    {
+      compositor: "kwin",
+      version: "^kwin_wayland 5\\.27\\.",
+      why: "KWin 5.27's ShmClientBuffer over libwayland's wl_shm",
+    },
+  ],
+  // SurfaceInterfacePrivate::applyState holds the current ClientBuffer
+  // (`if (bufferRef != current.buffer) { if (bufferRef) bufferRef->unref(); bufferRef =
+  // current.buffer; ... bufferRef->ref(); }`), and ClientBuffer::unref sends
+  // wl_buffer_send_release only when the count reaches 0: a buffer is released when the
+  // next one replaces it. Seen on the real one: a single-buffered client waits for a
+  // release that never comes (memory-pressure).
+  releaseOnReplace: true,
+  reads: { at: "frame", damage: "damage", destroyed: "saved" },
+  create(proc, env) {
+    const inner = libwayland.create(proc, env);
+    // savedData: wl_shm_buffer_get_data at the wl_buffer's destruction, per buffer.
+    const saved = new WeakMap<object, number>();
+    return {
+      ...inner,
+      beginAccess(b) {
+        // The compositor hands its own Buffer record; `alive` goes false with the resource.
+        if ((b as Partial<Buffer>).alive !== false) return inner.beginAccess(b);
+        let base = saved.get(b);
+        if (base === undefined) {
+          base = b.pool.addr + b.offset;
+          saved.set(b, base);
+        }
+        return { buffer: b, base, state: SAVED_DATA } satisfies Access;
+      },
+      endAccess(a) {
+        return a.state === SAVED_DATA ? undefined : inner.endAccess(a);
+      },
+    };
+  },
 };

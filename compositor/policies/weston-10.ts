@@ -21,7 +21,7 @@ export const weston10: Policy = {
   summary: "libwayland 1.21's handler; the data pointer is taken at commit and read at repaint",
   versionOf: "libwayland",
   clientReceives:
-    "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access; the compositor dies of SIGSEGV when the pool is resized between a commit and its repaint",
+    "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access; the compositor dies of SIGSEGV when a resize between a commit and its repaint moves the pool and nothing is mapped at its old place by the repaint (a pool grown back over it, or a new mapping there, is read instead)",
   // Its pixman renderer reads the client's buffer at every repaint (no copy), so the
   // buffer is released only when the next one is attached (weston_buffer_reference;
   // wlr_buffer unlocked when the surface's texture is replaced). Seen on the real one: a

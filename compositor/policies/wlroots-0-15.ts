@@ -46,6 +46,11 @@ export const wlroots015: Policy = {
       version: "wlroots 0\\.15\\.",
       why: "wlroots 0.15 uses libwayland's wl_shm (wlr_shm arrived in 0.17)",
     },
+    {
+      compositor: "cage",
+      version: "wlroots 0\\.15\\.",
+      why: "cage 0.1.4 is a wlroots 0.15 kiosk: the same wl_shm, buffers and pixman renderer",
+    },
   ],
   create(proc, env) {
     const inner = libwayland121.create(proc, env);

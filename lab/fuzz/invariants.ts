@@ -160,9 +160,15 @@ export class Checker {
       comp.framebuffer.byteOffset,
       comp.framebuffer.byteLength,
     );
+    // An honest region just classified all correct (Participant.check, the first placement
+    // of its client) holds only its owner's pixels: counting it again finds none.
+    const correct = new Set(
+      v.clients.filter((c) => c.honest && c.lastPixels === "correct").map((c) => c.label),
+    );
     for (const p of comp.placements()) {
       const owner = byLabel.get(p.client);
       if (!owner) continue;
+      if (correct.delete(p.client)) continue;
       const foreign = countForeign({
         pixels: fb,
         stride: comp.width * 4,

@@ -190,6 +190,25 @@ function splitGuard(p: Process, syscall: string): () => void {
   };
 }
 
+/** security/min_addr.c mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR, 65536 on x86 (vm.mmap_min_addr). */
+const MMAP_MIN_ADDR = 0x10000;
+
+/**
+ * An mmap address without MAP_FIXED is a hint: do_mmap's round_hint_to_min ("hint &=
+ * PAGE_MASK; if (hint && hint < mmap_min_addr) return PAGE_ALIGN(mmap_min_addr)"), then
+ * arch_get_unmapped_area_topdown's "requesting a specific address": used when
+ * mmap_address_hint_valid (it fits below TASK_SIZE) and "!vma || addr + len <=
+ * vm_start_gap(vma)" (the range is free); otherwise the top-down search decides
+ * (scenarios/placement/address-hint-honoured-when-free).
+ */
+function hintedStart(p: Process, addr: number, len: number): number | undefined {
+  if (!addr) return undefined;
+  let hint = addr - pageOffset(addr);
+  if (hint < MMAP_MIN_ADDR) hint = MMAP_MIN_ADDR;
+  if (hint > TASK_SIZE - len) return undefined;
+  return p.mm.isFree(hint, hint + len) ? hint : undefined;
+}
+
 /** mm/mmap.c do_mmap (with arch sys_mmap's offset check first). */
 export function mmap(
   p: Process,
@@ -224,7 +243,7 @@ export function mmap(
     }
     start = addr;
   } else {
-    const a = p.mm.allocate(len);
+    const a = hintedStart(p, addr, len) ?? p.mm.allocate(len);
     if (a === undefined) errno("ENOMEM", "mmap", "no room in the address space");
     start = a;
   }
@@ -394,15 +413,15 @@ export function mremap(
     return addr;
   }
   remapIsValid(vma, addr, oldLen, newLen);
-  // Grow: in place when the VMA ends here and the space after it is free. One page more is
-  // asked for than Linux does (vma_expandable's find_vma_intersection is exclusive of the
-  // end: the host grows up to the very start of the next VMA); matching it changes what the
-  // seeded fuzz finds against weston-10 (test/fuzz-policies.test.ts), so it waits for a
-  // look at why (docs/testing.md, s13-shm).
-  if (addr + oldLen === vma.end && p.mm.mayGrowInto(vma.end, addr + newLen + PAGE_SIZE)) {
+  // expand_vma: in place when the range ends at the VMA's end (vrm_can_expand_in_place) and
+  // the space above is free up to the new end (vma_expandable: the very start of the next VMA
+  // may be reached). expand_vma_in_place's vma_merge_extend then joins the grown VMA with the
+  // next one when they have become adjacent and compatible.
+  if (addr + oldLen === vma.end && p.mm.mayGrowInto(vma.end, addr + newLen)) {
     const [piece] = p.mm.isolate(addr, addr + oldLen, splitGuard(p, "mremap"));
     piece.resize(addr + newLen);
     p.mm.resized(piece);
+    mergeNeighbours(p, piece);
     return addr;
   }
   if (!(flags & MREMAP.MREMAP_MAYMOVE)) errno("ENOMEM", "mremap", "cannot grow in place");
@@ -434,12 +453,19 @@ function moveRoom(p: Process): void {
 /**
  * move_vma: the entries travel with the VMA (move_page_tables). Never a shrink: mremap has
  * done that in place first, so the VMA keeps or grows its length.
+ *
+ * copy_vma: "If anonymous vma has not yet been faulted, update new pgoff to match new
+ * location, to increase its chance of merging" — such a VMA joins compatible anonymous
+ * neighbours at its new place (vma_merge_copied_range). A faulted one keeps its vm_pgoff,
+ * which no longer lines up with its new neighbours', so it stays alone; the model keeps no
+ * anonymous pgoff and so merges only the never-faulted kind.
  */
 function move(p: Process, v: Vma, dest: number, newLen: number): number {
   p.mm.remove(v);
   v.relocate(dest);
   v.resize(dest + newLen);
   p.mm.insert(v);
+  if (!v.file && !v.anonVma) mergeNeighbours(p, v);
   p.kernel.emit(p.pid, "mremap", { addr: dest, length: newLen });
   return dest;
 }
