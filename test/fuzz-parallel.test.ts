@@ -15,14 +15,21 @@ import { fuzzParallel } from "../lab/fuzz/parallel.ts";
 const root = mkdtempSync(join(tmpdir(), "shmlab-fuzz-parallel-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** Every file under `dir`, by its path relative to it, with its bytes. */
+/**
+ * Every file under `dir`, by its path relative to it, with its bytes; the folder's own name
+ * (a finding's replay line names it relative to the working directory) reads "<out>".
+ */
 function tree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
+  const fromCwd = relative(process.cwd(), dir);
   const walk = (d: string) => {
     for (const f of readdirSync(d).sort()) {
       const p = join(d, f);
       if (statSync(p).isDirectory()) walk(p);
-      else out[relative(dir, p)] = readFileSync(p, "utf8").replaceAll(dir, "<out>");
+      else
+        out[relative(dir, p)] = readFileSync(p, "utf8")
+          .replaceAll(dir, "<out>")
+          .replaceAll(fromCwd, "<out>");
     }
   };
   walk(dir);
