@@ -50,16 +50,22 @@ export async function waitForBackground(
   const avail = await wlClientAvailability();
   if (!avail.available || instance.endpoint.kind !== "wayland") return;
   const deadline = Date.now() + timeoutMs;
-  let last = "no screenshot yet";
+  // The last screenshot is the one the deadline cuts short, so what the error reports is the
+  // last pixel seen, and a capture's own failure only when no screenshot ever arrived.
+  let seen: number | undefined;
+  let why = "no screenshot yet";
   while (Date.now() < deadline) {
     if (instance.exited() !== null) break;
     const got = await cornerPixel(avail.binary, instance.endpoint.socket, deadline - Date.now());
-    if ("rgb" in got && got.rgb === (rgb & 0xffffff)) return;
-    last = "rgb" in got ? `top-left pixel 0x${got.rgb.toString(16).padStart(6, "0")}` : got.why;
+    if ("rgb" in got) {
+      if (got.rgb === (rgb & 0xffffff)) return;
+      seen = got.rgb;
+    } else why = got.why;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+  const saw = seen === undefined ? why : `top-left pixel 0x${seen.toString(16).padStart(6, "0")}`;
   throw new RealStartError(
-    `${instance.kind} never showed its background 0x${rgb.toString(16)} (${last})`,
+    `${instance.kind} never showed its background 0x${rgb.toString(16)} (${saw})`,
     instance.logPath,
   );
 }
