@@ -9,25 +9,14 @@
  * begin/end_access: a truncated pool is invalid_fd on the wl_buffer, as on sway 1.7.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { wlClientAvailability } from "../native/wl-client.ts";
 import { cage } from "../real/cage.ts";
 import type { LaunchedInstance } from "../real/instance.ts";
-import type { RealRunPlan } from "../real/target.ts";
 import { waylandDriver } from "../real/wayland-driver.ts";
+import { waylandPlan, waylandSkipReason } from "./real-helpers.ts";
 
-const probe = cage.probe();
-const native = await wlClientAvailability();
-const why = !probe.available ? probe.why : !native.available ? native.reason : "";
-if (why) console.log(`real cage tests skipped: ${why}`);
+const why = await waylandSkipReason(cage, "real cage tests");
 
-const plan = (behaviour: string): RealRunPlan => ({
-  behaviour,
-  honest: 1,
-  seed: 7,
-  frames: 4,
-  params: {},
-  timeoutMs: 8000,
-});
+const plan = waylandPlan;
 
 describe.skipIf(why !== "")("Wayland driver on a real cage", () => {
   let instance: LaunchedInstance | undefined;

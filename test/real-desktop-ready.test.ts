@@ -7,16 +7,13 @@
  * disagree twice in a row.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { wlClientAvailability } from "../native/wl-client.ts";
 import { waitForBackground } from "../real/desktop-ready.ts";
 import type { LaunchedInstance } from "../real/instance.ts";
 import { waylandDriver } from "../real/wayland-driver.ts";
 import { weston } from "../real/weston.ts";
+import { waylandSkipReason } from "./real-helpers.ts";
 
-const probe = weston.probe();
-const native = await wlClientAvailability();
-const why = !probe.available ? probe.why : !native.available ? native.reason : "";
-if (why) console.log(`real weston readiness tests skipped: ${why}`);
+const why = await waylandSkipReason(weston, "real weston readiness tests");
 
 let instance: LaunchedInstance | undefined;
 afterEach(async () => {

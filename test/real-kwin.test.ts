@@ -21,26 +21,16 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { wlClientAvailability } from "../native/wl-client.ts";
 import { caplessCopy } from "../real/capless-copy.ts";
 import type { LaunchedInstance } from "../real/instance.ts";
 import { kwin } from "../real/kwin.ts";
-import type { RealRunPlan } from "../real/target.ts";
 import { waylandDriver } from "../real/wayland-driver.ts";
+import { waylandPlan, waylandSkipReason } from "./real-helpers.ts";
 
 const probe = kwin.probe();
-const native = await wlClientAvailability();
-const why = !probe.available ? probe.why : !native.available ? native.reason : "";
-if (why) console.log(`real kwin tests skipped: ${why}`);
+const why = await waylandSkipReason(kwin, "real kwin tests");
 
-const plan = (behaviour: string): RealRunPlan => ({
-  behaviour,
-  honest: 1,
-  seed: 7,
-  frames: 4,
-  params: {},
-  timeoutMs: 8000,
-});
+const plan = waylandPlan;
 
 describe("caplessCopy: the binary kwin is started from", () => {
   it("copies once, keeps the name and mode, and copies again when the source changes", () => {

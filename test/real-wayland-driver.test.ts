@@ -14,14 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Behaviour } from "../client/behaviour.ts";
 import { wlClientAvailability } from "../native/wl-client.ts";
 import type { LaunchedInstance } from "../real/instance.ts";
-import type { RealRunPlan } from "../real/target.ts";
 import { waylandDriver } from "../real/wayland-driver.ts";
 import { weston } from "../real/weston.ts";
+import { waylandPlan, waylandSkipReason } from "./real-helpers.ts";
 
-const probe = weston.probe();
 const native = await wlClientAvailability();
-const why = !probe.available ? probe.why : !native.available ? native.reason : "";
-if (why) console.log(`real weston driver tests skipped: ${why}`);
+const why = await waylandSkipReason(weston, "real weston driver tests");
 
 let instance: LaunchedInstance | undefined;
 beforeAll(async () => {
@@ -31,15 +29,7 @@ afterAll(async () => {
   await instance?.stop();
 });
 
-const plan = (behaviour: string, extra: Partial<RealRunPlan> = {}): RealRunPlan => ({
-  behaviour,
-  honest: 1,
-  seed: 7,
-  frames: 4,
-  params: {},
-  timeoutMs: 8000,
-  ...extra,
-});
+const plan = waylandPlan;
 
 describe.skipIf(why !== "")("Wayland driver on a real weston", () => {
   it("honest-renderer: every frame is called back and every buffer but the last released", async () => {
