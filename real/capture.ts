@@ -15,7 +15,7 @@ import {
   pixelAt,
   worsePixel,
 } from "../client/pattern.ts";
-import { OP, type WlClientProcess } from "../native/wl-client.ts";
+import { OP, WlClientProcess } from "../native/wl-client.ts";
 import { BASE_SCHEMA, getInterface } from "../protocol/schema.ts";
 import { CAPTURE_INTERFACES } from "../protocol/schema-capture.ts";
 import {
@@ -214,6 +214,24 @@ export async function captureScreen(
     return { ok: false, why: `${via} did not deliver (${c.closed ? "disconnected" : "timeout"})` };
   const pixels = c.call(OP.PREAD, [fd, size, 0]).data;
   return { ok: true, shot: { width, height, stride, format, pixels, via } };
+}
+
+/**
+ * One screenshot by a helper process of its own, started here and stopped (a bounded wait
+ * for its exit) whatever happened.
+ */
+export async function screenshotOnce(
+  binary: string,
+  socket: string,
+  timeoutMs: number,
+): Promise<CaptureResult> {
+  const proc = await WlClientProcess.start(binary);
+  try {
+    return await captureScreen(proc, socket, timeoutMs);
+  } finally {
+    proc.kill();
+    await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, 2000))]);
+  }
 }
 
 /** A window's rectangle on screen. */

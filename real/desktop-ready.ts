@@ -13,8 +13,8 @@
  * The wait ends when a screenshot shows the background colour: weston's screenshooter
  * reads the output after a repaint, so the background's commit has been composited.
  */
-import { WlClientProcess, wlClientAvailability } from "../native/wl-client.ts";
-import { captureScreen } from "./capture.ts";
+import { wlClientAvailability } from "../native/wl-client.ts";
+import { screenshotOnce } from "./capture.ts";
 import { type LaunchedInstance, RealStartError } from "./instance.ts";
 
 const POLL_MS = 20;
@@ -25,16 +25,10 @@ async function cornerPixel(
   socket: string,
   timeoutMs: number,
 ): Promise<{ rgb: number } | { why: string }> {
-  const proc = await WlClientProcess.start(binary);
-  try {
-    const r = await captureScreen(proc, socket, timeoutMs);
-    if (!r.ok) return { why: r.why };
-    const p = r.shot.pixels;
-    return { rgb: (p[0] | (p[1] << 8) | (p[2] << 16)) >>> 0 };
-  } finally {
-    proc.kill();
-    await proc.exited();
-  }
+  const r = await screenshotOnce(binary, socket, timeoutMs);
+  if (!r.ok) return { why: r.why };
+  const p = r.shot.pixels;
+  return { rgb: (p[0] | (p[1] << 8) | (p[2] << 16)) >>> 0 };
 }
 
 /**

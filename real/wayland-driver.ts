@@ -22,10 +22,10 @@ import { BASE_SCHEMA, findEnum } from "../protocol/schema.ts";
 import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
 import {
   type CaptureResult,
-  captureScreen,
   findWindow,
   locateAndClassify,
   type Screenshot,
+  screenshotOnce,
   type WindowRect,
 } from "./capture.ts";
 import { NativeSys } from "./native-sys.ts";
@@ -240,15 +240,7 @@ export class WaylandDriver implements RealDriver {
   ): Promise<CaptureResult> {
     if (instance.exited() !== null || instance.endpoint.kind !== "wayland")
       return { ok: false, why: "compositor gone" };
-    const proc = await WlClientProcess.start(binary);
-    try {
-      return await captureScreen(proc, instance.endpoint.socket, timeoutMs);
-    } finally {
-      stopping.add(proc);
-      proc.kill();
-      await Promise.race([proc.exited(), sleep(2000)]);
-      stopping.delete(proc);
-    }
+    return screenshotOnce(binary, instance.endpoint.socket, timeoutMs);
   }
 
   private judge(
