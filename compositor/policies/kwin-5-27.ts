@@ -13,7 +13,7 @@
  * (BasicEGLSurfaceTextureWayland::updateShmTexture(buffer, region), the KWaylandServer
  * copy of the same function: a rect-by-rect upload after loadShmTexture's first whole
  * one). §3b's static s_accessedBuffer (one buffer mapped at a time; another's data() is a
- * null image) needs two accesses at once, which one thread never makes.
+ * null image) matters only once an access is left open: a stride lie (below).
  *
  * A destroyed wl_buffer is still read, outside any access. §3b's constructor adds a
  * destroy listener ("The underlying shm pool will be referenced if the wl_shm_buffer is
