@@ -24,6 +24,7 @@ import {
   type WireMessage,
   WireReader,
 } from "../protocol/wire.ts";
+import { boundedWait } from "./bounded-wait.ts";
 
 export interface Screenshot {
   width: number;
@@ -115,9 +116,14 @@ class CaptureClient {
       const i = this.events.findIndex(pred);
       if (i >= 0) return this.events.splice(i, 1)[0];
       if (this.closed || Date.now() >= deadline) return null;
+      // The timer goes with the wait: one left behind per event kept a CLI process alive
+      // until the capture's deadline (up to weston's 20 s start budget) after all was done.
       await new Promise<void>((r) => {
-        this.wake = r;
-        setTimeout(r, Math.max(1, deadline - Date.now()));
+        const timer = setTimeout(r, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          r();
+        };
       });
       this.wake = null;
     }
@@ -230,7 +236,7 @@ export async function screenshotOnce(
     return await captureScreen(proc, socket, timeoutMs);
   } finally {
     proc.kill();
-    await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, 2000))]);
+    await boundedWait(proc.exited(), 2000);
   }
 }
 
@@ -313,7 +319,7 @@ export function locateAndClassify(
   const ry = Math.max(0, y0);
   const w = Math.min(x0 + width, shot.width) - rx;
   const h = Math.min(y0 + height, shot.height) - ry;
-  const pixels = normalised(shot);
+  const pixels = normalisedPixels(shot);
   const c = classifyRegion({
     seed,
     pixels,
@@ -371,7 +377,7 @@ function exactOrigin(
 }
 
 /** An xrgb8888 screenshot's undefined top byte set to 0xff, as the client drew it. */
-function normalised(shot: Screenshot): Uint8Array {
+export function normalisedPixels(shot: Screenshot): Uint8Array {
   if (shot.format !== XRGB8888) return shot.pixels;
   const out = new Uint8Array(shot.pixels);
   for (let y = 0; y < shot.height; y++)
