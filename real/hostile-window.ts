@@ -64,7 +64,12 @@ export interface HostileWindow {
   foreign: number;
   /** The foreign pixels by the index of the client whose tag they carry. */
   foreignBy: Record<string, number>;
-  /** Foreign pixels equal to that client's pattern at some frame and place (a real copy). */
+  /**
+   * Foreign pixels that are a copy of that client's memory: the pixel and a horizontal
+   * neighbour in this window are two pixels of one of its frames that lie next to each
+   * other in its buffer. A tag alone is one byte: real memory (a library's ELF header,
+   * 0x00010102, measured on sway) carries one by chance; two adjacent pattern pixels do not.
+   */
   foreignExact: number;
   /** The first such copy: where in the window, and whose pixel it is (client, frame, x, y). */
   firstCopy?: { bx: number; by: number; client: number; frame: number; x: number; y: number };
@@ -120,6 +125,25 @@ export function judgeHostileWindow(
   const tags = new Map(neighbours.map((n) => [clientTag(n.index), n]));
   const exact = exactPixels(seed, neighbours);
   const out: HostileWindow = { ...empty, at: origin, pastPool: { ...empty.pastPool, values: [] } };
+  const value = (bx: number, by: number) => {
+    const x = origin.x + bx;
+    const y = origin.y + by;
+    return bx < 0 || bx >= w || x < 0 || y < 0 || x >= shot.width || y >= shot.height
+      ? undefined
+      : at(x, y);
+  };
+  /** Is the window's pixel beside (bx, by) the pattern pixel beside `e` in its buffer? */
+  const copied = (e: PatternPixel, ns: readonly Neighbour[], bx: number, by: number) => {
+    const n = ns.find((q) => q.index === e.client)!;
+    const i = e.y * n.width + e.x;
+    const next = i + 1 < n.width * n.height ? i + 1 : -1;
+    const prev = i - 1;
+    const px = (j: number) =>
+      pixelAt(seed, e.client, e.frame, j % n.width, Math.floor(j / n.width));
+    return (
+      (next >= 0 && value(bx + 1, by) === px(next)) || (prev >= 0 && value(bx - 1, by) === px(prev))
+    );
+  };
   for (let by = 0; by < h; by++)
     for (let bx = 0; bx < w; bx++) {
       const x = origin.x + bx;
@@ -133,7 +157,9 @@ export function judgeHostileWindow(
       if (owner && owner.index !== index) {
         out.foreign++;
         out.foreignBy[owner.index] = (out.foreignBy[owner.index] ?? 0) + 1;
-        const src = exact.get(v)?.find((e) => e.client === owner.index);
+        const src = exact
+          .get(v)
+          ?.find((e) => e.client === owner.index && copied(e, neighbours, bx, by));
         if (src) {
           out.foreignExact++;
           out.firstCopy ??= { bx, by, ...src };
@@ -174,8 +200,8 @@ interface PatternPixel {
 }
 
 /**
- * Every pattern value the neighbours drew, with who drew it where (a foreign pixel that is
- * one is a copy of their memory). 16 bits of hash: a value recurs, the first place is kept.
+ * Every pattern value the neighbours drew, with every place it is drawn (16 bits of hash:
+ * a value recurs within a frame and across frames).
  */
 function exactPixels(seed: number, neighbours: readonly Neighbour[]): Map<number, PatternPixel[]> {
   const m = new Map<number, PatternPixel[]>();
@@ -186,7 +212,7 @@ function exactPixels(seed: number, neighbours: readonly Neighbour[]): Map<number
           const v = pixelAt(seed, n.index, frame, x, y);
           const at = m.get(v);
           if (!at) m.set(v, [{ client: n.index, frame, x, y }]);
-          else if (!at.some((e) => e.client === n.index)) at.push({ client: n.index, frame, x, y });
+          else at.push({ client: n.index, frame, x, y });
         }
   return m;
 }
@@ -250,8 +276,8 @@ export function describeHostileWindow(wdw: HostileWindow): string {
     : "";
   const c = wdw.firstCopy;
   const copy = c
-    ? `; ${wdw.foreignExact} an exact copy of its pattern, the first at ${c.bx},${c.by} = client ${c.client}'s frame ${c.frame} at ${c.x},${c.y}`
+    ? `, the first at ${c.bx},${c.by} = client ${c.client}'s frame ${c.frame} at ${c.x},${c.y}`
     : "";
   const above = wdw.poolNeighbour ? `; ${wdw.poolNeighbour}` : "";
-  return `window ${wdw.width}x${wdw.height} at ${wdw.at.x},${wdw.at.y}: ${wdw.foreign}/${wdw.checked} pixels belong to another client${by ? ` (${by}${copy})` : ""}${past}${above}`;
+  return `window ${wdw.width}x${wdw.height} at ${wdw.at.x},${wdw.at.y}: ${wdw.foreign}/${wdw.checked} pixels carry another client's tag${by ? ` (${by}; ${wdw.foreignExact} a copy of its memory${copy})` : ""}${past}${above}`;
 }

@@ -106,21 +106,38 @@ export function poolNeighbour(
   for (const o of others) for (const ino of memfdInodesOf(o.pid)) whose.set(ino, `${o.label}'s`);
   const mine = new Set(memfdInodesOf(owner.pid));
   if (mine.size === 0) return `no memfd of ${owner.label} open (closed, or its process is gone)`;
-  const maps = parseMaps(text);
+  return neighbourIn(parseMaps(text), mine, whose, owner.label, poolBytes, (m) =>
+    fileSize(compositorPid, m),
+  );
+}
+
+/**
+ * The pure part of poolNeighbour: in `maps`, the mapping of a pool `poolBytes` long backed
+ * by one of `mine` (inodes), and the mapping just above it, named by `whose` (inode → whose
+ * memfd) or by its path.
+ */
+export function neighbourIn(
+  maps: readonly MapsEntry[],
+  mine: ReadonlySet<number>,
+  whose: ReadonlyMap<number, string>,
+  label: string,
+  poolBytes: number,
+  sizeOf: (m: MapsEntry) => number | null = () => null,
+): string {
   const len = BigInt(Math.ceil(poolBytes / 4096) * 4096);
   const candidates = maps.filter((m) => mine.has(m.inode));
   const pool = candidates.find((m) => m.end - m.start === len) ?? candidates.at(-1);
-  if (!pool) return `${owner.label}'s pool is not mapped in the compositor`;
+  if (!pool) return `${label}'s pool is not mapped in the compositor`;
   const above = maps.find((m) => m.start >= pool.end);
   const at = `0x${pool.start.toString(16)}-0x${pool.end.toString(16)}`;
-  if (!above) return `${owner.label}'s pool at ${at} is the topmost mapping`;
+  if (!above) return `${label}'s pool at ${at} is the topmost mapping`;
   const gap = above.start - pool.end;
   const what = whose.has(above.inode)
     ? `${whose.get(above.inode)} memfd ${above.path}`
     : above.path || "an anonymous mapping";
   const pages = (above.end - above.start) / 4096n;
-  const file = above.inode ? fileSize(compositorPid, above) : null;
-  return `${owner.label}'s pool at ${at}; ${gap === 0n ? "directly above" : `${gap / 4096n} page(s) above`}: ${what} (${above.perms}, ${pages} page(s)${file === null ? "" : `, file ${file} bytes`})`;
+  const file = above.inode ? sizeOf(above) : null;
+  return `${label}'s pool at ${at}; ${gap === 0n ? "directly above" : `${gap / 4096n} page(s) above`}: ${what} (${above.perms}, ${pages} page(s)${file === null ? "" : `, file ${file} bytes`})`;
 }
 
 /**

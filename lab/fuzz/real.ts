@@ -88,10 +88,13 @@ export function kindOf(
   return null;
 }
 
-/** Pixels of another client shown in the windows of the clients that are not honest. */
+/**
+ * Pixels of another client shown in the windows of the clients that are not honest: copies
+ * of its memory (real/hostile-window.ts `foreignExact`), not a tag byte met by chance.
+ */
 export function foreignShown(obs: RealRunObservation): number {
   let n = 0;
-  for (const c of obs.clients) if (!c.honest) n += c.window?.foreign ?? 0;
+  for (const c of obs.clients) if (!c.honest) n += c.window?.foreignExact ?? 0;
   return n;
 }
 
