@@ -105,6 +105,8 @@ export function judgeHostileWindow(
   neighbours: readonly Neighbour[],
   covers: readonly KnownWindow[],
   zeroIsOwn: boolean,
+  /** Where the compositor puts every window (cage: the output's origin), if it does. */
+  placedAt?: { x: number; y: number },
 ): HostileWindow {
   const { width: w, height: h } = buf;
   const px = normalisedPixels(shot);
@@ -120,7 +122,7 @@ export function judgeHostileWindow(
     foreignExact: 0,
     pastPool: { pixels: pastPoolCount(buf), checked: 0, foreign: 0, zero: 0, other: 0, values: [] },
   };
-  const origin = locate(shot, at, seed, index, buf, zeroIsOwn);
+  const origin = placedAt ?? locate(shot, at, seed, index, buf, zeroIsOwn);
   if ("why" in origin) return { ...empty, why: origin.why };
   const tags = new Map(neighbours.map((n) => [clientTag(n.index), n]));
   const exact = exactPixels(seed, neighbours);

@@ -252,7 +252,14 @@ export class WaylandDriver implements RealDriver {
         obs.notes.push(`window unchecked: ${last.why}`);
         continue;
       }
-      obs.window = this.judgeWindow(last.shot, plan, people, p, hostile.length === 1);
+      obs.window = this.judgeWindow(
+        last.shot,
+        plan,
+        people,
+        p,
+        hostile.length === 1,
+        instance.kind,
+      );
       // Where bytes past its pool come from: only a stride lie or an offset reads there.
       if (obs.window.pastPool.pixels > 0)
         obs.window.poolNeighbour = poolNeighbour(
@@ -272,6 +279,7 @@ export class WaylandDriver implements RealDriver {
     people: readonly Participant[],
     p: Participant,
     zeroIsOwn: boolean,
+    kind: string,
   ): HostileWindow {
     const neighbours: Neighbour[] = [];
     const covers: KnownWindow[] = [];
@@ -294,6 +302,8 @@ export class WaylandDriver implements RealDriver {
       neighbours,
       covers,
       zeroIsOwn,
+      // cage's black background looks like a zeroed window: its placement is known instead
+      STACKS_AT_ORIGIN.has(kind) ? { x: 0, y: 0 } : undefined,
     );
   }
 
