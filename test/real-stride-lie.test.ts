@@ -13,7 +13,8 @@
  * creates its pool only once weston has mapped the honest client's, so top-down placement
  * puts it directly below, and the leak must be that client's first 32 pixels. It depends on
  * weston's address-space layout (the hole below weston-desktop-shell's background pool),
- * which no CI test should: measured 4 of 4 and the runs in docs/real-compositors.md.
+ * which no CI test should: measured in docs/real-compositors.md. So does the second hand-run
+ * case: the liar kills weston by destroying a pool of its own mapped just above its page.
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -38,6 +39,23 @@ const LIE: Action[] = [
   { k: "surface" },
   { k: "create-pool", f: 0, size: "file" },
   { k: "create-buffer", p: 0, offset: 0, width: 64, height: 32, stride: 128, format: 1 },
+  { k: "attach", s: 0, b: 0, commit: true },
+];
+
+/**
+ * The same lie on a page the client mapped just below a pool of its own, which it then
+ * destroys: the last row reads into the hole left behind (SIGSEGV, which libwayland's SIGBUS
+ * handler never claims). The model (weston-10, libwayland, wlroots-0.15, kwin-5.27) dies too.
+ */
+const SELF_KILL: Action[] = [
+  { k: "memfd", size: 16384, sealing: false },
+  { k: "memfd", size: 4096, sealing: false },
+  { k: "surface" },
+  { k: "create-pool", f: 0, size: "file" },
+  { k: "create-pool", f: 1, size: "file" },
+  { k: "create-buffer", p: 1, offset: 0, width: 64, height: 32, stride: 128, format: 1 },
+  { k: "destroy-pool", p: 0 },
+  { k: "roundtrip" },
   { k: "attach", s: 0, b: 0, commit: true },
 ];
 
@@ -85,6 +103,20 @@ describe.skipIf(skip !== "")("finding 4's liar on the real weston", () => {
         expect(w.foreign).toBe(32);
         expect(w.foreignExact).toBe(32);
         expect(w.firstCopy).toEqual({ bx: 32, by: 31, client: 0, frame: 0, x: 0, y: 0 });
+      } finally {
+        await inst.stop();
+      }
+    },
+  );
+  it.skipIf(!HAND)(
+    "kills weston (SIGSEGV) when the liar destroys its own pool mapped just above (by hand)",
+    async () => {
+      const inst = await weston.start();
+      try {
+        const obs = await new WaylandDriver({ pixels: false }).run(inst, plan(0), {
+          behaviour: actionBehaviour(SELF_KILL),
+        });
+        expect(obs.compositor.exit?.signal).toBe("SIGSEGV");
       } finally {
         await inst.stop();
       }
