@@ -13,9 +13,9 @@
  *
  * Measured: sway 4 of 4, cage 2 of 2, kwin 6 of 6 invalid_stride; weston 2 of 2 none;
  * without the destroy, no error on sway or kwin (docs/real-compositors.md). The model's
- * `wlroots-0.15` agrees; its `kwin-5.27` does not defer (pools.ts takes the external
- * reference only for a policy that reads destroyed buffers through `readDestroyed`), so the
- * kwin case asserts the real answer only.
+ * `wlroots-0.15` agrees, and so does `kwin-5.27` since compositor/pools.ts takes the external
+ * reference for a destroyed buffer kept as `savedData` too (it first did not: this test found
+ * it).
  */
 import { describe, expect, it } from "vitest";
 import type { Action } from "../lab/fuzz/actions.ts";
@@ -85,6 +85,7 @@ describe("a resize while a destroyed buffer is kept", () => {
     async () => {
       const { r } = await onReal("kwin");
       expect(r.real.cell).toBe("invalid_stride");
+      expect(r.model.cell).toBe("invalid_stride");
       expect(r.observation.clients.at(-1)!.protocolError?.message).toBe(
         "invalid width, height or stride (48x48, 192)",
       );

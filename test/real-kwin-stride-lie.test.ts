@@ -14,8 +14,8 @@
  * Seen through the protocol, no pixel needed: a second buffer, cut to nothing before its
  * commit, is libwayland's SIGBUS rescue and `wl_shm.invalid_fd` when KWin reads it (the
  * control, first surface honest), and nothing at all after a stride liar was shown. The
- * model's `kwin-5.27` reads both (invalid_fd either way): it has neither Qt's refusal nor
- * the access left open (docs/real-compositors.md). Frame callbacks order the reads: the
+ * model's `kwin-5.27` has both rules since this test found them missing
+ * (compositor/policies/kwin-5-27.ts), and is held to the same answers. Frame callbacks order the reads: the
  * second buffer is committed after two of the first surface's frames, so its upload came.
  */
 import { describe, expect, it } from "vitest";
@@ -59,6 +59,7 @@ describe.skipIf(why !== "")("a stride lie on kwin_wayland 5.27", () => {
     const r = await run(256);
     expect(r.observation.compositor.alive).toBe(true);
     expect(r.real.cell).toBe("invalid_fd");
+    expect(r.model.cell).toBe("invalid_fd");
   });
 
   it("after a stride liar was shown, the cut buffer is never read", async () => {
@@ -71,5 +72,6 @@ describe.skipIf(why !== "")("a stride lie on kwin_wayland 5.27", () => {
     expect(c.waitingFor, c.notes.join("\n")).toBe("connection end");
     expect(c.protocolError).toBeNull();
     expect(r.real.cell).toBe("no effect seen");
+    expect(r.model.cell).toBe("no effect seen");
   });
 });

@@ -45,7 +45,8 @@ const LIE: Action[] = [
 /**
  * The same lie on a page the client mapped just below a pool of its own, which it then
  * destroys: the last row reads into the hole left behind (SIGSEGV, which libwayland's SIGBUS
- * handler never claims). The model (weston-10, libwayland, wlroots-0.15, kwin-5.27) dies too.
+ * handler never claims). The model (weston-10, libwayland, wlroots-0.15) dies too; kwin-5.27
+ * never reads a stride liar's buffer (Qt's null QImage), as the real KWin 5.27.
  */
 const SELF_KILL: Action[] = [
   { k: "memfd", size: 16384, sealing: false },
