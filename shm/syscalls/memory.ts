@@ -11,7 +11,7 @@ import { FRAME_ANON_EXCLUSIVE, ZERO_FRAME } from "../frames.ts";
 import { Process } from "../process.ts";
 import { dropDroppable } from "../reclaim.ts";
 import { evictIfUnused, punchHole } from "../truncate.ts";
-import { MADV, MAP, MREMAP, PAGE_SIZE, PROT, pageOffset, SEAL } from "../uapi.ts";
+import { MADV, MAP, MREMAP, PAGE_SHIFT, PAGE_SIZE, PROT, pageOffset, SEAL } from "../uapi.ts";
 import {
   makePte,
   PTE_ANON,
@@ -210,6 +210,25 @@ function hintedStart(p: Process, addr: number, len: number): number | undefined 
   return p.mm.isFree(hint, hint + len) ? hint : undefined;
 }
 
+const MAX_LFS_FILESIZE = (1n << 63n) - 1n;
+const ULONG_MAX = (1n << 64n) - 1n;
+const PAGE_SHIFT_N = BigInt(PAGE_SHIFT);
+
+/**
+ * mm/mmap.c file_mmap_ok with file_mmap_size_max: a regular file (shmem) may be mapped up to
+ * MAX_LFS_FILESIZE, anything else (a pipe, an anon inode) up to ULONG_MAX; pgoff is the
+ * unsigned off >> PAGE_SHIFT of sys_mmap, so every negative offset of a memfd fails, and a
+ * pipe's -4096 fails while its -2^63 passes (and then meets ENODEV), as on the host.
+ */
+function fileMmapOk(f: OpenFile, offset: number, len: number): boolean {
+  if (offset >= 0 && offset + len <= Number.MAX_SAFE_INTEGER) return true;
+  const pgoff = BigInt.asUintN(64, BigInt(offset)) >> PAGE_SHIFT_N;
+  const maxsize = f.inode.kind === "shmem" ? MAX_LFS_FILESIZE : ULONG_MAX;
+  const size = BigInt(len);
+  if (size > maxsize) return false;
+  return pgoff <= (maxsize - size) >> PAGE_SHIFT_N;
+}
+
 /** mm/mmap.c do_mmap (with arch sys_mmap's offset check first). */
 export function mmap(
   p: Process,
@@ -221,7 +240,10 @@ export function mmap(
   offset: number,
 ): number {
   p.enter("mmap");
-  if (offset % PAGE_SIZE !== 0 || offset < 0) errno("EINVAL", "mmap", "unaligned offset");
+  // x86 SYSCALL_DEFINE6(mmap): "if (off & ~PAGE_MASK) return -EINVAL;" is the only check of
+  // the offset here; a negative, page-aligned one goes on as a huge unsigned pgoff, which only
+  // file_mmap_ok refuses (a file mapping, below); an anonymous mapping ignores it.
+  if (offset % PAGE_SIZE !== 0) errno("EINVAL", "mmap", "unaligned offset");
   const anonymous = (flags & MAP.MAP_ANONYMOUS) !== 0;
   const f: OpenFile | undefined = anonymous ? undefined : p.fds.get(fd, "mmap");
   if (!length) errno("EINVAL", "mmap", "zero length");
@@ -262,6 +284,9 @@ export function mmap(
   };
   let file: ShmemFile | undefined;
   if (f) {
+    // do_mmap: "if (!file_mmap_ok(file, inode, pgoff, len)) return -EOVERFLOW;", before the
+    // map type switch (scenarios/mmap-errors/negative-offset-eoverflow).
+    if (!fileMmapOk(f, offset, len)) errno("EOVERFLOW", "mmap", "offset beyond the file's maximum");
     if (type !== MAP.MAP_SHARED && type !== MAP.MAP_SHARED_VALIDATE && type !== MAP.MAP_PRIVATE) {
       errno("EINVAL", "mmap", "bad map type");
     }
