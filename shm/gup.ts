@@ -26,7 +26,7 @@ import { FRAME_ANON_EXCLUSIVE, ZERO_FRAME } from "./frames.ts";
 import type { Kernel } from "./kernel.ts";
 import type { Process } from "./process.ts";
 import { PAGE_SIZE, PROT } from "./uapi.ts";
-import { makePte, PTE_ANON, PTE_WRITE, pteFrame, type Vma } from "./vma.ts";
+import { makePte, PTE_ANON, PTE_WRITE, prepareAnonVma, pteFrame, type Vma } from "./vma.ts";
 
 export interface PinOptions {
   /** FOLL_WRITE: the device will write; the pages are write-faulted (COW broken) first. */
@@ -97,6 +97,7 @@ function unshareFault(k: Kernel, p: Process, v: Vma, i: number, pte: number): vo
     k.frames.flags[frame] |= FRAME_ANON_EXCLUSIVE;
     return;
   }
+  prepareAnonVma(v); // wp_page_copy: "if (vmf_anon_prepare(vmf)) ..." (fork then copies it)
   const copy = k.frames.alloc(p.pid, "pin");
   k.frames.copyFrame(copy, frame);
   k.frames.flags[copy] = FRAME_ANON_EXCLUSIVE;

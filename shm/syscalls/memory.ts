@@ -715,9 +715,40 @@ export function mmapPfn(
 }
 
 /**
+ * mm/memory.c vma_needs_copy, which copy_page_range asks first:
+ *
+ *   if (userfaultfd_wp(dst_vma)) return true;
+ *   if (src_vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) return true;
+ *   if (src_vma->anon_vma) return true;
+ *   ... "Don't copy ptes where a page fault will fill them correctly." return false;
+ *
+ * So a private file mapping that has an anon_vma (one page was COWed) has *all* its entries
+ * copied, page-cache ones included, and the child reads them without a fault
+ * (scenarios/fork/private-file-anon-vma-copies-cache-ptes); a shared or never-written file
+ * mapping refaults in the child. The model has no uffd-wp (MISSING mode only, and a
+ * registration does not survive fork without UFFD_FEATURE_EVENT_FORK) and no VM_MIXEDMAP.
+ */
+function vmaNeedsCopy(v: Vma): boolean {
+  return v.flags.pfnmap || v.anonVma !== 0;
+}
+
+/**
+ * copy_present_pte for an entry with no anonymous page behind it: a page-cache page gets a
+ * reference (folio_get + folio_dup_file_rmap_pte), a raw VM_PFNMAP frame or the zero page
+ * none (vm_normal_page is NULL). "If it's a COW mapping, write protect it both in the parent
+ * and the child" has nothing to do here: a private mapping's cache, zero or raw-pfn entry is
+ * read-only already (do_read_fault, pfnFault; a write fault copies into an anonymous page).
+ */
+function copyPresentFilePte(k: Process["kernel"], v: Vma, c: Vma, i: number, pte: number): void {
+  if (!v.flags.pfnmap) k.frames.get(pteFrame(pte));
+  c.setPte(i, pte);
+}
+
+/**
  * kernel/fork.c dup_mmap: MAP_SHARED stays shared; private pages become copy-on-write in
  * both (anonymous pages stay mapped read-only in both and share a frame); WIPEONFORK ranges
- * start empty in the child; DONTFORK ranges are absent there.
+ * start empty in the child; DONTFORK ranges are absent there. Which VMAs have their entries
+ * copied at all is vma_needs_copy's answer (above).
  */
 export function fork(parent: Process, childName: string): Process {
   const k = parent.kernel;
@@ -734,9 +765,13 @@ export function fork(parent: Process, childName: string): Process {
     if (v.anonVma) prepareAnonVma(c);
     c.pfns = v.pfns;
     attach(child, c);
-    if (v.flags.shared || v.flags.wipeOnFork) continue;
+    // dup_mmap: "if (!(tmp->vm_flags & VM_WIPEONFORK)) retval = copy_page_range(tmp, mpnt);"
+    if (v.flags.wipeOnFork || !vmaNeedsCopy(v)) continue;
     v.forEachPresent(0, v.pages, (i, pte) => {
-      if (!(pte & PTE_ANON)) return; // file pages refault in the child
+      if (!(pte & PTE_ANON)) {
+        copyPresentFilePte(k, v, c, i, pte);
+        return;
+      }
       const frame = pteFrame(pte);
       if (frame !== 0 && mustCopyForDma(k, frame)) {
         // copy_present_page: a possibly DMA-pinned anonymous page is copied for the child at

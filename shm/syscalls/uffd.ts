@@ -9,7 +9,7 @@ import { FRAME_ANON_EXCLUSIVE } from "../frames.ts";
 import type { Process } from "../process.ts";
 import { PAGE_SIZE, PROT, UFFD } from "../uapi.ts";
 import { UffdContext, type UffdEvent } from "../userfaultfd.ts";
-import { makePte, PTE_ANON, PTE_WRITE } from "../vma.ts";
+import { makePte, PTE_ANON, PTE_WRITE, prepareAnonVma } from "../vma.ts";
 
 const O_CLOEXEC = 0o2000000;
 const O_NONBLOCK = 0o4000;
@@ -116,6 +116,10 @@ function install(
       v.file.pages.set(pg, f);
       v.file.counters.pagesAllocated++;
     } else {
+      // mfill_atomic, before any page: "Ensure the dst_vma has a anon_vma ... if
+      // (!(dst_vma->vm_flags & VM_SHARED) && unlikely(anon_vma_prepare(dst_vma)))", so a
+      // later fork copies what the ioctl installed (vma_needs_copy).
+      prepareAnonVma(v);
       const i = v.index(a);
       if (v.pte(i) !== 0) {
         if (done === 0) errno("EEXIST", "ioctl", what);
