@@ -84,6 +84,22 @@ describe("fork of a pinned page that is not exclusive", () => {
   });
 });
 
+describe("a pin's unshare and fork", () => {
+  // wp_page_copy starts with vmf_anon_prepare: the unshared copy gives the VMA an anon_vma,
+  // and copy_page_range copies a VMA's entries only when it has one (vma_needs_copy).
+  it("a R/O pin of a zero-page entry gives the VMA an anon_vma: the next child gets the page at fork, no fault", () => {
+    const k = new Kernel();
+    const a = k.spawn("a");
+    const m = a.mmap(0, PAGE_SIZE, RW, ANON);
+    a.load(m, 1); // the zero page, no anon_vma (do_anonymous_page)
+    pin(a, m, PAGE_SIZE);
+    const c = a.fork("c");
+    expect(c.mm.find(m)!.pte(0)).not.toBe(0);
+    expect(c.load(m, 1)[0]).toBe(0);
+    expect(c.counters.minorFaults).toBe(0);
+  });
+});
+
 describe("pins and truncation", () => {
   it("a truncated pinned page stays alive for the device with its old bytes and is freed at unpin", () => {
     const k = new Kernel();
