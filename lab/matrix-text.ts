@@ -113,14 +113,31 @@ export function renderMatrix(r: CompareResult, width = process.stdout.columns ||
     .join("\n\n");
 }
 
-export function renderLegend(): string {
+export function renderLegend(r?: CompareResult): string {
   const lines = LEGEND.map((l) => `  ${colourFor(l.verdict)(l.verdict.padEnd(16))} ${l.meaning}`);
+  const own = r ? selfHarm(r) : [];
+  if (own.length)
+    lines.push(
+      `  honest-harmed on an honest behaviour's row (no attacker in the run) is the policy's own price to well-behaved clients, not an attack's effect: ${own.join(", ")}`,
+    );
   lines.push(
     `  cell text: the error the hostile client received (inv_fd = wl_shm.invalid_fd, impl = wl_display.implementation ...), "zeros", "-" (no effect), "kept" (its last good frame shown), "surv(ok)" (survived, its window correct), "k/n" = only k of n seeds`,
     `  "error -1": Hyprland's own wl_resource_post_error(-1, ...) for a file smaller than its pool or a shrinking resize (4294967295 on the wire, on the wl_shm_pool)`,
     `  "BadValue+" = "BadValue (kept)": an X11 error after which Xorg kept the client; "n/a": the policy's protocol cannot express the behaviour`,
   );
   return lines.join("\n");
+}
+
+/**
+ * "policy (behaviour)" for each cell where an honest behaviour, run with no hostile client,
+ * was harmed: what the policy costs clients that do nothing wrong (seals-required refuses an
+ * honest client's unsealed pool by design). Read from the cells, so it names what the runs did.
+ */
+function selfHarm(r: CompareResult): string[] {
+  const honest = new Set(r.behaviours.filter((b) => b.honest).map((b) => b.name));
+  return r.cells
+    .filter((c) => c.verdict === "honest-harmed" && honest.has(c.behaviour))
+    .map((c) => `${c.policy} (${c.behaviour})`);
 }
 
 /** The verdicts a replay line is most wanted for, worst first. */

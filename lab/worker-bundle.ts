@@ -1,26 +1,7 @@
-/**
- * Cheap start-up for worker threads. A piscina worker started with `--import tsx` compiles
- * every source it imports again, through tsx's loader hooks: about 1.2 CPU-s per thread for
- * the comparison's graph (docs/performance.md), as long as the default matrix itself. Here a
- * worker entry is bundled once into one JavaScript file with esbuild (tsx's own compiler)
- * under .cache/workers/, keyed by a hash of every source the bundle holds, and a worker
- * loads that file with no loader hooks at all. Every pool of the project takes its
- * filename and execArgv from `workerEntry`.
- *
- * What stays as in the sources: packages are left to Node (imported from node_modules, not
- * bundled), and each module's `import.meta.url` is its own source file's URL, not the
- * bundle's, so paths built from it (protocol/xml/, a worker's sibling, createRequire) name
- * the same files. Where bundling is not possible (esbuild missing or failing, a
- * read-only tree) or not wanted (the worker must import a user's .ts file: tsx's hooks are
- * needed there; SHMLAB_WORKER_BUNDLE=0), the worker loads the sources through tsx as before,
- * with a one-line note on stderr saying why when bundling failed.
- */
-import { createHash } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   renameSync,
   rmSync,
   statSync,
@@ -30,11 +11,10 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Loader, Plugin } from "esbuild";
+import { currentBundle, FORMAT, hashOf, type Manifest, manifestPath } from "./bundle-manifest.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const CACHE_DIR = join(ROOT, ".cache", "workers");
-/** Bumped when the bundle's options change, so older bundles are not taken for current ones. */
-const FORMAT = "1";
 
 /** How a pool starts its workers: piscina's `filename` and `execArgv`. */
 export interface WorkerEntry {
@@ -52,14 +32,6 @@ export interface WorkerEntryOptions {
    * behaviour or proposal given as a path): only tsx's hooks can load it in the thread.
    */
   needsTsx?: string;
-}
-
-/** What a bundle was made from: the sources, relative to the repository, and their hash. */
-interface Manifest {
-  format: string;
-  inputs: string[];
-  hash: string;
-  bundle: string;
 }
 
 /** tsx's loader, resolved from here so that any working directory finds it. */
@@ -124,44 +96,6 @@ function why(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0];
 }
 
-function manifestPath(entryPath: string, root: string, cacheDir: string): string {
-  const name = relative(root, entryPath)
-    .replace(/[\\/]/g, "_")
-    .replace(/\.[cm]?ts$/, "");
-  return join(cacheDir, `${name}.json`);
-}
-
-/** Hash of the bundle's format, esbuild's version and every input's path and bytes. */
-function hashOf(
-  esbuildVersion: string,
-  inputs: readonly string[],
-  bytes: (rel: string) => Uint8Array | null,
-): string | null {
-  const h = createHash("sha256");
-  h.update(`${FORMAT}\0${esbuildVersion}\0`);
-  for (const rel of inputs) {
-    const b = bytes(rel);
-    if (!b) return null;
-    h.update(rel);
-    h.update("\0");
-    h.update(b);
-    h.update("\0");
-  }
-  return h.digest("hex").slice(0, 16);
-}
-
-function readManifest(path: string): Manifest | null {
-  if (!existsSync(path)) return null;
-  try {
-    const m = JSON.parse(readFileSync(path, "utf8")) as Manifest;
-    return m.format === FORMAT && Array.isArray(m.inputs) ? m : null;
-  } catch (e) {
-    // A manifest cut short by a crash mid-write is rebuilt, like a missing one.
-    if (e instanceof SyntaxError) return null;
-    throw e;
-  }
-}
-
 /** Writes `data` to `path` through a temporary file, so readers never see half of it. */
 function writeAtomic(path: string, data: string): void {
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -184,15 +118,8 @@ export async function bundleWorker(
 ): Promise<string> {
   const esbuild = await import("esbuild");
   const mpath = manifestPath(entryPath, root, cacheDir);
-  const old = readManifest(mpath);
-  if (old) {
-    const hash = hashOf(esbuild.version, old.inputs, (rel) => {
-      const abs = join(root, rel);
-      return existsSync(abs) ? readFileSync(abs) : null;
-    });
-    const file = join(cacheDir, old.bundle);
-    if (hash === old.hash && existsSync(file)) return file;
-  }
+  const current = currentBundle(entryPath, root, cacheDir, esbuild.version);
+  if (current) return current;
   const tsconfig = join(root, "tsconfig.json");
   const read = new Map<string, Buffer>();
   const result = await esbuild.build({
@@ -246,6 +173,9 @@ function pruneOlder(cacheDir: string, name: string, keep: string): void {
   }
 }
 
+/** `import.meta.url` as an expression: not right after a quote (a string naming it). */
+const OWN_URL = /(?<!["'`])\bimport\.meta\.url\b/g;
+
 const LOADERS: Record<string, Loader> = {
   ".ts": "ts",
   ".mts": "ts",
@@ -271,7 +201,8 @@ function ownUrls(read: Map<string, Buffer>): Plugin {
         const loader = LOADERS[extname(args.path)];
         if (!loader) throw new Error(`${args.path}: no loader for its extension`);
         const url = JSON.stringify(pathToFileURL(args.path).href);
-        return { contents: bytes.toString("utf8").replaceAll("import.meta.url", url), loader };
+        // Not where the text is quoted: this very file names the expression in a string.
+        return { contents: bytes.toString("utf8").replace(OWN_URL, url), loader };
       });
     },
   };

@@ -21,7 +21,18 @@
 
 import type { Vma } from "./vma.ts";
 
+/**
+ * Where a fresh process's first mmap ends: the start of the loader's first anonymous
+ * mapping, which every process gets at spawn (shm/loader-image.ts).
+ */
 export const MMAP_BASE = 0x7f00_0000_0000;
+/**
+ * No mapping is placed above this: the end of the loader's 8 KiB mapping, where Linux has
+ * [vvar], [vdso] and ld.so's image (shm/loader-image.ts), which the model does not map. While
+ * the loader's mapping is there, nothing is placed above MMAP_BASE either; a process that
+ * unmaps it gets those pages back for its next mmap, as the highest free gap.
+ */
+export const MMAP_CEILING = MMAP_BASE + 0x2000;
 export const MMAP_MIN = 0x1000_0000;
 /** TASK_SIZE on x86_64 with 4-level paging. */
 export const TASK_SIZE = 0x7fff_ffff_f000;
@@ -33,7 +44,7 @@ interface Node {
   prio: number;
   left: Node | undefined;
   right: Node | undefined;
-  /** Bytes a new mapping may use between this VMA and the next one (or MMAP_BASE). */
+  /** Bytes a new mapping may use between this VMA and the next one (or MMAP_CEILING). */
   gap: number;
   /** The largest `gap` in this subtree. */
   maxGap: number;
@@ -41,13 +52,13 @@ interface Node {
 
 /**
  * The highest address a new mapping may end at below `upper`: its start (vm_start_gap of an
- * ordinary VMA), or MMAP_BASE.
+ * ordinary VMA), or MMAP_CEILING.
  */
 function ceilingBelow(upper: Vma | undefined): number {
-  return upper ? Math.min(MMAP_BASE, upper.start) : MMAP_BASE;
+  return upper ? Math.min(MMAP_CEILING, upper.start) : MMAP_CEILING;
 }
 
-/** Free room above `lower` and below `upper` (or MMAP_BASE): no guard pages (vm_end_gap). */
+/** Free room above `lower` and below `upper` (or MMAP_CEILING): no guard pages (vm_end_gap). */
 function gapBetween(lower: Vma, upper: Vma | undefined): number {
   return ceilingBelow(upper) - lower.end;
 }
@@ -409,15 +420,16 @@ export class AddressSpace {
    * vma_expandable, "if (find_vma_intersection(vma->vm_mm, vma->vm_end, end)) return 0;" — the
    * range is free up to `end` exclusive, so a mapping grows up to the very start of the next
    * VMA (scenarios/placement/grow-in-place-into-freed-neighbour). Its get_unmapped_area(MAP_FIXED)
-   * only checks TASK_SIZE; the model stops at MMAP_BASE instead. In a Linux process the loader
-   * and the libraries are mapped first, top-down from mm->mmap_base
+   * only checks TASK_SIZE; the model stops at MMAP_CEILING instead. In a Linux process the
+   * loader and the libraries are mapped first, top-down from mm->mmap_base
    * (arch_get_unmapped_area_topdown), and every later mapping lands directly below them or
    * below an earlier one: the topmost mapping of a running program has something right above
    * it, so growing it moves it (scenarios/mremap/grow-moves-topdown.json, held to the host).
-   * The model maps no libraries; MMAP_BASE stands for the lowest of them.
+   * In the model that something is the loader's mapping at MMAP_BASE (shm/loader-image.ts),
+   * and MMAP_CEILING stands for the vvar/vdso/ld.so pages above it.
    */
   mayGrowInto(start: number, end: number): boolean {
-    return end <= MMAP_BASE && this.isFree(start, end);
+    return end <= MMAP_CEILING && this.isFree(start, end);
   }
 
   /** True when [start, end) is free. */

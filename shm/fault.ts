@@ -232,6 +232,11 @@ function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
   const frameFlags = k.frames.flags;
   const chunks = vma.sharedChunks();
   const pgoff = vma.pgoff;
+  // Imported bindings held in locals: each use of one inside the loop was a load from its
+  // module cell with a hole check, and makePte's identity check before inlining it (perf
+  // annotate of the pool bench).
+  const notUptodate = FRAME_NOT_UPTODATE;
+  const zero = ZERO_FRAME;
   for (let j = first; j < end; ) {
     const ci = j >>> CHUNK_SHIFT;
     const stop = Math.min(end, (ci + 1) * PTES_PER_CHUNK);
@@ -239,16 +244,16 @@ function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
     if (c === undefined) {
       // No entry of this chunk is present yet: it is allocated for the first page mapped
       // (a window with nothing to map allocates nothing, as setPte of 0 does not).
-      while (j < stop && mappable(cache, index, frameFlags, pgoff + j) < 0) j++;
+      while (j < stop && mappable(cache, index, frameFlags, notUptodate, pgoff + j) < 0) j++;
       if (j === stop) continue;
       c = vma.chunkFor(j);
     }
     for (let e = j & CHUNK_MASK, pg = pgoff + j; j < stop; j++, e++, pg++) {
       if (c[e] !== 0) continue;
-      const frame = mappable(cache, index, frameFlags, pg);
+      const frame = mappable(cache, index, frameFlags, notUptodate, pg);
       if (frame < 0) continue;
-      if (frame !== ZERO_FRAME) refcount[frame]++;
-      c[e] = makePte(frame, flags);
+      if (frame !== zero) refcount[frame]++;
+      c[e] = ((frame + 1) << 3) | flags; // makePte(frame, flags)
     }
   }
   return vma.pte(i) !== 0;
@@ -259,9 +264,15 @@ function faultAround(k: Kernel, vma: Vma, i: number, addr: number): boolean {
  * uptodate), else -1. The page cache's dense index first: it is authoritative below its
  * length (page-cache.ts), where 0 (not cached) reads as -1.
  */
-function mappable(cache: PageCache, index: Int32Array, frameFlags: Int32Array, pg: number): number {
+function mappable(
+  cache: PageCache,
+  index: Int32Array,
+  frameFlags: Int32Array,
+  notUptodate: number,
+  pg: number,
+): number {
   const frame = pg < index.length ? index[pg] - 1 : (cache.get(pg) ?? -1);
-  return frame >= 0 && (frameFlags[frame] & FRAME_NOT_UPTODATE) === 0 ? frame : -1;
+  return frame >= 0 && (frameFlags[frame] & notUptodate) === 0 ? frame : -1;
 }
 
 function anonFault(
@@ -327,6 +338,8 @@ export function zapRange(k: Kernel, vma: Vma, from: number, to: number): void {
   const rawPfn = vma.flags.pfnmap;
   const frames = k.frames;
   const refcount = frames.refcount;
+  const anon = PTE_ANON; // (imported bindings in locals: see faultAround)
+  const zero = ZERO_FRAME;
   for (let ci = from >>> CHUNK_SHIFT; ci * PTES_PER_CHUNK < to; ci++) {
     const c = chunks[ci];
     if (c === undefined) continue;
@@ -336,10 +349,10 @@ export function zapRange(k: Kernel, vma: Vma, from: number, to: number): void {
       const pte = c[j]; // the kernel's thread reads its own entries plainly (vma.ts pte)
       if (pte === 0) continue;
       c[j] = 0;
-      if (rawPfn && !(pte & PTE_ANON)) continue;
-      const f = pteFrame(pte);
+      if (rawPfn && !(pte & anon)) continue;
+      const f = (pte >>> 3) - 1; // pteFrame(pte)
       const refs = refcount[f];
-      if (refs > 1 && f !== ZERO_FRAME) refcount[f] = refs - 1;
+      if (refs > 1 && f !== zero) refcount[f] = refs - 1;
       else frames.put(f);
     }
   }

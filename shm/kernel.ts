@@ -8,6 +8,7 @@ import type { ProcessCounters } from "./counters.ts";
 import { Deadlock, ErrnoError } from "./errors.ts";
 import type { OpenFile } from "./file.ts";
 import { FrameTable } from "./frames.ts";
+import { mapLoaderData } from "./loader-image.ts";
 import { Process } from "./process.ts";
 import { reclaim } from "./reclaim.ts";
 import type { KernelFeature } from "./scenario.ts";
@@ -93,9 +94,13 @@ export class Kernel {
     this.frames.onPressure = () => reclaim(this);
   }
 
-  /** A new process with an empty fd table and address space. */
+  /**
+   * A new process with an empty fd table and the address space exec leaves a dynamically
+   * linked program: only the loader's mapping above MMAP_BASE (shm/loader-image.ts).
+   */
   spawn(name: string): Process {
     const p = new Process(this, this.nextPid++, name);
+    mapLoaderData(p);
     this.processes.set(p.pid, p);
     return p;
   }

@@ -365,21 +365,38 @@ export class Process {
    */
   loadInto(addr: number, dst: Uint8Array): void {
     const len = dst.length;
-    const at = pageOffset(addr);
-    if (len <= SMALL_COPY && at + len <= PAGE_SIZE && this.state === "running") {
+    // SMALL_COPY (16), PROT_ANY (7), pteFrame and PAGE_SIZE are written out in this path:
+    // inlined into the caller's loop, each module-level binding was a load from its cell
+    // with a hole check per access (perf annotate of the pool bench).
+    if (len <= 16 && this.state === "running") {
       // A small access inside one present page (a pixel, a header, one touch per page) where
       // the scheduler is quiet: what loadRun does for it, in a body small enough for V8 to
       // inline into the caller's loop. The same checks in the same order (translate), so
-      // the same outcome; anything else (a fault, a point, grown memory) takes loadRun.
+      // the same outcome; anything else (a fault, a point, grown memory, an access more than
+      // 2 GiB into its VMA or at a fractional address) takes loadRun.
       const v = this.mm.find(addr);
-      if (v !== undefined && v.prot & PROT_ANY && this.kernel.scheduler.quietFor?.(this) === true) {
-        const pte = v.pte(v.index(addr));
-        const base = pteFrame(pte) * PAGE_SIZE + at;
-        const mem = this.memView;
-        if (pte !== 0 && base + len <= this.memLength && this.memOf === this.kernel.frames.memory) {
-          for (let j = 0; j < len; j++) dst[j] = mem[base + j];
-          this.counters.bytesUserRead += len;
-          return;
+      if (v !== undefined && v.prot & 7 && this.kernel.scheduler.quietFor?.(this) === true) {
+        // The offset into the VMA as an int32, when it is one: VMAs start on a page, so its
+        // low 12 bits are the offset in the page and the rest the page index — one int32
+        // conversion and integer masks where pageOffset and Vma.index took a float floor
+        // each, whose int32 checks sat on every load's critical path (perf annotate of the
+        // pool bench; ~3 % of a pool's life, docs/performance.md).
+        const d = addr - v.start;
+        const off = d | 0;
+        const at = off & 4095;
+        if (off === d && at + len <= 4096) {
+          const pte = v.pte(off >>> 12);
+          const base = ((pte >>> 3) - 1) * 4096 + at;
+          const mem = this.memView;
+          if (
+            pte !== 0 &&
+            base + len <= this.memLength &&
+            this.memOf === this.kernel.frames.memory
+          ) {
+            for (let j = 0; j < len; j++) dst[j] = mem[base + j];
+            this.counters.bytesUserRead += len;
+            return;
+          }
         }
       }
     }

@@ -10,6 +10,7 @@ import { patternPixel, settle, TestClient } from "../compositor/testing.ts";
 import { encodeMessage } from "../protocol/codec.ts";
 import { requestOpcode, SHM_ERROR } from "../protocol/schema.ts";
 import { Kernel } from "../shm/kernel.ts";
+import { ownVmas } from "./helpers.ts";
 
 function expectPattern(comp: Compositor, index: number, surface: number, w: number, h: number) {
   const p = comp
@@ -95,7 +96,7 @@ describe("compositor", () => {
     c.client.request(buf, "destroy");
     await settle();
     expect(comp.poolCount).toBe(0);
-    expect(comp.proc.mm.vmas.length).toBe(0);
+    expect(ownVmas(comp.proc).length).toBe(0);
   });
 
   it("grows a pool with mremap and serves buffers in the new range", async () => {
@@ -141,7 +142,7 @@ describe("compositor", () => {
     await settle();
     comp.frame();
     expect(comp.proc.fds.entries().length).toBe(0); // libwayland closes fds once mapped
-    expect(comp.proc.mm.vmas.length).toBe(3);
+    expect(ownVmas(comp.proc).length).toBe(3);
     // The bad client sends a shrinking resize of a third pool: wl_shm_pool.invalid_fd.
     const p3 = bad.createPool(bad.memfd(8192), 8192);
     bad.client.request(p3, "resize", [4096]);
@@ -150,7 +151,7 @@ describe("compositor", () => {
     expect(comp.errors).toEqual([
       expect.objectContaining({ client: "client-2", interface: "wl_shm_pool", code: 2 }),
     ]);
-    expect(comp.proc.mm.vmas.length).toBe(1);
+    expect(ownVmas(comp.proc).length).toBe(1);
     expect(comp.poolCount).toBe(1);
     expect(good.error).toBeNull();
     good.show(wg.surface, wg.buffer, 16, 16);
@@ -166,11 +167,11 @@ describe("compositor", () => {
     await c.window(16, 16);
     comp.frame();
     expect(comp.proc.fds.entries().length).toBe(1);
-    expect(comp.proc.mm.vmas.length).toBe(1);
+    expect(ownVmas(comp.proc).length).toBe(1);
     c.client.close();
     await settle();
     expect(comp.proc.fds.entries().length).toBe(0);
-    expect(comp.proc.mm.vmas.length).toBe(0);
+    expect(ownVmas(comp.proc).length).toBe(0);
     expect(comp.server.clients.size).toBe(0);
   });
 

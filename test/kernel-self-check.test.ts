@@ -166,6 +166,8 @@ describe("kernel self-check", () => {
   it("pte-outside-vma: an entry left above a shrunk VMA's end is caught", () => {
     const k = new Kernel();
     const a = k.spawn("a");
+    // A read-only spacer keeps the mapping from joining the loader's rw-p one above it.
+    a.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
     const m = a.mmap(0, 2 * PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
     a.store(m + PG, new Uint8Array([1]));
     const v = vmaOf(a, m);

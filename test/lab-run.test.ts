@@ -207,3 +207,29 @@ describe("the replay lines under the matrix", () => {
     for (const l of lines) expect(l).toMatch(/npx shmlab compare --policies \S+ --behaviours \S+/);
   });
 });
+
+describe("the legend under the matrix", () => {
+  it("names the policies that harm an honest behaviour with no attacker, read from the cells", async () => {
+    const { renderLegend } = await import("../lab/matrix-text.ts");
+    const r = compare({
+      policies: ["libwayland", "seals-required"],
+      behaviours: ["honest-renderer", "truncate-after-commit"],
+      seed: 1,
+      seeds: 1,
+      variant: "standard",
+      kernelFeatures: [],
+      frames: 4,
+      honest: 1,
+    });
+    const harmed = r.cells.find(
+      (c) => c.behaviour === "honest-renderer" && c.verdict === "honest-harmed",
+    );
+    // seals-required refuses the honest renderer's unsealed pool: its own price.
+    expect(harmed?.policy).toBe("seals-required");
+    const legend = renderLegend(r);
+    expect(legend).toContain("seals-required (honest-renderer)");
+    expect(legend).not.toContain("libwayland (honest-renderer)");
+    // Without a result (or with no such cell) the line is absent.
+    expect(renderLegend()).not.toContain("own price");
+  });
+});

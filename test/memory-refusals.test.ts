@@ -11,7 +11,7 @@ import { ErrnoError } from "../shm/errors.ts";
 import type { KernelOptions } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { MADV, MAP, MREMAP, PROT, SEAL } from "../shm/uapi.ts";
-import { PG, RW, setup, sharedPool } from "./helpers.ts";
+import { PG, RW, setup, sharedPool, unmapLoader } from "./helpers.ts";
 
 const ANON = MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS;
 const R = PROT.PROT_READ;
@@ -214,6 +214,7 @@ const CASES: Case[] = [
     syscall: "mremap",
     errno: "EFAULT",
     call: (a) => {
+      unmapLoader(a); // else m joins the loader's mapping, and the range is inside it
       const m = anon(a, 2);
       return a.mremap(m + PG, 2 * PG, 3 * PG, FIXED, anon(a, 8));
     },
@@ -223,6 +224,7 @@ const CASES: Case[] = [
     syscall: "mremap",
     errno: "EFAULT",
     call: (a) => {
+      unmapLoader(a); // else m joins the loader's mapping, and the range is inside it
       const m = anon(a, 2);
       return a.mremap(m + PG, 2 * PG, 3 * PG, MREMAP.MREMAP_MAYMOVE);
     },

@@ -3,10 +3,12 @@
  * (test_truncated_shm_file), rewritten as shmlab tests against the `libwayland` policy
  * (docs/policy-sources.md §6). Each test names the case it rewrites.
  */
+
 import { describe, expect, it } from "vitest";
 import { Compositor } from "../compositor/compositor.ts";
 import { settle, TestClient } from "../compositor/testing.ts";
 import { SHM_ERROR } from "../protocol/schema.ts";
+import { LOADER_DATA_START } from "../shm/loader-image.ts";
 
 async function setup() {
   const comp = new Compositor({ policy: "libwayland" });
@@ -82,7 +84,8 @@ describe("WLCS wl_shm.cpp against libwayland", () => {
     await c.client.roundtrip();
     expect(c.error).toBeNull();
     expect(comp.poolCount).toBe(0);
-    expect(comp.proc.mm.vmas).toHaveLength(0);
+    // Only the loader's mapping (shm/loader-image.ts) is left.
+    expect(comp.proc.mm.vmas.map((v) => v.start)).toEqual([LOADER_DATA_START]);
   });
 
   it("truncated_shm_file_is_an_error: truncated to 12 bytes → wl_buffer invalid_fd", async () => {
@@ -108,7 +111,8 @@ describe("WLCS wl_shm.cpp against libwayland", () => {
     expect(f.sigbus).toBe(1);
     expect(comp.alive).toBe(true);
     // The client's pool mapping was freed when it was disconnected.
-    expect(comp.proc.mm.vmas).toHaveLength(0);
+    // Only the loader's mapping (shm/loader-image.ts) is left.
+    expect(comp.proc.mm.vmas.map((v) => v.start)).toEqual([LOADER_DATA_START]);
   });
 
   it("SecondShmTest: the same on a second server instance in the same kernel", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ProcessKilled } from "../shm/errors.ts";
 import { MADV, MAP, MREMAP, PROT, SEAL } from "../shm/uapi.ts";
-import { errnoOf, PG, RW, setup, sharedPool } from "./helpers.ts";
+import { errnoOf, PG, RW, setup, sharedPool, unmapLoader } from "./helpers.ts";
 
 const ANON = MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS;
 
@@ -51,6 +51,7 @@ describe("memory syscalls: Linux's errno for bad arguments", () => {
 
   it("munmap and mprotect", () => {
     const { a } = setup();
+    unmapLoader(a); // else m joins the loader's rw-p mapping above it, and 4 pages are mapped
     const m = a.mmap(0, 2 * PG, RW, ANON);
     expect(errnoOf(() => a.munmap(m + 1, PG))).toBe("EINVAL");
     expect(errnoOf(() => a.munmap(m, 0))).toBe("EINVAL");
@@ -63,6 +64,7 @@ describe("memory syscalls: Linux's errno for bad arguments", () => {
 
   it("an access past the end of the VMA is SIGSEGV, not SIGBUS (rule 5)", () => {
     const { a } = setup();
+    unmapLoader(a); // nothing above the pool (test/loader-image reads the loader's memory)
     const [, m] = sharedPool(a, PG);
     expect(() => a.load(m + PG, 1)).toThrow(ProcessKilled);
     expect(a.killedBy?.info).toMatchObject({ signo: "SIGSEGV", code: "SEGV_MAPERR" });
@@ -99,6 +101,7 @@ describe("memory syscalls: Linux's errno for bad arguments", () => {
 
   it("madvise errors: WIPEONFORK on a file mapping, REMOVE on a private one, unmapped range", () => {
     const { a } = setup();
+    unmapLoader(a); // the unmapped range: above the pool
     const [fd, m] = sharedPool(a, PG);
     const priv = a.mmap(0, PG, RW, MAP.MAP_PRIVATE, fd, 0);
     expect(errnoOf(() => a.madvise(m, PG, MADV.MADV_WIPEONFORK))).toBe("EINVAL");

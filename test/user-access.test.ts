@@ -162,6 +162,31 @@ describe("user access: a small load inside one page", () => {
     expect(fast.counters.sigbus).toBe(6); // the 3 pages beyond EOF, in each mapping
   });
 
+  it("is the same more than 2 and 4 GiB into a large mapping (the offset is no int32)", () => {
+    // The small path splits the offset into the VMA with int32 masks and shifts; where it
+    // is not an int32 the load takes the general path. Pages 2, 4 and 5 GiB into a 6 GiB
+    // shared mapping (only the touched pages take memory), each at 0 and near its end.
+    const far = (s: ReturnType<typeof scene>) => {
+      const fd = s.p.memfdCreate("big");
+      s.p.ftruncate(fd, 6 * 1024 * 1024 * 1024);
+      const m = s.p.mmap(0, 6 * 1024 * 1024 * 1024, RW, MAP.MAP_SHARED, fd, 0);
+      const out: Uint8Array[] = [];
+      for (const gib of [0, 2, 4, 5]) {
+        const at = m + gib * 1024 * 1024 * 1024 + 3 * PG;
+        s.p.store(at, new Uint8Array([gib + 1, 0x5a]));
+        s.p.store(at + PG - 2, new Uint8Array([0xc3, gib + 9]));
+        out.push(s.p.load(at, 2), s.p.load(at + PG - 2, 2), s.p.load(at + PG - 1, 1));
+      }
+      return out;
+    };
+    const fast = observe(quiet, far);
+    const paged = observe(recording(), far);
+    expect(fast.hex).toEqual(paged.hex);
+    expect(fast.counters).toEqual(paged.counters);
+    expect(fast.hex.slice(3, 6)).toEqual(["035a", "c30b", "0b"]);
+    expect(fast.hex.slice(9, 12)).toEqual(["065a", "c30e", "0e"]);
+  });
+
   it("reads a page whose frame lies beyond the memory this process last looked at", () => {
     // Process a's view of physical memory is made at its first access. Memory then grows
     // (another process allocates), and MAP_POPULATE maps a page whose frame is above a's

@@ -39,6 +39,17 @@ describe("a worker entry bundled into one file", () => {
     expect(m.default.n).toBe(1);
   });
 
+  it("leaves the expression's name alone where a string holds it (the CLI bundles this file)", async () => {
+    const named = write(
+      "named.ts",
+      `export const name = "import.meta.url";\nexport const url: string = import.meta.url;\n`,
+    );
+    const file = await bundleWorker(named, dir, join(dir, ".cache-named"));
+    const m = (await import(pathToFileURL(file).href)) as { name: string; url: string };
+    expect(m.name).toBe("import.meta.url");
+    expect(m.url).toBe(pathToFileURL(named).href);
+  });
+
   it("is found again while its sources are unchanged, and rebuilt when one changes", async () => {
     const first = await bundleWorker(entry, dir, cache);
     const mtime = statSync(first).mtimeMs;

@@ -223,7 +223,7 @@ export function register(program: Command): void {
           `shmlab compare: ${model.policies.length} policies${realCols.length ? ` + ${realCols.filter((c) => !c.skipped).length} real compositor(s)` : ""} × ${result.behaviours.length} behaviours × ${opts.seeds} seed(s) = ${result.runs.length} runs in ${(result.elapsedMs / 1000).toFixed(1)} s on ${threads.threads + 1} thread(s) (variant ${opts.variant}${opts.kernelFeatures.length ? `, kernel features ${opts.kernelFeatures.join(", ")}` : ""})\n`,
         );
         console.log(renderMatrix(result));
-        console.log(`\n${renderLegend()}`);
+        console.log(`\n${renderLegend(result)}`);
         console.log("\nreplay a cell (one run, with its timeline):");
         console.log(replayLines(model).join("\n"));
         console.log(

@@ -48,7 +48,8 @@ const PROT_SEM = 0x8;
 /** include/uapi/asm-generic/mman-common.h: reclaim these pages now (5.4+). */
 export const MADV_PAGEOUT = MADV.MADV_PAGEOUT;
 
-function attach(p: Process, v: Vma): void {
+/** Puts a new VMA into `p`'s address space (shm/loader-image.ts maps the loader's with it). */
+export function attach(p: Process, v: Vma): void {
   v.owner = p.counters;
   p.mm.insert(v);
   if (v.file) {
