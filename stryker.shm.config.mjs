@@ -12,7 +12,7 @@ import base from "./stryker.config.mjs";
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   ...base,
-  mutate: ["shm/syscalls/*.ts", "shm/fault.ts", "shm/truncate.ts"],
+  mutate: ["shm/syscalls/*.ts", "shm/fault.ts", "shm/truncate.ts", "shm/loader-image.ts"],
   incrementalFile: ".cache/stryker/incremental-shm.json",
   htmlReporter: { fileName: "reports/mutation/shm/index.html" },
   jsonReporter: { fileName: "reports/mutation/shm/mutation.json" },
@@ -38,5 +38,6 @@ export default {
     "test/page-fault-rules.test.ts",
     "test/memory-syscall-rules.test.ts",
     "test/memory-refusals.test.ts",
+    "test/loader-image.test.ts",
   ],
 };

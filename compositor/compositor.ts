@@ -201,7 +201,7 @@ export class Compositor {
     if (this.reads.at === "commit")
       this.output.readAtCommit = {
         read: (b, tex, ranges) => this.readThrough(b, tex, ranges),
-        invalid: (b) => this.invalidBeyondShrink(b),
+        invalid: (b) => this.unreadable(b),
       };
     this.output.maxClientReadBytesPerFrame =
       opts.maxClientReadBytesPerFrame ?? Number.POSITIVE_INFINITY;
@@ -502,6 +502,11 @@ export class Compositor {
     }
   }
 
+  /** A due read that is not made: the policy declines it (PolicyInstance.declines), or it is invalid. */
+  private unreadable(b: Buffer): boolean {
+    return this.instance.declines?.(b) === true || this.invalidBeyondShrink(b);
+  }
+
   /**
    * shrinkable-pools: "buffers beyond the new size become invalid" — such a buffer is never
    * read again (reading it would run past the shrunk mapping: SIGSEGV).
@@ -536,7 +541,7 @@ export class Compositor {
     try {
       const r = this.output.readCommitted(
         (b, tex, ranges) => this.readThrough(b, tex, ranges),
-        (b) => this.invalidBeyondShrink(b),
+        (b) => this.unreadable(b),
       );
       reads = r;
       this.output.composite();

@@ -179,6 +179,13 @@ export interface PolicyInstance {
   readRange?(access: Access, dst: Uint8Array, offset: number, length: number): void;
   endAccess(access: Access): AccessEnd | undefined;
   /**
+   * The compositor makes nothing to read of this buffer now that its read is due (KWin
+   * 5.27's ShmClientBuffer::data() returning a null QImage): nothing is read and its
+   * surface keeps the texture it had. Called once per due read, before any access; it may
+   * change the policy's state (begin an access it never ends). Absent: always read.
+   */
+  declines?(buffer: BufferView): boolean;
+  /**
    * wl_surface.commit attached this live buffer (weston's pixman_renderer_attach takes the
    * data pointer here and reads through it at repaint).
    */

@@ -18,6 +18,7 @@ import {
   type Policy,
   type PolicyInstance,
   type Refusal,
+  readRules,
   type ShmPool,
   ShmRefusal,
 } from "./policy.ts";
@@ -57,8 +58,8 @@ export interface Buffer extends BufferView {
    */
   texture: Uint8Array | null;
   /**
-   * Its wl_buffer is destroyed but a policy with `readDestroyed` keeps it on screen, its
-   * pool referenced (wlroots 0.15's wl_shm_buffer_ref_pool), until the surface moves on.
+   * Its wl_buffer is destroyed but the policy keeps it on screen (`readDestroyed`, or
+   * `reads.destroyed` "read" / "saved"), its pool referenced, until the surface moves on.
    */
   detached?: boolean;
   /** Its destroyed buffer holds the pool by wl_shm_buffer_ref_pool (an external reference). */
@@ -98,8 +99,12 @@ function refusal(objectId: number, r: Refusal): ProtocolError {
 
 export class ShmPools {
   private readonly pools = new Set<Pool>();
+  /** What the policy makes of a destroyed buffer a surface shows (ReadRules.destroyed). */
+  private readonly destroyed: "drop" | "read" | "saved";
 
-  constructor(private readonly host: PoolHost) {}
+  constructor(private readonly host: PoolHost) {
+    this.destroyed = readRules(host.policy).destroyed;
+  }
 
   /** Pools currently held (mapped or readable), for leak checks. */
   get count(): number {
@@ -267,17 +272,32 @@ export class ShmPools {
       buf.alive = false;
       if (!this.host.bufferGone(buf)) return this.unref(pool);
       buf.detached = true;
-      // wlroots 0.15 shm_client_buffer_resource_handle_destroy keeps the pool with
-      // wl_shm_buffer_ref_pool, and wayland 1.21's takes an external reference
-      // ("buffer->pool->external_refcount++"): shm_pool_resize then defers ("if
-      // (pool->external_refcount == 0) shm_pool_finish_resize(pool)"), so saved_data stays
-      // valid until the surface moves on.
-      if (this.host.instance.readDestroyed && this.host.policy.deferResizeWhileReading) {
+      if (this.keepsByRefPool()) {
         buf.refPool = true;
         pool.busy++;
       }
     };
     if (!buf.inert) this.host.bufferCreated?.(buf);
+  }
+
+  /**
+   * A destroyed buffer kept on screen holds its pool by wl_shm_buffer_ref_pool, which in
+   * wayland 1.21 is an external reference ("buffer->pool->external_refcount++"), so
+   * shm_pool_resize defers ("if (pool->external_refcount == 0)
+   * shm_pool_finish_resize(pool)") and create_buffer checks the old size until the surface
+   * moves on. Both keepers of a destroyed wl_shm_buffer over libwayland 1.21 call it:
+   * wlroots 0.15's shm_client_buffer_resource_handle_destroy (`readDestroyed`, its
+   * saved_data) and KWin 5.27's ShmClientBufferPrivate::buffer_destroy_callback
+   * (`reads.destroyed: "saved"`, its savedData); sway, cage and kwin_wayland 5.27.5 refuse
+   * a buffer in the grown part (test/real-deferred-resize.test.ts). Not "read": KWin 6 has
+   * its own wl_shm (no deferral at all), and libwayland >= 1.24's wl_shm_buffer_ref
+   * (`libwayland-kept-buffer`) counts the buffer's external references, not the pool's
+   * (9367c4d: the buffer keeps its pool by the internal count).
+   */
+  private keepsByRefPool(): boolean {
+    const { instance, policy } = this.host;
+    if (!policy.deferResizeWhileReading) return false;
+    return instance.readDestroyed !== undefined || this.destroyed === "saved";
   }
 
   /**

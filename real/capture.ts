@@ -24,6 +24,7 @@ import {
   type WireMessage,
   WireReader,
 } from "../protocol/wire.ts";
+import { boundedWait } from "./bounded-wait.ts";
 
 export interface Screenshot {
   width: number;
@@ -115,9 +116,14 @@ class CaptureClient {
       const i = this.events.findIndex(pred);
       if (i >= 0) return this.events.splice(i, 1)[0];
       if (this.closed || Date.now() >= deadline) return null;
+      // The timer goes with the wait: one left behind per event kept a CLI process alive
+      // until the capture's deadline (up to weston's 20 s start budget) after all was done.
       await new Promise<void>((r) => {
-        this.wake = r;
-        setTimeout(r, Math.max(1, deadline - Date.now()));
+        const timer = setTimeout(r, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          r();
+        };
       });
       this.wake = null;
     }
@@ -230,7 +236,7 @@ export async function screenshotOnce(
     return await captureScreen(proc, socket, timeoutMs);
   } finally {
     proc.kill();
-    await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, 2000))]);
+    await boundedWait(proc.exited(), 2000);
   }
 }
 
@@ -243,8 +249,14 @@ export interface WindowRect {
 }
 
 /**
- * Where client `index`'s window sits: the top-left of the first run of its tag, refined to
- * the exact origin of its latest frame where 4 visible pixels of it match. null: not on screen.
+ * Where client `index`'s window sits: the exact origin of its latest frame where 4 visible
+ * pixels of it match, else the top-left of the runs of its tag. null: not on screen.
+ *
+ * Every run of its tag proposes an origin, and the one under which most of the window's
+ * pixels are its latest frame wins: the first run on screen need not be the window. A
+ * stride lie's window shows a copy of another client's pool (fuzz finding 4), which is
+ * that client's frame too; measured on cage, the copy (row 0 of the frame, in the liar's
+ * last row) came first in scan order and put the honest window at the copy's place.
  */
 export function findWindow(
   shot: Screenshot,
@@ -258,7 +270,7 @@ export function findWindow(
   const px = reader(shot);
   let x0 = Infinity;
   let y0 = Infinity;
-  let first: { x: number; y: number } | null = null;
+  const starts: { x: number; y: number }[] = [];
   // xrgb8888 screenshots may carry any top byte: only the tag byte is compared
   const tagged = (x: number, y: number) => ((px(x, y) >>> 16) & 0xff) === tag;
   for (let y = 0; y < shot.height; y++) {
@@ -267,17 +279,47 @@ export function findWindow(
       run = tagged(x, y) ? run + 1 : 0;
       // a run, not a pixel: a background or title-bar colour may share the tag byte
       if (run === RUN) {
-        first ??= { x: x - RUN + 1, y };
+        starts.push({ x: x - RUN + 1, y });
         if (y < y0) y0 = y;
         if (x - RUN + 1 < x0) x0 = x - RUN + 1;
       }
     }
   }
-  if (!first) return null;
+  if (starts.length === 0) return null;
   // The exact origin, where a run of the latest frame is visible: the window's top-left
   // corner may be covered by another window, which would shift a bounding-box origin.
-  const origin = exactOrigin(px, first, seed, index, latestFrame, width, height);
-  return origin ? { ...origin, exact: true } : { x: x0, y: y0, exact: false };
+  let best: { x: number; y: number; score: number } | null = null;
+  const tried = new Set<string>();
+  for (const start of starts) {
+    const o = exactOrigin(px, start, seed, index, latestFrame, width, height);
+    if (!o || tried.has(`${o.x},${o.y}`)) continue;
+    tried.add(`${o.x},${o.y}`);
+    const score = matching(shot, px, o, seed, index, latestFrame, width, height);
+    if (!best || score > best.score) best = { ...o, score };
+  }
+  return best ? { x: best.x, y: best.y, exact: true } : { x: x0, y: y0, exact: false };
+}
+
+/** Pixels of the window at `o` on screen that are its latest frame (rgb compared). */
+function matching(
+  shot: Screenshot,
+  px: (x: number, y: number) => number,
+  o: { x: number; y: number },
+  seed: number,
+  index: number,
+  frame: number,
+  width: number,
+  height: number,
+): number {
+  let n = 0;
+  for (let by = 0; by < height; by++)
+    for (let bx = 0; bx < width; bx++) {
+      const x = o.x + bx;
+      const y = o.y + by;
+      if (x < 0 || y < 0 || x >= shot.width || y >= shot.height) continue;
+      if ((px(x, y) & 0xffffff) === (pixelAt(seed, index, frame, bx, by) & 0xffffff)) n++;
+    }
+  return n;
 }
 
 /**
@@ -313,7 +355,7 @@ export function locateAndClassify(
   const ry = Math.max(0, y0);
   const w = Math.min(x0 + width, shot.width) - rx;
   const h = Math.min(y0 + height, shot.height) - ry;
-  const pixels = normalised(shot);
+  const pixels = normalisedPixels(shot);
   const c = classifyRegion({
     seed,
     pixels,
@@ -371,7 +413,7 @@ function exactOrigin(
 }
 
 /** An xrgb8888 screenshot's undefined top byte set to 0xff, as the client drew it. */
-function normalised(shot: Screenshot): Uint8Array {
+export function normalisedPixels(shot: Screenshot): Uint8Array {
   if (shot.format !== XRGB8888) return shot.pixels;
   const out = new Uint8Array(shot.pixels);
   for (let y = 0; y < shot.height; y++)

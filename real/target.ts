@@ -15,6 +15,8 @@
  * Everything here is plain data, so observations can be logged, saved and compared.
  */
 
+import type { HostileWindow } from "./hostile-window.ts";
+
 /** The compositors shmlab knows how to start. */
 export type RealKind = "weston" | "sway" | "xvfb" | "mutter" | "kwin" | "cage";
 
@@ -89,6 +91,11 @@ export interface RealClientObservation {
   pixels: "correct" | "stale" | "zero" | "foreign" | "other" | "none" | "unchecked";
   /** What the client was waiting for when the run's time ran out, if anything. */
   waitingFor: string | null;
+  /**
+   * A client that is not honest: its window in the screenshot and what of other clients it
+   * showed (real/hostile-window.ts), where a screenshot was taken and it committed a buffer.
+   */
+  window?: HostileWindow;
   /** Human-readable notes (what was sent, what came back), kept in the record. */
   notes: string[];
 }

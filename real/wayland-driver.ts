@@ -20,6 +20,7 @@ import { ClientRuntime, makeContext } from "../client/runtime.ts";
 import { OP, WlClientError, WlClientProcess, wlClientAvailability } from "../native/wl-client.ts";
 import { BASE_SCHEMA, findEnum } from "../protocol/schema.ts";
 import { XDG_INTERFACES } from "../protocol/schema-xdg.ts";
+import { boundedWait } from "./bounded-wait.ts";
 import {
   type CaptureResult,
   findWindow,
@@ -28,7 +29,16 @@ import {
   screenshotOnce,
   type WindowRect,
 } from "./capture.ts";
+import {
+  describeHostileWindow,
+  type HostileBuffer,
+  type HostileWindow,
+  judgeHostileWindow,
+  type KnownWindow,
+  type Neighbour,
+} from "./hostile-window.ts";
 import { NativeSys } from "./native-sys.ts";
+import { type PoolOwner, poolNeighbour } from "./pool-neighbour.ts";
 import type {
   ExitInfo,
   RealClientObservation,
@@ -186,7 +196,7 @@ export class WaylandDriver implements RealDriver {
     } catch (e) {
       stopping.add(proc);
       proc.kill();
-      await Promise.race([proc.exited(), sleep(2000)]);
+      await boundedWait(proc.exited(), 2000);
       stopping.delete(proc);
       throw e;
     }
@@ -196,7 +206,9 @@ export class WaylandDriver implements RealDriver {
    * Honest clients' windows in a screenshot of the output, classified against each one's
    * latest committed frame; "unchecked" (with the reason in the notes) where the compositor
    * offers no capture or died. A window not on screen at all is retaken up to twice, 100 ms
-   * apart: sway sometimes shows a freshly mapped pair of windows one repaint late.
+   * apart: sway sometimes shows a freshly mapped pair of windows one repaint late. The last
+   * screenshot also shows the other clients' windows: what each shows of another client
+   * (real/hostile-window.ts, the model's foreign-pixels invariant).
    */
   private async checkPixels(
     binary: string,
@@ -207,11 +219,14 @@ export class WaylandDriver implements RealDriver {
     deadline: number,
   ): Promise<void> {
     const honest = people.filter((p) => p.honest);
-    if (honest.length === 0) return;
+    const hostile = people.filter((p) => !p.honest && committedBuffer(p) !== null);
+    if (honest.length === 0 && hostile.length === 0) return;
+    let last: CaptureResult = { ok: false, why: "no screenshot taken" };
     for (let attempt = 0; ; attempt++) {
       // within the run's bound where it leaves room, and never less than half a second
       const budget = Math.max(500, Math.min(3000, deadline - Date.now()));
       const shot = await this.screenshot(binary, instance, budget);
+      last = shot;
       let missing = false;
       for (const p of honest) {
         const obs = clients[people.indexOf(p)];
@@ -224,13 +239,72 @@ export class WaylandDriver implements RealDriver {
         if (got.note) obs.notes.push(got.note);
         if (got.pixels === "none" && got.note) missing = true;
       }
-      if (!shot.ok || !missing || attempt === 2 || Date.now() + 100 >= deadline) return;
+      if (!shot.ok || !missing || attempt === 2 || Date.now() + 100 >= deadline) break;
       for (const p of honest) {
         const notes = clients[people.indexOf(p)].notes;
         if (notes.length && notes[notes.length - 1].startsWith("pixels via")) notes.pop();
       }
       await sleep(100);
     }
+    for (const p of hostile) {
+      const obs = clients[people.indexOf(p)];
+      if (!last.ok) {
+        obs.notes.push(`window unchecked: ${last.why}`);
+        continue;
+      }
+      obs.window = this.judgeWindow(
+        last.shot,
+        plan,
+        people,
+        p,
+        hostile.length === 1,
+        instance.kind,
+      );
+      // Where bytes past its pool come from: only a stride lie or an offset reads there.
+      if (obs.window.pastPool.pixels > 0)
+        obs.window.poolNeighbour = poolNeighbour(
+          instance.pid,
+          ownerOf(p),
+          people.filter((q) => q !== p).map(ownerOf),
+          committedBuffer(p)!.poolSize,
+        );
+      obs.notes.push(`via ${last.shot.via}: ${describeHostileWindow(obs.window)}`);
+    }
+  }
+
+  /** What the window of `p` (not honest) shows of the others, as real/hostile-window.ts reads it. */
+  private judgeWindow(
+    shot: Screenshot,
+    plan: RealRunPlan,
+    people: readonly Participant[],
+    p: Participant,
+    zeroIsOwn: boolean,
+    kind: string,
+  ): HostileWindow {
+    const neighbours: Neighbour[] = [];
+    const covers: KnownWindow[] = [];
+    for (const q of people) {
+      if (q === p) continue;
+      const f = latestOf(q);
+      const [qw, qh] = size(plan, q);
+      // Only honest patterns are known frame by frame; another client's tag still counts.
+      neighbours.push({ index: q.index, latest: q.honest ? (f ?? -1) : -1, width: qw, height: qh });
+      if (!q.honest || f === undefined) continue;
+      const at = findWindow(shot, plan.seed, q.index, f, qw, qh);
+      if (at?.exact)
+        covers.push({ x: at.x, y: at.y, width: qw, height: qh, index: q.index, frame: f });
+    }
+    return judgeHostileWindow(
+      shot,
+      plan.seed,
+      p.index,
+      committedBuffer(p)!,
+      neighbours,
+      covers,
+      zeroIsOwn,
+      // cage's black background looks like a zeroed window: its placement is known instead
+      STACKS_AT_ORIGIN.has(kind) ? { x: 0, y: 0 } : undefined,
+    );
   }
 
   private async screenshot(
@@ -342,6 +416,30 @@ function latestOf(p: Participant): number | undefined {
   return surface === undefined ? undefined : client.latestFrame.get(surface);
 }
 
+/**
+ * The buffer `p` last committed, with its pool's size as the client asked for it: what its
+ * window shows where the compositor still shows it. null: it never committed one.
+ */
+function committedBuffer(p: Participant): HostileBuffer | null {
+  const client = p.runtime.client;
+  const last = client.commits.at(-1);
+  const b = last === undefined ? undefined : client.buffers.get(last.buffer);
+  const pool = b === undefined ? undefined : client.pools.get(b.pool);
+  if (!b || !pool) return null;
+  return {
+    width: b.width,
+    height: b.height,
+    stride: b.stride,
+    offset: b.offset,
+    poolSize: pool.size,
+    frame: b.frame,
+  };
+}
+
+function ownerOf(p: Participant): PoolOwner {
+  return { pid: p.proc.pid, label: `${p.behaviour}#${p.index}` };
+}
+
 /** The surface size client `p` asked for. */
 function size(plan: RealRunPlan, p: Participant): [number, number] {
   if (p.index < plan.honest) return [SURFACE, SURFACE];
@@ -358,7 +456,7 @@ async function stopAll(people: readonly Participant[]): Promise<void> {
     }
     p.proc.kill();
   }
-  await Promise.all(people.map((p) => Promise.race([p.proc.exited(), sleep(2000)])));
+  await Promise.all(people.map((p) => boundedWait(p.proc.exited(), 2000)));
   for (const p of people) stopping.delete(p.proc);
 }
 

@@ -62,6 +62,28 @@ describe("R/O pin after fork (the cow.c lost-write case)", () => {
   });
 });
 
+describe("fork of a pinned page that is not exclusive", () => {
+  // 5.9-5.18 copy_present_page: "if (likely(!page_needs_cow_for_dma(src_vma, page)))" shares
+  // the page, else copies it for the child; page_needs_cow_for_dma is only
+  // page_maybe_dma_pinned in a COW mapping — exclusive or not. (5.19+ never pins a shared
+  // anonymous page: the pin unshares it first, above.)
+  it("gup-pre-5.19: a R/O pin of a page shared since an earlier fork still gives the next child its own copy", () => {
+    const k = new Kernel({ features: ["gup-pre-5.19"] });
+    const a = k.spawn("a");
+    const m = a.mmap(0, PAGE_SIZE, RW, ANON);
+    a.fill(m, PAGE_SIZE, 0x11);
+    const b = a.fork("b");
+    const p = pin(a, m, PAGE_SIZE);
+    const f = p.frames[0];
+    expect(pteFrame(b.mm.find(m)!.pte(0))).toBe(f); // still shared with b, not exclusive
+    const c = a.fork("c");
+    expect(pteFrame(c.mm.find(m)!.pte(0))).not.toBe(f);
+    expect(c.counters.anonPages).toBe(1);
+    expect(c.load(m, 2)).toEqual(new Uint8Array([0x11, 0x11]));
+    expect(pteFrame(a.mm.find(m)!.pte(0))).toBe(f); // the parent keeps the pinned page
+  });
+});
+
 describe("pins and truncation", () => {
   it("a truncated pinned page stays alive for the device with its old bytes and is freed at unpin", () => {
     const k = new Kernel();

@@ -430,4 +430,45 @@ describe("memory syscall refusals: Linux's errno, under the syscall's name", () 
     ]);
     expect(refusal(() => a.mmap(m + PG, PG, R, ANON | MAP.MAP_FIXED))).toEqual(["ENOMEM", "mmap"]);
   });
+
+  it("mremap's own unmaps at vm.max_map_count are mremap's ENOMEM: a shrink, a FIXED target", () => {
+    // shrink_vma and mremap_to's "do_munmap(mm, new_addr, new_len, ...)" go through
+    // do_vmi_munmap → vms_gather_munmap_vmas: a range inside one VMA splits it in three,
+    // "if (vms->end < vms->vma->vm_end && vms->vma->vm_mm->map_count >=
+    // sysctl_max_map_count) ... -ENOMEM", returned by mremap.
+    const { a } = setup({ maxMapCount: 2 });
+    unmapLoader(a);
+    const m = a.mmap(0, 4 * PG, RW, ANON);
+    const other = a.mmap(0, 3 * PG, R, ANON);
+    // A shrink in place whose tail is the middle of the VMA (old_len ends before the VMA).
+    expect(refusal(() => a.mremap(m, 2 * PG, PG, 0))).toEqual(["ENOMEM", "mremap"]);
+    // The same shrink before a FIXED move.
+    expect(refusal(() => a.mremap(m, 2 * PG, PG, FIXED, 0x10000000))).toEqual(["ENOMEM", "mremap"]);
+    // A FIXED target in the middle of another VMA.
+    expect(refusal(() => a.mremap(m, PG, PG, FIXED, other + PG))).toEqual(["ENOMEM", "mremap"]);
+    // mmap itself: do_mmap's "if (mm->map_count > sysctl_max_map_count) return -ENOMEM".
+    // (A third VMA is allowed, "map_count > max": a protection no neighbour has.)
+    a.mmap(0, PG, PROT.PROT_EXEC, ANON);
+    expect(a.mm.size).toBe(3);
+    expect(refusal(() => a.mmap(0, PG, PROT.PROT_NONE, ANON))).toEqual(["ENOMEM", "mmap"]);
+  });
+
+  it("device memory's refusals are mmap's and mremap's, and its mmap is counted as one", () => {
+    const { k, a } = setup();
+    const dev = deviceBuffer(k, "vram", PG);
+    // A driver's mmap handler refuses more than its buffer: mmap(2)'s EINVAL.
+    expect(refusal(() => mapDeviceBuffer(a, dev, 2 * PG, RW, MAP.MAP_SHARED))).toEqual([
+      "EINVAL",
+      "mmap",
+    ]);
+    const d = mapDeviceBuffer(a, dev, PG, RW, MAP.MAP_SHARED);
+    // remap_is_valid: "if (vma->vm_flags & (VM_DONTEXPAND | VM_PFNMAP)) return -EFAULT" for a
+    // size change (remap_pfn_range sets both).
+    expect(refusal(() => a.mremap(d, PG, 2 * PG, MREMAP.MREMAP_MAYMOVE))).toEqual([
+      "EFAULT",
+      "mremap",
+    ]);
+    expect(a.counters.syscalls.mmap).toBe(2);
+    expect(a.counters.syscalls.mremap).toBe(1);
+  });
 });

@@ -3,6 +3,7 @@
  * vm.max_map_count): what a call refuses, and what it leaves behind when it does.
  */
 import { describe, expect, it } from "vitest";
+import { MMAP_BASE, TASK_SIZE } from "../shm/address-space.ts";
 import { deviceBuffer, mapDeviceBuffer } from "../shm/device.ts";
 import { ProcessKilled } from "../shm/errors.ts";
 import { pin } from "../shm/gup.ts";
@@ -138,5 +139,55 @@ describe("what the memory syscalls report to the lab (trace events, per-syscall 
     const b = a.fork("b");
     expect(b.counters.anonPages).toBe(1);
     expect(b.load(m, 1)[0]).toBe(1);
+  });
+});
+
+describe("the top of the address space: TASK_SIZE is the first address no mapping may reach", () => {
+  // x86_64 with 4-level page tables: TASK_SIZE = (1 << 47) - PAGE_SIZE. These are model-only:
+  // on the host the stack lies a random distance below TASK_SIZE (and right at it without
+  // ASLR), so a scenario mapping or unmapping the top page could hit the runner's own stack.
+  const top = TASK_SIZE - PG;
+
+  it("mmap MAP_FIXED may end exactly at TASK_SIZE, not a page further", () => {
+    // __get_unmapped_area: "if (addr > TASK_SIZE - len) return -ENOMEM" (MAP_FIXED returns
+    // addr unchanged, after that check).
+    const { a } = setup();
+    expect(a.mmap(top, PG, RW, ANON | MAP.MAP_FIXED)).toBe(top);
+    expect(errnoOf(() => a.mmap(top, 2 * PG, RW, ANON | MAP.MAP_FIXED))).toBe("ENOMEM");
+    a.fill(top, PG, 5);
+    expect(a.load(TASK_SIZE - 1, 1)[0]).toBe(5);
+  });
+
+  it("a hint is honoured up to TASK_SIZE - len and ignored above (mmap_address_hint_valid)", () => {
+    // arch_get_unmapped_area_topdown: "if (!mmap_address_hint_valid(addr, len)) goto
+    // get_unmapped_area", and mmap_address_hint_valid: "if (TASK_SIZE - len < addr) return
+    // false". An invalid hint falls back to the top-down search below mmap_base.
+    const { a } = setup();
+    expect(a.mmap(top, PG, PROT.PROT_READ, ANON)).toBe(top);
+    const { a: b } = setup();
+    const low = b.mmap(top, 2 * PG, PROT.PROT_READ, ANON);
+    expect(low).toBe(MMAP_BASE - 2 * PG);
+  });
+
+  it("munmap of the last page below TASK_SIZE is allowed; one byte more is EINVAL", () => {
+    // do_vmi_munmap: "if ((offset_in_page(start)) || start > TASK_SIZE || len > TASK_SIZE-start)
+    // return -EINVAL".
+    const { a } = setup();
+    a.mmap(top, PG, RW, ANON | MAP.MAP_FIXED);
+    expect(errnoOf(() => a.munmap(top, PG + 1))).toBe("EINVAL");
+    expect(errnoOf(() => a.munmap(top, PG))).toBe("ok");
+    expect(a.mm.find(top)).toBeUndefined();
+  });
+
+  it("MREMAP_FIXED may move a mapping to end exactly at TASK_SIZE", () => {
+    // mremap_to (check_mremap_params in 6.16+): "if (new_len > TASK_SIZE || new_addr >
+    // TASK_SIZE - new_len) return -EINVAL".
+    const { a } = setup();
+    const m = a.mmap(0, 2 * PG, RW, ANON);
+    a.fill(m, 2 * PG, 9);
+    const fixed = MREMAP.MREMAP_MAYMOVE | MREMAP.MREMAP_FIXED;
+    expect(errnoOf(() => a.mremap(m, PG, 2 * PG, fixed, top))).toBe("EINVAL");
+    expect(a.mremap(m, PG, PG, fixed, top)).toBe(top);
+    expect(a.load(top, 1)[0]).toBe(9);
   });
 });

@@ -47,6 +47,8 @@ type Outcome =
   | { dies: string }
   | { error: [iface: string, code: number, message: string | RegExp] }
   | { zeros: true; connected: true }
+  /** Accepted, but the compositor makes nothing of it: never read, never shown. */
+  | { unread: true; connected: true }
   /** An X11 error after which the client stays connected (Xorg; Refusal.xError). */
   | { xError: string };
 
@@ -401,6 +403,11 @@ describe("D. stride and overflow lies", () => {
     source:
       "Xorg ProcShmPutImage: totalWidth = stride / 4 = 50 < srcWidth 200 → BadValue, client kept",
   };
+  D["kwin-5.27"] = {
+    outcome: { unread: true, connected: true },
+    source:
+      "KWin 5.27 ShmClientBuffer::data(): Qt's QImageData::create refuses bytesPerLine 200 < 800, a null image; not read (kwin_wayland 5.27.5: test/real-kwin-stride-lie.test.ts)",
+  };
   D["copy-pread"] = {
     outcome: { error: ["wl_buffer", FD, "error accessing SHM buffer"] },
     source: "libwayland profile accepts it; the read of (h-1)*stride + w*4 bytes is short (rule 7)",
@@ -421,6 +428,13 @@ describe("D. stride and overflow lies", () => {
         expect(killed).toBeNull();
         expect(c.error).toBeNull();
         expect(comp.placements()).toHaveLength(1);
+        return;
+      }
+      if ("unread" in e.outcome) {
+        expect(killed).toBeNull();
+        expect(c.error).toBeNull();
+        expect(comp.placements()).toHaveLength(0);
+        expect(comp.stats().buffersRead).toBe(0);
         return;
       }
       await check(comp, c, killed, e);

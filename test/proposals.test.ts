@@ -17,6 +17,21 @@ describe("MAP_NOFAULT (Torvalds, 2021)", () => {
     ).toBe("EINVAL");
   });
 
+  it("needs a file only when asked for: an anonymous mapping without it (or without the feature) is made", () => {
+    // The flag's value is one Linux does not define, so a kernel without the proposal ignores
+    // it (do_mmap checks unknown flags only for MAP_SHARED_VALIDATE); with the proposal, only
+    // an anonymous MAP_NOFAULT mapping is refused (there is no file to fault beyond).
+    const off = setup();
+    const m0 = off.a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS | MAP.MAP_NOFAULT);
+    off.a.fill(m0, 1, 2);
+    expect(off.a.load(m0, 1)[0]).toBe(2);
+    const { a } = setup({ features: ["map-nofault"] });
+    expect(errnoOf(() => a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS))).toBe("ok");
+    expect(
+      errnoOf(() => a.mmap(0, PG, RW, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS | MAP.MAP_NOFAULT)),
+    ).toBe("EINVAL");
+  });
+
   it("a read fault beyond EOF maps an anonymous zero page instead of SIGBUS", () => {
     const { a } = setup({ features: ["map-nofault"] });
     const [fd, m] = sharedPool(a, 2 * PG);
@@ -88,6 +103,27 @@ describe("zero page beyond EOF (Shutemov, 2021)", () => {
     a.ftruncate(fd, PG);
     a.load(m + PG, 1);
     expect(() => a.fill(m + PG, 1, 1)).toThrow(ProcessKilled);
+  });
+
+  it("mprotect giving write access back leaves the zero-page entries read-only: the write is still SIGBUS", () => {
+    // A shared mapping's vm_page_prot is writable again after mprotect (change_pte_range
+    // applies it to every entry), but the zero page is never mapped writable: Linux maps it
+    // read-only and only into private mappings, where can_change_pte_writable leaves it so
+    // and a store takes do_wp_page's copy. The proposal maps it into a shared one; the store
+    // must still fault, and meets EOF.
+    const { a } = setup({ features: ["zero-beyond-eof"] });
+    const [fd, m] = sharedPool(a, 2 * PG);
+    a.setZeroBeyondEof(fd);
+    a.ftruncate(fd, PG);
+    expect(a.load(m + PG, 1)[0]).toBe(0);
+    a.mprotect(m, 2 * PG, PROT.PROT_READ);
+    a.mprotect(m, 2 * PG, RW);
+    expect(() => a.fill(m + PG, 1, 1)).toThrow(ProcessKilled);
+    expect(a.killedBy?.signal).toBe("SIGBUS");
+    // Nothing was written into the zero page: another process still reads zeros from it.
+    const { a: b } = setup();
+    const z = b.mmap(0, PG, PROT.PROT_READ, MAP.MAP_PRIVATE | MAP.MAP_ANONYMOUS);
+    expect(b.load(z, 1)[0]).toBe(0);
   });
 });
 

@@ -64,6 +64,17 @@ describe("locateAndClassify", () => {
   });
 });
 
+describe("findWindow", () => {
+  it("takes the origin most of the window agrees with, not the first run on screen", () => {
+    const s = screen();
+    const frame = renderFrame(5, 0, 0, 16, 16);
+    paint(s, 100, 60, frame, 16, 16);
+    // a stride lie's window above it shows a copy of the window's first row (fuzz finding 4)
+    paint(s, 20, 10, frame.subarray(0, 12), 12, 1);
+    expect(findWindow(s, 5, 0, 0, 16, 16)).toEqual({ x: 100, y: 60, exact: true });
+  });
+});
+
 describe("locateAndClassify with windows stacked", () => {
   it("finds the exact origin when the window's left edge is covered by a known window", () => {
     const s = screen();

@@ -54,6 +54,9 @@ describe("what a real fuzz case finds", () => {
       "model-disagrees",
     );
     expect(kindOf(ok, true)).toBeNull();
+    // another client's pixels in a hostile window (the model's foreign-pixels invariant)
+    expect(kindOf(ok, true, 32)).toBe("real-foreign-pixels");
+    expect(kindOf({ verdict: "died", cell: "DIED SIGBUS" }, false, 32)).toBe("real-died");
   });
 });
 

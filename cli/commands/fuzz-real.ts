@@ -16,6 +16,7 @@ import {
 import { realCompositorPolicy } from "../../lab/real-conformance.ts";
 import { driverFor } from "../../lab/real-drivers.ts";
 import type { RealCompositor } from "../../real/compositor.ts";
+import { describeHostileWindow } from "../../real/hostile-window.ts";
 import { getReal } from "../../real/index.ts";
 import type { RealDriver } from "../../real/target.ts";
 
@@ -156,6 +157,11 @@ export async function replayReal(
     for (const d of r.dropped) console.log(`  action ${d.i} (${d.k}) not run on ${name}: ${d.why}`);
     console.log(`  model ${t.policy}: ${r.model.verdict} (${r.model.cell})`);
     console.log(`  real ${t.version}: ${r.real.verdict} (${r.real.cell})`);
+    for (const cl of r.observation.clients)
+      if (!cl.honest)
+        console.log(
+          `  real ${cl.behaviour}#${cl.index}'s ${cl.window ? describeHostileWindow(cl.window) : `window unchecked (${cl.notes.find((n) => n.startsWith("window unchecked")) ?? "no buffer committed, or no screenshot"})`}`,
+        );
     console.log(
       recorded
         ? r.kind === recorded

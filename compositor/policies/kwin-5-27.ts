@@ -13,7 +13,7 @@
  * (BasicEGLSurfaceTextureWayland::updateShmTexture(buffer, region), the KWaylandServer
  * copy of the same function: a rect-by-rect upload after loadShmTexture's first whole
  * one). §3b's static s_accessedBuffer (one buffer mapped at a time; another's data() is a
- * null image) needs two accesses at once, which one thread never makes.
+ * null image) matters only once an access is left open: a stride lie (below).
  *
  * A destroyed wl_buffer is still read, outside any access. §3b's constructor adds a
  * destroy listener ("The underlying shm pool will be referenced if the wl_shm_buffer is
@@ -28,12 +28,40 @@
  * wl_buffer's wl_shm_buffer is gone with its resource, so it is not read again" until
  * kwin_wayland 5.27.5 died of SIGBUS on destroy-buffer-then-shrink; docs/real-compositors.md.)
  * The read comes when the texture update is due (the commit's first upload), as for a
- * live buffer: `reads.destroyed: "saved"`, unbracketed by beginAccess below.
+ * live buffer: `reads.destroyed: "saved"`, unbracketed by beginAccess below. Its pool is
+ * held by `wl_shm_buffer_ref_pool`, an external reference that defers a resize
+ * (compositor/pools.ts keepsByRefPool; kwin_wayland 5.27.5 refuses a buffer in the grown
+ * part, test/real-deferred-resize.test.ts).
+ *
+ * A stride below width × 4 is never read, and freezes every shm window after it. data()
+ * does `s_accessedBuffer = this; s_accessCounter++; wl_shm_buffer_begin_access(buffer);`
+ * and returns `QImage(data, d->width, d->height, stride, d->format, cleanupShmData,
+ * buffer)`; Qt 5's QImageData::create returns no image data when `bpl <
+ * min_bytes_per_line` ((width * depth + 7) / 8, depth 32 for both formats libwayland
+ * offers), so the QImage is null: the texture update gives up (nothing is read), and
+ * cleanupShmData — which decrements the counter, clears s_accessedBuffer and calls
+ * wl_shm_buffer_end_access — belongs to image data that was never made, so it never runs.
+ * From then on `if (s_accessedBuffer && s_accessedBuffer != this) return QImage();` turns
+ * every other buffer's data() (a destroyed one's savedData too) into a null image: no shm
+ * buffer of any client is read again, and every surface keeps the texture it had. Measured
+ * on kwin_wayland 5.27.5 (test/real-kwin-stride-lie.test.ts): a buffer cut later is never
+ * read (6 of 6); after an honest first buffer it is read, invalid_fd (6 of 6). The liar's
+ * own savedData, once its wl_buffer is destroyed, is the same null image, with no access.
  */
 
-import type { Access, Policy } from "../policy.ts";
+import type { Access, BufferView, Policy } from "../policy.ts";
 import type { Buffer } from "../pools.ts";
 import { libwayland } from "./libwayland.ts";
+
+/**
+ * Qt 5 qimage.cpp QImageData::create: `bpl < min_bytes_per_line` with min_bytes_per_line =
+ * (width * depth + 7) / 8 is "invalid parameter(s)", no image data (a null QImage). Depth
+ * is 32 for Format_ARGB32_Premultiplied and Format_RGB32, the formats of the two wl_shm
+ * formats libwayland offers (imageFormatForShmFormat).
+ */
+function nullImage(b: BufferView): boolean {
+  return b.stride < Math.floor((b.width * 32 + 7) / 8);
+}
 
 /** An access that is savedData's plain read: no begin_access was made, none ends. */
 const SAVED_DATA = Symbol("kwin-5.27 savedData");
@@ -44,7 +72,7 @@ export const kwin527: Policy = {
   source:
     "KWin 5.27 (KWaylandServer) src/wayland/shmclientbuffer.cpp over wayland src/wayland-shm.c; BasicEGLSurfaceTextureWayland::updateShmTexture",
   summary:
-    "libwayland's wl_shm and handler; damaged region uploaded at render time; a destroyed buffer read unbracketed",
+    "libwayland's wl_shm and handler; damaged region uploaded at render time; a destroyed buffer read unbracketed; a stride below width × 4 stops every later read",
   clientReceives:
     "wl_shm.invalid_fd on the wl_buffer, at the outermost end_access; the compositor dies of SIGBUS when a destroyed buffer's first upload reads a shrunk pool",
   versionOf: "kwin",
@@ -67,8 +95,20 @@ export const kwin527: Policy = {
     const inner = libwayland.create(proc, env);
     // savedData: wl_shm_buffer_get_data at the wl_buffer's destruction, per buffer.
     const saved = new WeakMap<object, number>();
+    // s_accessedBuffer as a null image left it (cleanupShmData clears it after every read
+    // that made an image, before the next one: one thread reads one buffer at a time).
+    let accessed: BufferView | null = null;
     return {
       ...inner,
+      declines(b) {
+        if (accessed !== null && accessed !== b) return true;
+        if (!nullImage(b)) return false;
+        // A destroyed buffer's data() returns savedData, no access begun.
+        if ((b as Partial<Buffer>).alive === false) return true;
+        accessed = b;
+        inner.beginAccess(b);
+        return true;
+      },
       beginAccess(b) {
         // The compositor hands its own Buffer record; `alive` goes false with the resource.
         if ((b as Partial<Buffer>).alive !== false) return inner.beginAccess(b);

@@ -28,7 +28,11 @@ import { realFeatures } from "./real-features.ts";
 
 export const REAL_FINDING_SCHEMA = "shmlab.real-finding/1";
 
-export type RealFindingKind = "real-died" | "real-honest-harmed" | "model-disagrees";
+export type RealFindingKind =
+  | "real-died"
+  | "real-honest-harmed"
+  | "real-foreign-pixels"
+  | "model-disagrees";
 
 export interface RealFuzzCase {
   seed: number;
@@ -67,12 +71,31 @@ function ensureRegistered(): void {
     registerBehaviour(actionBehaviour(undefined));
 }
 
-/** What a case is, judged: the kind of finding, or null. */
-export function kindOf(real: VerdictResult, agree: boolean): RealFindingKind | null {
+/**
+ * What a case is, judged: the kind of finding, or null. `foreignShown`: pixels of another
+ * client the real screen showed in a window not its own (the model's foreign-pixels
+ * invariant, which the verdict's cells do not carry): a leak, so a finding of its own.
+ */
+export function kindOf(
+  real: VerdictResult,
+  agree: boolean,
+  foreignShown = 0,
+): RealFindingKind | null {
   if (real.verdict === "died") return "real-died";
   if (real.verdict === "honest-harmed") return "real-honest-harmed";
+  if (foreignShown > 0) return "real-foreign-pixels";
   if (!agree) return "model-disagrees";
   return null;
+}
+
+/**
+ * Pixels of another client shown in the windows of the clients that are not honest: copies
+ * of its memory (real/hostile-window.ts `foreignExact`), not a tag byte met by chance.
+ */
+export function foreignShown(obs: RealRunObservation): number {
+  let n = 0;
+  for (const c of obs.clients) if (!c.honest) n += c.window?.foreignExact ?? 0;
+  return n;
 }
 
 /** The program as the driver's protocol can run it (RealDriver.programForm), and what it dropped. */
@@ -110,7 +133,7 @@ export async function runRealCase(
     const real = await runReal(inst, driver, planOf(spec, c.timeoutMs));
     const pair = pairVerdicts(facts, real);
     return {
-      kind: kindOf(pair.real, pair.agree),
+      kind: kindOf(pair.real, pair.agree, foreignShown(real.observation)),
       dropped,
       model: pair.model,
       real: pair.real,
