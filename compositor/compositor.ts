@@ -37,6 +37,7 @@ import { ProcessKilled } from "../shm/errors.ts";
 import { Kernel } from "../shm/kernel.ts";
 import type { Process } from "../shm/process.ts";
 import { type FrameClock, VirtualClock } from "./clock.ts";
+import { type FaultPlace, faultPlace, type ReadExtent } from "./fault-place.ts";
 import { Output, type SurfacePlacement } from "./output.ts";
 import { getPolicy } from "./policies/index.ts";
 import {
@@ -89,6 +90,11 @@ function formatsJudgedByHandler(v: ProtocolVariant): ProtocolVariant {
       return { interfaces: { ...s.interfaces, wl_shm_pool: iface } };
     },
   };
+}
+
+/** The mapping an access reads from: its base less the buffer's offset, the pool's size. */
+function extentOf(a: Access): ReadExtent {
+  return { start: a.base - a.buffer.offset, size: a.base === 0 ? 0 : a.buffer.pool.size };
 }
 
 /**
@@ -146,6 +152,12 @@ export class Compositor {
   /** How it died, when it did. */
   death: ProcessKilled | null = null;
   deathCause = "";
+  /** Where its fatal fault's address lay (fault-place.ts); null: no death, or no address. */
+  deathFault: FaultPlace | null = null;
+  /** The read in progress when it died in one: what its fault is classified against. */
+  private deathRead: ReadExtent | null = null;
+  /** The mapping the read in progress reads from, once its access began. */
+  private reading: ReadExtent | null = null;
   readonly errors: ProtocolErrorRecord[] = [];
   readonly notices: NoticeRecord[] = [];
   private readonly instance: PolicyInstance;
@@ -215,7 +227,17 @@ export class Compositor {
       );
     if (instance.readDestroyed) {
       const read = instance.readDestroyed.bind(instance);
-      this.output.setReadDestroyed(read);
+      // An unbracketed read of a kept buffer (wlroots 0.15) is a read too: a fault in it
+      // is classified against the buffer's pool.
+      this.output.setReadDestroyed((b, into) => {
+        this.reading = null;
+        try {
+          read(b, into);
+        } catch (e) {
+          this.noteDeathRead(e, b);
+          throw e;
+        }
+      });
     }
     this.pools = new ShmPools({
       proc: this.proc,
@@ -330,6 +352,7 @@ export class Compositor {
     if (!this.alive) return;
     this.alive = false;
     this.death = e;
+    this.deathFault = e.info ? faultPlace(e.info.addr, this.deathRead, this.pools.mapped) : null;
     if (!this.deathCause)
       this.deathCause = `${e.signal} (${e.reason}${e.info ? ` at 0x${e.info.addr.toString(16)}` : ""})`;
     this.clock.stop();
@@ -391,7 +414,18 @@ export class Compositor {
   ): AccessEnd | undefined {
     const b = client.resource(bufferId)?.data as Buffer | undefined;
     if (!b?.alive) throw new Error(`no live buffer ${bufferId}`);
-    return this.guardDeath(() => this.pools.access(b, fn));
+    return this.guardDeath(() => {
+      this.reading = null;
+      try {
+        return this.pools.access(b, (a) => {
+          this.reading = extentOf(a);
+          fn(a);
+        });
+      } catch (e) {
+        this.noteDeathRead(e, b);
+        throw e;
+      }
+    });
   }
 
   /** Reads a buffer's bytes through the policy (as frame() does) into a new array. */
@@ -425,16 +459,30 @@ export class Compositor {
     ranges?: readonly (readonly [number, number])[],
   ): void {
     const body = (a: Access) => {
+      this.reading = extentOf(a);
       if (!ranges) this.instance.read(a, tex);
       else for (const [off, n] of ranges) this.instance.readRange!(a, tex, off, n);
     };
-    if (this.reads.thread !== "render") {
-      this.pools.access(b, body);
-      return;
+    this.reading = null;
+    try {
+      if (this.reads.thread !== "render") this.pools.access(b, body);
+      else if (this.reads.bracket === "main")
+        this.pools.access(b, (a) => this.onThread("render", () => body(a)));
+      else this.onThread("render", () => this.pools.access(b, body));
+    } catch (e) {
+      this.noteDeathRead(e, b);
+      throw e;
     }
-    if (this.reads.bracket === "main")
-      this.pools.access(b, (a) => this.onThread("render", () => body(a)));
-    else this.onThread("render", () => this.pools.access(b, body));
+  }
+
+  /**
+   * The compositor died inside a read of `b`: remember the mapping the read was reading
+   * from (taken when its access began; before that, the pool's mapping now), for die().
+   */
+  private noteDeathRead(e: unknown, b: Buffer): void {
+    if (!this.isOwnDeath(e) || this.deathRead) return;
+    const pool = b.pool;
+    this.deathRead = this.reading ?? { start: pool.addr, size: pool.addr === 0 ? 0 : pool.size };
   }
 
   /** Hyprland's CWLSHMBuffer constructor: a CTexture from the pool's data, at create_buffer. */
@@ -581,6 +629,7 @@ export class Compositor {
             reason: d.reason,
             addr: d.info?.addr ?? -1,
             cause: this.deathCause,
+            fault: this.deathFault,
           }
         : null,
       surfaces: this.output.placements(),

@@ -111,6 +111,11 @@ export class ShmPools {
     return this.pools.size;
   }
 
+  /** The pools held now, for classifying a fault's address (fault-place.ts). */
+  get mapped(): Iterable<Pool> {
+    return this.pools;
+  }
+
   /** wl_shm and wl_shm_pool's requests. */
   implement(s: { implement(iface: string, impl: object): void }): void {
     s.implement("wl_shm", {

@@ -4,6 +4,7 @@
  * the notices its policy posted.
  */
 import type { Process } from "../shm/process.ts";
+import type { FaultPlace } from "./fault-place.ts";
 import type { SurfacePlacement } from "./output.ts";
 
 /** The compositor process's kernel counters at one moment (or a difference of two). */
@@ -63,7 +64,14 @@ export interface RunStats extends KernelFigures {
   errors: ProtocolErrorRecord[];
   notices: NoticeRecord[];
   alive: boolean;
-  death: { signal: string; reason: string; addr: number; cause: string } | null;
+  death: {
+    signal: string;
+    reason: string;
+    addr: number;
+    cause: string;
+    /** Where the fatal fault's address lay (fault-place.ts); null: the death had none. */
+    fault: FaultPlace | null;
+  } | null;
   surfaces: SurfacePlacement[];
 }
 

@@ -3,6 +3,7 @@
  * timeline), what it cost, and the verdict derived from those facts. docs/run-record.md
  * documents every field; `schema` names the version.
  */
+import type { FaultPlace } from "../compositor/fault-place.ts";
 import type { KernelFeature } from "../shm/scenario.ts";
 
 export const RUN_RECORD_SCHEMA = "shmlab.run/1";
@@ -134,7 +135,18 @@ export interface RunRecord {
   cell: string;
   compositor: {
     alive: boolean;
-    death: { signal: string; reason: string; cause: string; addr: number } | null;
+    /**
+     * `fault`: where the fatal fault's address lay, relative to the buffer read in progress
+     * (compositor/fault-place.ts: null, no-read, own-pool, other-pool, no-pool); null when
+     * the death had no fault address (an abort, an OOM kill).
+     */
+    death: {
+      signal: string;
+      reason: string;
+      cause: string;
+      addr: number;
+      fault: FaultPlace | null;
+    } | null;
     framesRun: number;
     preemptions: number;
     notices: { frame: number; client: string; what: string }[];

@@ -67,6 +67,31 @@ describe("fuzz mutations", () => {
       expect(sizes).toContain(v);
   });
 
+  it("retargets: an action comes to name another object of its kind (file, pool, buffer)", () => {
+    const p = caseOf(1, [
+      [
+        { k: "memfd", size: 8192, sealing: false },
+        { k: "memfd", size: 8192, sealing: false },
+        { k: "create-pool", f: 0, size: "file" },
+        { k: "create-pool", f: 0, size: "file" },
+        { k: "create-buffer", p: 0, offset: 0, width: 16, height: 16, stride: 64, format: 1 },
+        { k: "truncate", f: 0, size: 0 },
+      ],
+    ]);
+    const kids = children(p, p, 3000).map((c) => c.program.clients[0]);
+    // The same action list, one slot moved: no other operator changes a slot in place.
+    const moved = (k: Action["k"], field: "f" | "p") =>
+      kids.some(
+        (l) =>
+          l.length === 6 &&
+          l.every((a, i) => a.k === p.program.clients[0][i].k) &&
+          l.some((a) => a.k === k && (a as Record<string, unknown>)[field] === 1),
+      );
+    expect(moved("create-buffer", "p")).toBe(true);
+    expect(moved("truncate", "f")).toBe(true);
+    expect(moved("create-pool", "f")).toBe(true);
+  });
+
   it("splices a donor's actions, reseeds, and moves actions across frames", () => {
     const p = caseOf(1, [[{ k: "memfd", size: 4096, sealing: false }]]);
     const d = caseOf(2, [[{ k: "fork" }, { k: "child-exit" }]]);

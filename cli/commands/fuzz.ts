@@ -234,6 +234,11 @@ export function register(program: Command): void {
           `features reached: ${r.features.size}${common.mode === "guided" ? `; corpus: ${r.corpus} entries kept this run${o.out ? ` (${o.out}/corpus/)` : ""}` : ""}`,
         );
         console.log(`coverage (cases that ran each action kind): ${cov}`);
+        // When each signature came first: what a comparison of two runs needs.
+        for (const f of r.firstSeen)
+          console.log(
+            `first seen: ${f.signature} at case ${f.runs}, ${(f.elapsedMs / 1000).toFixed(1)} s`,
+          );
         found = r.findings.length;
       }
       if (found > 0) process.exitCode = 1;

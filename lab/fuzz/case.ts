@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Behaviour } from "../../client/behaviour.ts";
+import { FAULT_PLACE_WORDS } from "../../compositor/fault-place.ts";
 import type { Policy } from "../../compositor/policy.ts";
 import type { KernelFeature } from "../../shm/scenario.ts";
 import type { RunRecord } from "../record.ts";
@@ -114,7 +115,7 @@ export function runCase(
       const d = record.compositor.death;
       failure = {
         invariant: "compositor-alive",
-        place: d ? `${d.signal} (${d.reason})` : "death",
+        place: d ? deathPlace(d) : "death",
         detail: `the compositor died${d ? ` of ${d.signal} (${d.reason}) at 0x${d.addr.toString(16)}: ${d.cause}` : ""}`,
         frame: record.compositor.framesRun,
         expected: promise.compositorMayDie,
@@ -156,6 +157,18 @@ export function runCase(
     ...(trace ? { trace } : {}),
     ...(features ? { features } : {}),
   };
+}
+
+/**
+ * Where a death broke `compositor-alive`: the signal, the kernel's reason and, for a fault,
+ * where its address lay against the read in progress (`SIGBUS (unhandled) in another
+ * pool`). The signal and reason alone put two causes with two upstream fixes under one
+ * signature: a handler that skipped the pool being read, and a read that ran past its pool
+ * into a neighbour's short file (compositor/fault-place.ts).
+ */
+export function deathPlace(d: NonNullable<RunRecord["compositor"]["death"]>): string {
+  const where = d.fault ? ` ${FAULT_PLACE_WORDS[d.fault]}` : "";
+  return `${d.signal} (${d.reason})${where}`;
 }
 
 /** What a run that threw broke: an invariant (thrown by a hook), or the simulation itself. */

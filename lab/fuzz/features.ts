@@ -198,8 +198,8 @@ export function caseFeatures(src: FeatureSources): Set<string> {
   const rec = src.record;
   if (rec) {
     add(`cell:${rec.cell}`);
-    if (rec.compositor.death)
-      add(`death:${rec.compositor.death.signal}:${shape(rec.compositor.death.reason)}`);
+    const d = rec.compositor.death;
+    if (d) add(`death:${d.signal}:${shape(d.reason)}:${d.fault ?? "-"}`);
     for (const c of rec.clients) {
       const who = c.honest ? "honest" : "hostile";
       add(`client:${who}:${shape(c.state)}:${c.closedBy ?? "open"}`);

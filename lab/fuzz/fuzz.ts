@@ -79,6 +79,8 @@ export interface FuzzOptions {
   shard?: { k: number; n: number };
   /** Guided: a fixed share of fresh (blind) cases (default: adaptive, guide.ts). */
   freshShare?: number;
+  /** Guided: the share of mutations of failing entries (default guide.ts EXPLORE_FAILURES). */
+  exploreFailures?: number;
   /** Asked before each batch: true stops the run (benchmarks interleaving two runs). */
   stop?: () => boolean;
   /** Shrink findings (default true; benchmarks count signatures without shrinking). */
@@ -249,7 +251,7 @@ export function* fuzzLoop(o: FuzzOptions): Generator<FuzzCase[], FuzzReport, Cas
     throw new Error("fuzz: give runs, timeMs or stop");
   const t0 = performance.now();
   const mode = o.mode ?? "guided";
-  const guide = new Guide(o.freshShare);
+  const guide = new Guide(o.freshShare, o.exploreFailures);
   const coverage = Object.fromEntries(
     [...ACTION_KINDS, ...MUTATION_KINDS].map((k) => [k, 0]),
   ) as Record<ActionKind, number>;

@@ -59,11 +59,25 @@ export const MAX_FRESH = 0.8;
  * favoured entries now and then, not on every execution.
  */
 export const REWEIGH_EVERY = 32;
+/**
+ * The share of mutations whose parent is an entry that broke an invariant: AFL's crash
+ * exploration (afl-fuzz -C, "crash exploration mode": mutate crashing inputs to find
+ * other crashes and other states of the same fault). A failure is a place the simulation
+ * rarely gets to, and its neighbours — the same lie with another file cut, another pool
+ * above it, another client beside it — break other invariants at other places; by rarity
+ * alone a failing entry is one of thousands (its `fail:` feature's weight falls as the
+ * failure recurs). The signature is drawn first and then one of its entries, so a rare
+ * signature is explored as much as a common one.
+ */
+export const EXPLORE_FAILURES = 0.2;
 
 export class Guide {
   /** Feature -> cases that reached it. */
   readonly hits = new Map<string, number>();
   readonly entries: GuideEntry[] = [];
+  /** Kept entries that broke an invariant, by the `fail:` feature they reached. */
+  private readonly failing = new Map<string, GuideEntry[]>();
+  private failingKeys: string[] = [];
   /** Fresh cases handed out so far (the blind sequence's next index). */
   fresh = 0;
   private cumulative: number[] = [];
@@ -87,6 +101,8 @@ export class Guide {
   constructor(
     /** The share of fresh (blind) cases, 0..1; undefined: adaptive (above). */
     private readonly freshShare?: number,
+    /** The share of mutations of failing entries (EXPLORE_FAILURES; 0: by weight only). */
+    private readonly exploreFailures = EXPLORE_FAILURES,
   ) {
     this.share = freshShare ?? 0.5;
   }
@@ -110,7 +126,19 @@ export class Guide {
       this.hits.set(f, (n ?? 0) + 1);
     }
     if (source) this.gain[source] = 0.9 * this.gain[source] + 0.1 * gained;
-    if (gained && keep) this.entries.push({ case: c, features: list, executed });
+    if (gained && keep) {
+      const e = { case: c, features: list, executed };
+      this.entries.push(e);
+      const fail = list.find((f) => f.startsWith("fail:"));
+      if (fail !== undefined) {
+        const of = this.failing.get(fail);
+        if (of) of.push(e);
+        else {
+          this.failing.set(fail, [e]);
+          this.failingKeys.push(fail);
+        }
+      }
+    }
     return gained > 0;
   }
 
@@ -137,6 +165,12 @@ export class Guide {
       this.total += w;
       this.cumulative.push(this.total);
     }
+  }
+
+  /** A failing entry: a signature drawn uniformly (r1), then one of its entries (r2). */
+  private pickFailing(r1: number, r2: number): GuideEntry {
+    const of = this.failing.get(this.failingKeys[Math.floor(r1 * this.failingKeys.length)])!;
+    return of[Math.floor(r2 * of.length)];
   }
 
   private pick(r: number): GuideEntry {
@@ -166,7 +200,8 @@ export class Guide {
       this.credit = Math.max(0, this.credit - 1);
       return { case: freshCase(seedOf(this.fresh++)), fresh: true };
     }
-    const parent = this.pick(rng.next());
+    const explore = this.failingKeys.length > 0 && rng.next() < this.exploreFailures;
+    const parent = explore ? this.pickFailing(rng.next(), rng.next()) : this.pick(rng.next());
     const donor = this.pick(rng.next());
     return { case: mutateCase(rng, parent.case, donor.case, parent.executed), fresh: false };
   }

@@ -15,6 +15,12 @@
  *   swap        two actions exchanged
  *   splice      a run of actions from another client, of this case or of another entry
  *   client      a whole client taken from another entry, or dropped
+ *   retarget    an action pointed at another object of its kind (another file, pool,
+ *               buffer or surface slot), as syzkaller mutates a resource argument to
+ *               another resource of its type: every other operator keeps an action's
+ *               slots, so after an insertion shifts them, the action names a neighbour of
+ *               what it named, and nothing moved it back (a buffer made in the second of two
+ *               pools, a truncation of the file under another pool)
  *   value       an argument moved to an interesting value: page edges, 0, -1, INT32_MAX,
  *               the file's size, a page past it, half, the pool's size and a page past it;
  *               a `wire` action's bytes (msgpack markers, lengths, extremes), request, cut
@@ -34,6 +40,7 @@ export const MUTATORS = [
   "swap",
   "splice",
   "client",
+  "retarget",
   "value",
   "frame",
   "reseed",
@@ -47,6 +54,7 @@ const WEIGHTS: Record<Mutator, number> = {
   swap: 2,
   splice: 2,
   client: 1,
+  retarget: 2,
   value: 5,
   frame: 3,
   reseed: 2,
@@ -80,6 +88,9 @@ const FILE_SIZES = [0, 1, PG - 1, PG, PG + 1, 2 * PG, 9 * PG, 16 * PG];
 const FILE_SIZE_ARGS: SizeArg[] = [...FILE_SIZES, "file", "file+page", "half", "pool", "pool+page"];
 const DIMS = [0, 1, 16, 32, 48, 64, 4096, 0x10000];
 const SEALS = [0x1, 0x2, 0x4, 0x6, 0x8, 0x10, 0xf];
+/** The fields that name an object by slot (actions.ts): file, pool, buffer, surface. */
+const SLOTS = ["f", "p", "b", "s"] as const;
+type Slot = (typeof SLOTS)[number];
 /** Clients per case, at most (the generator's default). */
 const MAX_CLIENTS = 4;
 /** Actions per client, at most: a case stays a few milliseconds. */
@@ -248,6 +259,21 @@ function apply(
       }
       if (clients.length < 2) return false;
       clients.splice(ci, 1);
+      return true;
+    }
+    case "retarget": {
+      if (!list.length) return false;
+      const i = idx();
+      const a = list[i] as Action & Partial<Record<Slot, number>>;
+      const keys = SLOTS.filter((k) => typeof a[k] === "number" && (a[k] as number) >= 0);
+      if (!keys.length) return false;
+      const key = rng.pick(keys);
+      const now = a[key] as number;
+      // The next or previous object, or any of the first few (slots are taken modulo what
+      // exists when the action runs, so every number names something).
+      const next = rng.chance(0.5) ? now + rng.pick([1, -1]) : rng.int(0, 3);
+      if (next < 0 || next === now) return false;
+      list[i] = { ...a, [key]: next } as Action;
       return true;
     }
     case "value": {
