@@ -147,7 +147,12 @@ const suite: BenchSuite = {
     for (const p of policies) {
       if (p === "none") continue;
       const r = rotationResult(rates, p, "frames/CPU-s", { name: "none", of: "none" });
-      r.goal = { minRatio: OVERHEAD_GOAL, text: "overhead <= 1.1x of none" };
+      // As against the ceiling above, copy-pread is reported beside, not judged: it copies
+      // every frame out of the file with pread by design (the proposal's own cost, which
+      // this ratio shows), where the goal is about the simulation's overhead for a policy
+      // that maps — telling a mapping policy's cost from noise (issue 16).
+      if (p !== "copy-pread")
+        r.goal = { minRatio: OVERHEAD_GOAL, text: "overhead <= 1.1x of none" };
       results.push({ ...r, name: `${p} vs none` });
     }
     return results;

@@ -14,22 +14,27 @@ import { fuzz, replayFinding } from "../lab/fuzz/fuzz.ts";
 const dir = mkdtempSync(join(tmpdir(), "shmlab-fuzz-none-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Cases the fuzzer gets to find the death in. */
+const CASE_BUDGET = 600;
+
 describe("fuzz against none", () => {
-  it("finds the truncation death within seconds, shrunk, and it replays exactly", () => {
+  it("finds the truncation death within a few hundred cases, shrunk, and it replays exactly", () => {
     const none = getPolicy("none");
-    const t0 = performance.now();
+    // A budget in cases, not seconds (tests never assert wall-clock times): every case is
+    // seeded, so where the death comes is the same on any machine; at a few hundred cases a
+    // second (docs/performance.md) this is "within seconds".
     const r = fuzz({
       policy: none,
       policyArg: "none",
       seed: 1,
-      timeMs: 10_000,
+      runs: CASE_BUDGET,
       maxFindings: 1,
       out: dir,
     });
     const death = r.findings.find((f) => f.finding.invariant === "compositor-alive");
-    expect(death, "no compositor death found").toBeDefined();
-    // "Within seconds" on a shared 2-core machine, shrinking included.
-    expect(performance.now() - t0).toBeLessThan(15_000);
+    expect(death, `no compositor death in ${CASE_BUDGET} cases`).toBeDefined();
+    const first = r.firstSeen.find((s) => s.signature.startsWith("compositor-alive"));
+    expect(first!.runs).toBeLessThanOrEqual(CASE_BUDGET);
     const f = death!.finding;
     // The read of the truncated pool faults inside that pool's own mapping.
     expect(f.place).toBe("SIGBUS (unhandled) in the pool being read");
