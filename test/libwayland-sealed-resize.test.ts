@@ -18,11 +18,8 @@ import { describe, expect, it } from "vitest";
 import { getPolicy } from "../compositor/policies/index.ts";
 import type { Action } from "../lab/fuzz/actions.ts";
 import { CASE_DEFAULTS, runCase } from "../lab/fuzz/case.ts";
-import { runRealCase } from "../lab/fuzz/real.ts";
-import { realCompositorPolicy } from "../lab/real-conformance.ts";
-import { driverFor } from "../lab/real-drivers.ts";
-import { wlClientAvailability } from "../native/wl-client.ts";
 import { getReal } from "../real/index.ts";
+import { runOnWeston, waylandSkipReason } from "./real-helpers.ts";
 
 const F_SEAL_SHRINK = 0x2;
 const F_SEAL_GROW = 0x4;
@@ -67,19 +64,11 @@ describe("libwayland's sigbus_is_impossible outlives a resize", () => {
   });
 });
 
-const client = await wlClientAvailability();
-const weston = getReal("weston").probe();
-const skip = !weston.available ? weston.why : !client.available ? client.reason : null;
-if (skip) console.log(`sealed-resize on the real weston skipped: ${skip}`);
+const skip = await waylandSkipReason(getReal("weston"), "sealed-resize on the real weston");
 
-describe.skipIf(skip !== null)("the real weston (libwayland's wl_shm)", () => {
+describe.skipIf(skip !== "")("the real weston (libwayland's wl_shm)", () => {
   it("dies of SIGBUS on the same program, as its model does", async () => {
-    const version = (weston as { version: string }).version;
-    const policy = realCompositorPolicy("weston", version);
-    expect(policy).toBeTruthy();
-    const driver = await driverFor("wayland");
-    if (!("run" in driver)) throw new Error(driver.why);
-    const r = await runRealCase(getReal("weston"), driver, policy!, {
+    const r = await runOnWeston({
       seed: 36318,
       frames: 1,
       honest: 0,

@@ -1,10 +1,14 @@
 /**
  * Shared by the suites that drive a real Wayland compositor through the native client
- * helper (real-wayland-driver, real-desktop-ready, real-kwin, real-cage): why such a suite
- * skips, and the run plan they all start from.
+ * helper (real-wayland-driver, real-desktop-ready, real-kwin, real-cage, and the findings'
+ * real halves): why such a suite skips, the run plan they start from, a program on weston.
  */
+import { type RealCaseResult, type RealFuzzCase, runRealCase } from "../lab/fuzz/real.ts";
+import { realCompositorPolicy } from "../lab/real-conformance.ts";
+import { driverFor } from "../lab/real-drivers.ts";
 import { wlClientAvailability } from "../native/wl-client.ts";
 import type { RealCompositor } from "../real/compositor.ts";
+import { getReal } from "../real/index.ts";
 import type { RealRunPlan } from "../real/target.ts";
 
 /** "" when `c` and the native client helper are both here, else why not (printed once). */
@@ -26,3 +30,19 @@ export const waylandPlan = (behaviour: string, extra: Partial<RealRunPlan> = {})
   timeoutMs: 8000,
   ...extra,
 });
+
+/**
+ * One fuzz program on the installed weston (a fresh instance) and on the model policy that
+ * follows its version: the real half of a finding's test. Call only where
+ * `waylandSkipReason(getReal("weston"), ...)` said "".
+ */
+export async function runOnWeston(c: RealFuzzCase): Promise<RealCaseResult> {
+  const weston = getReal("weston");
+  const probe = weston.probe();
+  if (!probe.available) throw new Error(probe.why);
+  const policy = realCompositorPolicy("weston", probe.version);
+  if (!policy) throw new Error(`no model policy follows weston ${probe.version}`);
+  const driver = await driverFor("wayland");
+  if (!("run" in driver)) throw new Error(driver.why);
+  return runRealCase(weston, driver, policy, c);
+}
