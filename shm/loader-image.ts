@@ -39,7 +39,7 @@ import { MMAP_BASE, MMAP_CEILING } from "./address-space.ts";
 import type { Process } from "./process.ts";
 import { attach } from "./syscalls/memory.ts";
 import { PROT } from "./uapi.ts";
-import { Vma } from "./vma.ts";
+import { newVmaFlags, Vma } from "./vma.ts";
 
 /** The loader's first anonymous mapping: 2 pages (8 KiB), rw-p. */
 export const LOADER_DATA_START = MMAP_BASE;
@@ -51,17 +51,7 @@ export function mapLoaderData(p: Process): Vma {
     LOADER_DATA_START,
     LOADER_DATA_START + LOADER_DATA_SIZE,
     PROT.PROT_READ | PROT.PROT_WRITE,
-    {
-      shared: false,
-      anonymous: true,
-      droppable: false,
-      nofault: false,
-      mayWrite: true,
-      wipeOnFork: false,
-      dontFork: false,
-      userfault: false,
-      pfnmap: false,
-    },
+    newVmaFlags(),
     undefined,
     undefined,
     0,

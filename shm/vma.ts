@@ -64,6 +64,25 @@ export interface VmaFlags {
   pfnmap: boolean;
 }
 
+/**
+ * A new mapping's flags: VM_MAYWRITE, none of the madvise marks (WIPEONFORK, DONTFORK) or
+ * proposals' (NOFAULT, USERFAULT, DROPPABLE), private, anonymous unless `over` says otherwise.
+ */
+export function newVmaFlags(over: Partial<VmaFlags> = {}): VmaFlags {
+  return {
+    shared: false,
+    anonymous: true,
+    droppable: false,
+    nofault: false,
+    mayWrite: true,
+    wipeOnFork: false,
+    dontFork: false,
+    userfault: false,
+    pfnmap: false,
+    ...over,
+  };
+}
+
 /** A copy of `f` (a split's upper part gets its own flags, as a new vm_area_struct does). */
 export function copyFlags(f: VmaFlags): VmaFlags {
   return {

@@ -5,20 +5,10 @@
 import { describe, expect, it } from "vitest";
 import { MappingList } from "../shm/mapping-list.ts";
 import { MAP, PROT } from "../shm/uapi.ts";
-import { Vma, type VmaFlags } from "../shm/vma.ts";
+import { newVmaFlags, Vma } from "../shm/vma.ts";
 import { PG, RW, setup } from "./helpers.ts";
 
-const flags: VmaFlags = {
-  shared: true,
-  anonymous: false,
-  droppable: false,
-  nofault: false,
-  mayWrite: true,
-  wipeOnFork: false,
-  dontFork: false,
-  userfault: false,
-  pfnmap: false,
-};
+const flags = newVmaFlags({ shared: true, anonymous: false });
 const vma = (i: number) =>
   new Vma(i * PG, (i + 1) * PG, PROT.PROT_READ, { ...flags }, undefined, undefined, i);
 

@@ -14,6 +14,7 @@ import { evictIfUnused, punchHole } from "../truncate.ts";
 import { MADV, MAP, MREMAP, PAGE_SHIFT, PAGE_SIZE, PROT, pageOffset, SEAL } from "../uapi.ts";
 import {
   makePte,
+  newVmaFlags,
   PTE_ANON,
   PTE_WRITE,
   prepareAnonVma,
@@ -271,17 +272,7 @@ export function mmap(
     start = a;
   }
   const type = flags & MAP.MAP_TYPE;
-  const vf: VmaFlags = {
-    shared: false,
-    anonymous,
-    droppable: false,
-    nofault: false,
-    mayWrite: true,
-    wipeOnFork: false,
-    dontFork: false,
-    userfault: false,
-    pfnmap: false,
-  };
+  const vf = newVmaFlags({ anonymous });
   let file: ShmemFile | undefined;
   if (f) {
     // do_mmap: "if (!file_mmap_ok(file, inode, pgoff, len)) return -EOVERFLOW;", before the
@@ -696,17 +687,7 @@ export function mmapPfn(
   if (len / PAGE_SIZE > pfns.length) errno("EINVAL", "mmap", "larger than the device buffer");
   const start = p.mm.allocate(len);
   if (start === undefined) errno("ENOMEM", "mmap");
-  const vf: VmaFlags = {
-    shared: type === MAP.MAP_SHARED,
-    anonymous: false,
-    droppable: false,
-    nofault: false,
-    mayWrite: true,
-    wipeOnFork: false,
-    dontFork: false,
-    userfault: false,
-    pfnmap: true,
-  };
+  const vf = newVmaFlags({ shared: type === MAP.MAP_SHARED, anonymous: false, pfnmap: true });
   const v = new Vma(start, start + len, prot, vf, undefined, undefined, 0);
   v.pfns = pfns.slice(0, len / PAGE_SIZE);
   attach(p, v);
