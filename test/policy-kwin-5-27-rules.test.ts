@@ -19,6 +19,7 @@ import type { Action } from "../lab/fuzz/actions.ts";
 import { actionBehaviour, FUZZ_BEHAVIOUR_NAME } from "../lab/fuzz/behaviour.ts";
 import { runModelWithFacts } from "../lab/real-run.ts";
 import { makeSpec } from "../lab/run.ts";
+import { resizeWhileKept, strideThenCutBuffer } from "./claim-programs.ts";
 
 if (!behaviourNames().includes(FUZZ_BEHAVIOUR_NAME)) registerBehaviour(actionBehaviour(undefined));
 
@@ -35,30 +36,11 @@ function run(policy: string, actions: Action[], frames: number, honest: number) 
   return { record, facts, hostile: record.clients[record.clients.length - 1] };
 }
 
-/** A 48x48 buffer committed on surface 0 and (`destroy`) destroyed, its pool grown to 1 MiB + 4 KiB. */
-const grown = (destroy: boolean, movedOn: Action[] = []): Action[] => [
-  { k: "memfd", size: 12288, sealing: false },
-  { k: "surface" },
-  { k: "create-pool", f: 0, size: "file" },
-  { k: "create-buffer", p: 0, offset: 0, width: 48, height: 48, stride: 192, format: 1 },
-  { k: "attach", s: 0, b: 0, commit: true },
-  ...(destroy ? [{ k: "destroy-buffer", b: 0 } as Action] : []),
-  { k: "truncate", f: 0, size: 1052672 },
-  { k: "resize", p: 0, size: 1052672 },
-  { k: "roundtrip" },
-  ...movedOn,
-  { k: "surface" },
-  // a buffer in the grown part: past the old 12288 bytes
-  { k: "create-buffer", p: 0, offset: 12288, width: 48, height: 48, stride: 192, format: 1 },
-  { k: "attach", s: 1, b: 1, commit: true },
-  { k: "frame", s: 1 },
-];
-
 const REFUSED = "invalid width, height or stride (48x48, 192)";
 
 describe("kwin-5.27: a destroyed buffer kept on screen holds its pool (wl_shm_buffer_ref_pool)", () => {
   it("the resize waits: a buffer in the grown part is invalid_stride (kwin_wayland 5.27.5: 6 of 6)", () => {
-    const { hostile } = run("kwin-5.27", grown(true), 4, 1);
+    const { hostile } = run("kwin-5.27", resizeWhileKept(true), 4, 1);
     expect(hostile.protocolError).toMatchObject({
       error: "wl_shm.invalid_stride",
       message: REFUSED,
@@ -66,7 +48,7 @@ describe("kwin-5.27: a destroyed buffer kept on screen holds its pool (wl_shm_bu
   });
 
   it("control: without the destroy the live buffer holds no external reference, no error", () => {
-    const { hostile } = run("kwin-5.27", grown(false), 4, 1);
+    const { hostile } = run("kwin-5.27", resizeWhileKept(false), 4, 1);
     expect(hostile.protocolError).toBeNull();
   });
 
@@ -78,7 +60,7 @@ describe("kwin-5.27: a destroyed buffer kept on screen holds its pool (wl_shm_bu
       { k: "frame", s: 0 },
       { k: "roundtrip" },
     ];
-    const program = grown(true, movedOn).map((a) =>
+    const program = resizeWhileKept(true, movedOn).map((a) =>
       a.k === "attach" && a.s === 1 ? { ...a, b: 2 } : a,
     );
     const { hostile } = run("kwin-5.27", program, 8, 1);
@@ -90,45 +72,23 @@ describe("kwin-5.27: a destroyed buffer kept on screen holds its pool (wl_shm_bu
     // wlroots 0.15 (sway 4 of 4, cage 2 of 2) refs the pool too; weston 10 keeps nothing
     // (2 of 2); libwayland >= 1.24's wl_shm_buffer_ref counts the buffer, not the pool
     // (9367c4d), and KWin 6's own wl_shm defers nothing.
-    expect(run("wlroots-0.15", grown(true), 4, 1).hostile.protocolError).toMatchObject({
+    expect(run("wlroots-0.15", resizeWhileKept(true), 4, 1).hostile.protocolError).toMatchObject({
       error: "wl_shm.invalid_stride",
       message: REFUSED,
     });
     for (const p of ["weston-10", "libwayland-kept-buffer", "kwin", "libwayland-1.21"])
-      expect(run(p, grown(true), 4, 1).hostile.protocolError, p).toBeNull();
+      expect(run(p, resizeWhileKept(true), 4, 1).hostile.protocolError, p).toBeNull();
   });
 });
 
-/**
- * Surface 0 shows a 64x32 buffer at `stride`; after two of its frames surface 1 commits a
- * 64x16 buffer whose file was cut to nothing: read, it is libwayland's rescue and invalid_fd.
- */
-const cutAfter = (stride: number, destroyFirst = false): Action[] => [
-  { k: "memfd", size: 8192, sealing: false },
-  { k: "surface" },
-  { k: "create-pool", f: 0, size: "file" },
-  { k: "create-buffer", p: 0, offset: 0, width: 64, height: 32, stride, format: 1 },
-  { k: "attach", s: 0, b: 0, commit: true },
-  ...(destroyFirst ? [{ k: "destroy-buffer", b: 0 } as Action] : []),
-  { k: "frame", s: 0 },
-  { k: "frame", s: 0 },
-  { k: "memfd", size: 4096, sealing: false },
-  { k: "surface" },
-  { k: "create-pool", f: 1, size: "file" },
-  { k: "create-buffer", p: 1, offset: 0, width: 64, height: 16, stride: 256, format: 1 },
-  { k: "truncate", f: 1, size: 0 },
-  { k: "attach", s: 1, b: 1, commit: true },
-  { k: "frame", s: 1 },
-];
-
 describe("kwin-5.27: a stride below width × 4 is a null QImage, and its access is never ended", () => {
   it("control: after an honest buffer (stride 256) the cut buffer is read: invalid_fd (real 6 of 6)", () => {
-    const { hostile } = run("kwin-5.27", cutAfter(256), 8, 0);
+    const { hostile } = run("kwin-5.27", strideThenCutBuffer(256), 8, 0);
     expect(hostile.protocolError).toMatchObject({ error: "wl_shm.invalid_fd" });
   });
 
   it("after a stride liar (128 < 64 × 4) the cut buffer is never read: no error, compositor alive (real 6 of 6)", () => {
-    const { record, hostile } = run("kwin-5.27", cutAfter(128), 8, 0);
+    const { record, hostile } = run("kwin-5.27", strideThenCutBuffer(128), 8, 0);
     expect(record.compositor.alive).toBe(true);
     expect(hostile.protocolError).toBeNull();
     expect(hostile.commits).toBe(2);
@@ -136,13 +96,15 @@ describe("kwin-5.27: a stride below width × 4 is a null QImage, and its access 
   });
 
   it("libwayland 1.21 alone (no Qt image) reads both: invalid_fd after the liar too", () => {
-    expect(run("libwayland-1.21", cutAfter(128), 8, 0).hostile.protocolError).toMatchObject({
+    expect(
+      run("libwayland-1.21", strideThenCutBuffer(128), 8, 0).hostile.protocolError,
+    ).toMatchObject({
       error: "wl_shm.invalid_fd",
     });
   });
 
   it("a liar destroyed before its first read is savedData's null image with no access: later buffers are read", () => {
-    const { hostile } = run("kwin-5.27", cutAfter(128, true), 8, 0);
+    const { hostile } = run("kwin-5.27", strideThenCutBuffer(128, true), 8, 0);
     expect(hostile.protocolError).toMatchObject({ error: "wl_shm.invalid_fd" });
   });
 });

@@ -18,39 +18,20 @@
  * it).
  */
 import { describe, expect, it } from "vitest";
-import type { Action } from "../lab/fuzz/actions.ts";
-import { type RealFuzzCase, runRealCase } from "../lab/fuzz/real.ts";
-import { realCompositorPolicy } from "../lab/real-conformance.ts";
+import type { RealFuzzCase } from "../lab/fuzz/real.ts";
 import { getReal } from "../real/index.ts";
-import { waylandDriver } from "../real/wayland-driver.ts";
-import { waylandSkipReason } from "./real-helpers.ts";
+import { resizeWhileKept } from "./claim-programs.ts";
+import { runOnInstalled, waylandSkipReason } from "./real-helpers.ts";
 
-/** A committed buffer destroyed, its pool grown, a buffer placed in the grown part. */
-const PROGRAM: Action[] = [
-  { k: "memfd", size: 12288, sealing: false },
-  { k: "surface" },
-  { k: "create-pool", f: 0, size: "file" },
-  { k: "create-buffer", p: 0, offset: 0, width: 48, height: 48, stride: 192, format: 1 },
-  { k: "attach", s: 0, b: 0, commit: true },
-  { k: "destroy-buffer", b: 0 },
-  { k: "truncate", f: 0, size: 1052672 },
-  { k: "resize", p: 0, size: 1052672 },
-  { k: "roundtrip" },
-  { k: "surface" },
-  { k: "create-buffer", p: 0, offset: 12288, width: 48, height: 48, stride: 192, format: 1 },
-  { k: "attach", s: 1, b: 1, commit: true },
-  { k: "frame", s: 1 },
-];
+const CASE: RealFuzzCase = {
+  seed: 6,
+  frames: 4,
+  honest: 1,
+  timeoutMs: 6000,
+  actions: resizeWhileKept(true),
+};
 
-const CASE: RealFuzzCase = { seed: 6, frames: 4, honest: 1, timeoutMs: 6000, actions: PROGRAM };
-
-async function onReal(kind: "sway" | "weston" | "kwin") {
-  const comp = getReal(kind);
-  const probe = comp.probe();
-  if (!probe.available) throw new Error(probe.why);
-  const policy = realCompositorPolicy(kind, probe.version)!;
-  return { policy, r: await runRealCase(comp, waylandDriver, policy, CASE) };
-}
+const onReal = (kind: "sway" | "weston" | "kwin") => runOnInstalled(kind, CASE);
 
 const skips = {
   sway: await waylandSkipReason(getReal("sway"), "deferred resize on sway"),

@@ -5,11 +5,11 @@
  */
 import { type RealCaseResult, type RealFuzzCase, runRealCase } from "../lab/fuzz/real.ts";
 import { realCompositorPolicy } from "../lab/real-conformance.ts";
-import { driverFor } from "../lab/real-drivers.ts";
 import { wlClientAvailability } from "../native/wl-client.ts";
 import type { RealCompositor } from "../real/compositor.ts";
 import { getReal } from "../real/index.ts";
-import type { RealRunPlan } from "../real/target.ts";
+import type { RealKind, RealRunPlan } from "../real/target.ts";
+import { waylandDriver } from "../real/wayland-driver.ts";
 
 /** "" when `c` and the native client helper are both here, else why not (printed once). */
 export async function waylandSkipReason(c: RealCompositor, suite: string): Promise<string> {
@@ -32,17 +32,22 @@ export const waylandPlan = (behaviour: string, extra: Partial<RealRunPlan> = {})
 });
 
 /**
- * One fuzz program on the installed weston (a fresh instance) and on the model policy that
- * follows its version: the real half of a finding's test. Call only where
- * `waylandSkipReason(getReal("weston"), ...)` said "".
+ * One fuzz program on an installed Wayland compositor (a fresh instance) and on the model
+ * policy that follows its version: the real half of a finding's or a claim's test. Call
+ * only where `waylandSkipReason(getReal(kind), ...)` said "".
  */
-export async function runOnWeston(c: RealFuzzCase): Promise<RealCaseResult> {
-  const weston = getReal("weston");
-  const probe = weston.probe();
+export async function runOnInstalled(
+  kind: Exclude<RealKind, "xvfb">,
+  c: RealFuzzCase,
+): Promise<{ policy: string; r: RealCaseResult }> {
+  const comp = getReal(kind);
+  const probe = comp.probe();
   if (!probe.available) throw new Error(probe.why);
-  const policy = realCompositorPolicy("weston", probe.version);
-  if (!policy) throw new Error(`no model policy follows weston ${probe.version}`);
-  const driver = await driverFor("wayland");
-  if (!("run" in driver)) throw new Error(driver.why);
-  return runRealCase(weston, driver, policy, c);
+  const policy = realCompositorPolicy(kind, probe.version);
+  if (!policy) throw new Error(`no model policy follows ${kind} ${probe.version}`);
+  return { policy, r: await runRealCase(comp, waylandDriver, policy, c) };
 }
+
+/** runOnInstalled on weston, the result alone. */
+export const runOnWeston = async (c: RealFuzzCase): Promise<RealCaseResult> =>
+  (await runOnInstalled("weston", c)).r;

@@ -19,31 +19,13 @@
  * second buffer is committed after two of the first surface's frames, so its upload came.
  */
 import { describe, expect, it } from "vitest";
-import type { Action } from "../lab/fuzz/actions.ts";
 import { runRealCase } from "../lab/fuzz/real.ts";
 import { kwin } from "../real/kwin.ts";
 import { waylandDriver } from "../real/wayland-driver.ts";
+import { strideThenCutBuffer } from "./claim-programs.ts";
 import { waylandSkipReason } from "./real-helpers.ts";
 
 const why = await waylandSkipReason(kwin, "kwin stride lie");
-
-/** Surface 0 shows a 64x32 buffer at `stride`; surface 1 a 64x16 buffer whose file is cut. */
-const program = (stride: number): Action[] => [
-  { k: "memfd", size: 8192, sealing: false },
-  { k: "surface" },
-  { k: "create-pool", f: 0, size: "file" },
-  { k: "create-buffer", p: 0, offset: 0, width: 64, height: 32, stride, format: 1 },
-  { k: "attach", s: 0, b: 0, commit: true },
-  { k: "frame", s: 0 },
-  { k: "frame", s: 0 },
-  { k: "memfd", size: 4096, sealing: false },
-  { k: "surface" },
-  { k: "create-pool", f: 1, size: "file" },
-  { k: "create-buffer", p: 1, offset: 0, width: 64, height: 16, stride: 256, format: 1 },
-  { k: "truncate", f: 1, size: 0 },
-  { k: "attach", s: 1, b: 1, commit: true },
-  { k: "frame", s: 1 },
-];
 
 const run = (stride: number) =>
   runRealCase(kwin, waylandDriver, "kwin-5.27", {
@@ -51,7 +33,7 @@ const run = (stride: number) =>
     frames: 8,
     honest: 0,
     timeoutMs: 8000,
-    actions: program(stride),
+    actions: strideThenCutBuffer(stride),
   });
 
 describe.skipIf(why !== "")("a stride lie on kwin_wayland 5.27", () => {
