@@ -146,19 +146,23 @@ describe("verdicts match the compositors' sources (from the run records)", () =>
   });
 });
 
+/** Seed 1, one seed, 4 frames, one honest bystander: the small matrices the suites below read. */
+const smallCompare = (policies: string[], behaviours: string[]) =>
+  compare({
+    policies,
+    behaviours,
+    seed: 1,
+    seeds: 1,
+    variant: "standard",
+    kernelFeatures: [],
+    frames: 4,
+    honest: 1,
+  });
+
 describe("behaviours a policy's protocol cannot express", () => {
   it("are n/a in the comparison, with the reason, and never run", async () => {
     const { renderMatrix } = await import("../lab/matrix-text.ts");
-    const r = compare({
-      policies: ["libwayland", "xorg-mit-shm"],
-      behaviours: ["resize-pool-smaller", "pipe-fd"],
-      seed: 1,
-      seeds: 1,
-      variant: "standard",
-      kernelFeatures: [],
-      frames: 4,
-      honest: 1,
-    });
+    const r = smallCompare(["libwayland", "xorg-mit-shm"], ["resize-pool-smaller", "pipe-fd"]);
     expect(r.notApplicable).toEqual([
       {
         policy: "xorg-mit-shm",
@@ -187,16 +191,10 @@ describe("matrix cells fit their column without losing their meaning", () => {
 describe("the replay lines under the matrix", () => {
   it("show one cell of each verdict, spread over the policies, not the first column only", async () => {
     const { replayLines } = await import("../lab/matrix-text.ts");
-    const r = compare({
-      policies: ["none", "libwayland", "wlroots"],
-      behaviours: ["honest-renderer", "truncate-after-commit", "truncate-during-read", "huge-pool"],
-      seed: 1,
-      seeds: 1,
-      variant: "standard",
-      kernelFeatures: [],
-      frames: 4,
-      honest: 1,
-    });
+    const r = smallCompare(
+      ["none", "libwayland", "wlroots"],
+      ["honest-renderer", "truncate-after-commit", "truncate-during-read", "huge-pool"],
+    );
     const lines = replayLines(r);
     const verdicts = new Set(r.cells.map((c) => c.verdict));
     for (const v of verdicts) expect(lines.some((l) => l.includes(`(${v})`))).toBe(true);
@@ -211,16 +209,10 @@ describe("the replay lines under the matrix", () => {
 describe("the legend under the matrix", () => {
   it("names the policies that harm an honest behaviour with no attacker, read from the cells", async () => {
     const { renderLegend } = await import("../lab/matrix-text.ts");
-    const r = compare({
-      policies: ["libwayland", "seals-required"],
-      behaviours: ["honest-renderer", "truncate-after-commit"],
-      seed: 1,
-      seeds: 1,
-      variant: "standard",
-      kernelFeatures: [],
-      frames: 4,
-      honest: 1,
-    });
+    const r = smallCompare(
+      ["libwayland", "seals-required"],
+      ["honest-renderer", "truncate-after-commit"],
+    );
     const harmed = r.cells.find(
       (c) => c.behaviour === "honest-renderer" && c.verdict === "honest-harmed",
     );
